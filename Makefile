@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make dev` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint typecheck fmt schema migrate bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/smartcontent dev
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app schema resolvers workers tests bench migrations
+	$(BIN)/mypy app schema resolvers workers
+
+fmt: $(STAMP)
+	$(BIN)/ruff format app schema resolvers workers tests bench migrations
+	$(BIN)/ruff check --fix .
+
+schema: $(STAMP)
+	$(BIN)/smartcontent export-schema schema.graphql
+
+migrate: $(STAMP)
+	$(BIN)/smartcontent migrate
+
+bench: $(STAMP)
+	$(BIN)/python bench/graphql_health.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

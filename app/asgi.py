@@ -1,0 +1,100 @@
+"""ASGI application factory: `uvicorn --factory app.asgi:create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from arq import create_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route, WebSocketRoute
+
+from app import __version__
+from app.db import create_engine, create_session_factory
+from app.http import ops
+from app.http.graphql_view import GraphQLView
+from app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.logging import configure_logging, get_logger
+from app.metrics import Metrics
+from app.realtime.hub import EventHub
+from app.settings import Settings, get_settings
+from app.state import AppState
+from schema.schema import build_schema
+
+log = get_logger(__name__)
+
+
+def _require(url: str | None, name: str) -> str:
+    if not url:
+        raise SystemExit(f"smartcontent: {name} is not set (`smartcontent dev` starts embedded servers)")
+    return url
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    database_url = _require(settings.database_url, "DATABASE_URL")
+    redis_url = _require(settings.redis_url, "REDIS_URL")
+
+    engine = create_engine(database_url, settings, application_name="smartcontent-api")
+    metrics = Metrics()
+    metrics.add_pool_collector(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        session_factory=create_session_factory(engine),
+        redis=Redis.from_url(redis_url),
+        hub=EventHub(redis_url),
+        arq=None,
+        metrics=metrics,
+    )
+    view = GraphQLView(build_schema(settings), state)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.hub.start()
+        state.arq = await create_pool(RedisSettings.from_dsn(redis_url))
+        log.info("api_started", version=__version__, environment=settings.environment)
+        try:
+            yield
+        finally:
+            await state.hub.stop()
+            await state.arq.aclose()
+            await state.redis.aclose()
+            await engine.dispose()
+            log.info("api_stopped")
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", ops.healthz, methods=["GET"]),
+            Route("/readyz", ops.readyz, methods=["GET"]),
+            Route("/metrics", ops.metrics, methods=["GET"]),
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=[
+                    "x-request-id",
+                    "x-ratelimit-limit",
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-reset",
+                ],
+                allow_credentials=False,
+                max_age=600,
+            ),
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.smartcontent = state
+    return app

@@ -1,0 +1,98 @@
+"""`smartcontent` command line: dev, serve, worker, migrate, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from app.settings import Settings, load_settings_or_exit
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.settings import run
+
+    run(settings)
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.dev import embedded_database_url
+    from app.migrate import upgrade_head
+
+    if settings.database_url:
+        upgrade_head(settings.database_url)
+    else:
+        with embedded_database_url(settings) as url:
+            upgrade_head(url)
+    print("smartcontent: database schema is up to date", file=sys.stderr)
+    return 0
+
+
+def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    from app.dev import run_dev
+
+    return run_dev(settings, host=args.host, port=args.port)
+
+
+def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from schema.schema import schema_sdl
+
+    Path(args.path).write_text(schema_sdl())
+    print(f"smartcontent: wrote {args.path}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smartcontent", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("dev", "run API + worker, with embedded Postgres/Redis unless DATABASE_URL/REDIS_URL"),
+        ("serve", "run the API server (uvicorn)"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--host", default=None)
+        cmd.add_argument("--port", type=int, default=None)
+    sub.add_parser("worker", help="run one arq worker")
+    sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    export = sub.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("path", nargs="?", default="schema.graphql")
+    args = parser.parse_args(argv)
+
+    settings = load_settings_or_exit()
+    handlers = {
+        "dev": _dev,
+        "serve": _serve,
+        "worker": _worker,
+        "migrate": _migrate,
+        "export-schema": _export_schema,
+    }
+    return handlers[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HTTP surface: ASGI middleware, the GraphQL view and the operations endpoints."""

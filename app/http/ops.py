@@ -1,0 +1,48 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app import __version__
+from app.logging import get_logger
+from app.services import health, jobs
+from app.state import AppState
+
+log = get_logger(__name__)
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.smartcontent
+    return state
+
+
+async def healthz(request: Request) -> Response:
+    """Alive: the process answers. Says nothing about dependencies (that is /readyz)."""
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def readyz(request: Request) -> Response:
+    state = _state(request)
+    report = await health.check(state.session_factory, state.redis)
+    body = {
+        "status": "ok" if report.ok else "unavailable",
+        "database": "ok" if report.database else "unavailable",
+        "redis": "ok" if report.redis else "unavailable",
+        "failing": report.failing,
+    }
+    return JSONResponse(body, status_code=200 if report.ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    state = _state(request)
+    try:
+        async with asyncio.timeout(2), state.session_factory() as session:
+            state.metrics.job_counts = await jobs.counts_by_status(session)
+    except Exception as exc:  # noqa: BLE001 - scrape must still answer
+        log.warning("metrics_job_counts_failed", error=repr(exc))
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Realtime events: Redis pub/sub fan-out shared by API replicas and workers."""

@@ -1,0 +1,174 @@
+"""Redis pub/sub fan-out to in-process subscribers, supervised and bounded.
+
+Why not `broadcaster` directly: its 0.3 listener dies for good when Redis drops the
+connection and its subscriber queues are unbounded, so one slow websocket grows memory
+without limit. This hub reconnects with backoff, re-subscribes, and tells subscribers when
+they may have missed events (`GAP`) so they catch up from Postgres, the source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
+
+from app.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class _Gap:
+    """Marker: events may have been lost (overflow or reconnect); re-read stored state."""
+
+    def __repr__(self) -> str:
+        return "GAP"
+
+
+GAP: Final = _Gap()
+Message = dict[str, Any] | _Gap
+
+
+class Subscription:
+    """One subscriber's bounded queue; iterate it to receive messages or GAP."""
+
+    def __init__(self, channel: str, size: int) -> None:
+        self.channel = channel
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=size)
+        self._lagging = False
+
+    def offer(self, message: Message) -> None:
+        if self._lagging:
+            return
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # Drop what is queued and ask the consumer to resynchronise from the database.
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(GAP)
+            self._lagging = True
+
+    async def get(self, timeout: float | None = None) -> Message:
+        item = await asyncio.wait_for(self._queue.get(), timeout)
+        if item is GAP:
+            self._lagging = False
+        return item
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while True:
+            yield await self.get()
+
+
+class EventHub:
+    def __init__(self, redis_url: str, *, queue_size: int = 256) -> None:
+        self._url = redis_url
+        self._queue_size = queue_size
+        self._publisher = aioredis.Redis.from_url(redis_url)
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._pubsub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._supervise(), name="event-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_pubsub()
+        await self._publisher.aclose()
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        await self._publisher.publish(channel, json.dumps(message, default=str))
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        sub = Subscription(channel, self._queue_size)
+        first = channel not in self._subscribers
+        self._subscribers.setdefault(channel, set()).add(sub)
+        if first:
+            await self._subscribe_remote(channel)
+        try:
+            yield sub
+        finally:
+            subs = self._subscribers.get(channel)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subscribers[channel]
+                    await self._unsubscribe_remote(channel)
+
+    async def _subscribe_remote(self, channel: str) -> None:
+        self._changed.set()
+        if self._pubsub is not None:
+            try:
+                await self._pubsub.subscribe(channel)
+            except (RedisError, OSError):
+                log.warning("hub_subscribe_failed", channel=channel)  # the supervisor retries
+
+    async def _unsubscribe_remote(self, channel: str) -> None:
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(channel)
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _supervise(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means reconnect
+                log.warning("hub_connection_lost", error=repr(exc), retry_in=backoff)
+            self.connected.clear()
+            await self._close_pubsub()
+            self._broadcast_gap()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _listen(self) -> None:
+        client = aioredis.Redis.from_url(self._url)
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        # A channel to keep the connection in subscribed mode even with no subscribers.
+        await self._pubsub.subscribe("hub:keepalive", *self._subscribers.keys())
+        self.connected.set()
+        log.info("hub_connected", channels=len(self._subscribers))
+        while True:
+            message = await self._pubsub.get_message(timeout=5.0)
+            if message is None:
+                await self._pubsub.ping()  # detect a dead connection while idle
+                continue
+            if message.get("type") != "message":
+                continue
+            channel = message["channel"].decode()
+            try:
+                payload = json.loads(message["data"])
+            except (ValueError, TypeError):
+                log.warning("hub_bad_message", channel=channel)
+                continue
+            for sub in list(self._subscribers.get(channel, ())):
+                sub.offer(payload)
+
+    def _broadcast_gap(self) -> None:
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub.offer(GAP)

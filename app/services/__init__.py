@@ -1,0 +1,1 @@
+"""Domain services: transactions, permission checks and business rules. No GraphQL here."""

@@ -1,0 +1,54 @@
+"""The `ping` job: a round trip API -> Postgres -> arq worker -> Redis pub/sub -> subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.errors import FieldError, ValidationFailed
+from app.models import Job
+from app.services import jobs
+from app.services.job_runner import JobContext, job_handler
+
+PING_KIND = "ping"
+MAX_MESSAGE_LENGTH = 500
+MAX_DELAY_MS = 10_000
+
+
+async def start_ping(
+    factory: async_sessionmaker[AsyncSession],
+    enqueuer: jobs.Enqueuer | None,
+    *,
+    message: str,
+    delay_ms: int,
+    max_attempts: int,
+) -> Job:
+    errors = []
+    if len(message) > MAX_MESSAGE_LENGTH:
+        errors.append(
+            FieldError("message", "TOO_LONG", f"message must be at most {MAX_MESSAGE_LENGTH} characters")
+        )
+    if not 0 <= delay_ms <= MAX_DELAY_MS:
+        errors.append(
+            FieldError("delayMs", "OUT_OF_RANGE", f"delayMs must be between 0 and {MAX_DELAY_MS}")
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    async with factory() as session, session.begin():
+        job = jobs.new_job(
+            session, PING_KIND, {"message": message, "delay_ms": delay_ms}, max_attempts
+        )
+    # Enqueue only after commit: the worker must find the row.
+    await jobs.enqueue(enqueuer, job.id, job.attempts)
+    return job
+
+
+@job_handler(PING_KIND)
+async def run_ping(ctx: JobContext) -> dict[str, Any]:
+    await ctx.progress(0.5, "pinging")
+    await asyncio.sleep(int(ctx.payload.get("delay_ms", 0)) / 1000)
+    return {"pong": ctx.payload.get("message", ""), "worker": f"{socket.gethostname()}:{os.getpid()}"}

@@ -1,0 +1,118 @@
+"""Runs one job attempt: claim the lease, call the kind's handler, record the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.logging import get_logger
+from app.models import Job
+from app.services import jobs
+from app.services.jobs import JobEvent, Publisher
+
+log = get_logger(__name__)
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when retrying cannot help (bad payload, rejected by a provider)."""
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: its payload and a way to stream progress to subscribers."""
+
+    job: Job
+    factory: async_sessionmaker[AsyncSession]
+    publisher: Publisher
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        row = await jobs.report_progress(self.factory, self.job.id, self.job.attempts, fraction, message)
+        if row is not None:
+            await publish(self.publisher, row)
+
+
+Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def job_handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the coroutine that performs jobs of `kind`."""
+
+    def register(func: Handler) -> Handler:
+        if kind in _HANDLERS:
+            raise ValueError(f"duplicate job handler for {kind!r}")
+        _HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def handler_for(kind: str) -> Handler | None:
+    return _HANDLERS.get(kind)
+
+
+async def publish(publisher: Publisher, job: Job) -> None:
+    try:
+        await publisher.publish(jobs.job_channel(job.id), JobEvent.of(job).to_message())
+    except Exception as exc:  # noqa: BLE001 - pub/sub is best effort; state is in Postgres
+        log.warning("job_publish_failed", job_id=str(job.id), error=repr(exc))
+
+
+def backoff_seconds(attempt: int) -> float:
+    return float(min(2 ** attempt, 300))
+
+
+async def run(
+    job_id: uuid.UUID,
+    *,
+    factory: async_sessionmaker[AsyncSession],
+    publisher: Publisher,
+    enqueuer: jobs.Enqueuer | None,
+    lease_seconds: int,
+) -> str:
+    """Run one attempt of `job_id`; returns what happened (for logs and tests)."""
+    job = await jobs.claim(factory, job_id, lease_seconds)
+    if job is None:
+        return "skipped"  # finished, or another worker holds the lease
+    await publish(publisher, job)
+    attempt = job.attempts
+    handler = handler_for(job.kind)
+    try:
+        if handler is None:
+            raise PermanentJobError(f"no handler for job kind {job.kind!r}")
+        result = await handler(JobContext(job=job, factory=factory, publisher=publisher))
+    except asyncio.CancelledError:
+        # Worker shutdown: hand the job back so its re-queued arq job runs it without
+        # waiting for the lease to expire. Shielded: we are being cancelled.
+        row = await asyncio.shield(jobs.release(factory, job_id, attempt))
+        if row is not None:
+            await asyncio.shield(publish(publisher, row))
+        raise
+    except Exception as exc:
+        permanent = isinstance(exc, PermanentJobError) or attempt >= job.max_attempts
+        delay = None if permanent else backoff_seconds(attempt)
+        log.warning(
+            "job_attempt_failed", job_id=str(job_id), kind=job.kind, attempt=attempt,
+            error=repr(exc), retry_in=delay,
+        )
+        message = str(exc) if isinstance(exc, PermanentJobError) else f"{type(exc).__name__}: {exc}"
+        row = await jobs.fail(factory, job_id, attempt, message[:2000], retry_in_seconds=delay)
+        if row is not None:
+            await publish(publisher, row)
+            if delay is not None:
+                await jobs.enqueue(enqueuer, job_id, row.attempts, defer_seconds=delay)
+        return "retrying" if delay is not None else "failed"
+    row = await jobs.succeed(factory, job_id, attempt, result)
+    if row is None:
+        return "lost-lease"
+    await publish(publisher, row)
+    return "succeeded"

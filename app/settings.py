@@ -1,0 +1,121 @@
+"""Service settings, read from the environment and `.env`, validated once at start."""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+
+def _check_url(value: str | None, schemes: set[str], what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        allowed = ", ".join(sorted(schemes))
+        raise ValueError(f"must be a {what} URL with scheme {allowed}; got {parts.scheme!r}")
+    if parts.scheme != "unix" and not (parts.hostname or "host=" in parts.query):
+        raise ValueError(f"must name a host (e.g. {sorted(schemes)[0]}://user@localhost/db)")
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path(".smartcontent")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    test_database_url: str | None = None
+    test_redis_url: str | None = None
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_max_overflow: int = Field(10, ge=0, le=200)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    # GraphQL endpoint
+    graphiql: bool = True
+    introspection: bool = True
+    allow_get_queries: bool = False
+    legacy_graphql_ws: bool = False
+    # Comma-separated in the environment: CORS_ORIGINS=https://app.example.com,https://x.example
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000"]
+    )
+    max_query_depth: int = Field(12, ge=2, le=100)
+    max_aliases: int = Field(30, ge=1, le=1000)
+    max_tokens: int = Field(3000, ge=100, le=100_000)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_page_size: int = Field(100, ge=1, le=1000)
+    max_errors: int = Field(20, ge=1, le=500)
+    execution_timeout_seconds: float = Field(15.0, gt=0, le=600)
+    ws_connection_init_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    ws_max_subscriptions: int = Field(20, ge=1, le=1000)
+    graceful_shutdown_seconds: int = Field(20, ge=1, le=600)
+
+    # Jobs
+    job_lease_seconds: int = Field(300, ge=5)
+    job_max_attempts: int = Field(3, ge=1, le=50)
+    sweeper_interval_seconds: int = Field(30, ge=1, le=3600)
+    worker_concurrency: int = Field(10, ge=1, le=500)
+
+    @field_validator("database_url", "test_database_url")
+    @classmethod
+    def _pg_url(cls, value: str | None) -> str | None:
+        return _check_url(value, _PG_SCHEMES, "PostgreSQL")
+
+    @field_validator("redis_url", "test_redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _check_url(value, _REDIS_SCHEMES, "Redis")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in {"http", "https"} or not parts.netloc):
+                raise ValueError(f"each origin must look like https://app.example.com; got {origin!r}")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+def load_settings_or_exit() -> Settings:
+    """Validate settings; on a bad value print one line naming it and exit with code 2."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]).upper() or "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        print(f"smartcontent: invalid setting {name}: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings_or_exit()

@@ -1,0 +1,1 @@
+"""Thin resolvers: parse input, call a service, map the result to schema types."""

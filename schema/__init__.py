@@ -1,0 +1,1 @@
+"""The one Strawberry schema: types, inputs, enums. Resolvers live in `resolvers/`."""

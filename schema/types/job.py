@@ -1,0 +1,124 @@
+"""Background jobs and their progress events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from app.models import Job as JobRow
+from app.services.jobs import JobEvent as JobEventValue
+from schema.context import Context
+from schema.scalars import JSON
+from schema.types.errors import UserError
+
+@strawberry.enum(
+    description="Lifecycle of a background job: QUEUED -> RUNNING -> SUCCEEDED or FAILED "
+    "(a failed attempt with attempts left goes back to QUEUED)."
+)
+class JobStatus(Enum):
+    QUEUED = strawberry.enum_value("QUEUED", description="Waiting for a worker.")
+    RUNNING = strawberry.enum_value("RUNNING", description="A worker holds the job's lease.")
+    SUCCEEDED = strawberry.enum_value("SUCCEEDED", description="Finished; `result` is set.")
+    FAILED = strawberry.enum_value("FAILED", description="Gave up; `error` says why.")
+
+
+@strawberry.type(description="A unit of background work (generation, publishing, ...).")
+class Job(relay.Node):
+    id: relay.NodeID[str]
+    kind: str = strawberry.field(description="What the job does, e.g. `ping`.")
+    status: JobStatus = strawberry.field(description="Where the job is in its lifecycle.")
+    progress: float = strawberry.field(description="Completion from 0.0 to 1.0.")
+    message: str | None = strawberry.field(description="Latest progress message, if any.")
+    attempts: int = strawberry.field(description="Attempts started so far.")
+    max_attempts: int = strawberry.field(description="Attempts allowed before the job fails.")
+    result: JSON | None = strawberry.field(description="Output of a succeeded job.")
+    error: str | None = strawberry.field(description="Why the last attempt failed.")
+    created_at: datetime = strawberry.field(description="When the job was created.")
+    started_at: datetime | None = strawberry.field(description="When the last attempt started.")
+    finished_at: datetime | None = strawberry.field(description="When the job succeeded or failed.")
+
+    @classmethod
+    def from_row(cls, row: JobRow) -> Job:
+        return cls(
+            id=str(row.id),
+            kind=row.kind,
+            status=JobStatus(row.status),
+            progress=row.progress,
+            message=row.message,
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            result=row.result,
+            error=row.error,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls,
+        *,
+        info: strawberry.Info[Context, Any],
+        node_ids: Iterable[str],
+        required: bool = False,
+    ) -> list[Job | None]:
+        ids = [_parse_uuid(i) for i in node_ids]
+        loader = info.context.loaders.job
+        rows = await loader.load_many([i for i in ids if i is not None])
+        found = iter(rows)
+        out: list[Job | None] = []
+        for parsed in ids:
+            row = next(found) if parsed is not None else None
+            out.append(cls.from_row(row) if row is not None else None)
+        return out
+
+
+def _parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+@strawberry.type(description="A change in a job's state, streamed to subscribers in order.")
+class JobEvent:
+    sequence: int = strawberry.field(
+        description="Increases with every change of the job; events arrive in this order."
+    )
+    attempt: int = strawberry.field(description="The attempt this event belongs to.")
+    status: JobStatus = strawberry.field(description="Job status after this change.")
+    progress: float = strawberry.field(description="Completion from 0.0 to 1.0.")
+    message: str | None = strawberry.field(description="Progress message, if any.")
+    result: JSON | None = strawberry.field(description="Output, once the job succeeded.")
+    error: str | None = strawberry.field(description="Failure reason, if the attempt failed.")
+    job_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The job, as stored when this event is delivered.")
+    async def job(self, info: strawberry.Info[Context, Any]) -> Job | None:
+        row = await info.context.loaders.job.load(self.job_id)
+        return Job.from_row(row) if row is not None else None
+
+    @classmethod
+    def from_value(cls, event: JobEventValue) -> JobEvent:
+        return cls(
+            sequence=event.seq,
+            attempt=event.attempt,
+            status=JobStatus(event.status),
+            progress=event.progress,
+            message=event.message,
+            result=event.result,
+            error=event.error,
+            job_id=event.job_id,
+        )
+
+
+@strawberry.type(description="Result of `ping`.")
+class PingPayload:
+    job: Job | None = strawberry.field(description="The queued ping job; null when input was invalid.")
+    errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")

@@ -1,0 +1,1 @@
+"""arq worker: settings and thin task functions over app.services."""

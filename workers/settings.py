@@ -1,0 +1,77 @@
+"""arq WorkerSettings, built from app settings."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from app.db import create_engine, create_session_factory
+from app.logging import configure_logging, get_logger
+from app.settings import Settings, get_settings
+from workers.tasks import RedisPublisher, run_job, sweep
+
+log = get_logger(__name__)
+
+
+def _sweep_schedule(interval: int) -> dict[str, Any]:
+    if interval < 60:
+        return {"second": set(range(0, 60, interval))}
+    return {"minute": set(range(0, 60, max(1, interval // 60))), "second": 0}
+
+
+def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker` / `run_worker`."""
+    settings = settings or get_settings()
+    if not settings.redis_url or not settings.database_url:
+        raise SystemExit("smartcontent: DATABASE_URL and REDIS_URL must be set for the worker")
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        engine = create_engine(
+            str(settings.database_url), settings, application_name="smartcontent-worker"
+        )
+        ctx["settings"] = settings
+        ctx["engine"] = engine
+        ctx["session_factory"] = create_session_factory(engine)
+        ctx["publisher"] = RedisPublisher(ctx["redis"])
+        log.info("worker_started", host=socket.gethostname())
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        engine = ctx.get("engine")
+        if engine is not None:
+            await engine.dispose()
+        log.info("worker_stopped")
+
+    return {
+        "functions": [run_job],
+        "cron_jobs": [
+            cron(sweep, run_at_startup=True, unique=True, **_sweep_schedule(settings.sweeper_interval_seconds))
+        ],
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "max_jobs": settings.worker_concurrency,
+        # A job must fit in its lease; arq re-runs a killed worker's job after this + 10 s.
+        "job_timeout": settings.job_lease_seconds,
+        # SIGTERM: stop taking jobs, let running ones finish this long, then cancel (re-queued).
+        "job_completion_wait": settings.graceful_shutdown_seconds,
+        "keep_result": 60,
+        "max_tries": 1000,  # retries are ours (jobs.fail + enqueue); arq only re-runs on shutdown
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """`WorkerSettings` for the plain `arq` CLI, built on first use from the environment."""
+    if name == "WorkerSettings":
+        return type("WorkerSettings", (), worker_settings())
+    raise AttributeError(name)
+
+
+def run(settings: Settings | None = None) -> None:
+    from arq.worker import Worker
+
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    Worker(**worker_settings(settings)).run()
