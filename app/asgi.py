@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from arq import create_pool
-from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,6 +18,7 @@ from app.http.graphql_view import GraphQLView
 from app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from app.logging import configure_logging, get_logger
 from app.metrics import Metrics
+from app.queue import JobQueue
 from app.realtime.hub import EventHub
 from app.settings import Settings, get_settings
 from app.state import AppState
@@ -49,15 +48,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         session_factory=create_session_factory(engine),
         redis=Redis.from_url(redis_url),
         hub=EventHub(redis_url),
-        arq=None,
+        arq=JobQueue(redis_url),
         metrics=metrics,
     )
-    view = GraphQLView(build_schema(settings), state)
+    schema = build_schema(settings)
+    view = GraphQLView(schema, state)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.hub.start()
-        state.arq = await create_pool(RedisSettings.from_dsn(redis_url))
         log.info("api_started", version=__version__, environment=settings.environment)
         try:
             yield
@@ -97,4 +96,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.smartcontent = state
+    app.state.schema = schema
     return app

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"]
     )
-    max_query_depth: int = Field(12, ge=2, le=100)
+    max_query_depth: int = Field(15, ge=2, le=100)
     max_aliases: int = Field(30, ge=1, le=1000)
     max_tokens: int = Field(3000, ge=100, le=100_000)
     max_body_bytes: int = Field(1_000_000, ge=1024)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.metrics import Metrics
+from app.queue import JobQueue
 from app.realtime.hub import EventHub
 from app.settings import Settings
 
@@ -20,5 +19,5 @@ class AppState:
     session_factory: async_sessionmaker[AsyncSession]
     redis: Redis
     hub: EventHub
-    arq: Any  # arq.ArqRedis; typed loosely because arq ships no type hints
+    arq: JobQueue
     metrics: Metrics

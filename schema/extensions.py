@@ -18,8 +18,7 @@ log = get_logger("smartcontent.graphql")
 _COMPLEXITY_MARKERS = (
     "exceeds maximum operation depth",
     "aliases found",
-    "maximum number of tokens",
-    "token limit",
+    "tokens. Parsing aborted",
 )
 
 
@@ -90,23 +89,22 @@ class ErrorPolicy(SchemaExtension):
     def __init__(self, *, execution_context: ExecutionContext | None = None, max_errors: int = 20) -> None:
         self.max_errors = max_errors
 
-    def _process(self, result: Any) -> None:
-        errors = getattr(result, "errors", None)
+    def _process(self, errors: list[GraphQLError] | None) -> None:
+        # In place: Strawberry builds the response from these same list objects.
         if errors:
-            result.errors = format_errors(list(errors), self.max_errors)
+            errors[:] = format_errors(list(errors), self.max_errors)
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is not None:
-            self._process(result)
-        elif self.execution_context.pre_execution_errors:
-            self.execution_context.pre_execution_errors = format_errors(
-                self.execution_context.pre_execution_errors, self.max_errors
-            )
+        ctx = self.execution_context
+        pre = ctx.pre_execution_errors
+        self._process(pre)
+        result_errors = getattr(ctx.result, "errors", None)
+        if result_errors is not pre:
+            self._process(result_errors)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
-        self._process(result)
+        self._process(getattr(result, "errors", None))
         yield
 
 
@@ -121,7 +119,10 @@ class OperationMetrics(SchemaExtension):
         if state is None:
             return
         metrics = state.metrics
-        op_type = ctx.operation_type.value if ctx.operation_type else "unknown"
+        try:
+            op_type = ctx.operation_type.value
+        except RuntimeError:  # no document: the query did not parse
+            op_type = "invalid"
         label = metrics.operation_label(ctx.operation_name)
         metrics.requests.labels(label, op_type).inc()
         if op_type != "subscription":

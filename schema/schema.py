@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -10,8 +12,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
@@ -22,6 +22,7 @@ from app.settings import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
+from schema.limits import MaxDepthLimiter, SafeParserCache
 from schema.extensions import ErrorPolicy, OperationMetrics, format_errors, timeout_error
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
@@ -45,17 +46,20 @@ class SmartContentSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> SmartContentSchema:
     settings = settings or Settings()
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
+    # Factories, not instances: each operation gets fresh extension objects (they hold
+    # per-operation state such as the execution context).
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         OperationMetrics,  # outermost: sees the codes ErrorPolicy assigned
-        ErrorPolicy(max_errors=settings.max_errors),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        ParserCache(maxsize=CACHE_SIZE),
-        ValidationCache(maxsize=CACHE_SIZE),
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        partial(ErrorPolicy, max_errors=settings.max_errors),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        partial(MaxDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        # Their LRU caches live at module level, shared by every operation.
+        partial(SafeParserCache, maxsize=CACHE_SIZE),
+        partial(ValidationCache, maxsize=CACHE_SIZE),
     ]
     if not settings.introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     schema = SmartContentSchema(
         query=Query,
         mutation=Mutation,

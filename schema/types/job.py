@@ -14,7 +14,7 @@ from strawberry import relay
 from app.models import Job as JobRow
 from app.services.jobs import JobEvent as JobEventValue
 from schema.context import Context
-from schema.scalars import JSON
+from strawberry.scalars import JSON
 from schema.types.errors import UserError
 
 @strawberry.enum(
