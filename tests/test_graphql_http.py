@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 import httpx
@@ -202,6 +203,9 @@ async def test_node_resolves_a_job_and_reports_bad_ids(client: httpx.AsyncClient
     assert missing["data"]["node"] is None
     malformed = await gql(client, 'query { node(id: "not-a-global-id") { id } }')
     assert malformed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    unknown_type = base64.b64encode(b"Nope:1").decode()
+    wrong = await gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": unknown_type})
+    assert wrong["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_ping_validates_input_as_user_errors(client: httpx.AsyncClient) -> None:
