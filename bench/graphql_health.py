@@ -83,21 +83,21 @@ def check(run: Run, response: httpx.Response) -> None:
         run.job_ids.append(payload["job"]["id"])
 
 
-async def client(url: str, query: str, count: int, run: Run, stop: asyncio.Event) -> None:
-    """One client: `count` requests, one after another, on one keep-alive connection."""
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        for _ in range(count):
-            if stop.is_set():
-                return
-            started = time.perf_counter()
-            try:
-                response = await http.post(url, json={"query": query})
-            except httpx.HTTPError as exc:
-                run.fail(repr(exc))
-                continue
-            run.latencies.append(time.perf_counter() - started)
-            check(run, response)
+async def client(
+    http: httpx.AsyncClient, url: str, query: str, count: int, run: Run, stop: asyncio.Event
+) -> None:
+    """One client: `count` requests, one after another, on its keep-alive connection."""
+    for _ in range(count):
+        if stop.is_set():
+            return
+        started = time.perf_counter()
+        try:
+            response = await http.post(url, json={"query": query})
+        except httpx.HTTPError as exc:
+            run.fail(repr(exc))
+            continue
+        run.latencies.append(time.perf_counter() - started)
+        check(run, response)
 
 
 def shares(total: int, parts: int) -> list[int]:
@@ -105,16 +105,23 @@ def shares(total: int, parts: int) -> list[int]:
 
 
 async def measure(
-    url: str, name: str, requests: int, concurrency: int, warmup: int, stop: asyncio.Event
+    clients: list[httpx.AsyncClient],
+    url: str,
+    name: str,
+    requests: int,
+    warmup: int,
+    stop: asyncio.Event,
 ) -> tuple[Run, Run]:
     """(warm-up, measured): the warm-up's figures are not reported, its jobs are deleted."""
     query = OPERATIONS[name]
-    warm = Run(name)
-    await asyncio.gather(*(client(url, query, n, warm, stop) for n in shares(warmup, concurrency)))
-    run = Run(name)
-    started = time.perf_counter()
-    await asyncio.gather(*(client(url, query, n, run, stop) for n in shares(requests, concurrency)))
-    run.elapsed = time.perf_counter() - started
+    warm, run = Run(name), Run(name)
+    for target, total in ((warm, warmup), (run, requests)):
+        counts = shares(total, len(clients))
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(client(http, url, query, n, target, stop) for http, n in zip(clients, counts, strict=True))
+        )
+        target.elapsed = time.perf_counter() - started
     return warm, run
 
 
@@ -195,14 +202,21 @@ async def bench(settings: Settings, args: argparse.Namespace) -> list[Run]:
             await asyncio.sleep(0.05)
         serving.add_done_callback(lambda _: stop.set())  # Ctrl-C: uvicorn exits, we stop
         url = f"http://127.0.0.1:{port}/graphql"
-        for name in OPERATIONS:
-            warm, run = await measure(url, name, args.requests, args.concurrency, args.warmup, stop)
-            job_ids += warm.job_ids + run.job_ids
-            if warm.failures:
-                raise SystemExit(f"warm-up of {name} failed: {warm.first_failure}")
-            runs.append(run)
-            if stop.is_set():
-                break
+        # Made before the clock starts (each builds an SSL context); one connection each.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=30))
+                for _ in range(args.concurrency)
+            ]
+            for name in OPERATIONS:
+                warm, run = await measure(clients, url, name, args.requests, args.warmup, stop)
+                job_ids += warm.job_ids + run.job_ids
+                if warm.failures:
+                    raise SystemExit(f"warm-up of {name} failed: {warm.first_failure}")
+                runs.append(run)
+                if stop.is_set():
+                    break
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
