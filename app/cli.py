@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +17,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from app.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
+    # uvicorn drains, then re-raises the signal it caught under the handler installed
+    # before it started. A no-op handler there turns a graceful stop into exit code 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(
         "app.asgi:create_app",
         factory=True,

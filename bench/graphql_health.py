@@ -118,9 +118,8 @@ async def measure(
     for target, total in ((warm, warmup), (run, requests)):
         counts = shares(total, len(clients))
         started = time.perf_counter()
-        await asyncio.gather(
-            *(client(http, url, query, n, target, stop) for http, n in zip(clients, counts, strict=True))
-        )
+        pairs = zip(clients, counts, strict=True)
+        await asyncio.gather(*(client(http, url, query, n, target, stop) for http, n in pairs))
         target.elapsed = time.perf_counter() - started
     return warm, run
 
