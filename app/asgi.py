@@ -29,7 +29,9 @@ log = get_logger(__name__)
 
 def _require(url: str | None, name: str) -> str:
     if not url:
-        raise SystemExit(f"smartcontent: {name} is not set (`smartcontent dev` starts embedded servers)")
+        raise SystemExit(
+            f"smartcontent: {name} is not set (`smartcontent dev` starts embedded servers)"
+        )
     return url
 
 

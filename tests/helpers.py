@@ -15,7 +15,9 @@ async def gql(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """POST one operation; returns the JSON body (asserting HTTP 200)."""
-    response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, **kwargs)
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, **kwargs
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -42,7 +44,11 @@ class GraphQLWebSocket:
         self._next_id += 1
         op_id = str(self._next_id)
         await self.ws.send_json(
-            {"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
+            {
+                "id": op_id,
+                "type": "subscribe",
+                "payload": {"query": query, "variables": variables or {}},
+            }
         )
         return op_id
 

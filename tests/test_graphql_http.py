@@ -25,14 +25,18 @@ async def test_health_reports_both_dependencies_ok(client: httpx.AsyncClient) ->
 
 async def test_request_id_is_echoed_and_generated(client: httpx.AsyncClient) -> None:
     mine = await client.post(
-        "/graphql", json={"query": "{ health { version } }"}, headers={"X-Request-ID": "req-12345678"}
+        "/graphql",
+        json={"query": "{ health { version } }"},
+        headers={"X-Request-ID": "req-12345678"},
     )
     assert mine.headers["x-request-id"] == "req-12345678"
     generated = await client.post("/graphql", json={"query": "{ health { version } }"})
     assert len(generated.headers["x-request-id"]) == 32
     # A hostile id (header injection, huge) is replaced, not echoed.
     hostile = await client.post(
-        "/graphql", json={"query": "{ health { version } }"}, headers={"X-Request-ID": "a b<script>"}
+        "/graphql",
+        json={"query": "{ health { version } }"},
+        headers={"X-Request-ID": "a b<script>"},
     )
     assert hostile.headers["x-request-id"] != "a b<script>"
 
@@ -125,7 +129,9 @@ async def test_streamed_body_without_length_is_also_capped(client: httpx.AsyncCl
         for _ in range(50):
             yield b"x" * 100_000
 
-    response = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+    response = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     await _still_serving(client)
 
@@ -167,7 +173,9 @@ async def test_slow_operation_hits_execution_timeout(
 
 async def test_get_queries_are_off_by_default(client: httpx.AsyncClient) -> None:
     response = await client.get(
-        "/graphql", params={"query": "{ health { version } }"}, headers={"accept": "application/json"}
+        "/graphql",
+        params={"query": "{ health { version } }"},
+        headers={"accept": "application/json"},
     )
     assert response.status_code in (400, 405)
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
@@ -184,7 +192,9 @@ async def test_cors_allows_only_listed_origins(client: httpx.AsyncClient) -> Non
         "access-control-request-method": "POST",
         "access-control-request-headers": "content-type,authorization",
     }
-    ok = await client.options("/graphql", headers={"origin": "https://app.example.com", **preflight})
+    ok = await client.options(
+        "/graphql", headers={"origin": "https://app.example.com", **preflight}
+    )
     assert ok.status_code == 200
     assert ok.headers["access-control-allow-origin"] == "https://app.example.com"
     bad = await client.options("/graphql", headers={"origin": "https://evil.example", **preflight})
@@ -192,14 +202,21 @@ async def test_cors_allows_only_listed_origins(client: httpx.AsyncClient) -> Non
 
 
 async def test_node_resolves_a_job_and_reports_bad_ids(client: httpx.AsyncClient) -> None:
-    created = await gql(client, 'mutation { ping(message: "hello") { job { id kind } errors { code } } }')
+    created = await gql(
+        client, 'mutation { ping(message: "hello") { job { id kind } errors { code } } }'
+    )
     job = created["data"]["ping"]["job"]
     assert job["kind"] == "ping"
     body = await gql(
-        client, "query($id: ID!) { node(id: $id) { id ... on Job { kind status } } }", {"id": job["id"]}
+        client,
+        "query($id: ID!) { node(id: $id) { id ... on Job { kind status } } }",
+        {"id": job["id"]},
     )
     assert body["data"]["node"] == {"id": job["id"], "kind": "ping", "status": "QUEUED"}
-    missing = await gql(client, 'query { node(id: "Sm9iOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA==") { id } }')
+    missing = await gql(
+        client,
+        'query { node(id: "Sm9iOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA==") { id } }',
+    )
     assert missing["data"]["node"] is None
     malformed = await gql(client, 'query { node(id: "not-a-global-id") { id } }')
     assert malformed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -211,7 +228,8 @@ async def test_node_resolves_a_job_and_reports_bad_ids(client: httpx.AsyncClient
 async def test_ping_validates_input_as_user_errors(client: httpx.AsyncClient) -> None:
     body = await gql(
         client,
-        "mutation($m: String!) { ping(message: $m, delayMs: 999999) { job { id } errors { field code message } } }",
+        "mutation($m: String!) { ping(message: $m, delayMs: 999999) {"
+        " job { id } errors { field code message } } }",
         {"m": "x" * 501},
     )
     payload = body["data"]["ping"]

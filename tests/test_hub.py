@@ -22,12 +22,16 @@ async def hub(servers: Servers) -> AsyncIterator[EventHub]:
 
 
 async def test_messages_fan_out_to_every_subscriber(hub: EventHub) -> None:
-    async with hub.subscribe("room:1") as a, hub.subscribe("room:1") as b, hub.subscribe("room:2") as c:
+    async with (
+        hub.subscribe("room:1") as a,
+        hub.subscribe("room:1") as b,
+        hub.subscribe("room:2") as c,
+    ):
         await hub.publish("room:1", {"n": 1})
-        assert await a.get(timeout=5) == {"n": 1}
-        assert await b.get(timeout=5) == {"n": 1}
+        assert await a.get(wait=5) == {"n": 1}
+        assert await b.get(wait=5) == {"n": 1}
         with pytest.raises(TimeoutError):
-            await c.get(timeout=0.3)
+            await c.get(wait=0.3)
 
 
 async def test_a_slow_subscriber_gets_a_gap_not_unbounded_memory(hub: EventHub) -> None:
@@ -35,10 +39,10 @@ async def test_a_slow_subscriber_gets_a_gap_not_unbounded_memory(hub: EventHub) 
         for n in range(10):
             await hub.publish("busy", {"n": n})
         await asyncio.sleep(0.3)
-        first = await slow.get(timeout=5)
+        first = await slow.get(wait=5)
         assert first is GAP, "overflow is reported so the consumer re-reads stored state"
         await hub.publish("busy", {"n": 99})
-        assert await slow.get(timeout=5) == {"n": 99}
+        assert await slow.get(wait=5) == {"n": 99}
 
 
 async def test_reconnects_after_redis_drops_the_connection(hub: EventHub, servers: Servers) -> None:
@@ -47,12 +51,12 @@ async def test_reconnects_after_redis_drops_the_connection(hub: EventHub, server
         try:
             killed = await admin.client_kill_filter(_type="pubsub")
             assert killed >= 1
-            assert await sub.get(timeout=5) is GAP
+            assert await sub.get(wait=5) is GAP
             await asyncio.wait_for(hub.connected.wait(), 10)
             for _ in range(50):  # resubscribed once the supervisor reconnected
                 if await admin.publish("survivor", '{"after": true}'):
                     break
                 await asyncio.sleep(0.1)
-            assert await sub.get(timeout=5) == {"after": True}
+            assert await sub.get(wait=5) == {"after": True}
         finally:
             await admin.aclose()

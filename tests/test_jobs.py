@@ -61,7 +61,9 @@ def factory(app: Starlette) -> async_sessionmaker[AsyncSession]:
     return app.state.smartcontent.session_factory  # type: ignore[no-any-return]
 
 
-async def _new(factory: async_sessionmaker[AsyncSession], kind: str, max_attempts: int = 3) -> uuid.UUID:
+async def _new(
+    factory: async_sessionmaker[AsyncSession], kind: str, max_attempts: int = 3
+) -> uuid.UUID:
     async with factory() as session, session.begin():
         job = jobs.new_job(session, kind, {}, max_attempts)
     return job.id
@@ -75,7 +77,9 @@ async def _get(factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> 
 
 
 async def _run(factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID, rec: Recorder) -> str:
-    return await job_runner.run(job_id, factory=factory, publisher=rec, enqueuer=rec, lease_seconds=60)
+    return await job_runner.run(
+        job_id, factory=factory, publisher=rec, enqueuer=rec, lease_seconds=60
+    )
 
 
 async def test_a_job_is_claimed_once(factory: async_sessionmaker[AsyncSession]) -> None:
@@ -131,7 +135,9 @@ async def test_unknown_kind_fails_permanently(factory: async_sessionmaker[AsyncS
     assert "no handler" in ((await _get(factory, job_id)).error or "")
 
 
-async def test_cancelled_attempt_hands_the_job_back(factory: async_sessionmaker[AsyncSession]) -> None:
+async def test_cancelled_attempt_hands_the_job_back(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
     rec = Recorder()
     job_id = await _new(factory, "test_slow")
     task = asyncio.create_task(_run(factory, job_id, rec))
@@ -159,7 +165,9 @@ async def test_sweeper_requeues_lost_and_stuck_jobs(
             update(Job).where(Job.id == lost).values(run_after=Job.run_after - jobs_interval(120))
         )
         await session.execute(
-            update(Job).where(Job.id == stuck).values(locked_until=Job.locked_until - jobs_interval(3600))
+            update(Job)
+            .where(Job.id == stuck)
+            .values(locked_until=Job.locked_until - jobs_interval(3600))
         )
     settings = app.state.smartcontent.settings
     count = await sweep({"session_factory": factory, "redis": rec, "settings": settings})

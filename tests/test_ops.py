@@ -24,10 +24,12 @@ async def test_readyz_ok_when_both_dependencies_answer(client: httpx.AsyncClient
 
 async def test_readyz_names_redis_when_it_is_down(servers: Servers) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    async with running_app(make_settings(servers, redis_url=dead_redis)) as app:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            response = await c.get("/readyz")
-            health = await gql(c, "{ health { database redis } }")
+    async with (
+        running_app(make_settings(servers, redis_url=dead_redis)) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        response = await c.get("/readyz")
+        health = await gql(c, "{ health { database redis } }")
     assert response.status_code == 503
     assert response.json()["failing"] == ["redis"]
     assert health["data"]["health"] == {"database": "OK", "redis": "UNAVAILABLE"}
@@ -35,9 +37,11 @@ async def test_readyz_names_redis_when_it_is_down(servers: Servers) -> None:
 
 async def test_readyz_names_the_database_when_it_is_down(servers: Servers) -> None:
     dead_db = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
-    async with running_app(make_settings(servers, database_url=dead_db)) as app:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            response = await c.get("/readyz")
+    async with (
+        running_app(make_settings(servers, database_url=dead_db)) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        response = await c.get("/readyz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["database"]
 

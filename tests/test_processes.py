@@ -81,7 +81,9 @@ def api(servers: Servers) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 def _post(base: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables or {}}, timeout=10)
+    response = httpx.post(
+        f"{base}/graphql", json={"query": query, "variables": variables or {}}, timeout=10
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -90,7 +92,8 @@ def _post(base: str, query: str, variables: dict[str, Any] | None = None) -> dic
 def _ping(base: str, delay_ms: int = 0) -> str:
     body = _post(
         base,
-        "mutation($d: Int!) { ping(message: \"across processes\", delayMs: $d) { job { id } errors { code } } }",
+        'mutation($d: Int!) { ping(message: "across processes", delayMs: $d) {'
+        " job { id } errors { code } } }",
         {"d": delay_ms},
     )
     return str(body["data"]["ping"]["job"]["id"])
@@ -103,7 +106,13 @@ async def _follow(base: str, job_id: str, timeout: float = 30) -> list[dict[str,
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(
-            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": job_id}}})
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": FOLLOW, "variables": {"id": job_id}},
+                }
+            )
         )
         async with asyncio.timeout(timeout):
             while True:
@@ -143,7 +152,13 @@ async def test_sigterm_closes_websockets_cleanly_and_exits_zero(
         await ws.send(json.dumps({"type": "connection_init"}))
         await ws.recv()
         await ws.send(
-            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": FOLLOW, "variables": {"id": job_id}}})
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": FOLLOW, "variables": {"id": job_id}},
+                }
+            )
         )
         assert json.loads(await ws.recv())["type"] == "next"
         proc.send_signal(signal.SIGTERM)
@@ -193,7 +208,9 @@ async def _wait_status(base: str, job_id: str, status: str, timeout: float = 15)
     deadline = time.monotonic() + timeout
     query = "query($id: ID!) { job(id: $id) { status attempts result } }"
     while time.monotonic() < deadline:
-        job: dict[str, Any] = (await asyncio.to_thread(_post, base, query, {"id": job_id}))["data"]["job"]
+        job: dict[str, Any] = (await asyncio.to_thread(_post, base, query, {"id": job_id}))["data"][
+            "job"
+        ]
         if job["status"] == status:
             return job
         await asyncio.sleep(0.1)

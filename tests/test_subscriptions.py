@@ -25,7 +25,9 @@ subscription($id: ID!) {
 @asynccontextmanager
 async def websocket(app: Starlette, protocol: str = "graphql-transport-ws") -> AsyncIterator[Any]:
     async with (
-        httpx.AsyncClient(transport=ASGIWebSocketTransport(app), base_url="http://testserver") as client,
+        httpx.AsyncClient(
+            transport=ASGIWebSocketTransport(app), base_url="http://testserver"
+        ) as client,
         aconnect_ws("http://testserver/graphql", client, subprotocols=[protocol]) as ws,
     ):
         yield ws
@@ -34,7 +36,7 @@ async def websocket(app: Starlette, protocol: str = "graphql-transport-ws") -> A
 async def _ping(client: httpx.AsyncClient, delay_ms: int = 0) -> str:
     body = await gql(
         client,
-        "mutation($d: Int!) { ping(message: \"hello\", delayMs: $d) { job { id } errors { code } } }",
+        'mutation($d: Int!) { ping(message: "hello", delayMs: $d) { job { id } errors { code } } }',
         {"d": delay_ms},
     )
     job_id: str = body["data"]["ping"]["job"]["id"]
@@ -123,15 +125,17 @@ def _disconnect_code(exc: BaseException) -> int | None:
 
 
 async def test_legacy_graphql_ws_protocol_is_off_by_default(app: Starlette) -> None:
-    with pytest.raises(BaseException) as closed:  # noqa: B017 - inspected below
+    with pytest.raises(BaseException) as closed:
         async with websocket(app, protocol="graphql-ws") as ws:
             await ws.receive_json(timeout=5)
     assert _disconnect_code(closed.value) == 4406
 
 
 async def test_websocket_from_a_foreign_origin_is_refused(app: Starlette) -> None:
-    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app), base_url="http://testserver") as client:
-        with pytest.raises(BaseException) as refused:  # noqa: B017 - inspected below
+    async with httpx.AsyncClient(
+        transport=ASGIWebSocketTransport(app), base_url="http://testserver"
+    ) as client:
+        with pytest.raises(BaseException) as refused:
             async with aconnect_ws(
                 "http://testserver/graphql",
                 client,

@@ -47,7 +47,12 @@ def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
     return {
         "functions": [run_job],
         "cron_jobs": [
-            cron(sweep, run_at_startup=True, unique=True, **_sweep_schedule(settings.sweeper_interval_seconds))
+            cron(
+                sweep,
+                run_at_startup=True,
+                unique=True,
+                **_sweep_schedule(settings.sweeper_interval_seconds),
+            )
         ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,

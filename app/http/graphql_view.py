@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -47,7 +47,11 @@ class GraphQLView(GraphQL[Context, None]):
             try:
                 response = await self.run(request)
             except HTTPException as exc:
-                code = ErrorCode.BAD_REQUEST if exc.status_code < 500 else ErrorCode.INTERNAL_SERVER_ERROR
+                code = (
+                    ErrorCode.BAD_REQUEST
+                    if exc.status_code < 500
+                    else ErrorCode.INTERNAL_SERVER_ERROR
+                )
                 response = Response(
                     error_body(exc.reason, code),
                     status_code=exc.status_code,
@@ -74,4 +78,5 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         # connectionParams arrive here; the identity layer authenticates from them.
-        return UNSET
+        unset: UnsetType = UNSET
+        return unset

@@ -32,7 +32,9 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = (
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
 
@@ -51,7 +53,10 @@ class RequestIdMiddleware:
 
 def error_body(message: str, code: ErrorCode) -> bytes:
     """A GraphQL-shaped error document for failures before GraphQL runs."""
-    error = {"message": message, "extensions": {"code": code.value, "requestId": request_id_var.get()}}
+    error = {
+        "message": message,
+        "extensions": {"code": code.value, "requestId": request_id_var.get()},
+    }
     return json.dumps({"errors": [error]}).encode()
 
 

@@ -43,6 +43,6 @@ async def metrics(request: Request) -> Response:
     try:
         async with asyncio.timeout(2), state.session_factory() as session:
             state.metrics.job_counts = await jobs.counts_by_status(session)
-    except Exception as exc:  # noqa: BLE001 - scrape must still answer
+    except Exception as exc:
         log.warning("metrics_job_counts_failed", error=repr(exc))
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -53,8 +53,9 @@ class Subscription:
             self._queue.put_nowait(GAP)
             self._lagging = True
 
-    async def get(self, timeout: float | None = None) -> Message:
-        item = await asyncio.wait_for(self._queue.get(), timeout)
+    async def get(self, wait: float | None = None) -> Message:
+        """Next message or GAP; raises TimeoutError after `wait` seconds without one."""
+        item = await asyncio.wait_for(self._queue.get(), wait)
         if item is GAP:
             self._lagging = False
         return item
@@ -75,7 +76,6 @@ class EventHub:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
@@ -112,7 +112,6 @@ class EventHub:
                     await self._unsubscribe_remote(channel)
 
     async def _subscribe_remote(self, channel: str) -> None:
-        self._changed.set()
         if self._pubsub is not None:
             try:
                 await self._pubsub.subscribe(channel)
@@ -137,7 +136,7 @@ class EventHub:
                 await self._listen()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure means reconnect
+            except Exception as exc:
                 log.warning("hub_connection_lost", error=repr(exc), retry_in=backoff)
             self.connected.clear()
             await self._close_pubsub()

@@ -30,7 +30,9 @@ async def start_ping(
     errors = []
     if len(message) > MAX_MESSAGE_LENGTH:
         errors.append(
-            FieldError("message", "TOO_LONG", f"message must be at most {MAX_MESSAGE_LENGTH} characters")
+            FieldError(
+                "message", "TOO_LONG", f"message must be at most {MAX_MESSAGE_LENGTH} characters"
+            )
         )
     if not 0 <= delay_ms <= MAX_DELAY_MS:
         errors.append(
@@ -51,4 +53,7 @@ async def start_ping(
 async def run_ping(ctx: JobContext) -> dict[str, Any]:
     await ctx.progress(0.5, "pinging")
     await asyncio.sleep(int(ctx.payload.get("delay_ms", 0)) / 1000)
-    return {"pong": ctx.payload.get("message", ""), "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    return {
+        "pong": ctx.payload.get("message", ""),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }

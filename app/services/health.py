@@ -34,8 +34,8 @@ class HealthReport:
 async def _database_ok(factory: async_sessionmaker[AsyncSession]) -> bool:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), factory() as session:
-            return (await session.scalar(text("SELECT 1"))) == 1
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ok"
+            return bool((await session.scalar(text("SELECT 1"))) == 1)
+    except Exception as exc:
         log.warning("health_database_failed", error=repr(exc))
         return False
 
@@ -44,7 +44,7 @@ async def _redis_ok(redis: Redis) -> bool:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             return bool(await redis.ping())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.warning("health_redis_failed", error=repr(exc))
         return False
 

@@ -44,7 +44,7 @@ async def follow(
             return
         while True:
             try:
-                message = await subscription.get(timeout=RESYNC_SECONDS)
+                message = await subscription.get(wait=RESYNC_SECONDS)
             except TimeoutError:
                 message = GAP
             if message is GAP:

@@ -35,7 +35,9 @@ class JobContext:
         return self.job.payload
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
-        row = await jobs.report_progress(self.factory, self.job.id, self.job.attempts, fraction, message)
+        row = await jobs.report_progress(
+            self.factory, self.job.id, self.job.attempts, fraction, message
+        )
         if row is not None:
             await publish(self.publisher, row)
 
@@ -63,12 +65,12 @@ def handler_for(kind: str) -> Handler | None:
 async def publish(publisher: Publisher, job: Job) -> None:
     try:
         await publisher.publish(jobs.job_channel(job.id), JobEvent.of(job).to_message())
-    except Exception as exc:  # noqa: BLE001 - pub/sub is best effort; state is in Postgres
+    except Exception as exc:
         log.warning("job_publish_failed", job_id=str(job.id), error=repr(exc))
 
 
 def backoff_seconds(attempt: int) -> float:
-    return float(min(2 ** attempt, 300))
+    return float(min(2**attempt, 300))
 
 
 async def run(
@@ -101,8 +103,12 @@ async def run(
         permanent = isinstance(exc, PermanentJobError) or attempt >= job.max_attempts
         delay = None if permanent else backoff_seconds(attempt)
         log.warning(
-            "job_attempt_failed", job_id=str(job_id), kind=job.kind, attempt=attempt,
-            error=repr(exc), retry_in=delay,
+            "job_attempt_failed",
+            job_id=str(job_id),
+            kind=job.kind,
+            attempt=attempt,
+            error=repr(exc),
+            retry_in=delay,
         )
         message = str(exc) if isinstance(exc, PermanentJobError) else f"{type(exc).__name__}: {exc}"
         row = await jobs.fail(factory, job_id, attempt, message[:2000], retry_in_seconds=delay)

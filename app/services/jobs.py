@@ -119,7 +119,9 @@ def new_job(session: AsyncSession, kind: str, payload: dict[str, Any], max_attem
     return job
 
 
-async def enqueue(pool: Enqueuer | None, job_id: uuid.UUID, attempts: int, *, defer_seconds: float = 0) -> bool:
+async def enqueue(
+    pool: Enqueuer | None, job_id: uuid.UUID, attempts: int, *, defer_seconds: float = 0
+) -> bool:
     """Hand a committed job to arq. A failure is logged, not raised: the sweeper recovers it."""
     if pool is None:
         return False
@@ -131,7 +133,7 @@ async def enqueue(pool: Enqueuer | None, job_id: uuid.UUID, attempts: int, *, de
             _defer_by=defer_seconds or None,
         )
         return True
-    except Exception as exc:  # noqa: BLE001 - Redis down must not fail the request
+    except Exception as exc:
         log.warning("job_enqueue_failed", job_id=str(job_id), error=repr(exc))
         return False
 
@@ -243,10 +245,15 @@ async def fail(
     return await _transition(factory, job_id, attempt, values)
 
 
-async def release(factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID, attempt: int) -> Job | None:
+async def release(
+    factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID, attempt: int
+) -> Job | None:
     """Give the lease back at shutdown so the re-queued arq job can run it at once."""
     return await _transition(
-        factory, job_id, attempt, {"status": JobStatus.QUEUED, "locked_until": None, "attempts": attempt - 1}
+        factory,
+        job_id,
+        attempt,
+        {"status": JobStatus.QUEUED, "locked_until": None, "attempts": attempt - 1},
     )
 
 
@@ -269,4 +276,3 @@ async def due_for_sweep(
 async def counts_by_status(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(select(Job.status, func.count()).group_by(Job.status))).all()
     return {status: count for status, count in rows}
-

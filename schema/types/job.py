@@ -6,16 +6,17 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 
 from app.models import Job as JobRow
 from app.services.jobs import JobEvent as JobEventValue
 from schema.context import Context
-from strawberry.scalars import JSON
 from schema.types.errors import UserError
+
 
 @strawberry.enum(
     description="Lifecycle of a background job: QUEUED -> RUNNING -> SUCCEEDED or FAILED "
@@ -53,7 +54,7 @@ class Job(relay.Node):
             message=row.message,
             attempts=row.attempts,
             max_attempts=row.max_attempts,
-            result=row.result,
+            result=cast(JSON, row.result),
             error=row.error,
             created_at=row.created_at,
             started_at=row.started_at,
@@ -112,7 +113,7 @@ class JobEvent:
             status=JobStatus(event.status),
             progress=event.progress,
             message=event.message,
-            result=event.result,
+            result=cast(JSON, event.result),
             error=event.error,
             job_id=event.job_id,
         )
@@ -120,5 +121,7 @@ class JobEvent:
 
 @strawberry.type(description="Result of `ping`.")
 class PingPayload:
-    job: Job | None = strawberry.field(description="The queued ping job; null when input was invalid.")
+    job: Job | None = strawberry.field(
+        description="The queued ping job; null when input was invalid."
+    )
     errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
