@@ -35,8 +35,8 @@ def _env(servers: Servers, **extra: str) -> dict[str, str]:
         REDIS_URL=servers.redis_url,
         LOG_LEVEL="WARNING",
         CORS_ORIGINS="http://localhost:3000",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -215,3 +215,31 @@ async def _wait_status(base: str, job_id: str, status: str, timeout: float = 15)
             return job
         await asyncio.sleep(0.1)
     raise AssertionError(f"job never reached {status}")
+
+
+def test_logs_are_json_lines_carrying_the_request_id(servers: Servers, tmp_path: Any) -> None:
+    port = free_port()
+    log_path = tmp_path / "api.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=_env(servers, LOG_LEVEL="INFO"),
+            stderr=log_file,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base, proc)
+            httpx.post(
+                f"{base}/graphql",
+                json={"query": "{ health { version } }"},
+                headers={"X-Request-ID": "trace-abc-123"},
+                timeout=5,
+            )
+        finally:
+            assert _stop(proc) == 0
+    records = [
+        json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")
+    ]
+    assert records, "logs are JSON"
+    assert all({"event", "level", "timestamp"} <= set(r) for r in records)
+    assert any(r.get("request_id") == "trace-abc-123" for r in records)
