@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,10 @@ from app.logging import configure_logging, get_logger
 from app.metrics import Metrics
 from app.queue import JobQueue
 from app.realtime.hub import EventHub
+from app.security.keys import load_keys
+from app.services.mailer import build_mailer
+from app.services.ratelimit import RateLimiter
+from app.services.throttle import LoginThrottle
 from app.settings import Settings, get_settings
 from app.state import AppState
 from schema.schema import build_schema
@@ -44,14 +49,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = create_engine(database_url, settings, application_name="smartcontent-api")
     metrics = Metrics()
     metrics.add_pool_collector(engine)
+    redis = Redis.from_url(redis_url)
     state = AppState(
         settings=settings,
         engine=engine,
         session_factory=create_session_factory(engine),
-        redis=Redis.from_url(redis_url),
+        redis=redis,
         hub=EventHub(redis_url),
         arq=JobQueue(redis_url),
         metrics=metrics,
+        keys=load_keys(settings),
+        mailer=build_mailer(settings.mailer),
+        login_throttle=LoginThrottle(
+            redis, settings.login_max_failures, settings.login_lock_seconds
+        ),
+        rate_limiter=RateLimiter(redis, settings),
     )
     schema = build_schema(settings)
     view = GraphQLView(schema, state)
@@ -59,6 +71,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.hub.start()
+        # Everything allocated at start-up lives forever: keep it out of GC scans, which
+        # otherwise show up as ~100 ms pauses at p99 (measured with bench/graphql_health.py).
+        gc.freeze()
         log.info("api_started", version=__version__, environment=settings.environment)
         try:
             yield

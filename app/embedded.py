@@ -32,11 +32,15 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "postgres").resolve()
         self._server: object | None = None
+        self._owned = False
 
     def start(self) -> str:
         import pgserver
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # Another process (say `smartcontent dev`) may run this cluster already: then we
+        # only attach, and stop() leaves it running for its owner.
+        self._owned = not _postmaster_running(self.pgdata)
         # cleanup_mode=None: we stop the server ourselves in stop(), on our own signal handling.
         server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
         self._server = server
@@ -51,6 +55,8 @@ class EmbeddedPostgres:
 
         server = self._server
         self._server = None
+        if not self._owned:
+            return
         try:
             pgserver.pg_ctl(  # type: ignore[attr-defined]
                 ["-w", "-m", "fast", "stop"],
@@ -164,6 +170,14 @@ def with_database(uri: str, name: str) -> str:
 
     parts = urlsplit(uri)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _postmaster_running(pgdata: Path) -> bool:
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return pid_alive(pid)
 
 
 def pid_alive(pid: int) -> bool:

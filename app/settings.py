@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
@@ -67,6 +67,26 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(20, ge=1, le=1000)
     graceful_shutdown_seconds: int = Field(20, ge=1, le=600)
 
+    # Identity and security
+    secret_key: SecretStr | None = Field(
+        None, description="Signs access tokens. Required in production; dev persists one."
+    )
+    # Fernet keys (urlsafe base64, 32 bytes), comma-separated, newest first: rotation.
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    public_url: str = "http://localhost:8000"
+    access_token_minutes: int = Field(15, ge=1, le=60)
+    refresh_token_days: int = Field(30, ge=1, le=365)
+    password_reset_minutes: int = Field(60, ge=5, le=1440)
+    invitation_days: int = Field(7, ge=1, le=90)
+    mailer: Literal["log", "memory"] = "log"
+    login_max_failures: int = Field(5, ge=1, le=100)
+    login_lock_seconds: int = Field(30, ge=1, le=3600)
+    # Token-bucket rate limits: requests per minute per principal, by plan tier.
+    rate_limit_anonymous: int = Field(60, ge=1)
+    rate_limit_free: int = Field(120, ge=1)
+    rate_limit_pro: int = Field(600, ge=1)
+    rate_limit_enterprise: int = Field(3000, ge=1)
+
     # Jobs
     job_lease_seconds: int = Field(300, ge=5)
     job_max_attempts: int = Field(3, ge=1, le=50)
@@ -100,6 +120,39 @@ class Settings(BaseSettings):
                     f"each origin must look like https://app.example.com; got {origin!r}"
                 )
         return value
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        import base64
+        import binascii
+
+        for key in value:
+            try:
+                raw = base64.urlsafe_b64decode(key.get_secret_value().encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("each key must be 32 url-safe base64-encoded bytes (Fernet)")
+        return value
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        if self.environment == "production":
+            if self.secret_key is None or len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("SECRET_KEY of at least 32 characters is required in production")
+            if not self.encryption_keys:
+                raise ValueError("ENCRYPTION_KEYS is required in production")
+        elif self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("SECRET_KEY must be at least 32 characters")
+        return self
 
     @property
     def is_production(self) -> bool:

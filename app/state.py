@@ -10,6 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.metrics import Metrics
 from app.queue import JobQueue
 from app.realtime.hub import EventHub
+from app.security.keys import Keys
+from app.services.mailer import Mailer
+from app.services.ratelimit import RateLimiter
+from app.services.throttle import LoginThrottle
 from app.settings import Settings
 
 
@@ -22,3 +26,7 @@ class AppState:
     hub: EventHub
     arq: JobQueue
     metrics: Metrics
+    keys: Keys
+    mailer: Mailer
+    login_throttle: LoginThrottle
+    rate_limiter: RateLimiter

@@ -18,13 +18,17 @@ import asyncio
 import base64
 import contextlib
 import datetime
+import gc
 import os
 import platform
+import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -177,7 +181,17 @@ async def delete_jobs(database_url: str, redis_url: str, global_ids: list[str]) 
         await redis.aclose()
 
 
-async def bench(settings: Settings, args: argparse.Namespace) -> list[Run]:
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling, which would re-raise SIGTERM after stopping
+    and kill this process before it stops the servers it started. We handle signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def bench(settings: Settings, args: argparse.Namespace) -> tuple[list[Run], bool]:
+    """(runs, interrupted)."""
     port = free_port()
     app = create_app(settings)
     config = uvicorn.Config(
@@ -189,9 +203,20 @@ async def bench(settings: Settings, args: argparse.Namespace) -> list[Run]:
         access_log=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    server = _Server(config)
     stop = asyncio.Event()
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        stop.set()
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    serving = asyncio.create_task(server.serve())
     runs: list[Run] = []
     job_ids: list[str] = []
     try:
@@ -199,7 +224,9 @@ async def bench(settings: Settings, args: argparse.Namespace) -> list[Run]:
             if serving.done():
                 raise SystemExit("uvicorn did not start; see the log above")
             await asyncio.sleep(0.05)
-        serving.add_done_callback(lambda _: stop.set())  # Ctrl-C: uvicorn exits, we stop
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()  # what the server would gain from gc.freeze() once started
         url = f"http://127.0.0.1:{port}/graphql"
         # Made before the clock starts (each builds an SSL context); one connection each.
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -225,7 +252,13 @@ async def bench(settings: Settings, args: argparse.Namespace) -> list[Run]:
             await delete_jobs(settings.database_url, settings.redis_url, job_ids)
         except Exception as exc:  # cleanup must not hide the figures
             print(f"could not delete benchmark jobs: {exc!r}", file=sys.stderr)
-    return runs
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return runs, interrupted
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -233,11 +266,17 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="per operation (default 2000)")
     parser.add_argument("--concurrency", type=int, default=8, help="clients (default 8)")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests first")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="move start-up objects out of the garbage collector's reach (experiment)",
+    )
     args = parser.parse_args()
     if not 1 <= args.requests <= MAX_REQUESTS or not 1 <= args.concurrency <= 256:
         parser.error(f"--requests must be 1..{MAX_REQUESTS} and --concurrency 1..256")
 
     configured = Settings()
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: run the `finally` below
     pg: EmbeddedPostgres | None = None
     redis: EmbeddedRedis | None = None
     try:
@@ -263,12 +302,19 @@ def main() -> int:
             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         )
         print(
-            f"{servers}; {args.requests} requests per operation, {args.concurrency} clients, "
-            f"{args.warmup} warm-up requests"
+            f"{servers}; {args.requests} requests per operation, "
+            f"{args.concurrency} client{'s' if args.concurrency != 1 else ''}, "
+            f"{args.warmup} warm-up requests" + (", gc.freeze()" if args.gc_freeze else "")
         )
-        runs = asyncio.run(bench(settings, args))
+        runs, interrupted = asyncio.run(bench(settings, args))
         report(runs)
+        if interrupted:
+            print("interrupted: figures cover the requests done so far", file=sys.stderr)
+            return 130
         return 1 if any(run.failures for run in runs) else 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         if redis is not None:
             redis.stop()

@@ -1,27 +1,30 @@
-"""Root query fields."""
+"""Root query: health, Relay `node`, and each domain's query fields."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
 from app.errors import BadUserInput
 from app.services import health
-from schema.context import Context
+from resolvers.common import Info
+from resolvers.identity import IdentityQuery
+from resolvers.jobs import JobQuery
+from resolvers.workspaces import WorkspaceQuery
 from schema.types.health import Health
-from schema.types.job import Job
 
 
 @strawberry.type(description="Entry points for reading data.")
-class Query:
+class Query(IdentityQuery, WorkspaceQuery, JobQuery):
     @strawberry.field(
-        description="Fetch any object by its global ID (Relay). Null when it does not exist."
+        description="Fetch any object by its global ID (Relay). Null when it does not exist "
+        "or is not visible to you."
     )
     async def node(
         self,
-        info: strawberry.Info[Context, Any],
+        info: Info,
         id: Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the object.")],
     ) -> relay.Node | None:
         # Written out rather than `relay.node()`, whose field extension can serve only one
@@ -32,18 +35,9 @@ class Query:
             raise BadUserInput(f"Unknown object type in id: {id.type_name!r}") from exc
         return node
 
-    @strawberry.field(description="Reachability of PostgreSQL and Redis, and the server version.")
-    async def health(self, info: strawberry.Info[Context, Any]) -> Health:
+    @strawberry.field(
+        description="Reachability of PostgreSQL and Redis, and the server version. Public."
+    )
+    async def health(self, info: Info) -> Health:
         state = info.context.state
         return Health.from_report(await health.check(state.session_factory, state.redis))
-
-    @strawberry.field(description="A background job by its global ID.")
-    async def job(
-        self,
-        info: strawberry.Info[Context, Any],
-        id: Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the job.")],
-    ) -> Job | None:
-        if id.type_name != "Job":
-            return None
-        nodes = await Job.resolve_nodes(info=info, node_ids=[id.node_id])
-        return nodes[0]

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from contextvars import ContextVar
+from collections.abc import Sequence
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
-from app.models import Job
-from app.services import jobs
+from app.auth import ANONYMOUS, Principal
+from app.errors import AppError
+from app.models import ApiKey, Job, Membership, User, Workspace
+from app.services import workspaces
 
 if TYPE_CHECKING:
     from app.state import AppState
+
+RowT = TypeVar("RowT", Job, User, Workspace, ApiKey)
+NIL = uuid.UUID(int=0)
 
 
 @dataclass
@@ -25,13 +32,51 @@ class DataLoaders:
 
     state: AppState
     job: DataLoader[uuid.UUID, Job | None] = field(init=False)
+    users: DataLoader[uuid.UUID, User | None] = field(init=False)
+    workspaces: DataLoader[uuid.UUID, Workspace | None] = field(init=False)
+    api_keys: DataLoader[uuid.UUID, ApiKey | None] = field(init=False)
+    member_counts: DataLoader[uuid.UUID, int] = field(init=False)
+    _visible_users: set[uuid.UUID] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.job = DataLoader(load_fn=self._load_jobs)
+        self.job = DataLoader(load_fn=lambda ids: self._by_id(Job, ids))
+        self.users = DataLoader(load_fn=lambda ids: self._by_id(User, ids))
+        self.workspaces = DataLoader(load_fn=lambda ids: self._by_id(Workspace, ids))
+        self.api_keys = DataLoader(load_fn=lambda ids: self._by_id(ApiKey, ids))
+        self.member_counts = DataLoader(load_fn=self._member_counts)
 
-    async def _load_jobs(self, ids: list[uuid.UUID]) -> list[Job | None]:
+    async def _by_id(self, model: type[RowT], ids: Sequence[uuid.UUID]) -> list[RowT | None]:
         async with self.state.session_factory() as session:
-            return await jobs.get_jobs(session, ids)
+            rows = (await session.scalars(select(model).where(model.id.in_(ids)))).all()
+        by_id = {row.id: row for row in rows}
+        return [by_id.get(i) for i in ids]
+
+    async def _member_counts(self, ids: Sequence[uuid.UUID]) -> list[int]:
+        async with self.state.session_factory() as session:
+            counts = await workspaces.members_count(session, ids)
+        return [counts.get(i, 0) for i in ids]
+
+    async def visible_user_ids(self, principal: Principal) -> set[uuid.UUID]:
+        """The caller and everyone sharing a workspace with it (once per operation)."""
+        if self._visible_users is None:
+            visible = {principal.user_id} if principal.user_id else set()
+            if principal.access:
+                async with self.state.session_factory() as session:
+                    rows = await session.scalars(
+                        select(Membership.user_id).where(
+                            Membership.workspace_id.in_(list(principal.access))
+                        )
+                    )
+                    visible.update(rows.all())
+            self._visible_users = {u for u in visible if u is not None}
+        return self._visible_users
+
+    @staticmethod
+    def uuid_or_nil(value: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            return NIL
 
 
 # Websocket operations share one context per connection; each operation runs in its own
@@ -45,6 +90,9 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     request_id: str
+    principal: Principal = ANONYMOUS
+    # A credential was presented but rejected: every operation fails UNAUTHENTICATED.
+    auth_error: AppError | None = None
     connection_params: dict[str, Any] | None = None
 
     @property
@@ -59,6 +107,14 @@ class Context:
         loaders = DataLoaders(self.state)
         _loaders.set(loaders)
         return loaders
+
+    def begin_operation(self) -> Token[DataLoaders | None]:
+        """Every operation starts with empty loaders (see `OperationScope`)."""
+        return _loaders.set(DataLoaders(self.state))
+
+    @staticmethod
+    def end_operation(token: Token[DataLoaders | None]) -> None:
+        _loaders.reset(token)
 
     @property
     def client_ip(self) -> str | None:

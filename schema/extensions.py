@@ -114,6 +114,22 @@ class ErrorPolicy(SchemaExtension):
         yield
 
 
+class OperationScope(SchemaExtension):
+    """Fresh DataLoaders per operation, even when operations share a task or a context."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        begin = getattr(context, "begin_operation", None)
+        if begin is None:
+            yield
+            return
+        token = begin()
+        try:
+            yield
+        finally:
+            context.end_operation(token)
+
+
 class OperationMetrics(SchemaExtension):
     """Counts operations, their latency and their errors by code."""
 

@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -17,12 +18,19 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.settings import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
-from schema.extensions import ErrorPolicy, OperationMetrics, format_errors, timeout_error
+from schema.extensions import (
+    ErrorPolicy,
+    OperationMetrics,
+    OperationScope,
+    format_errors,
+    timeout_error,
+)
 from schema.limits import MaxDepthLimiter, SafeParserCache
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
@@ -35,7 +43,14 @@ class SmartContentSchema(strawberry.Schema):
     execution_timeout: float = 15.0
     max_errors: int = 20
 
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Client mistakes are not server errors: ErrorPolicy logs the masked (internal) ones."""
+
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # Subscriptions need a websocket; over plain HTTP they are refused with a 400.
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
         try:
             async with asyncio.timeout(self.execution_timeout):
                 return await super().execute(*args, **kwargs)
@@ -49,7 +64,8 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
     # Factories, not instances: each operation gets fresh extension objects (they hold
     # per-operation state such as the execution context).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        OperationMetrics,  # outermost: sees the codes ErrorPolicy assigned
+        OperationScope,
+        OperationMetrics,  # outside ErrorPolicy: sees the codes it assigned
         partial(ErrorPolicy, max_errors=settings.max_errors),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
         partial(MaxDepthLimiter, max_depth=settings.max_query_depth),

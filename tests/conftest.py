@@ -85,6 +85,11 @@ def make_settings(servers: Servers, **overrides: Any) -> Settings:
         "ws_connection_init_timeout_seconds": 1.0,
         "ws_max_subscriptions": 3,
         "db_pool_size": 5,
+        "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+        "mailer": "memory",
+        # High enough that ordinary tests never trip them; rate-limit tests lower them.
+        "rate_limit_anonymous": 100_000,
+        "rate_limit_free": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -70,3 +70,86 @@ class GraphQLWebSocket:
             elif message["type"] == "error":
                 out.append({"errors": message["payload"]})
                 return out
+
+
+PASSWORD = "correct horse battery staple 42"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Account:
+    """A registered user as a client sees it."""
+
+    def __init__(self, email: str, password: str, payload: dict[str, Any]) -> None:
+        self.email = email
+        self.password = password
+        self.access_token: str = payload["accessToken"]
+        self.refresh_token: str = payload["refreshToken"]
+        self.user_id: str = payload["user"]["id"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+REGISTER = """
+mutation($input: RegisterInput!) {
+  register(input: $input) {
+    accessToken refreshToken user { id email name } errors { field code message }
+  }
+}
+"""
+
+
+async def register(
+    client: httpx.AsyncClient,
+    email: str | None = None,
+    password: str = PASSWORD,
+    name: str = "Test User",
+) -> Account:
+    email = email or f"{unique('user')}@example.com"
+    body = await gql(
+        client, REGISTER, {"input": {"email": email, "password": password, "name": name}}
+    )
+    payload = body["data"]["register"]
+    assert payload["errors"] == [], payload
+    return Account(email, password, payload)
+
+
+async def create_workspace(client: httpx.AsyncClient, account: Account, name: str = "Acme") -> str:
+    body = await gql(
+        client,
+        "mutation($i: CreateWorkspaceInput!) {"
+        " createWorkspace(input: $i) { workspace { id } errors { code } } }",
+        {"i": {"name": name}},
+        headers=account.headers,
+    )
+    payload = body["data"]["createWorkspace"]
+    assert payload["errors"] == [], payload
+    workspace_id: str = payload["workspace"]["id"]
+    return workspace_id
+
+
+PING = """
+mutation($ws: ID!, $m: String!, $d: Int!) {
+  ping(workspaceId: $ws, message: $m, delayMs: $d) {
+    job { id kind status } errors { field code message }
+  }
+}
+"""
+
+
+async def ping(
+    client: httpx.AsyncClient,
+    account: Account,
+    workspace_id: str,
+    message: str = "hello",
+    delay_ms: int = 0,
+) -> dict[str, Any]:
+    body = await gql(
+        client, PING, {"ws": workspace_id, "m": message, "d": delay_ms}, headers=account.headers
+    )
+    payload: dict[str, Any] = body["data"]["ping"]
+    return payload

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.services import health
-from tests.helpers import gql
+from tests.helpers import create_workspace, gql, ping, register
 
 
 async def _still_serving(client: httpx.AsyncClient) -> None:
@@ -202,17 +202,25 @@ async def test_cors_allows_only_listed_origins(client: httpx.AsyncClient) -> Non
 
 
 async def test_node_resolves_a_job_and_reports_bad_ids(client: httpx.AsyncClient) -> None:
-    created = await gql(
-        client, 'mutation { ping(message: "hello") { job { id kind } errors { code } } }'
-    )
-    job = created["data"]["ping"]["job"]
+    owner = await register(client)
+    workspace_id = await create_workspace(client, owner)
+    job = (await ping(client, owner, workspace_id))["job"]
     assert job["kind"] == "ping"
     body = await gql(
         client,
         "query($id: ID!) { node(id: $id) { id ... on Job { kind status } } }",
         {"id": job["id"]},
+        headers=owner.headers,
     )
     assert body["data"]["node"] == {"id": job["id"], "kind": "ping", "status": "QUEUED"}
+    stranger = await register(client)
+    hidden = await gql(
+        client,
+        "query($id: ID!) { node(id: $id) { id } }",
+        {"id": job["id"]},
+        headers=stranger.headers,
+    )
+    assert hidden["data"]["node"] is None, "another tenant's job does not exist for you"
     missing = await gql(
         client,
         'query { node(id: "Sm9iOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA==") { id } }',
@@ -226,13 +234,9 @@ async def test_node_resolves_a_job_and_reports_bad_ids(client: httpx.AsyncClient
 
 
 async def test_ping_validates_input_as_user_errors(client: httpx.AsyncClient) -> None:
-    body = await gql(
-        client,
-        "mutation($m: String!) { ping(message: $m, delayMs: 999999) {"
-        " job { id } errors { field code message } } }",
-        {"m": "x" * 501},
-    )
-    payload = body["data"]["ping"]
+    owner = await register(client)
+    workspace_id = await create_workspace(client, owner)
+    payload = await ping(client, owner, workspace_id, message="x" * 501, delay_ms=999999)
     assert payload["job"] is None
     assert {(e["field"], e["code"]) for e in payload["errors"]} == {
         ("message", "TOO_LONG"),

@@ -65,7 +65,7 @@ async def _new(
     factory: async_sessionmaker[AsyncSession], kind: str, max_attempts: int = 3
 ) -> uuid.UUID:
     async with factory() as session, session.begin():
-        job = jobs.new_job(session, kind, {}, max_attempts)
+        job = jobs.new_job(session, kind, {}, max_attempts, workspace_id=None)
     return job.id
 
 

@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 
 from app.embedded import free_port
 from tests.conftest import Servers, make_settings, running_app
-from tests.helpers import gql
+from tests.helpers import create_workspace, gql, ping, register
 
 
 async def test_healthz_is_alive(client: httpx.AsyncClient) -> None:
@@ -51,7 +51,8 @@ async def test_metrics_cover_operations_errors_pool_and_jobs(
 ) -> None:
     await client.post("/graphql", json={"query": "query Probe { health { version } }"})
     await client.post("/graphql", json={"query": "{ nope }"})
-    await gql(client, "mutation { ping { job { id } errors { code } } }")
+    owner = await register(client)
+    await ping(client, owner, await create_workspace(client, owner))
     text = (await client.get("/metrics")).text
     assert 'smartcontent_graphql_requests_total{operation="Probe",type="query"}' in text
     assert 'smartcontent_graphql_request_duration_seconds_count{operation="Probe"}' in text

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ def _env(servers: Servers, **extra: str) -> dict[str, str]:
         REDIS_URL=servers.redis_url,
         LOG_LEVEL="WARNING",
         CORS_ORIGINS="http://localhost:3000",
+        SECRET_KEY="process-test-secret-key-0123456789-abcdef",
     )
     env.update(extra)
     return env
@@ -80,30 +82,68 @@ def api(servers: Servers) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         _stop(proc)
 
 
-def _post(base: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+def _post(
+    base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = httpx.post(
-        f"{base}/graphql", json={"query": query, "variables": variables or {}}, timeout=10
+        f"{base}/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers=headers,
+        timeout=10,
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
+def _account(base: str) -> tuple[str, str]:
+    """Register a user with a workspace; returns (access token, workspace id)."""
+    email = f"proc-{uuid.uuid4().hex[:8]}@example.com"
+    registered = _post(
+        base,
+        "mutation($i: RegisterInput!) { register(input: $i) { accessToken errors { code } } }",
+        {"i": {"email": email, "password": "correct horse battery staple 42", "name": "P"}},
+    )
+    token = registered["data"]["register"]["accessToken"]
+    created = _post(
+        base,
+        'mutation { createWorkspace(input: {name: "Proc"}) { workspace { id } errors { code } } }',
+        token=token,
+    )
+    return token, created["data"]["createWorkspace"]["workspace"]["id"]
+
+
+TOKENS: dict[str, str] = {}
+
+
 def _ping(base: str, delay_ms: int = 0) -> str:
+    token, workspace_id = _account(base)
     body = _post(
         base,
-        'mutation($d: Int!) { ping(message: "across processes", delayMs: $d) {'
+        "mutation($w: ID!, $d: Int!) {"
+        ' ping(workspaceId: $w, message: "across processes", delayMs: $d) {'
         " job { id } errors { code } } }",
-        {"d": delay_ms},
+        {"w": workspace_id, "d": delay_ms},
+        token=token,
     )
-    return str(body["data"]["ping"]["job"]["id"])
+    job_id = str(body["data"]["ping"]["job"]["id"])
+    TOKENS[job_id] = token
+    return job_id
 
 
 async def _follow(base: str, job_id: str, timeout: float = 30) -> list[dict[str, Any]]:
     url = base.replace("http://", "ws://") + "/graphql"
     events: list[dict[str, Any]] = []
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {TOKENS[job_id]}"},
+                }
+            )
+        )
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(
             json.dumps(
@@ -149,7 +189,14 @@ async def test_sigterm_closes_websockets_cleanly_and_exits_zero(
     job_id = _ping(base)  # no worker running: the subscription stays open
     url = base.replace("http://", "ws://") + "/graphql"
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init"}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {TOKENS[job_id]}"},
+                }
+            )
+        )
         await ws.recv()
         await ws.send(
             json.dumps(
@@ -208,9 +255,8 @@ async def _wait_status(base: str, job_id: str, status: str, timeout: float = 15)
     deadline = time.monotonic() + timeout
     query = "query($id: ID!) { job(id: $id) { status attempts result } }"
     while time.monotonic() < deadline:
-        job: dict[str, Any] = (await asyncio.to_thread(_post, base, query, {"id": job_id}))["data"][
-            "job"
-        ]
+        body = await asyncio.to_thread(_post, base, query, {"id": job_id}, TOKENS[job_id])
+        job: dict[str, Any] = body["data"]["job"]
         if job["status"] == status:
             return job
         await asyncio.sleep(0.1)

@@ -13,7 +13,7 @@ from httpx_ws import WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 
-from tests.helpers import GraphQLWebSocket, gql
+from tests.helpers import Account, GraphQLWebSocket, create_workspace, gql, ping, register
 
 FOLLOW = """
 subscription($id: ID!) {
@@ -33,23 +33,19 @@ async def websocket(app: Starlette, protocol: str = "graphql-transport-ws") -> A
         yield ws
 
 
-async def _ping(client: httpx.AsyncClient, delay_ms: int = 0) -> str:
-    body = await gql(
-        client,
-        'mutation($d: Int!) { ping(message: "hello", delayMs: $d) { job { id } errors { code } } }',
-        {"d": delay_ms},
-    )
-    job_id: str = body["data"]["ping"]["job"]["id"]
-    return job_id
+async def _ping(client: httpx.AsyncClient, delay_ms: int = 0) -> tuple[str, Account]:
+    owner = await register(client)
+    payload = await ping(client, owner, await create_workspace(client, owner), delay_ms=delay_ms)
+    return payload["job"]["id"], owner
 
 
 async def test_worker_events_reach_a_websocket_subscriber(
     app: Starlette, client: httpx.AsyncClient, worker: Worker
 ) -> None:
-    job_id = await _ping(client, delay_ms=300)
+    job_id, owner = await _ping(client, delay_ms=300)
     async with websocket(app) as ws:
         gws = GraphQLWebSocket(ws)
-        await gws.init()
+        await gws.init({"authorization": f"Bearer {owner.access_token}"})
         op = await gws.subscribe(FOLLOW, {"id": job_id})
         payloads = await gws.collect(op)
     events = [p["data"]["jobEvents"] for p in payloads]
@@ -64,9 +60,14 @@ async def test_worker_events_reach_a_websocket_subscriber(
 async def test_subscribing_after_completion_replays_the_final_state(
     app: Starlette, client: httpx.AsyncClient, worker: Worker
 ) -> None:
-    job_id = await _ping(client)
+    job_id, owner = await _ping(client)
     for _ in range(100):
-        body = await gql(client, "query($id: ID!) { job(id: $id) { status } }", {"id": job_id})
+        body = await gql(
+            client,
+            "query($id: ID!) { job(id: $id) { status } }",
+            {"id": job_id},
+            headers=owner.headers,
+        )
         if body["data"]["job"]["status"] == "SUCCEEDED":
             break
         import asyncio
@@ -74,19 +75,40 @@ async def test_subscribing_after_completion_replays_the_final_state(
         await asyncio.sleep(0.05)
     async with websocket(app) as ws:
         gws = GraphQLWebSocket(ws)
-        await gws.init()
+        await gws.init({"authorization": f"Bearer {owner.access_token}"})
         payloads = await gws.collect(await gws.subscribe(FOLLOW, {"id": job_id}))
     assert [p["data"]["jobEvents"]["status"] for p in payloads] == ["SUCCEEDED"]
 
 
-async def test_unknown_job_gives_not_found(app: Starlette) -> None:
+async def test_unknown_job_gives_not_found(app: Starlette, client: httpx.AsyncClient) -> None:
     missing = "Sm9iOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA=="
+    account = await register(client)
     async with websocket(app) as ws:
         gws = GraphQLWebSocket(ws)
-        await gws.init()
+        await gws.init({"authorization": f"Bearer {account.access_token}"})
         payloads = await gws.collect(await gws.subscribe(FOLLOW, {"id": missing}))
     errors = payloads[-1]["errors"]
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_another_tenants_job_cannot_be_followed(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    job_id, _owner = await _ping(client)
+    stranger = await register(client)
+    async with websocket(app) as ws:
+        gws = GraphQLWebSocket(ws)
+        await gws.init({"authorization": f"Bearer {stranger.access_token}"})
+        payloads = await gws.collect(await gws.subscribe(FOLLOW, {"id": job_id}))
+    assert payloads[-1]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_bad_credentials_in_connection_params_are_rejected(app: Starlette) -> None:
+    async with websocket(app) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await ws.receive_json(timeout=5)
+    assert closed.value.code == 4403
 
 
 async def test_connection_init_timeout_closes_with_4408(app: Starlette) -> None:
@@ -99,10 +121,10 @@ async def test_connection_init_timeout_closes_with_4408(app: Starlette) -> None:
 async def test_subscriptions_per_connection_are_capped(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    job_id = await _ping(client)  # no worker: the job stays QUEUED, subscriptions stay open
+    job_id, owner = await _ping(client)  # no worker: the job stays QUEUED, subscriptions stay open
     async with websocket(app) as ws:
         gws = GraphQLWebSocket(ws)
-        await gws.init()
+        await gws.init({"authorization": f"Bearer {owner.access_token}"})
         for _ in range(3):  # the test settings allow 3
             op = await gws.subscribe(FOLLOW, {"id": job_id})
             first = await gws.receive()

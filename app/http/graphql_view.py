@@ -1,4 +1,4 @@
-"""The Strawberry ASGI view: typed context, JSON errors, websocket accounting."""
+"""The Strawberry ASGI view: authentication, rate limits, typed context, JSON errors."""
 
 from __future__ import annotations
 
@@ -6,23 +6,99 @@ from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.errors import ErrorCode
+from app.auth import AuthenticationFailed, Principal, RequestMeta, authenticate
+from app.errors import AppError, ErrorCode, RateLimited
 from app.http.middleware import error_body
 from app.logging import request_id_var
+from app.services.ratelimit import Decision
 from app.state import AppState
 from schema.context import Context
+from schema.extensions import format_errors
 from schema.schema import SmartContentSchema
 
 
+def _meta(request: Request | WebSocket) -> RequestMeta:
+    return RequestMeta(
+        ip=request.client.host if request.client else None,
+        request_id=request_id_var.get(),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _rate_limited(decision: Decision) -> RateLimited:
+    return RateLimited(
+        f"Rate limit of {decision.limit} operations per minute reached; retry in "
+        f"{decision.retry_after} s.",
+        extra={"retryAfter": decision.retry_after},
+    )
+
+
+def _error_result(error: AppError, max_errors: int) -> ExecutionResult:
+    graphql_error = GraphQLError(error.message, original_error=error)
+    return ExecutionResult(data=None, errors=format_errors([graphql_error], max_errors))
+
+
+async def _admit(context: Context) -> Decision:
+    principal = context.principal
+    return await context.state.rate_limiter.hit(principal.rate_limit_key, principal.plan)
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with a rate-limit check before each operation starts."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message.get("id") not in self.operations:
+            decision = await _admit(self.context)
+            if not decision.allowed:
+                result = _error_result(_rate_limited(decision), 1)
+                await self.send_message(
+                    {
+                        "id": message["id"],
+                        "type": "error",
+                        "payload": [e.formatted for e in result.errors or []],
+                    }
+                )
+                return
+        await super().handle_subscribe(message)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_start(self, message: StartMessage) -> None:
+        decision = await _admit(self.context)
+        if not decision.allowed:
+            result = _error_result(_rate_limited(decision), 1)
+            await self.send_message(
+                {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": (result.errors or [])[0].formatted,
+                }
+            )
+            return
+        await super().handle_start(message)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, schema: SmartContentSchema, state: AppState) -> None:
         settings = state.settings
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
@@ -40,6 +116,7 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.cors_origins,
         )
         self.state = state
+        self.max_errors = settings.max_errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -68,15 +145,68 @@ class GraphQLView(GraphQL[Context, None]):
             return
         await super().__call__(scope, receive, send)
 
+    async def _principal(self, authorization: str | None, meta: RequestMeta) -> Principal:
+        return await authenticate(
+            self.state.session_factory, self.state.keys.signing_secret, authorization, meta
+        )
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(
+        context = Context(
             state=self.state,
             request=request,
             response=response,
             request_id=request_id_var.get() or "",
         )
+        meta = _meta(request)
+        context.principal = Principal(kind="anonymous", meta=meta)
+        try:
+            context.principal = await self._principal(request.headers.get("authorization"), meta)
+        except AuthenticationFailed as exc:
+            context.auth_error = exc
+        return context
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
+        if context.auth_error is not None:
+            sub_response.status_code = 401
+            sub_response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return _error_result(context.auth_error, self.max_errors)
+        decision = await _admit(context)
+        for name, value in decision.headers().items():
+            sub_response.headers[name] = value
+        if not decision.allowed:
+            sub_response.status_code = 429
+            return _error_result(_rate_limited(decision), self.max_errors)
+        return await super().execute_operation(
+            request=request,
+            request_adapter=request_adapter,
+            request_data=request_data,
+            context=context,
+            root_value=root_value,
+            sub_response=sub_response,
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        # connectionParams arrive here; the identity layer authenticates from them.
+        """Authenticate from connectionParams (`authorization` / `Authorization`: "Bearer ...");
+        without them the upgrade request's Authorization header (if any) counts."""
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        if context.auth_error is not None and not authorization:
+            raise ConnectionRejectionError()
+        if authorization:
+            if not isinstance(authorization, str):
+                raise ConnectionRejectionError()
+            try:
+                context.principal = await self._principal(authorization, context.principal.meta)
+            except AuthenticationFailed as exc:
+                raise ConnectionRejectionError() from exc
+            context.auth_error = None
         unset: UnsetType = UNSET
         return unset

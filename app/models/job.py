@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps, UUIDPrimaryKey
@@ -34,8 +45,13 @@ class Job(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_jobs_queued_due", "run_after", postgresql_where=text("status = 'QUEUED'")),
         Index("ix_jobs_running_lease", "locked_until", postgresql_where=text("status = 'RUNNING'")),
         Index("ix_jobs_status", "status"),
+        Index("ix_jobs_workspace_id", "workspace_id"),
     )
 
+    # Jobs belong to a workspace: whoever may read the workspace may follow its jobs.
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
     kind: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=JobStatus.QUEUED)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)

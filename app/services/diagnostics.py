@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import uuid
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth import Principal
 from app.errors import FieldError, ValidationFailed
 from app.models import Job
-from app.services import jobs
+from app.permissions import Action
+from app.services import audit, jobs
 from app.services.job_runner import JobContext, job_handler
 
 PING_KIND = "ping"
@@ -22,11 +25,14 @@ MAX_DELAY_MS = 10_000
 async def start_ping(
     factory: async_sessionmaker[AsyncSession],
     enqueuer: jobs.Enqueuer | None,
+    principal: Principal,
+    workspace_id: uuid.UUID,
     *,
     message: str,
     delay_ms: int,
     max_attempts: int,
 ) -> Job:
+    principal.require(workspace_id, Action.JOB_RUN)
     errors = []
     if len(message) > MAX_MESSAGE_LENGTH:
         errors.append(
@@ -42,7 +48,19 @@ async def start_ping(
         raise ValidationFailed(errors)
     async with factory() as session, session.begin():
         job = jobs.new_job(
-            session, PING_KIND, {"message": message, "delay_ms": delay_ms}, max_attempts
+            session,
+            PING_KIND,
+            {"message": message, "delay_ms": delay_ms},
+            max_attempts,
+            workspace_id=workspace_id,
+        )
+        audit.record(
+            session,
+            principal,
+            "ping",
+            workspace_id=workspace_id,
+            target_type="Job",
+            target_id=job.id,
         )
     # Enqueue only after commit: the worker must find the row.
     await jobs.enqueue(enqueuer, job.id, job.attempts)

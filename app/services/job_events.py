@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth import Principal
 from app.errors import NotFound
 from app.models import Job
 from app.realtime.hub import GAP, EventHub
-from app.services.jobs import JobEvent, job_channel
+from app.services.jobs import JobEvent, get_visible, job_channel
 
 # Even with no message at all, re-read the row now and then: pub/sub is at-most-once.
 RESYNC_SECONDS = 15.0
@@ -31,8 +32,12 @@ async def _stored(factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID) 
 
 
 async def follow(
-    factory: async_sessionmaker[AsyncSession], hub: EventHub, job_id: uuid.UUID
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    principal: Principal,
+    job_id: uuid.UUID,
 ) -> AsyncIterator[JobEvent]:
+    await get_visible(factory, principal, job_id)
     # Subscribe before reading the row so nothing published in between is missed.
     async with hub.subscribe(job_channel(job_id)) as subscription:
         current = await _stored(factory, job_id)

@@ -15,8 +15,11 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth import Principal
+from app.errors import NotFound
 from app.logging import get_logger
 from app.models import Job, JobStatus
+from app.permissions import Action
 
 log = get_logger(__name__)
 
@@ -103,10 +106,18 @@ class JobEvent:
         return JobStatus(self.status).is_final
 
 
-def new_job(session: AsyncSession, kind: str, payload: dict[str, Any], max_attempts: int) -> Job:
+def new_job(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    max_attempts: int,
+    *,
+    workspace_id: uuid.UUID | None,
+) -> Job:
     """Add a job row to the caller's transaction (it commits with the domain rows)."""
     job = Job(
         id=uuid.uuid4(),
+        workspace_id=workspace_id,
         kind=kind,
         status=JobStatus.QUEUED,
         payload=payload,
@@ -136,6 +147,23 @@ async def enqueue(
     except Exception as exc:
         log.warning("job_enqueue_failed", job_id=str(job_id), error=repr(exc))
         return False
+
+
+def can_read(principal: Principal, job: Job) -> bool:
+    """Whoever may read the job's workspace may see and follow the job."""
+    return job.workspace_id is not None and principal.role_in(job.workspace_id) is not None
+
+
+async def get_visible(
+    factory: async_sessionmaker[AsyncSession], principal: Principal, job_id: uuid.UUID
+) -> Job:
+    async with factory() as session:
+        job = await session.get(Job, job_id)
+    if job is None or not can_read(principal, job):
+        raise NotFound("No job with this id.")
+    assert job.workspace_id is not None
+    principal.require(job.workspace_id, Action.WORKSPACE_READ)
+    return job
 
 
 async def get_jobs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Job | None]:

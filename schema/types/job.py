@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 
 from app.models import Job as JobRow
 from app.services.jobs import JobEvent as JobEventValue
+from app.services.jobs import can_read
 from schema.context import Context
 from schema.types.errors import UserError
 
@@ -69,22 +70,13 @@ class Job(relay.Node):
         node_ids: Iterable[str],
         required: bool = False,
     ) -> list[Job | None]:
-        ids = [_parse_uuid(i) for i in node_ids]
-        loader = info.context.loaders.job
-        rows = await loader.load_many([i for i in ids if i is not None])
-        found = iter(rows)
-        out: list[Job | None] = []
-        for parsed in ids:
-            row = next(found) if parsed is not None else None
-            out.append(cls.from_row(row) if row is not None else None)
-        return out
-
-
-def _parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+        loaders = info.context.loaders
+        principal = info.context.principal
+        rows = await loaders.job.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        return [
+            cls.from_row(row) if row is not None and can_read(principal, row) else None
+            for row in rows
+        ]
 
 
 @strawberry.type(description="A change in a job's state, streamed to subscribers in order.")

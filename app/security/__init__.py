@@ -1,0 +1,1 @@
+"""Passwords, tokens, encryption at rest and one-time codes."""

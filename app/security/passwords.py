@@ -1,0 +1,63 @@
+"""Password hashing (argon2id) and strength rules."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from app.errors import FieldError
+
+MIN_LENGTH = 12
+MAX_LENGTH = 256  # argon2 takes any length; a cap stops multi-megabyte "passwords"
+
+# argon2-cffi's defaults are RFC 9106's low-memory profile, argon2id.
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-but-same-cost")
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    path = Path(__file__).with_name("common_passwords.txt")
+    return frozenset(line.strip().lower() for line in path.read_text().splitlines() if line.strip())
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-cost check; with no hash (unknown account) it burns the same time and fails."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def password_problems(
+    password: str, *, email: str = "", field: str = "password"
+) -> list[FieldError]:
+    if len(password) < MIN_LENGTH:
+        return [
+            FieldError(field, "TOO_SHORT", f"Password must be at least {MIN_LENGTH} characters.")
+        ]
+    if len(password) > MAX_LENGTH:
+        return [FieldError(field, "TOO_LONG", f"Password must be at most {MAX_LENGTH} characters.")]
+    lowered = password.lower()
+    local = email.split("@", 1)[0].lower()
+    if (
+        lowered in _common_passwords()
+        or len(set(lowered)) <= 2
+        or (len(local) >= 4 and local in lowered)
+    ):
+        return [
+            FieldError(field, "TOO_COMMON", "This password is too common or too easy to guess.")
+        ]
+    return []

@@ -1,0 +1,82 @@
+"""Background jobs: the `ping` diagnostic, reading a job, following its events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+
+from app.errors import NotFound
+from app.services import diagnostics, job_events
+from resolvers.common import Info, attempt, principal_of, state_of
+from schema.ids import parse_id
+from schema.types.job import Job, JobEvent, PingPayload
+
+JobId = Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the job.")]
+
+
+@strawberry.type
+class JobQuery:
+    @strawberry.field(description="A background job. Visible to readers of its workspace.")
+    async def job(self, info: Info, id: JobId) -> Job | None:
+        if id.type_name != "Job":
+            return None
+        nodes = await Job.resolve_nodes(info=info, node_ids=[id.node_id])
+        return nodes[0]
+
+
+@strawberry.type
+class JobMutation:
+    @strawberry.mutation(
+        description="Queue a `ping` job in a workspace (member role). The worker completes it "
+        "and publishes its events; follow them with `jobEvents`. "
+        "Proves API -> worker -> subscriber."
+    )
+    async def ping(
+        self,
+        info: Info,
+        workspace_id: Annotated[
+            relay.GlobalID, strawberry.argument(description="Workspace the job belongs to.")
+        ],
+        message: Annotated[
+            str, strawberry.argument(description="Echoed back in the result.")
+        ] = "ping",
+        delay_ms: Annotated[
+            int,
+            strawberry.argument(
+                description="How long the worker waits before answering (0-10000 ms)."
+            ),
+        ] = 0,
+    ) -> PingPayload:
+        state = state_of(info)
+        row, errors = await attempt(
+            diagnostics.start_ping(
+                state.session_factory,
+                state.arq,
+                principal_of(info),
+                parse_id(workspace_id, "Workspace", "workspaceId"),
+                message=message,
+                delay_ms=delay_ms,
+                max_attempts=state.settings.job_max_attempts,
+            )
+        )
+        return PingPayload(job=Job.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class JobSubscription:
+    @strawberry.subscription(
+        description="Follow a job: first its current state, then every change, in order; "
+        "completes after the job succeeds or fails. Visible to readers of its workspace."
+    )
+    async def job_events(self, info: Info, id: JobId) -> AsyncGenerator[JobEvent, None]:
+        job_id = job_events.parse_job_id(id.node_id) if id.type_name == "Job" else None
+        if job_id is None:
+            raise NotFound("No job with this id.")
+        state = state_of(info)
+        stream = job_events.follow(state.session_factory, state.hub, principal_of(info), job_id)
+        async for event in stream:
+            info.context.fresh_loaders()
+            yield JobEvent.from_value(event)

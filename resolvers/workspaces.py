@@ -1,0 +1,285 @@
+"""Workspaces, members, invitations, API keys and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+
+from app.services import api_keys, audit_log, workspaces
+from app.services.audit_log import AuditFilter
+from resolvers.common import Info, attempt, page_limit, principal_of, state_of
+from schema.ids import parse_id
+from schema.pagination import Connection, page_size
+from schema.types.identity import SuccessPayload
+from schema.types.workspace import (
+    ApiKey,
+    ApiKeyPayload,
+    AuditLogEntry,
+    AuditLogFilter,
+    BrandVoiceInput,
+    CreateWorkspaceInput,
+    Invitation,
+    InvitationPayload,
+    Member,
+    MemberPayload,
+    Role,
+    UpdateWorkspaceInput,
+    Workspace,
+    WorkspacePayload,
+)
+
+WorkspaceId = Annotated[
+    relay.GlobalID, strawberry.argument(description="Global ID of the workspace.")
+]
+UserId = Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the user.")]
+First = Annotated[int, strawberry.argument(description="Page size (at most 100).")]
+After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
+
+
+def _workspace_payload(row: object, errors: list) -> WorkspacePayload:  # type: ignore[type-arg]
+    return WorkspacePayload(workspace=Workspace.from_row(row) if row else None, errors=errors)  # type: ignore[arg-type]
+
+
+def _voice(value: BrandVoiceInput | None) -> workspaces.BrandVoice | None:
+    return value.to_value() if value is not None else None
+
+
+@strawberry.type
+class WorkspaceQuery:
+    @strawberry.field(
+        description="Workspaces you belong to, newest first. An API key sees its own."
+    )
+    async def workspaces(
+        self, info: Info, first: First = 50, after: After = None
+    ) -> Connection[Workspace]:
+        page = await workspaces.list_mine(
+            state_of(info),
+            principal_of(info),
+            first=page_size(first, page_limit(info)),
+            after=after,
+        )
+        return Connection.of(page, Workspace.from_row)
+
+    @strawberry.field(description="One workspace. Requires viewer role.")
+    async def workspace(self, info: Info, id: WorkspaceId) -> Workspace:
+        row = await workspaces.get(state_of(info), principal_of(info), parse_id(id, "Workspace"))
+        return Workspace.from_row(row)
+
+    @strawberry.field(description="API keys of a workspace, newest first. Requires admin role.")
+    async def api_keys(
+        self, info: Info, workspace_id: WorkspaceId, first: First = 50, after: After = None
+    ) -> Connection[ApiKey]:
+        page = await api_keys.list_keys(
+            state_of(info),
+            principal_of(info),
+            parse_id(workspace_id, "Workspace", "workspaceId"),
+            first=page_size(first, page_limit(info)),
+            after=after,
+        )
+        return Connection.of(page, ApiKey.from_row)
+
+    @strawberry.field(
+        description="Who changed what in a workspace, newest first. Requires admin role."
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        workspace_id: WorkspaceId,
+        first: First = 50,
+        after: After = None,
+        filter: Annotated[
+            AuditLogFilter | None, strawberry.argument(description="Narrow the entries.")
+        ] = None,
+    ) -> Connection[AuditLogEntry]:
+        f = filter or AuditLogFilter()
+        filters = AuditFilter(
+            action=f.action,
+            actor_user_id=parse_id(f.actor_user_id, "User", "filter.actorUserId")
+            if f.actor_user_id
+            else None,
+            target_type=f.target_type,
+            target_id=f.target_id,
+            since=f.since,
+            until=f.until,
+        )
+        page = await audit_log.list_entries(
+            state_of(info),
+            principal_of(info),
+            parse_id(workspace_id, "Workspace", "workspaceId"),
+            first=page_size(first, page_limit(info)),
+            after=after,
+            filters=filters,
+        )
+        return Connection.of(page, AuditLogEntry.from_row)
+
+
+@strawberry.type
+class WorkspaceMutation:
+    @strawberry.mutation(
+        description="Create a workspace; you become its owner. Requires a user session."
+    )
+    async def create_workspace(
+        self,
+        info: Info,
+        input: Annotated[CreateWorkspaceInput, strawberry.argument(description="The fields.")],
+    ) -> WorkspacePayload:
+        row, errors = await attempt(
+            workspaces.create(
+                state_of(info),
+                principal_of(info),
+                name=input.name,
+                brand_voice=_voice(input.brand_voice) or workspaces.BrandVoice(),
+            )
+        )
+        return _workspace_payload(row, errors)
+
+    @strawberry.mutation(
+        description="Rename, change the brand voice, or (owner) require two-factor authentication. "
+        "Requires admin role."
+    )
+    async def update_workspace(
+        self,
+        info: Info,
+        id: WorkspaceId,
+        input: Annotated[UpdateWorkspaceInput, strawberry.argument(description="The changes.")],
+    ) -> WorkspacePayload:
+        row, errors = await attempt(
+            workspaces.update_workspace(
+                state_of(info),
+                principal_of(info),
+                parse_id(id, "Workspace"),
+                name=input.name,
+                brand_voice=_voice(input.brand_voice),
+                require_two_factor=input.require_two_factor,
+            )
+        )
+        return _workspace_payload(row, errors)
+
+    @strawberry.mutation(
+        description="Invite someone by email; returns the token. Requires admin role."
+    )
+    async def invite_member(
+        self,
+        info: Info,
+        workspace_id: WorkspaceId,
+        email: Annotated[str, strawberry.argument(description="Who to invite.")],
+        role: Annotated[Role, strawberry.argument(description="Role on joining (not OWNER).")],
+    ) -> InvitationPayload:
+        result, errors = await attempt(
+            workspaces.invite(
+                state_of(info),
+                principal_of(info),
+                parse_id(workspace_id, "Workspace", "workspaceId"),
+                email=email,
+                role=role.to_value(),
+            )
+        )
+        if result is None:
+            return InvitationPayload(invitation=None, invitation_token=None, errors=errors)
+        invitation, token = result
+        return InvitationPayload(
+            invitation=Invitation.from_row(invitation), invitation_token=token, errors=[]
+        )
+
+    @strawberry.mutation(
+        description="Join a workspace with an invitation token sent to your email."
+    )
+    async def accept_invitation(
+        self,
+        info: Info,
+        token: Annotated[str, strawberry.argument(description="Invitation token.")],
+    ) -> WorkspacePayload:
+        row, errors = await attempt(
+            workspaces.accept_invitation(state_of(info), principal_of(info), token)
+        )
+        return _workspace_payload(row, errors)
+
+    @strawberry.mutation(
+        description="Change a member's role (not to or from OWNER). Requires admin role."
+    )
+    async def update_member_role(
+        self,
+        info: Info,
+        workspace_id: WorkspaceId,
+        user_id: UserId,
+        role: Annotated[Role, strawberry.argument(description="The new role.")],
+    ) -> MemberPayload:
+        row, errors = await attempt(
+            workspaces.update_member_role(
+                state_of(info),
+                principal_of(info),
+                parse_id(workspace_id, "Workspace", "workspaceId"),
+                parse_id(user_id, "User", "userId"),
+                role.to_value(),
+            )
+        )
+        return MemberPayload(member=Member.from_row(row) if row else None, errors=errors)
+
+    @strawberry.mutation(description="Remove a member (admin role), or leave (yourself).")
+    async def remove_member(
+        self, info: Info, workspace_id: WorkspaceId, user_id: UserId
+    ) -> SuccessPayload:
+        _, errors = await attempt(
+            workspaces.remove_member(
+                state_of(info),
+                principal_of(info),
+                parse_id(workspace_id, "Workspace", "workspaceId"),
+                parse_id(user_id, "User", "userId"),
+            )
+        )
+        return SuccessPayload(success=not errors, errors=errors)
+
+    @strawberry.mutation(description="Make another member the owner; you become admin. Owner only.")
+    async def transfer_ownership(
+        self, info: Info, workspace_id: WorkspaceId, user_id: UserId
+    ) -> WorkspacePayload:
+        ws_id = parse_id(workspace_id, "Workspace", "workspaceId")
+        _, errors = await attempt(
+            workspaces.transfer_ownership(
+                state_of(info), principal_of(info), ws_id, parse_id(user_id, "User", "userId")
+            )
+        )
+        row = None if errors else await workspaces.get(state_of(info), principal_of(info), ws_id)
+        return _workspace_payload(row, errors)
+
+    @strawberry.mutation(
+        description="Create an API key; the secret is returned once. Requires admin role."
+    )
+    async def create_api_key(
+        self,
+        info: Info,
+        workspace_id: WorkspaceId,
+        name: Annotated[str, strawberry.argument(description="What the key is for.")],
+        role: Annotated[Role, strawberry.argument(description="What the key may do (not OWNER).")],
+        expires_at: Annotated[
+            datetime | None, strawberry.argument(description="When it stops working; null: never.")
+        ] = None,
+    ) -> ApiKeyPayload:
+        result, errors = await attempt(
+            api_keys.create(
+                state_of(info),
+                principal_of(info),
+                parse_id(workspace_id, "Workspace", "workspaceId"),
+                name=name,
+                role=role.to_value(),
+                expires_at=expires_at,
+            )
+        )
+        if result is None:
+            return ApiKeyPayload(api_key=None, secret=None, errors=errors)
+        key, secret = result
+        return ApiKeyPayload(api_key=ApiKey.from_row(key), secret=secret, errors=[])
+
+    @strawberry.mutation(description="Revoke an API key at once. Requires admin role.")
+    async def revoke_api_key(
+        self, info: Info, id: Annotated[relay.GlobalID, strawberry.argument(description="Key ID.")]
+    ) -> ApiKeyPayload:
+        key, errors = await attempt(
+            api_keys.revoke(state_of(info), principal_of(info), parse_id(id, "ApiKey"))
+        )
+        return ApiKeyPayload(
+            api_key=ApiKey.from_row(key) if key else None, secret=None, errors=errors
+        )

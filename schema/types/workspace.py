@@ -1,0 +1,319 @@
+"""Workspaces, members, invitations, API keys and audit entries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, cast
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from app.models import ApiKey as ApiKeyRow
+from app.models import AuditEntry as AuditRow
+from app.models import Invitation as InvitationRow
+from app.models import Membership as MembershipRow
+from app.models import Workspace as WorkspaceRow
+from app.permissions import Action
+from app.permissions import Role as RoleValue
+from app.services import workspaces as workspace_service
+from schema.context import Context
+from schema.ids import to_global_id
+from schema.pagination import Connection, page_size
+from schema.types.errors import UserError
+from schema.types.identity import User
+
+
+@strawberry.enum(description="What a member (or API key) may do in a workspace.")
+class Role(Enum):
+    OWNER = strawberry.enum_value("OWNER", description="Everything, incl. transfer and deletion.")
+    ADMIN = strawberry.enum_value("ADMIN", description="Approve, publish, manage members and keys.")
+    MEMBER = strawberry.enum_value("MEMBER", description="Create and edit drafts, submit them.")
+    VIEWER = strawberry.enum_value("VIEWER", description="Read only.")
+
+    def to_value(self) -> RoleValue:
+        return RoleValue[str(self.value)]
+
+
+@strawberry.type(description="How content from this workspace should sound.")
+class BrandVoice:
+    tone: str = strawberry.field(description="E.g. 'friendly, expert, no jargon'.")
+    style_notes: str = strawberry.field(description="Free-form guidance for writers and the AI.")
+    keywords: list[str] = strawberry.field(description="Words and phrases to use.")
+    banned_words: list[str] = strawberry.field(description="Words never to use.")
+    example_posts: list[str] = strawberry.field(description="Posts that sound right.")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BrandVoice:
+        return cls(
+            tone=data.get("tone", ""),
+            style_notes=data.get("style_notes", ""),
+            keywords=list(data.get("keywords", [])),
+            banned_words=list(data.get("banned_words", [])),
+            example_posts=list(data.get("example_posts", [])),
+        )
+
+
+@strawberry.input(description="Brand voice; lists replace the stored ones.")
+class BrandVoiceInput:
+    tone: str = strawberry.field(default="", description="E.g. 'friendly, expert, no jargon'.")
+    style_notes: str = strawberry.field(default="", description="Free-form guidance.")
+    keywords: list[str] = strawberry.field(default_factory=list, description="Words to use.")
+    banned_words: list[str] = strawberry.field(
+        default_factory=list, description="Words never to use."
+    )
+    example_posts: list[str] = strawberry.field(
+        default_factory=list, description="Posts that sound right."
+    )
+
+    def to_value(self) -> workspace_service.BrandVoice:
+        return workspace_service.BrandVoice(
+            tone=self.tone.strip(),
+            style_notes=self.style_notes.strip(),
+            keywords=tuple(k.strip() for k in self.keywords if k.strip()),
+            banned_words=tuple(w.strip() for w in self.banned_words if w.strip()),
+            example_posts=tuple(p.strip() for p in self.example_posts if p.strip()),
+        )
+
+
+@strawberry.type(description="A person's place in a workspace.")
+class Member:
+    role: Role = strawberry.field(description="What they may do here.")
+    joined_at: datetime = strawberry.field(description="When they joined.")
+    user_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The person.")
+    async def user(self, info: strawberry.Info[Context, Any]) -> User | None:
+        row = await info.context.loaders.users.load(self.user_id)
+        return User.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: MembershipRow) -> Member:
+        return cls(role=Role(row.role), joined_at=row.created_at, user_id=row.user_id)
+
+
+@strawberry.type(description="A team's shared space: content, members, keys and settings.")
+class Workspace(relay.Node):
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="Workspace name.")
+    brand_voice: BrandVoice = strawberry.field(description="How its content should sound.")
+    plan: str = strawberry.field(description="Plan tier: free, pro or enterprise.")
+    require_two_factor: bool = strawberry.field(
+        description="Members must enable two-factor authentication to act here."
+    )
+    created_at: datetime = strawberry.field(description="When it was created.")
+
+    @strawberry.field(description="Your role here (null for an API key's view of other data).")
+    def viewer_role(self, info: strawberry.Info[Context, Any]) -> Role | None:
+        role = info.context.principal.role_in(uuid.UUID(self.id))
+        return Role(role.name) if role else None
+
+    @strawberry.field(description="Number of members.")
+    async def member_count(self, info: strawberry.Info[Context, Any]) -> int:
+        return await info.context.loaders.member_counts.load(uuid.UUID(self.id))
+
+    @strawberry.field(description="Members, in the order they joined.")
+    async def members(
+        self,
+        info: strawberry.Info[Context, Any],
+        first: Annotated[int, strawberry.argument(description="Page size (at most 100).")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to start after.")
+        ] = None,
+    ) -> Connection[Member]:
+        state = info.context.state
+        page = await workspace_service.list_members(
+            state,
+            info.context.principal,
+            uuid.UUID(self.id),
+            first=page_size(first, state.settings.max_page_size),
+            after=after,
+        )
+        return Connection.of(page, Member.from_row)
+
+    @classmethod
+    def from_row(cls, row: WorkspaceRow) -> Workspace:
+        return cls(
+            id=str(row.id),
+            name=row.name,
+            brand_voice=BrandVoice.from_json(row.brand_voice),
+            plan=row.plan,
+            require_two_factor=row.require_two_factor,
+            created_at=row.created_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: strawberry.Info[Context, Any], node_ids: Iterable[str], required: bool = False
+    ) -> list[Workspace | None]:
+        loaders = info.context.loaders
+        principal = info.context.principal
+        ids = [loaders.uuid_or_nil(i) for i in node_ids]
+        rows = await loaders.workspaces.load_many(ids)
+        out: list[Workspace | None] = []
+        for row in rows:
+            if row is None or principal.role_in(row.id) is None:
+                out.append(None)  # not found and not yours look the same
+            else:
+                principal.require(row.id, Action.WORKSPACE_READ)
+                out.append(cls.from_row(row))
+        return out
+
+
+@strawberry.type(description="An invitation to join a workspace.")
+class Invitation:
+    id: relay.GlobalID = strawberry.field(description="Global ID of the invitation.")
+    email: str = strawberry.field(description="Who is invited.")
+    role: Role = strawberry.field(description="Role they get on accepting.")
+    expires_at: datetime = strawberry.field(description="When the invitation lapses.")
+    accepted_at: datetime | None = strawberry.field(description="When it was accepted.")
+
+    @classmethod
+    def from_row(cls, row: InvitationRow) -> Invitation:
+        return cls(
+            id=to_global_id("Invitation", row.id),
+            email=row.email,
+            role=Role(row.role),
+            expires_at=row.expires_at,
+            accepted_at=row.accepted_at,
+        )
+
+
+@strawberry.type(description="A key a partner uses as `Authorization: Bearer sk_...`.")
+class ApiKey(relay.Node):
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="What the key is for.")
+    role: Role = strawberry.field(description="What the key may do in its workspace.")
+    prefix: str = strawberry.field(
+        description="Identifies the key (`sk_<prefix>_...`); not secret."
+    )
+    created_at: datetime = strawberry.field(description="When it was created.")
+    expires_at: datetime | None = strawberry.field(description="When it stops working, if ever.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
+    last_used_at: datetime | None = strawberry.field(description="Last use, to the minute.")
+    workspace_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> ApiKey:
+        return cls(
+            id=str(row.id),
+            name=row.name,
+            role=Role(row.role),
+            prefix=row.prefix,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+            workspace_id=row.workspace_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: strawberry.Info[Context, Any], node_ids: Iterable[str], required: bool = False
+    ) -> list[ApiKey | None]:
+        loaders = info.context.loaders
+        principal = info.context.principal
+        rows = await loaders.api_keys.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        out: list[ApiKey | None] = []
+        for row in rows:
+            if row is None or principal.role_in(row.workspace_id) is None:
+                out.append(None)
+            else:
+                principal.require(row.workspace_id, Action.API_KEY_MANAGE)
+                out.append(cls.from_row(row))
+        return out
+
+
+@strawberry.type(description="One recorded change: who did what to which target, when, from where.")
+class AuditLogEntry:
+    id: str = strawberry.field(description="Entry number (increasing).")
+    action: str = strawberry.field(description="The mutation, e.g. `inviteMember`.")
+    actor_label: str = strawberry.field(
+        description="Email of the user, `api-key:<prefix>`, or 'deleted user'."
+    )
+    target_type: str | None = strawberry.field(description="Kind of object changed.")
+    target_id: str | None = strawberry.field(description="Its id.")
+    ip: str | None = strawberry.field(description="Client IP address.")
+    request_id: str | None = strawberry.field(description="Request id (X-Request-ID).")
+    details: strawberry.scalars.JSON = strawberry.field(description="What changed.")
+    created_at: datetime = strawberry.field(description="When.")
+
+    @classmethod
+    def from_row(cls, row: AuditRow) -> AuditLogEntry:
+        return cls(
+            id=str(row.id),
+            action=row.action,
+            actor_label=row.actor_label,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            ip=row.ip,
+            request_id=row.request_id,
+            details=cast(JSON, row.details),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.input(description="Narrow the audit log.")
+class AuditLogFilter:
+    action: str | None = strawberry.field(default=None, description="Only this action.")
+    actor_user_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Only this user."
+    )
+    target_type: str | None = strawberry.field(
+        default=None, description="Only this kind of target."
+    )
+    target_id: str | None = strawberry.field(default=None, description="Only this target id.")
+    since: datetime | None = strawberry.field(default=None, description="At or after this time.")
+    until: datetime | None = strawberry.field(default=None, description="Before this time.")
+
+
+@strawberry.input(description="A new workspace.")
+class CreateWorkspaceInput:
+    name: str = strawberry.field(description="Workspace name.")
+    brand_voice: BrandVoiceInput | None = strawberry.field(
+        default=None, description="How it sounds."
+    )
+
+
+@strawberry.input(description="Workspace changes; omitted fields stay as they are.")
+class UpdateWorkspaceInput:
+    name: str | None = strawberry.field(default=None, description="New name.")
+    brand_voice: BrandVoiceInput | None = strawberry.field(
+        default=None, description="New brand voice."
+    )
+    require_two_factor: bool | None = strawberry.field(
+        default=None, description="Owner only: require members to use two-factor authentication."
+    )
+
+
+@strawberry.type(description="Result of a mutation that returns a workspace.")
+class WorkspacePayload:
+    workspace: Workspace | None = strawberry.field(description="The workspace after the change.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
+
+
+@strawberry.type(description="Result of inviteMember.")
+class InvitationPayload:
+    invitation: Invitation | None = strawberry.field(description="The invitation.")
+    invitation_token: str | None = strawberry.field(
+        description="Secret to pass to acceptInvitation (also emailed). Shown only now."
+    )
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
+
+
+@strawberry.type(description="Result of updateMemberRole.")
+class MemberPayload:
+    member: Member | None = strawberry.field(description="The member after the change.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
+
+
+@strawberry.type(description="Result of createApiKey and revokeApiKey.")
+class ApiKeyPayload:
+    api_key: ApiKey | None = strawberry.field(description="The key.")
+    secret: str | None = strawberry.field(
+        description="createApiKey only: the full key. Shown once; store it now."
+    )
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
