@@ -30,7 +30,8 @@ from app.settings import Settings
 from workers.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATA = ROOT / ".smartcontent" / "test"
+# Separate checkouts or concurrent runs can each point this at their own directory.
+TEST_DATA = Path(os.environ.get("SMARTCONTENT_TEST_DATA", ROOT / ".smartcontent" / "test"))
 
 
 @dataclass(frozen=True)
