@@ -68,8 +68,8 @@ async def export_my_data(state: AppState, principal: Principal) -> dict[str, Any
                 .order_by(AuditEntry.id)
             )
         ).all()
-        async with session.begin():
-            audit.record(session, principal, "exportMyData", target_type="User", target_id=user_id)
+    async with state.session_factory() as session, session.begin():
+        audit.record(session, principal, "exportMyData", target_type="User", target_id=user_id)
     return {
         "exported_at": datetime.now(UTC).isoformat(),
         "profile": {

@@ -1,0 +1,394 @@
+"""Tenant isolation matrix, generated from the schema.
+
+Every root field of Query, Mutation and Subscription is called as: anonymous, a member of
+another workspace, each role of the target workspace, and API keys with each allowed role.
+The expected allow/deny comes from `app.access.OPERATION_ACCESS` and the PERMISSIONS table.
+An operation without a rule, or without a call below, fails the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLObjectType
+from httpx_ws import aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+
+from app.access import OPERATION_ACCESS, Audience
+from app.models import (
+    ApiKey,
+    AuditEntry,
+    Invitation,
+    Job,
+    Membership,
+    RefreshToken,
+    User,
+    Workspace,
+)
+from app.permissions import PERMISSIONS, Role
+from app.security import passwords, tokens
+from app.settings import Settings
+from schema.schema import build_schema
+from tests.helpers import PASSWORD
+
+PASSWORD_HASH = passwords.hash_password(PASSWORD)
+ROLES = ("OWNER", "ADMIN", "MEMBER", "VIEWER")
+KEY_ROLES = ("ADMIN", "MEMBER", "VIEWER")
+PRINCIPALS = (
+    "anonymous",
+    "outsider",
+    *(r.lower() for r in ROLES),
+    *(f"key_{r.lower()}" for r in KEY_ROLES),
+)
+DENY_CODES = {"UNAUTHENTICATED", "FORBIDDEN"}
+NIL = uuid.UUID(int=0)
+
+
+def _gid(type_name: str, value: uuid.UUID) -> str:
+    return base64.b64encode(f"{type_name}:{value}".encode()).decode()
+
+
+@dataclass
+class World:
+    """Workspace W with one user per role, a target member, a key, a job, an invitation;
+    workspace X owned by the outsider."""
+
+    workspace_id: uuid.UUID
+    users: dict[str, uuid.UUID] = field(default_factory=dict)  # principal name -> user id
+    emails: dict[str, str] = field(default_factory=dict)
+    credentials: dict[str, str] = field(default_factory=dict)  # principal name -> bearer value
+    refresh: dict[str, str] = field(default_factory=dict)
+    target_user_id: uuid.UUID = NIL
+    target_key_id: uuid.UUID = NIL
+    job_id: uuid.UUID = NIL
+
+    @property
+    def ws(self) -> str:
+        return _gid("Workspace", self.workspace_id)
+
+
+async def _build_world(app: Starlette) -> World:
+    state = app.state.smartcontent
+    secret = state.keys.signing_secret
+    world = World(workspace_id=uuid.uuid4())
+    other_workspace = uuid.uuid4()
+    async with state.session_factory() as session, session.begin():
+        session.add_all(
+            [
+                Workspace(id=world.workspace_id, name="W", brand_voice={}),
+                Workspace(id=other_workspace, name="X", brand_voice={}),
+            ]
+        )
+        people = {"outsider": ("OWNER", other_workspace), "target": ("MEMBER", world.workspace_id)}
+        people.update({r.lower(): (r, world.workspace_id) for r in ROLES})
+        for name, (role, ws) in people.items():
+            user_id = uuid.uuid4()
+            email = f"{name}-{user_id.hex[:6]}@example.com"
+            session.add(
+                User(
+                    id=user_id, email=email, name=name, password_hash=PASSWORD_HASH, token_version=0
+                )
+            )
+            await session.flush()
+            session.add(Membership(workspace_id=ws, user_id=user_id, role=role))
+            if name == "target":
+                world.target_user_id = user_id
+                continue
+            world.users[name], world.emails[name] = user_id, email
+            access, _ = tokens.issue_access_token(secret, user_id, 0, 15)
+            world.credentials[name] = f"Bearer {access}"
+            refresh = tokens.new_opaque_token("rt_")
+            session.add(
+                RefreshToken(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    family_id=uuid.uuid4(),
+                    token_hash=tokens.token_hash(refresh),
+                    expires_at=datetime.now(UTC) + timedelta(days=1),
+                )
+            )
+            world.refresh[name] = refresh
+        for role in (*KEY_ROLES, "VIEWER"):
+            key_id, prefix = uuid.uuid4(), uuid.uuid4().hex[:10]
+            secret_value = f"sk_{prefix}_{uuid.uuid4().hex}"
+            session.add(
+                ApiKey(
+                    id=key_id,
+                    workspace_id=world.workspace_id,
+                    name=role,
+                    role=role,
+                    prefix=prefix,
+                    secret_hash=tokens.token_hash(secret_value),
+                )
+            )
+            key_name = f"key_{role.lower()}"
+            if key_name in world.credentials:
+                world.target_key_id = key_id  # the second VIEWER key: a revocation target
+            else:
+                world.credentials[key_name] = f"Bearer {secret_value}"
+        world.job_id = uuid.uuid4()
+        session.add(
+            Job(
+                id=world.job_id,
+                workspace_id=world.workspace_id,
+                kind="ping",
+                status="QUEUED",
+                payload={},
+                max_attempts=3,
+                attempts=0,
+                event_seq=0,
+                progress=0.0,
+            )
+        )
+    return world
+
+
+Call = tuple[str, Callable[[World, str], dict[str, Any]]]
+
+CALLS: dict[str, Call] = {
+    "health": ("{ health { version } }", lambda w, p: {}),
+    "node": ("query($id: ID!) { node(id: $id) { id } }", lambda w, p: {"id": w.ws}),
+    "me": ("{ me { id } }", lambda w, p: {}),
+    "workspaces": ("{ workspaces(first: 5) { edges { node { id } } } }", lambda w, p: {}),
+    "workspace": ("query($id: ID!) { workspace(id: $id) { id name } }", lambda w, p: {"id": w.ws}),
+    "apiKeys": (
+        "query($ws: ID!) { apiKeys(workspaceId: $ws) { edges { node { prefix } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "auditLog": (
+        "query($ws: ID!) { auditLog(workspaceId: $ws) { edges { node { action } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "job": ("query($id: ID!) { job(id: $id) { id } }", lambda w, p: {"id": _gid("Job", w.job_id)}),
+    "register": (
+        "mutation($i: RegisterInput!) { register(input: $i) { errors { code } } }",
+        lambda w, p: {
+            "i": {
+                "email": f"new-{uuid.uuid4().hex[:8]}@example.com",
+                "password": PASSWORD,
+                "name": "N",
+            }
+        },
+    ),
+    "login": (
+        "mutation($i: LoginInput!) { login(input: $i) { errors { code } } }",
+        lambda w, p: {"i": {"email": w.emails["member"], "password": PASSWORD}},
+    ),
+    "refreshToken": (
+        "mutation($t: String!) { refreshToken(refreshToken: $t) { errors { code } } }",
+        lambda w, p: {"t": w.refresh["member"]},
+    ),
+    "logout": (
+        "mutation($t: String!) { logout(refreshToken: $t) { errors { code } } }",
+        lambda w, p: {"t": w.refresh.get(p, w.refresh["member"])},
+    ),
+    "requestPasswordReset": (
+        "mutation($e: String!) { requestPasswordReset(email: $e) { errors { code } } }",
+        lambda w, p: {"e": w.emails["member"]},
+    ),
+    "resetPassword": (
+        "mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { errors { code } } }",
+        lambda w, p: {"i": {"token": "pr_bogus", "newPassword": PASSWORD + "x"}},
+    ),
+    "updateProfile": (
+        'mutation { updateProfile(input: {name: "Renamed"}) { errors { code } } }',
+        lambda w, p: {},
+    ),
+    "changePassword": (
+        "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { errors { code } } }",
+        lambda w, p: {"i": {"currentPassword": PASSWORD, "newPassword": PASSWORD + " and more"}},
+    ),
+    "enableTwoFactor": ("mutation { enableTwoFactor { errors { code } } }", lambda w, p: {}),
+    "confirmTwoFactor": (
+        'mutation { confirmTwoFactor(code: "000000") { errors { code } } }',
+        lambda w, p: {},
+    ),
+    "disableTwoFactor": (
+        "mutation($p: String!) {"
+        ' disableTwoFactor(password: $p, code: "000000") { errors { code } } }',
+        lambda w, p: {"p": PASSWORD},
+    ),
+    "exportMyData": ("mutation { exportMyData { errors { code } } }", lambda w, p: {}),
+    "deleteAccount": (
+        "mutation($p: String!) { deleteAccount(password: $p) { errors { code } } }",
+        lambda w, p: {"p": PASSWORD},
+    ),
+    "createWorkspace": (
+        'mutation { createWorkspace(input: {name: "Mine"}) { errors { code } } }',
+        lambda w, p: {},
+    ),
+    "acceptInvitation": (
+        'mutation { acceptInvitation(token: "inv_bogus") { errors { code } } }',
+        lambda w, p: {},
+    ),
+    "updateWorkspace": (
+        'mutation($id: ID!) { updateWorkspace(id: $id, input: {name: "W2"}) { errors { code } } }',
+        lambda w, p: {"id": w.ws},
+    ),
+    "inviteMember": (
+        "mutation($ws: ID!, $e: String!) { inviteMember(workspaceId: $ws, email: $e, role: VIEWER)"
+        " { errors { code } } }",
+        lambda w, p: {"ws": w.ws, "e": f"invitee-{uuid.uuid4().hex[:6]}@example.com"},
+    ),
+    "updateMemberRole": (
+        "mutation($ws: ID!, $u: ID!) { updateMemberRole(workspaceId: $ws, userId: $u, role: VIEWER)"
+        " { errors { code } } }",
+        lambda w, p: {"ws": w.ws, "u": _gid("User", w.target_user_id)},
+    ),
+    "removeMember": (
+        "mutation($ws: ID!, $u: ID!) { removeMember(workspaceId: $ws, userId: $u)"
+        " { errors { code } } }",
+        lambda w, p: {"ws": w.ws, "u": _gid("User", w.target_user_id)},
+    ),
+    "transferOwnership": (
+        "mutation($ws: ID!, $u: ID!) { transferOwnership(workspaceId: $ws, userId: $u)"
+        " { errors { code } } }",
+        lambda w, p: {"ws": w.ws, "u": _gid("User", w.target_user_id)},
+    ),
+    "createApiKey": (
+        "mutation($ws: ID!) {"
+        ' createApiKey(workspaceId: $ws, name: "k", role: VIEWER) { errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "revokeApiKey": (
+        "mutation($id: ID!) { revokeApiKey(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("ApiKey", w.target_key_id)},
+    ),
+    "ping": (
+        "mutation($ws: ID!) { ping(workspaceId: $ws) { errors { code } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "jobEvents": (
+        "subscription($id: ID!) { jobEvents(id: $id) { status } }",
+        lambda w, p: {"id": _gid("Job", w.job_id)},
+    ),
+}
+
+
+def _root_fields() -> dict[str, str]:
+    schema = build_schema(Settings(_env_file=None))._schema  # type: ignore[call-arg]
+    out: dict[str, str] = {}
+    for kind, root in (
+        ("query", schema.query_type),
+        ("mutation", schema.mutation_type),
+        ("subscription", schema.subscription_type),
+    ):
+        assert isinstance(root, GraphQLObjectType)
+        out.update({name: kind for name in root.fields})
+    return out
+
+
+ROOT_FIELDS = _root_fields()
+
+
+@pytest.mark.no_db
+def test_every_operation_has_a_rule_and_a_call() -> None:
+    assert set(ROOT_FIELDS) - set(OPERATION_ACCESS) == set(), "add a rule to app/access.py"
+    assert set(OPERATION_ACCESS) - set(ROOT_FIELDS) == set(), "stale rule in app/access.py"
+    assert set(ROOT_FIELDS) - set(CALLS) == set(), "add a call to this test's CALLS"
+
+
+def expected_allowed(operation: str, principal: str) -> bool:
+    rule = OPERATION_ACCESS[operation]
+    if rule.audience is Audience.PUBLIC:
+        return True
+    if principal == "anonymous":
+        return False
+    if rule.audience is Audience.SIGNED_IN:
+        return True
+    if rule.audience is Audience.USER:
+        return not principal.startswith("key_")
+    if principal == "outsider":
+        return False
+    assert rule.action is not None
+    role = Role[principal.removeprefix("key_").upper()]
+    return role >= PERMISSIONS[rule.action]
+
+
+async def _run_http(
+    app: Starlette, document: str, variables: dict[str, Any], credential: str | None
+) -> dict[str, Any]:
+    headers = {"Authorization": credential} if credential else {}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        response = await client.post(
+            "/graphql", json={"query": document, "variables": variables}, headers=headers
+        )
+    assert response.status_code in (200, 401, 403), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _run_ws(
+    app: Starlette, document: str, variables: dict[str, Any], credential: str | None
+) -> dict[str, Any]:
+    params = {"authorization": credential} if credential else {}
+    async with (
+        httpx.AsyncClient(transport=ASGIWebSocketTransport(app), base_url="http://t") as client,
+        aconnect_ws("http://t/graphql", client, subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        await ws.send_json({"type": "connection_init", "payload": params})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": document, "variables": variables}}
+        )
+        message: dict[str, Any] = await ws.receive_json(timeout=5)
+        await ws.send_json({"id": "1", "type": "complete"})
+    if message["type"] == "error":
+        return {"errors": message["payload"]}
+    payload: dict[str, Any] = message["payload"]
+    return payload
+
+
+def _denied(operation: str, body: dict[str, Any]) -> bool:
+    codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+    if OPERATION_ACCESS[operation].audience is Audience.HIDDEN:
+        data = body.get("data") or {}
+        return bool(codes & (DENY_CODES | {"NOT_FOUND"})) or data.get(operation, "absent") is None
+    assert codes <= DENY_CODES | {None}, body  # anything else is a bug, not a decision
+    return bool(codes & DENY_CODES)
+
+
+def _user_errors(operation: str, body: dict[str, Any]) -> list[Any]:
+    payload = (body.get("data") or {}).get(operation)
+    return payload.get("errors", []) if isinstance(payload, dict) else []
+
+
+async def _audit_count(app: Starlette) -> int:
+    async with app.state.smartcontent.session_factory() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.parametrize("operation", sorted(ROOT_FIELDS))
+async def test_isolation(app: Starlette, operation: str, principal: str) -> None:
+    world = await _build_world(app)
+    document, make_variables = CALLS[operation]
+    credential = world.credentials.get(principal)
+    before = await _audit_count(app)
+    runner = _run_ws if ROOT_FIELDS[operation] == "subscription" else _run_http
+    body = await runner(app, document, make_variables(world, principal), credential)
+    allowed = expected_allowed(operation, principal)
+    assert _denied(operation, body) is not allowed, (operation, principal, body)
+    if allowed and ROOT_FIELDS[operation] == "mutation" and not _user_errors(operation, body):
+        assert await _audit_count(app) > before, f"{operation} changed data without an audit entry"
+    if not allowed:
+        # A refused call changes nothing, and leaves no trace of the target's data.
+        async with app.state.smartcontent.session_factory() as session:
+            members = await session.scalar(
+                select(func.count())
+                .select_from(Membership)
+                .where(Membership.workspace_id == world.workspace_id)
+            )
+            invitations = await session.scalar(select(func.count()).select_from(Invitation))
+        assert members == 5 and invitations == 0
