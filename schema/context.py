@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 from app.auth import ANONYMOUS, Principal
 from app.errors import AppError
 from app.models import ApiKey, Job, Membership, User, Workspace
+from app.pagination import Page
 from app.services import workspaces
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ class DataLoaders:
     workspaces: DataLoader[uuid.UUID, Workspace | None] = field(init=False)
     api_keys: DataLoader[uuid.UUID, ApiKey | None] = field(init=False)
     member_counts: DataLoader[uuid.UUID, int] = field(init=False)
+    # (workspace id, first, after) -> a page of members: nested lists batch too.
+    members_page: DataLoader[tuple[uuid.UUID, int, str | None], Page[Membership]] = field(
+        init=False
+    )
     _visible_users: set[uuid.UUID] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -44,6 +49,7 @@ class DataLoaders:
         self.workspaces = DataLoader(load_fn=lambda ids: self._by_id(Workspace, ids))
         self.api_keys = DataLoader(load_fn=lambda ids: self._by_id(ApiKey, ids))
         self.member_counts = DataLoader(load_fn=self._member_counts)
+        self.members_page = DataLoader(load_fn=self._members_pages)
 
     async def _by_id(self, model: type[RowT], ids: Sequence[uuid.UUID]) -> list[RowT | None]:
         async with self.state.session_factory() as session:
@@ -55,6 +61,19 @@ class DataLoaders:
         async with self.state.session_factory() as session:
             counts = await workspaces.members_count(session, ids)
         return [counts.get(i, 0) for i in ids]
+
+    async def _members_pages(
+        self, keys: Sequence[tuple[uuid.UUID, int, str | None]]
+    ) -> list[Page[Membership]]:
+        groups: dict[tuple[int, str | None], list[uuid.UUID]] = {}
+        for workspace_id, first, after in keys:
+            groups.setdefault((first, after), []).append(workspace_id)
+        pages: dict[tuple[uuid.UUID, int, str | None], Page[Membership]] = {}
+        async with self.state.session_factory() as session:
+            for (first, after), ids in groups.items():
+                found = await workspaces.members_pages(session, ids, first=first, after=after)
+                pages.update({(ws, first, after): page for ws, page in found.items()})
+        return [pages[key] for key in keys]
 
     async def visible_user_ids(self, principal: Principal) -> set[uuid.UUID]:
         """The caller and everyone sharing a workspace with it (once per operation)."""

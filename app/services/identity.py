@@ -240,8 +240,13 @@ async def refresh(state: AppState, meta: RequestMeta, refresh_token: str) -> Aut
             assert user is not None
             result = await _start_session(state, session, user, meta, family_id=row.family_id)
             audit.record(
-                session, _anonymous(meta), "refreshToken", target_type="User", target_id=user.id,
-                actor_user_id=user.id, actor_label=user.email,
+                session,
+                _anonymous(meta),
+                "refreshToken",
+                target_type="User",
+                target_id=user.id,
+                actor_user_id=user.id,
+                actor_label=user.email,
             )
     # Raised after commit so the family revocation is kept.
     if failed:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.auth import Principal
 from app.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -173,17 +174,42 @@ async def list_members(
     state: AppState, principal: Principal, workspace_id: uuid.UUID, *, first: int, after: str | None
 ) -> Page[Membership]:
     principal.require(workspace_id, Action.MEMBER_READ)
+    async with state.session_factory() as session:
+        pages = await members_pages(session, [workspace_id], first=first, after=after)
+    return pages[workspace_id]
+
+
+async def members_pages(
+    session: AsyncSession, workspace_ids: Sequence[uuid.UUID], *, first: int, after: str | None
+) -> dict[uuid.UUID, Page[Membership]]:
+    """One page of members for each workspace, in one statement (a window per workspace).
+    Callers check permissions first."""
     cursor = decode_cursor(after, 2)
-    query = select(Membership).where(Membership.workspace_id == workspace_id)
+    ranked = select(
+        Membership,
+        func.row_number()
+        .over(
+            partition_by=Membership.workspace_id,
+            order_by=(Membership.created_at, Membership.user_id),
+        )
+        .label("rn"),
+    ).where(Membership.workspace_id.in_(workspace_ids))
     if cursor is not None:
-        query = query.where(
+        ranked = ranked.where(
             tuple_(Membership.created_at, Membership.user_id)
             > tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
         )
-    query = query.order_by(Membership.created_at, Membership.user_id).limit(first + 1)
-    async with state.session_factory() as session:
-        rows = (await session.scalars(query)).all()
-    return make_page(rows, first, lambda m: (m.created_at.isoformat(), str(m.user_id)))
+    sub = ranked.subquery()
+    member = aliased(Membership, sub)
+    query = select(member).where(sub.c.rn <= first + 1).order_by(sub.c.workspace_id, sub.c.rn)
+    rows = (await session.scalars(query)).all()
+    grouped: dict[uuid.UUID, list[Membership]] = {ws: [] for ws in workspace_ids}
+    for row in rows:
+        grouped[row.workspace_id].append(row)
+    return {
+        ws: make_page(items, first, lambda m: (m.created_at.isoformat(), str(m.user_id)))
+        for ws, items in grouped.items()
+    }
 
 
 async def invite(

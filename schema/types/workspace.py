@@ -124,14 +124,10 @@ class Workspace(relay.Node):
             str | None, strawberry.argument(description="Cursor to start after.")
         ] = None,
     ) -> Connection[Member]:
-        state = info.context.state
-        page = await workspace_service.list_members(
-            state,
-            info.context.principal,
-            uuid.UUID(self.id),
-            first=page_size(first, state.settings.max_page_size),
-            after=after,
-        )
+        workspace_id = uuid.UUID(self.id)
+        info.context.principal.require(workspace_id, Action.MEMBER_READ)
+        size = page_size(first, info.context.state.settings.max_page_size)
+        page = await info.context.loaders.members_page.load((workspace_id, size, after))
         return Connection.of(page, Member.from_row)
 
     @classmethod
