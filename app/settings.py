@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +88,24 @@ class Settings(BaseSettings):
     rate_limit_pro: int = Field(600, ge=1)
     rate_limit_enterprise: int = Field(3000, ge=1)
 
+    # Content, search and media
+    # Fixed when the database is migrated (vector columns); change needs a new migration.
+    embedding_dimensions: int = Field(384, ge=8, le=4000)
+    embedding_provider: Literal["offline", "openai", "minilm"] = "offline"
+    embedding_model: str = "text-embedding-3-small"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    duplicate_similarity: float = Field(0.92, gt=0, le=1)
+    media_storage: Literal["local", "s3"] = "local"
+    media_dir: Path = Path(".smartcontent/media")
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    max_image_bytes: int = Field(10_000_000, ge=1024)
+    max_video_bytes: int = Field(200_000_000, ge=1024)
+
     # Jobs
     job_lease_seconds: int = Field(300, ge=5)
     job_max_attempts: int = Field(3, ge=1, le=50)
@@ -157,6 +176,12 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+
+def embedding_dimensions() -> int:
+    """Vector width for model definitions, read before full settings validation."""
+    raw = os.environ.get("EMBEDDING_DIMENSIONS", "384")
+    return int(raw) if raw.isdigit() else 384
 
 
 def load_settings_or_exit() -> Settings:

@@ -39,6 +39,10 @@ class Workspace(UUIDPrimaryKey, Timestamps, Base):
     require_two_factor: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default="false"
     )
+    # Content must be APPROVED before it can be scheduled.
+    approval_required: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default="true"
+    )
 
 
 class Membership(Timestamps, Base):
