@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.content import ContentMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
 from resolvers.workspaces import WorkspaceMutation
 
 
 @strawberry.type(description="Entry points for changing data.")
-class Mutation(IdentityMutation, WorkspaceMutation, JobMutation):
+class Mutation(IdentityMutation, WorkspaceMutation, ContentMutation, JobMutation):
     pass

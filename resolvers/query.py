@@ -10,6 +10,7 @@ from strawberry import relay
 from app.errors import BadUserInput
 from app.services import health
 from resolvers.common import Info
+from resolvers.content import ContentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
 from resolvers.workspaces import WorkspaceQuery
@@ -17,7 +18,7 @@ from schema.types.health import Health
 
 
 @strawberry.type(description="Entry points for reading data.")
-class Query(IdentityQuery, WorkspaceQuery, JobQuery):
+class Query(IdentityQuery, WorkspaceQuery, ContentQuery, JobQuery):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "
         "or is not visible to you."

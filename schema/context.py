@@ -16,14 +16,28 @@ from strawberry.dataloader import DataLoader
 
 from app.auth import ANONYMOUS, Principal
 from app.errors import AppError
-from app.models import ApiKey, Job, Membership, User, Workspace
+from app.models import (
+    ApiKey,
+    Campaign,
+    Content,
+    ContentComment,
+    ContentVariation,
+    ContentVersion,
+    Job,
+    MediaAsset,
+    Membership,
+    User,
+    Workspace,
+)
 from app.pagination import Page
-from app.services import workspaces
+from app.services import content, search, variations, workspaces
 
 if TYPE_CHECKING:
     from app.state import AppState
 
-RowT = TypeVar("RowT", Job, User, Workspace, ApiKey)
+RowT = TypeVar(
+    "RowT", Job, User, Workspace, ApiKey, Content, Campaign, ContentVariation, MediaAsset
+)
 NIL = uuid.UUID(int=0)
 
 
@@ -41,6 +55,16 @@ class DataLoaders:
     members_page: DataLoader[tuple[uuid.UUID, int, str | None], Page[Membership]] = field(
         init=False
     )
+    contents: DataLoader[uuid.UUID, Content | None] = field(init=False)
+    campaigns: DataLoader[uuid.UUID, Campaign | None] = field(init=False)
+    variations: DataLoader[uuid.UUID, ContentVariation | None] = field(init=False)
+    media: DataLoader[uuid.UUID, MediaAsset | None] = field(init=False)
+    variations_by_content: DataLoader[uuid.UUID, list[ContentVariation]] = field(init=False)
+    versions_by_content: DataLoader[uuid.UUID, list[ContentVersion]] = field(init=False)
+    comments_by_content: DataLoader[uuid.UUID, list[ContentComment]] = field(init=False)
+    comment_counts: DataLoader[uuid.UUID, int] = field(init=False)
+    # (content id, how many) -> [(similar content id, cosine similarity)]
+    similar: DataLoader[tuple[uuid.UUID, int], list[tuple[uuid.UUID, float]]] = field(init=False)
     _visible_users: set[uuid.UUID] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -50,6 +74,38 @@ class DataLoaders:
         self.api_keys = DataLoader(load_fn=lambda ids: self._by_id(ApiKey, ids))
         self.member_counts = DataLoader(load_fn=self._member_counts)
         self.members_page = DataLoader(load_fn=self._members_pages)
+        self.contents = DataLoader(load_fn=lambda ids: self._by_id(Content, ids))
+        self.campaigns = DataLoader(load_fn=lambda ids: self._by_id(Campaign, ids))
+        self.variations = DataLoader(load_fn=lambda ids: self._by_id(ContentVariation, ids))
+        self.media = DataLoader(load_fn=lambda ids: self._by_id(MediaAsset, ids))
+        self.variations_by_content = DataLoader(
+            load_fn=lambda ids: self._grouped(variations.variations_for, ids)
+        )
+        self.versions_by_content = DataLoader(
+            load_fn=lambda ids: self._grouped(content.versions_for, ids)
+        )
+        self.comments_by_content = DataLoader(
+            load_fn=lambda ids: self._grouped(content.comments_for, ids)
+        )
+        self.comment_counts = DataLoader(load_fn=self._comment_counts)
+        self.similar = DataLoader(load_fn=self._similar)
+
+    async def _grouped(self, fetch: Any, ids: Sequence[uuid.UUID]) -> list[Any]:
+        async with self.state.session_factory() as session:
+            found = await fetch(session, ids)
+        return [found.get(i, []) for i in ids]
+
+    async def _comment_counts(self, ids: Sequence[uuid.UUID]) -> list[int]:
+        async with self.state.session_factory() as session:
+            counts = await content.comment_counts(session, ids)
+        return [counts.get(i, 0) for i in ids]
+
+    async def _similar(
+        self, keys: Sequence[tuple[uuid.UUID, int]]
+    ) -> list[list[tuple[uuid.UUID, float]]]:
+        async with self.state.session_factory() as session, session.begin():
+            found = await search.similar_many(session, keys)
+        return [found.get(key, []) for key in keys]
 
     async def _by_id(self, model: type[RowT], ids: Sequence[uuid.UUID]) -> list[RowT | None]:
         async with self.state.session_factory() as session:

@@ -27,6 +27,10 @@ from app.access import OPERATION_ACCESS, Audience
 from app.models import (
     ApiKey,
     AuditEntry,
+    Campaign,
+    Content,
+    ContentVariation,
+    ContentVersion,
     Invitation,
     Job,
     Membership,
@@ -70,6 +74,11 @@ class World:
     target_user_id: uuid.UUID = NIL
     target_key_id: uuid.UUID = NIL
     job_id: uuid.UUID = NIL
+    draft_id: uuid.UUID = NIL  # a DRAFT item (version 1) with an X variation
+    review_id: uuid.UUID = NIL  # an IN_REVIEW item
+    version_id: uuid.UUID = NIL
+    variation_id: uuid.UUID = NIL
+    campaign_id: uuid.UUID = NIL
 
     @property
     def ws(self) -> str:
@@ -135,6 +144,50 @@ async def _build_world(app: Starlette) -> World:
                 world.target_key_id = key_id  # the second VIEWER key: a revocation target
             else:
                 world.credentials[key_name] = f"Bearer {secret_value}"
+        owner_id = world.users["owner"]
+        world.campaign_id = uuid.uuid4()
+        session.add(Campaign(id=world.campaign_id, workspace_id=world.workspace_id, name="C"))
+        for attr, status in (("draft_id", "DRAFT"), ("review_id", "IN_REVIEW")):
+            item_id = uuid.uuid4()
+            setattr(world, attr, item_id)
+            session.add(
+                Content(
+                    id=item_id,
+                    workspace_id=world.workspace_id,
+                    title=f"{status} item",
+                    body="Body text about launches",
+                    content_type="SOCIAL_POST",
+                    format="PLAIN",
+                    status=status,
+                    tags=[],
+                    created_by_id=owner_id,
+                    version=1,
+                )
+            )
+        await session.flush()
+        world.version_id = uuid.uuid4()
+        session.add(
+            ContentVersion(
+                id=world.version_id,
+                content_id=world.draft_id,
+                version=1,
+                title="DRAFT item",
+                body="Body text about launches",
+                format="PLAIN",
+                created_by_id=owner_id,
+            )
+        )
+        world.variation_id = uuid.uuid4()
+        session.add(
+            ContentVariation(
+                id=world.variation_id,
+                content_id=world.draft_id,
+                workspace_id=world.workspace_id,
+                platform="X",
+                body="Short",
+                media_ids=[],
+            )
+        )
         world.job_id = uuid.uuid4()
         session.add(
             Job(
@@ -266,6 +319,87 @@ CALLS: dict[str, Call] = {
     "ping": (
         "mutation($ws: ID!) { ping(workspaceId: $ws) { errors { code } } }",
         lambda w, p: {"ws": w.ws},
+    ),
+    "content": (
+        "query($id: ID!) { content(id: $id) { id } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "contents": (
+        "query($ws: ID!) { contents(workspaceId: $ws) { edges { node { id } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "searchContent": (
+        'query($ws: ID!) { searchContent(workspaceId: $ws, query: "launches") { score } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "campaigns": (
+        "query($ws: ID!) { campaigns(workspaceId: $ws) { edges { node { id } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "campaign": (
+        "query($id: ID!) { campaign(id: $id) { id } }",
+        lambda w, p: {"id": _gid("Campaign", w.campaign_id)},
+    ),
+    "createContent": (
+        'mutation($ws: ID!) { createContent(input: {workspaceId: $ws, title: "T", body: "B"})'
+        " { errors { code } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "updateContent": (
+        'mutation($id: ID!) { updateContent(id: $id, input: {body: "New"}, expectedVersion: 1)'
+        " { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "deleteContent": (
+        "mutation($id: ID!) { deleteContent(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "restoreContent": (
+        "mutation($id: ID!) { restoreContent(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "restoreContentVersion": (
+        "mutation($id: ID!) { restoreContentVersion(versionId: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("ContentVersion", w.version_id)},
+    ),
+    "submitForReview": (
+        "mutation($id: ID!) { submitForReview(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "approveContent": (
+        "mutation($id: ID!) { approveContent(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.review_id)},
+    ),
+    "requestChanges": (
+        'mutation($id: ID!) { requestChanges(id: $id, comment: "Shorter") { errors { code } } }',
+        lambda w, p: {"id": _gid("Content", w.review_id)},
+    ),
+    "addComment": (
+        'mutation($id: ID!) { addComment(contentId: $id, body: "Nice") { errors { code } } }',
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "createVariation": (
+        "mutation($id: ID!) { createVariation(contentId: $id, platform: LINKEDIN)"
+        " { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "updateVariation": (
+        'mutation($id: ID!) { updateVariation(id: $id, input: {body: "Hi"}) { errors { code } } }',
+        lambda w, p: {"id": _gid("ContentVariation", w.variation_id)},
+    ),
+    "createCampaign": (
+        'mutation($ws: ID!) { createCampaign(workspaceId: $ws, name: "Spring")'
+        " { errors { code } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "updateCampaign": (
+        'mutation($id: ID!) { updateCampaign(id: $id, input: {name: "Renamed"})'
+        " { errors { code } } }",
+        lambda w, p: {"id": _gid("Campaign", w.campaign_id)},
+    ),
+    "deleteCampaign": (
+        "mutation($id: ID!) { deleteCampaign(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("Campaign", w.campaign_id)},
     ),
     "jobEvents": (
         "subscription($id: ID!) { jobEvents(id: $id) { status } }",

@@ -12,7 +12,8 @@ from app.services import job_runner, jobs
 log = get_logger(__name__)
 
 # Importing the domain modules registers their job handlers.
-import app.services.diagnostics  # noqa: E402,F401
+import app.services.diagnostics  # noqa: E402
+import app.services.embedding_jobs  # noqa: E402,F401
 
 
 class RedisPublisher:
@@ -32,6 +33,7 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> str:
         publisher=ctx["publisher"],
         enqueuer=ctx["redis"],
         lease_seconds=ctx["settings"].job_lease_seconds,
+        settings=ctx["settings"],
     )
 
 

@@ -14,6 +14,7 @@ from app.logging import get_logger
 from app.models import Job
 from app.services import jobs
 from app.services.jobs import JobEvent, Publisher
+from app.settings import Settings
 
 log = get_logger(__name__)
 
@@ -29,6 +30,7 @@ class JobContext:
     job: Job
     factory: async_sessionmaker[AsyncSession]
     publisher: Publisher
+    settings: Settings | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -80,6 +82,7 @@ async def run(
     publisher: Publisher,
     enqueuer: jobs.Enqueuer | None,
     lease_seconds: int,
+    settings: Settings | None = None,
 ) -> str:
     """Run one attempt of `job_id`; returns what happened (for logs and tests)."""
     job = await jobs.claim(factory, job_id, lease_seconds)
@@ -91,7 +94,9 @@ async def run(
     try:
         if handler is None:
             raise PermanentJobError(f"no handler for job kind {job.kind!r}")
-        result = await handler(JobContext(job=job, factory=factory, publisher=publisher))
+        result = await handler(
+            JobContext(job=job, factory=factory, publisher=publisher, settings=settings)
+        )
     except asyncio.CancelledError:
         # Worker shutdown: hand the job back so its re-queued arq job runs it without
         # waiting for the lease to expire. Shielded: we are being cancelled.

@@ -1,0 +1,1 @@
+"""AI providers (LLMs, embeddings), prompts and text metrics."""

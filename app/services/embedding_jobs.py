@@ -1,0 +1,51 @@
+"""Worker jobs that compute embeddings after commit (never inside a request)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from app.ai.embeddings import Embedder, build_embedder, content_text
+from app.models import Content
+from app.services import content as content_service
+from app.services.job_runner import JobContext, PermanentJobError, job_handler
+from app.settings import Settings, get_settings
+
+_EMBEDDERS: dict[tuple[Any, ...], Embedder] = {}
+
+
+def embedder_for(settings: Settings | None) -> Embedder:
+    """One embedder (and its HTTP client) per process and configuration."""
+    settings = settings or get_settings()
+    key = (
+        settings.embedding_provider,
+        settings.embedding_dimensions,
+        settings.embedding_model,
+        settings.openai_base_url,
+    )
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = build_embedder(settings)
+    return _EMBEDDERS[key]
+
+
+@job_handler(content_service.EMBED_KIND)
+async def embed_content(ctx: JobContext) -> dict[str, Any]:
+    try:
+        content_id = uuid.UUID(str(ctx.payload["content_id"]))
+        version = int(ctx.payload["version"])
+    except (KeyError, ValueError) as exc:
+        raise PermanentJobError(f"bad payload: {exc}") from exc
+    async with ctx.factory() as session:
+        content = await session.get(Content, content_id)
+        if content is None:
+            return {"skipped": "content deleted"}
+        if content.version != version:
+            return {"skipped": f"superseded by version {content.version}"}
+        text = content_text(content.title, content.body)
+    embedder = embedder_for(ctx.settings)
+    [vector] = await embedder.embed([text])
+    async with ctx.factory() as session, session.begin():
+        stored = await content_service.mark_embedded(
+            session, content_id, version, vector, embedder.name
+        )
+    return {"stored": stored, "model": embedder.name, "version": version}

@@ -1,0 +1,559 @@
+"""Content items, versions, comments, platform variations and campaigns."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import relay
+
+from app.models import Campaign as CampaignRow
+from app.models import Content as ContentRow
+from app.models import ContentComment as CommentRow
+from app.models import ContentVariation as VariationRow
+from app.models import ContentVersion as VersionRow
+from app.permissions import Action
+from app.services import content as content_service
+from app.services import variations as variation_service
+from app.services.platform_rules import Platform as PlatformValue
+from schema.context import Context
+from schema.ids import to_global_id
+from schema.pagination import Connection, page_size
+from schema.types.errors import UserError
+from schema.types.identity import User
+
+Info = strawberry.Info[Context, Any]
+
+
+@strawberry.enum(description="What kind of piece this is.")
+class ContentType(Enum):
+    BLOG_POST = strawberry.enum_value("BLOG_POST", description="Long-form article.")
+    SOCIAL_POST = strawberry.enum_value("SOCIAL_POST", description="A post for social networks.")
+    EMAIL = strawberry.enum_value("EMAIL", description="A newsletter or campaign email.")
+    AD_COPY = strawberry.enum_value("AD_COPY", description="Advertising copy.")
+
+
+@strawberry.enum(description="How the body is written.")
+class ContentFormat(Enum):
+    MARKDOWN = strawberry.enum_value("MARKDOWN", description="Markdown.")
+    HTML = strawberry.enum_value("HTML", description="HTML.")
+    PLAIN = strawberry.enum_value("PLAIN", description="Plain text.")
+
+
+@strawberry.enum(
+    description="Review workflow: DRAFT -> IN_REVIEW -> APPROVED -> SCHEDULED -> PUBLISHED -> "
+    "ARCHIVED, and back to DRAFT when changes are requested."
+)
+class ContentStatus(Enum):
+    DRAFT = strawberry.enum_value("DRAFT", description="Being written; members edit it.")
+    IN_REVIEW = strawberry.enum_value("IN_REVIEW", description="Submitted; waiting for an admin.")
+    APPROVED = strawberry.enum_value("APPROVED", description="Approved; may be scheduled.")
+    SCHEDULED = strawberry.enum_value("SCHEDULED", description="Queued for publishing.")
+    PUBLISHED = strawberry.enum_value("PUBLISHED", description="Out in the world.")
+    ARCHIVED = strawberry.enum_value("ARCHIVED", description="Kept for the record.")
+
+
+@strawberry.enum(description="Where content goes. One list, used everywhere.")
+class Platform(Enum):
+    X = strawberry.enum_value("X", description="X (Twitter): 280 per post, numbered threads.")
+    LINKEDIN = strawberry.enum_value("LINKEDIN", description="LinkedIn: 3,000 characters.")
+    FACEBOOK = strawberry.enum_value("FACEBOOK", description="Facebook: 63,206 characters.")
+    INSTAGRAM = strawberry.enum_value(
+        "INSTAGRAM", description="Instagram: 2,200 characters, 30 hashtags, needs media."
+    )
+    THREADS = strawberry.enum_value("THREADS", description="Threads: 500 characters.")
+    MASTODON = strawberry.enum_value("MASTODON", description="Mastodon: 500 characters.")
+    BLUESKY = strawberry.enum_value("BLUESKY", description="Bluesky: 300 characters.")
+    EMAIL = strawberry.enum_value("EMAIL", description="Email: subject up to 100, preheader.")
+    WEBHOOK = strawberry.enum_value("WEBHOOK", description="A webhook you host: no limits.")
+
+    def to_value(self) -> PlatformValue:
+        return PlatformValue(self.name)
+
+
+@strawberry.enum(description="Sort order of a content list.")
+class ContentOrder(Enum):
+    CREATED_DESC = strawberry.enum_value("CREATED_DESC", description="Newest first.")
+    CREATED_ASC = strawberry.enum_value("CREATED_ASC", description="Oldest first.")
+    UPDATED_DESC = strawberry.enum_value("UPDATED_DESC", description="Recently changed first.")
+    TITLE_ASC = strawberry.enum_value("TITLE_ASC", description="By title, A to Z.")
+
+
+@strawberry.enum(description="Campaign lifecycle.")
+class CampaignStatus(Enum):
+    DRAFT = strawberry.enum_value("DRAFT", description="Being planned.")
+    ACTIVE = strawberry.enum_value("ACTIVE", description="Running.")
+    PAUSED = strawberry.enum_value("PAUSED", description="On hold.")
+    COMPLETED = strawberry.enum_value("COMPLETED", description="Finished.")
+
+
+@strawberry.type(description="A platform rule the text or media breaks.")
+class RuleViolation:
+    code: str = strawberry.field(description="E.g. TOO_LONG, TOO_MANY_HASHTAGS, SUBJECT_TOO_LONG.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+    part: int | None = strawberry.field(description="Thread part (1-based) it applies to, if any.")
+
+
+@strawberry.type(
+    description="A per-platform version of a content item, checked against that platform's rules."
+)
+class ContentVariation(relay.Node):
+    id: relay.NodeID[str]
+    platform: Platform = strawberry.field(description="Target platform.")
+    body: str = strawberry.field(description="Text for this platform.")
+    subject: str | None = strawberry.field(description="Email subject (EMAIL only).")
+    preheader: str | None = strawberry.field(description="Email preheader (EMAIL only).")
+    updated_at: datetime = strawberry.field(description="Last change.")
+    row: strawberry.Private[VariationRow]
+
+    @strawberry.field(description="Attached media, in order.")
+    async def media(self, info: Info) -> list[MediaAssetRef]:
+        rows = await info.context.loaders.media.load_many(self.row.media_ids)
+        return [MediaAssetRef.from_row(m) for m in rows if m is not None]
+
+    async def _evaluation(self, info: Info) -> Any:
+        media = await info.context.loaders.media.load_many(self.row.media_ids)
+        return variation_service.check(self.row, [m for m in media if m is not None])
+
+    @strawberry.field(description="Characters as the platform counts them (X: links count 23).")
+    async def character_count(self, info: Info) -> int:
+        return int((await self._evaluation(info)).character_count)
+
+    @strawberry.field(description="True when no rule is broken.")
+    async def within_limits(self, info: Info) -> bool:
+        return bool((await self._evaluation(info)).within_limits)
+
+    @strawberry.field(description="Every rule the variation breaks (empty when within limits).")
+    async def violations(self, info: Info) -> list[RuleViolation]:
+        evaluation = await self._evaluation(info)
+        return [
+            RuleViolation(code=v.code, message=v.message, part=v.part)
+            for v in evaluation.violations
+        ]
+
+    @strawberry.field(description="X: the numbered thread parts; other platforms: the whole text.")
+    async def parts(self, info: Info) -> list[str]:
+        evaluation = await self._evaluation(info)
+        return list(evaluation.parts) or [self.body]
+
+    @classmethod
+    def from_row(cls, row: VariationRow) -> ContentVariation:
+        return cls(
+            id=str(row.id),
+            platform=Platform[row.platform],
+            body=row.body,
+            subject=row.subject,
+            preheader=row.preheader,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[ContentVariation | None]:
+        loaders = info.context.loaders
+        rows = await loaders.variations.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        principal = info.context.principal
+        return [
+            cls.from_row(r)
+            if r is not None and principal.role_in(r.workspace_id) is not None
+            else None
+            for r in rows
+        ]
+
+
+@strawberry.type(description="An uploaded image or video (summary).")
+class MediaAssetRef:
+    id: relay.GlobalID = strawberry.field(description="Global ID of the media asset.")
+    kind: str = strawberry.field(description="IMAGE or VIDEO.")
+    mime_type: str = strawberry.field(description="Detected type, e.g. image/png.")
+    size_bytes: int = strawberry.field(description="Size in bytes.")
+    width: int | None = strawberry.field(description="Pixels, for images.")
+    height: int | None = strawberry.field(description="Pixels, for images.")
+    alt_text: str = strawberry.field(description="Alternative text for accessibility.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> MediaAssetRef:
+        return cls(
+            id=to_global_id("MediaAsset", row.id),
+            kind=row.kind,
+            mime_type=row.mime_type,
+            size_bytes=row.size_bytes,
+            width=row.width,
+            height=row.height,
+            alt_text=row.alt_text,
+        )
+
+
+@strawberry.type(description="A stored version of a content item's text.")
+class ContentVersion:
+    id: relay.GlobalID = strawberry.field(description="Pass to restoreContentVersion.")
+    version: int = strawberry.field(description="Version number (1 is the first).")
+    title: str = strawberry.field(description="Title at this version.")
+    body: str = strawberry.field(description="Body at this version.")
+    format: ContentFormat = strawberry.field(description="Format at this version.")
+    created_at: datetime = strawberry.field(description="When it was saved.")
+    author_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Who saved it (null if the account was deleted).")
+    async def author(self, info: Info) -> User | None:
+        if self.author_id is None:
+            return None
+        row = await info.context.loaders.users.load(self.author_id)
+        return User.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: VersionRow) -> ContentVersion:
+        return cls(
+            id=to_global_id("ContentVersion", row.id),
+            version=row.version,
+            title=row.title,
+            body=row.body,
+            format=ContentFormat(row.format),
+            created_at=row.created_at,
+            author_id=row.created_by_id,
+        )
+
+
+@strawberry.type(description="A comment in an item's review thread.")
+class ContentComment:
+    id: relay.GlobalID = strawberry.field(description="Global ID of the comment.")
+    kind: str = strawberry.field(description="COMMENT, CHANGES_REQUESTED or APPROVAL.")
+    body: str = strawberry.field(description="The text.")
+    author_name: str = strawberry.field(description="Name shown (also for review-link guests).")
+    via_review_link: bool = strawberry.field(description="Written through a client review link.")
+    created_at: datetime = strawberry.field(description="When.")
+    author_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The author's account, if they have one.")
+    async def author(self, info: Info) -> User | None:
+        if self.author_id is None:
+            return None
+        row = await info.context.loaders.users.load(self.author_id)
+        return User.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: CommentRow) -> ContentComment:
+        return cls(
+            id=to_global_id("ContentComment", row.id),
+            kind=row.kind,
+            body=row.body,
+            author_name=row.author_name,
+            via_review_link=row.review_link_id is not None,
+            created_at=row.created_at,
+            author_id=row.author_id,
+        )
+
+
+@strawberry.type(description="A similar item and how close it is (cosine similarity 0..1).")
+class SimilarContent:
+    similarity: float = strawberry.field(
+        description="1 means identical meaning (per the embedder)."
+    )
+    content_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The similar item.")
+    async def content(self, info: Info) -> Content | None:
+        row = await info.context.loaders.contents.load(self.content_id)
+        return Content.from_row(row) if row else None
+
+
+@strawberry.type(description="A piece of content: blog post, social post, email or ad copy.")
+class Content(relay.Node):
+    id: relay.NodeID[str]
+    title: str = strawberry.field(description="Title (email subject for emails).")
+    body: str = strawberry.field(description="The text, in `format`.")
+    content_type: ContentType = strawberry.field(description="What kind of piece this is.")
+    format: ContentFormat = strawberry.field(description="How the body is written.")
+    status: ContentStatus = strawberry.field(description="Where it is in the review workflow.")
+    tags: list[str] = strawberry.field(description="Lower-case tags.")
+    version: int = strawberry.field(
+        description="Current version; pass as expectedVersion when updating."
+    )
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="Last change.")
+    deleted_at: datetime | None = strawberry.field(
+        description="Set when soft-deleted (restorable)."
+    )
+    embedded: bool = strawberry.field(description="Findable by meaning (its embedding is current).")
+    row: strawberry.Private[ContentRow]
+
+    @strawberry.field(description="Who created it (null if the account was deleted).")
+    async def author(self, info: Info) -> User | None:
+        if self.row.created_by_id is None:
+            return None
+        user = await info.context.loaders.users.load(self.row.created_by_id)
+        return User.from_row(user) if user else None
+
+    @strawberry.field(description="The campaign it belongs to, if any.")
+    async def campaign(self, info: Info) -> Campaign | None:
+        if self.row.campaign_id is None:
+            return None
+        row = await info.context.loaders.campaigns.load(self.row.campaign_id)
+        return Campaign.from_row(row) if row else None
+
+    @strawberry.field(description="Per-platform variations.")
+    async def variations(self, info: Info) -> list[ContentVariation]:
+        rows = await info.context.loaders.variations_by_content.load(self.row.id)
+        return [ContentVariation.from_row(r) for r in rows]
+
+    @strawberry.field(description="Stored versions, newest first (at most the last 50).")
+    async def versions(self, info: Info) -> list[ContentVersion]:
+        rows = await info.context.loaders.versions_by_content.load(self.row.id)
+        return [ContentVersion.from_row(r) for r in rows]
+
+    @strawberry.field(description="The review thread, oldest first.")
+    async def comments(self, info: Info) -> list[ContentComment]:
+        rows = await info.context.loaders.comments_by_content.load(self.row.id)
+        return [ContentComment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Number of comments.")
+    async def comment_count(self, info: Info) -> int:
+        return await info.context.loaders.comment_counts.load(self.row.id)
+
+    @strawberry.field(description="Nearest items by meaning (empty until this item is embedded).")
+    async def similar(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 50).")] = 5,
+    ) -> list[SimilarContent]:
+        size = page_size(first, 50)
+        hits = await info.context.loaders.similar.load((self.row.id, size))
+        return [SimilarContent(similarity=round(sim, 4), content_id=cid) for cid, sim in hits]
+
+    @classmethod
+    def from_row(cls, row: ContentRow) -> Content:
+        return cls(
+            id=str(row.id),
+            title=row.title,
+            body=row.body,
+            content_type=ContentType(row.content_type),
+            format=ContentFormat(row.format),
+            status=ContentStatus(row.status),
+            tags=list(row.tags),
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            deleted_at=row.deleted_at,
+            embedded=row.embedded_version == row.version,
+            row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Content | None]:
+        loaders = info.context.loaders
+        rows = await loaders.contents.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        principal = info.context.principal
+        out: list[Content | None] = []
+        for row in rows:
+            if row is None or principal.role_in(row.workspace_id) is None:
+                out.append(None)
+            else:
+                principal.require(row.workspace_id, Action.CONTENT_READ)
+                out.append(cls.from_row(row))
+        return out
+
+
+@strawberry.type(description="A marketing campaign grouping content.")
+class Campaign(relay.Node):
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="Campaign name.")
+    objectives: list[str] = strawberry.field(description="What it should achieve.")
+    start_date: date | None = strawberry.field(description="First day.")
+    end_date: date | None = strawberry.field(description="Last day.")
+    budget: Decimal | None = strawberry.field(description="Budget (workspace currency).")
+    status: CampaignStatus = strawberry.field(description="Lifecycle state.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    row: strawberry.Private[CampaignRow]
+
+    @strawberry.field(description="Content in this campaign, newest first.")
+    async def contents(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size (at most 100).")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to start after.")
+        ] = None,
+    ) -> Connection[Content]:
+        state = info.context.state
+        page = await content_service.list_contents(
+            state,
+            info.context.principal,
+            self.row.workspace_id,
+            first=page_size(first, state.settings.max_page_size),
+            after=after,
+            filters=content_service.ContentFilter(campaign_id=self.row.id),
+            order=content_service.OrderBy.CREATED_DESC,
+        )
+        return Connection.of(page, Content.from_row)
+
+    @classmethod
+    def from_row(cls, row: CampaignRow) -> Campaign:
+        return cls(
+            id=str(row.id),
+            name=row.name,
+            objectives=list(row.objectives),
+            start_date=row.start_date,
+            end_date=row.end_date,
+            budget=row.budget,
+            status=CampaignStatus(row.status),
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Campaign | None]:
+        loaders = info.context.loaders
+        rows = await loaders.campaigns.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        principal = info.context.principal
+        return [
+            cls.from_row(r)
+            if r is not None and principal.role_in(r.workspace_id) is not None
+            else None
+            for r in rows
+        ]
+
+
+@strawberry.type(description="A near-duplicate found when saving (shared wording).")
+class DuplicateWarning:
+    similarity: float = strawberry.field(description="Text similarity 0..1 (trigram overlap).")
+    title: str = strawberry.field(description="The other item's title.")
+    content_id: relay.GlobalID = strawberry.field(description="The other item.")
+
+
+@strawberry.type(description="Result of createContent / updateContent and workflow mutations.")
+class ContentPayload:
+    content: Content | None = strawberry.field(description="The item after the change.")
+    duplicates: list[DuplicateWarning] = strawberry.field(
+        description="Existing items that look like near-duplicates "
+        "(a warning; the change was saved)."
+    )
+    errors: list[UserError] = strawberry.field(
+        description="Why it failed (e.g. CONFLICT), if it did."
+    )
+
+
+@strawberry.type(description="Result of createVariation / updateVariation.")
+class VariationPayload:
+    variation: ContentVariation | None = strawberry.field(description="The variation.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
+
+
+@strawberry.type(description="Result of addComment.")
+class CommentPayload:
+    comment: ContentComment | None = strawberry.field(description="The new comment.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
+
+
+@strawberry.type(description="Result of campaign mutations.")
+class CampaignPayload:
+    campaign: Campaign | None = strawberry.field(description="The campaign after the change.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
+
+
+@strawberry.type(description="One search result.")
+class SearchHit:
+    score: float = strawberry.field(
+        description="Relevance: ts_rank (KEYWORD), cosine similarity (SEMANTIC) "
+        "or RRF score (HYBRID)."
+    )
+    snippet: str | None = strawberry.field(
+        description="Matching passage with <mark> around hits (keyword matches only)."
+    )
+    content_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The item.")
+    async def content(self, info: Info) -> Content | None:
+        row = await info.context.loaders.contents.load(self.content_id)
+        return Content.from_row(row) if row else None
+
+
+@strawberry.enum(description="How searchContent matches.")
+class SearchMode(Enum):
+    KEYWORD = strawberry.enum_value(
+        "KEYWORD", description="Words (Postgres full-text search, ranked)."
+    )
+    SEMANTIC = strawberry.enum_value(
+        "SEMANTIC", description="Meaning (embeddings, cosine similarity)."
+    )
+    HYBRID = strawberry.enum_value("HYBRID", description="Both, merged by reciprocal rank fusion.")
+
+
+@strawberry.input(description="A new content item.")
+class CreateContentInput:
+    workspace_id: relay.GlobalID = strawberry.field(description="Workspace it belongs to.")
+    title: str = strawberry.field(description="Title.")
+    body: str = strawberry.field(description="The text.")
+    content_type: ContentType = strawberry.field(
+        default=ContentType.SOCIAL_POST, description="Kind of piece."
+    )
+    format: ContentFormat = strawberry.field(
+        default=ContentFormat.MARKDOWN, description="How the body is written."
+    )
+    campaign_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Campaign, if any."
+    )
+    tags: list[str] = strawberry.field(default_factory=list, description="Tags.")
+
+
+@strawberry.input(description="Content changes; omitted fields stay as they are.")
+class UpdateContentInput:
+    title: str | None = strawberry.field(default=None, description="New title.")
+    body: str | None = strawberry.field(default=None, description="New text.")
+    content_type: ContentType | None = strawberry.field(default=None, description="New kind.")
+    format: ContentFormat | None = strawberry.field(default=None, description="New format.")
+    campaign_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Move to this campaign."
+    )
+    remove_from_campaign: bool = strawberry.field(
+        default=False, description="Detach from its campaign."
+    )
+    tags: list[str] | None = strawberry.field(default=None, description="Replace the tags.")
+
+
+@strawberry.input(description="Narrow a content list.")
+class ContentFilterInput:
+    status: ContentStatus | None = strawberry.field(default=None, description="Only this status.")
+    content_type: ContentType | None = strawberry.field(default=None, description="Only this kind.")
+    campaign_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Only this campaign."
+    )
+    tag: str | None = strawberry.field(default=None, description="Only items with this tag.")
+    created_by: relay.GlobalID | None = strawberry.field(
+        default=None, description="Only this author."
+    )
+    deleted: bool = strawberry.field(default=False, description="List soft-deleted items instead.")
+
+
+@strawberry.input(description="A platform variation's fields.")
+class VariationInput:
+    body: str | None = strawberry.field(
+        default=None, description="Text (create: defaults to the item's body)."
+    )
+    subject: str | None = strawberry.field(default=None, description="Email subject.")
+    preheader: str | None = strawberry.field(default=None, description="Email preheader.")
+    media_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Attached media, in order."
+    )
+
+
+@strawberry.input(description="Campaign fields; on update omitted fields stay as they are.")
+class CampaignInput:
+    name: str | None = strawberry.field(default=None, description="Name (required on create).")
+    objectives: list[str] | None = strawberry.field(
+        default=None, description="What it should achieve."
+    )
+    start_date: date | None = strawberry.field(default=None, description="First day.")
+    end_date: date | None = strawberry.field(default=None, description="Last day.")
+    budget: Decimal | None = strawberry.field(default=None, description="Budget.")
+    status: CampaignStatus | None = strawberry.field(default=None, description="Lifecycle state.")
