@@ -95,6 +95,10 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "createCampaign": workspace(Action.CONTENT_EDIT),
     "updateCampaign": hidden(Action.CONTENT_EDIT),
     "deleteCampaign": hidden(Action.CONTENT_APPROVE),
+    "audienceSegments": workspace(Action.CONTENT_READ),
+    "createAudienceSegment": workspace(Action.CONTENT_EDIT),
+    "updateAudienceSegment": hidden(Action.CONTENT_EDIT),
+    "deleteAudienceSegment": hidden(Action.CONTENT_APPROVE),
     # Subscriptions
     "jobEvents": hidden(Action.WORKSPACE_READ),
 }

@@ -7,9 +7,10 @@ import strawberry
 from resolvers.content import ContentMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
+from resolvers.segments import SegmentMutation
 from resolvers.workspaces import WorkspaceMutation
 
 
 @strawberry.type(description="Entry points for changing data.")
-class Mutation(IdentityMutation, WorkspaceMutation, ContentMutation, JobMutation):
+class Mutation(IdentityMutation, WorkspaceMutation, ContentMutation, SegmentMutation, JobMutation):
     pass

@@ -18,6 +18,7 @@ from app.auth import ANONYMOUS, Principal
 from app.errors import AppError
 from app.models import (
     ApiKey,
+    AudienceSegment,
     Campaign,
     Content,
     ContentComment,
@@ -36,7 +37,16 @@ if TYPE_CHECKING:
     from app.state import AppState
 
 RowT = TypeVar(
-    "RowT", Job, User, Workspace, ApiKey, Content, Campaign, ContentVariation, MediaAsset
+    "RowT",
+    Job,
+    User,
+    Workspace,
+    ApiKey,
+    Content,
+    Campaign,
+    ContentVariation,
+    MediaAsset,
+    AudienceSegment,
 )
 NIL = uuid.UUID(int=0)
 
@@ -59,6 +69,7 @@ class DataLoaders:
     campaigns: DataLoader[uuid.UUID, Campaign | None] = field(init=False)
     variations: DataLoader[uuid.UUID, ContentVariation | None] = field(init=False)
     media: DataLoader[uuid.UUID, MediaAsset | None] = field(init=False)
+    segments: DataLoader[uuid.UUID, AudienceSegment | None] = field(init=False)
     variations_by_content: DataLoader[uuid.UUID, list[ContentVariation]] = field(init=False)
     versions_by_content: DataLoader[uuid.UUID, list[ContentVersion]] = field(init=False)
     comments_by_content: DataLoader[uuid.UUID, list[ContentComment]] = field(init=False)
@@ -78,6 +89,7 @@ class DataLoaders:
         self.campaigns = DataLoader(load_fn=lambda ids: self._by_id(Campaign, ids))
         self.variations = DataLoader(load_fn=lambda ids: self._by_id(ContentVariation, ids))
         self.media = DataLoader(load_fn=lambda ids: self._by_id(MediaAsset, ids))
+        self.segments = DataLoader(load_fn=lambda ids: self._by_id(AudienceSegment, ids))
         self.variations_by_content = DataLoader(
             load_fn=lambda ids: self._grouped(variations.variations_for, ids)
         )

@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 from app.access import OPERATION_ACCESS, Audience
 from app.models import (
     ApiKey,
+    AudienceSegment,
     AuditEntry,
     Campaign,
     Content,
@@ -79,6 +80,7 @@ class World:
     version_id: uuid.UUID = NIL
     variation_id: uuid.UUID = NIL
     campaign_id: uuid.UUID = NIL
+    segment_id: uuid.UUID = NIL
 
     @property
     def ws(self) -> str:
@@ -145,6 +147,10 @@ async def _build_world(app: Starlette) -> World:
             else:
                 world.credentials[key_name] = f"Bearer {secret_value}"
         owner_id = world.users["owner"]
+        world.segment_id = uuid.uuid4()
+        session.add(
+            AudienceSegment(id=world.segment_id, workspace_id=world.workspace_id, name="Devs")
+        )
         world.campaign_id = uuid.uuid4()
         session.add(Campaign(id=world.campaign_id, workspace_id=world.workspace_id, name="C"))
         for attr, status in (("draft_id", "DRAFT"), ("review_id", "IN_REVIEW")):
@@ -400,6 +406,22 @@ CALLS: dict[str, Call] = {
     "deleteCampaign": (
         "mutation($id: ID!) { deleteCampaign(id: $id) { errors { code } } }",
         lambda w, p: {"id": _gid("Campaign", w.campaign_id)},
+    ),
+    "audienceSegments": (
+        "query($ws: ID!) { audienceSegments(workspaceId: $ws) { edges { node { id } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "createAudienceSegment": (
+        'mutation($ws: ID!) { createAudienceSegment(workspaceId: $ws, name: "CTOs") { errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "updateAudienceSegment": (
+        'mutation($id: ID!) { updateAudienceSegment(id: $id, input: {description: "d"}) { errors { code } } }',
+        lambda w, p: {"id": _gid("AudienceSegment", w.segment_id)},
+    ),
+    "deleteAudienceSegment": (
+        "mutation($id: ID!) { deleteAudienceSegment(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("AudienceSegment", w.segment_id)},
     ),
     "jobEvents": (
         "subscription($id: ID!) { jobEvents(id: $id) { status } }",

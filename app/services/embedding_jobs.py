@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 from app.ai.embeddings import Embedder, build_embedder, content_text
-from app.models import Content
+from app.models import AudienceSegment, Content
 from app.services import content as content_service
+from app.services import segments
 from app.services.job_runner import JobContext, PermanentJobError, job_handler
 from app.settings import Settings, get_settings
 
@@ -49,3 +50,21 @@ async def embed_content(ctx: JobContext) -> dict[str, Any]:
             session, content_id, version, vector, embedder.name
         )
     return {"stored": stored, "model": embedder.name, "version": version}
+
+
+@job_handler(segments.EMBED_KIND)
+async def embed_segment(ctx: JobContext) -> dict[str, Any]:
+    try:
+        segment_id = uuid.UUID(str(ctx.payload["segment_id"]))
+    except (KeyError, ValueError) as exc:
+        raise PermanentJobError(f"bad payload: {exc}") from exc
+    async with ctx.factory() as session:
+        segment = await session.get(AudienceSegment, segment_id)
+        if segment is None:
+            return {"skipped": "segment deleted"}
+        text = segments.segment_text(segment)
+    embedder = embedder_for(ctx.settings)
+    [vector] = await embedder.embed([text])
+    async with ctx.factory() as session, session.begin():
+        stored = await segments.store_embedding(session, segment_id, text, vector, embedder.name)
+    return {"stored": stored, "model": embedder.name}
