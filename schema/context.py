@@ -8,7 +8,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -70,6 +70,8 @@ class DataLoaders:
     variations: DataLoader[uuid.UUID, ContentVariation | None] = field(init=False)
     media: DataLoader[uuid.UUID, MediaAsset | None] = field(init=False)
     segments: DataLoader[uuid.UUID, AudienceSegment | None] = field(init=False)
+    # (user id, workspace id) -> role name: current even within the request that created it.
+    roles: DataLoader[tuple[uuid.UUID, uuid.UUID], str | None] = field(init=False)
     variations_by_content: DataLoader[uuid.UUID, list[ContentVariation]] = field(init=False)
     versions_by_content: DataLoader[uuid.UUID, list[ContentVersion]] = field(init=False)
     comments_by_content: DataLoader[uuid.UUID, list[ContentComment]] = field(init=False)
@@ -90,6 +92,7 @@ class DataLoaders:
         self.variations = DataLoader(load_fn=lambda ids: self._by_id(ContentVariation, ids))
         self.media = DataLoader(load_fn=lambda ids: self._by_id(MediaAsset, ids))
         self.segments = DataLoader(load_fn=lambda ids: self._by_id(AudienceSegment, ids))
+        self.roles = DataLoader(load_fn=self._roles)
         self.variations_by_content = DataLoader(
             load_fn=lambda ids: self._grouped(variations.variations_for, ids)
         )
@@ -101,6 +104,16 @@ class DataLoaders:
         )
         self.comment_counts = DataLoader(load_fn=self._comment_counts)
         self.similar = DataLoader(load_fn=self._similar)
+
+    async def _roles(self, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> list[str | None]:
+        async with self.state.session_factory() as session:
+            rows = await session.execute(
+                select(Membership.user_id, Membership.workspace_id, Membership.role).where(
+                    tuple_(Membership.user_id, Membership.workspace_id).in_(list(keys))
+                )
+            )
+            found = {(u, w): role for u, w, role in rows.all()}
+        return [found.get(key) for key in keys]
 
     async def _grouped(self, fetch: Any, ids: Sequence[uuid.UUID]) -> list[Any]:
         async with self.state.session_factory() as session:

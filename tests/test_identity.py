@@ -664,3 +664,13 @@ async def test_rate_limits_per_principal_with_headers(servers: Servers) -> None:
             await client.post("/graphql", json={"query": ME}, headers=bob.headers)
         ).status_code == 200
         assert app is not None
+
+
+async def test_new_workspace_reports_the_creator_as_owner(client: httpx.AsyncClient) -> None:
+    owner = await register(client)
+    made = await gql(
+        client,
+        'mutation { createWorkspace(input: {name: "Fresh"}) { workspace { viewerRole memberCount } } }',
+        headers=owner.headers,
+    )
+    assert made["data"]["createWorkspace"]["workspace"] == {"viewerRole": "OWNER", "memberCount": 1}

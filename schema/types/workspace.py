@@ -107,9 +107,14 @@ class Workspace(relay.Node):
     created_at: datetime = strawberry.field(description="When it was created.")
 
     @strawberry.field(description="Your role here (null for an API key's view of other data).")
-    def viewer_role(self, info: strawberry.Info[Context, Any]) -> Role | None:
-        role = info.context.principal.role_in(uuid.UUID(self.id))
-        return Role(role.name) if role else None
+    async def viewer_role(self, info: strawberry.Info[Context, Any]) -> Role | None:
+        principal = info.context.principal
+        workspace_id = uuid.UUID(self.id)
+        if principal.user_id is not None:
+            role = await info.context.loaders.roles.load((principal.user_id, workspace_id))
+            return Role(role) if role else None
+        key_role = principal.role_in(workspace_id)
+        return Role(key_role.name) if key_role else None
 
     @strawberry.field(description="Number of members.")
     async def member_count(self, info: strawberry.Info[Context, Any]) -> int:
