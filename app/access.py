@@ -99,6 +99,12 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "createAudienceSegment": workspace(Action.CONTENT_EDIT),
     "updateAudienceSegment": hidden(Action.CONTENT_EDIT),
     "deleteAudienceSegment": hidden(Action.CONTENT_APPROVE),
+    "reviewLinks": hidden(Action.CONTENT_SUBMIT),
+    "createReviewLink": hidden(Action.CONTENT_SUBMIT),
+    "revokeReviewLink": hidden(Action.CONTENT_SUBMIT),
+    # The review token is the permission: public, audited, rate-limited per IP.
+    "reviewLinkContent": PUBLIC,
+    "respondToReviewLink": PUBLIC,
     # Subscriptions
     "jobEvents": hidden(Action.WORKSPACE_READ),
 }

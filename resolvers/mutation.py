@@ -7,10 +7,18 @@ import strawberry
 from resolvers.content import ContentMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
+from resolvers.review_links import ReviewMutation
 from resolvers.segments import SegmentMutation
 from resolvers.workspaces import WorkspaceMutation
 
 
 @strawberry.type(description="Entry points for changing data.")
-class Mutation(IdentityMutation, WorkspaceMutation, ContentMutation, SegmentMutation, JobMutation):
+class Mutation(
+    IdentityMutation,
+    WorkspaceMutation,
+    ContentMutation,
+    SegmentMutation,
+    ReviewMutation,
+    JobMutation,
+):
     pass

@@ -13,13 +13,14 @@ from resolvers.common import Info
 from resolvers.content import ContentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
+from resolvers.review_links import ReviewQuery
 from resolvers.segments import SegmentQuery
 from resolvers.workspaces import WorkspaceQuery
 from schema.types.health import Health
 
 
 @strawberry.type(description="Entry points for reading data.")
-class Query(IdentityQuery, WorkspaceQuery, ContentQuery, SegmentQuery, JobQuery):
+class Query(IdentityQuery, WorkspaceQuery, ContentQuery, SegmentQuery, ReviewQuery, JobQuery):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "
         "or is not visible to you."

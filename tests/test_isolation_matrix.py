@@ -36,6 +36,7 @@ from app.models import (
     Job,
     Membership,
     RefreshToken,
+    ReviewLink,
     User,
     Workspace,
 )
@@ -81,6 +82,8 @@ class World:
     variation_id: uuid.UUID = NIL
     campaign_id: uuid.UUID = NIL
     segment_id: uuid.UUID = NIL
+    review_link_id: uuid.UUID = NIL
+    review_token: str = ""
 
     @property
     def ws(self) -> str:
@@ -192,6 +195,17 @@ async def _build_world(app: Starlette) -> World:
                 platform="X",
                 body="Short",
                 media_ids=[],
+            )
+        )
+        world.review_link_id = uuid.uuid4()
+        world.review_token = tokens.new_opaque_token("rv_")
+        session.add(
+            ReviewLink(
+                id=world.review_link_id,
+                content_id=world.review_id,
+                workspace_id=world.workspace_id,
+                token_hash=tokens.token_hash(world.review_token),
+                expires_at=datetime.now(UTC) + timedelta(days=1),
             )
         )
         world.job_id = uuid.uuid4()
@@ -422,6 +436,26 @@ CALLS: dict[str, Call] = {
     "deleteAudienceSegment": (
         "mutation($id: ID!) { deleteAudienceSegment(id: $id) { errors { code } } }",
         lambda w, p: {"id": _gid("AudienceSegment", w.segment_id)},
+    ),
+    "reviewLinks": (
+        "query($id: ID!) { reviewLinks(contentId: $id) { id } }",
+        lambda w, p: {"id": _gid("Content", w.review_id)},
+    ),
+    "createReviewLink": (
+        "mutation($id: ID!) { createReviewLink(contentId: $id) { url errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.review_id)},
+    ),
+    "revokeReviewLink": (
+        "mutation($id: ID!) { revokeReviewLink(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("ReviewLink", w.review_link_id)},
+    ),
+    "reviewLinkContent": (
+        "query($t: String!) { reviewLinkContent(token: $t) { title } }",
+        lambda w, p: {"t": w.review_token},
+    ),
+    "respondToReviewLink": (
+        'mutation($t: String!) { respondToReviewLink(token: $t, decision: COMMENT, reviewerName: "Client", comment: "Looks good") { errors { code } } }',
+        lambda w, p: {"t": w.review_token},
     ),
     "jobEvents": (
         "subscription($id: ID!) { jobEvents(id: $id) { status } }",
