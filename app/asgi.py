@@ -27,6 +27,7 @@ from app.services.ratelimit import RateLimiter
 from app.services.throttle import LoginThrottle
 from app.settings import Settings, get_settings
 from app.state import AppState
+from app.storage import build_storage
 from schema.schema import build_schema
 
 log = get_logger(__name__)
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics()
     metrics.add_pool_collector(engine)
     redis = Redis.from_url(redis_url)
+    keys = load_keys(settings)
     state = AppState(
         settings=settings,
         engine=engine,
@@ -58,12 +60,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub=EventHub(redis_url),
         arq=JobQueue(redis_url),
         metrics=metrics,
-        keys=load_keys(settings),
+        keys=keys,
         mailer=build_mailer(settings.mailer),
         login_throttle=LoginThrottle(
             redis, settings.login_max_failures, settings.login_lock_seconds
         ),
         rate_limiter=RateLimiter(redis, settings),
+        storage=build_storage(settings, keys.signing_secret),
     )
     schema = build_schema(settings)
     view = GraphQLView(schema, state)
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", ops.healthz, methods=["GET"]),
             Route("/readyz", ops.readyz, methods=["GET"]),
             Route("/metrics", ops.metrics, methods=["GET"]),
+            Route("/media/{key:path}", ops.media, methods=["GET"]),
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
         ],
@@ -108,7 +112,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_credentials=False,
                 max_age=600,
             ),
-            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodySizeLimitMiddleware,
+                max_bytes=settings.max_body_bytes,
+                # Uploads (GraphQL multipart requests) may be as large as the largest medium.
+                max_upload_bytes=max(settings.max_image_bytes, settings.max_video_bytes)
+                + 1_000_000,
+            ),
         ],
         lifespan=lifespan,
     )

@@ -15,6 +15,7 @@ from app.services.mailer import Mailer
 from app.services.ratelimit import RateLimiter
 from app.services.throttle import LoginThrottle
 from app.settings import Settings
+from app.storage import Storage
 
 
 @dataclass
@@ -30,3 +31,4 @@ class AppState:
     mailer: Mailer
     login_throttle: LoginThrottle
     rate_limiter: RateLimiter
+    storage: Storage

@@ -7,6 +7,7 @@ import strawberry
 from resolvers.content import ContentMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
+from resolvers.media import MediaMutation
 from resolvers.review_links import ReviewMutation
 from resolvers.segments import SegmentMutation
 from resolvers.workspaces import WorkspaceMutation
@@ -17,6 +18,7 @@ class Mutation(
     IdentityMutation,
     WorkspaceMutation,
     ContentMutation,
+    MediaMutation,
     SegmentMutation,
     ReviewMutation,
     JobMutation,

@@ -13,6 +13,7 @@ from resolvers.common import Info
 from resolvers.content import ContentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
+from resolvers.media import MediaQuery
 from resolvers.review_links import ReviewQuery
 from resolvers.segments import SegmentQuery
 from resolvers.workspaces import WorkspaceQuery
@@ -20,7 +21,9 @@ from schema.types.health import Health
 
 
 @strawberry.type(description="Entry points for reading data.")
-class Query(IdentityQuery, WorkspaceQuery, ContentQuery, SegmentQuery, ReviewQuery, JobQuery):
+class Query(
+    IdentityQuery, WorkspaceQuery, ContentQuery, MediaQuery, SegmentQuery, ReviewQuery, JobQuery
+):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "
         "or is not visible to you."

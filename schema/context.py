@@ -31,7 +31,7 @@ from app.models import (
     Workspace,
 )
 from app.pagination import Page
-from app.services import content, search, variations, workspaces
+from app.services import content, media, search, variations, workspaces
 
 if TYPE_CHECKING:
     from app.state import AppState
@@ -76,6 +76,7 @@ class DataLoaders:
     versions_by_content: DataLoader[uuid.UUID, list[ContentVersion]] = field(init=False)
     comments_by_content: DataLoader[uuid.UUID, list[ContentComment]] = field(init=False)
     comment_counts: DataLoader[uuid.UUID, int] = field(init=False)
+    media_by_content: DataLoader[uuid.UUID, list[MediaAsset]] = field(init=False)
     # (content id, how many) -> [(similar content id, cosine similarity)]
     similar: DataLoader[tuple[uuid.UUID, int], list[tuple[uuid.UUID, float]]] = field(init=False)
     _visible_users: set[uuid.UUID] | None = field(init=False, default=None)
@@ -103,6 +104,9 @@ class DataLoaders:
             load_fn=lambda ids: self._grouped(content.comments_for, ids)
         )
         self.comment_counts = DataLoader(load_fn=self._comment_counts)
+        self.media_by_content = DataLoader(
+            load_fn=lambda ids: self._grouped(media.media_for_contents, ids)
+        )
         self.similar = DataLoader(load_fn=self._similar)
 
     async def _roles(self, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> list[str | None]:

@@ -88,6 +88,8 @@ def make_settings(servers: Servers, **overrides: Any) -> Settings:
         "db_pool_size": 5,
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "mailer": "memory",
+        "media_dir": TEST_DATA / "media",
+        "data_dir": TEST_DATA,
         # High enough that ordinary tests never trip them; rate-limit tests lower them.
         "rate_limit_anonymous": 100_000,
         "rate_limit_free": 100_000,

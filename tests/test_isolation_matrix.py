@@ -9,6 +9,7 @@ An operation without a rule, or without a call below, fails the test.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from app.models import (
     ContentVersion,
     Invitation,
     Job,
+    MediaAsset,
     Membership,
     RefreshToken,
     ReviewLink,
@@ -84,6 +86,7 @@ class World:
     segment_id: uuid.UUID = NIL
     review_link_id: uuid.UUID = NIL
     review_token: str = ""
+    media_id: uuid.UUID = NIL
 
     @property
     def ws(self) -> str:
@@ -195,6 +198,20 @@ async def _build_world(app: Starlette) -> World:
                 platform="X",
                 body="Short",
                 media_ids=[],
+            )
+        )
+        world.media_id = uuid.uuid4()
+        session.add(
+            MediaAsset(
+                id=world.media_id,
+                workspace_id=world.workspace_id,
+                kind="IMAGE",
+                mime_type="image/png",
+                filename="x.png",
+                size_bytes=10,
+                sha256="0" * 64,
+                storage_key=f"{world.workspace_id}/x.png",
+                created_by_id=owner_id,
             )
         )
         world.review_link_id = uuid.uuid4()
@@ -437,6 +454,26 @@ CALLS: dict[str, Call] = {
         "mutation($id: ID!) { deleteAudienceSegment(id: $id) { errors { code } } }",
         lambda w, p: {"id": _gid("AudienceSegment", w.segment_id)},
     ),
+    "mediaAssets": (
+        "query($ws: ID!) { mediaAssets(workspaceId: $ws) { edges { node { id } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "uploadMedia": (
+        "mutation($ws: ID!, $file: Upload!) { uploadMedia(workspaceId: $ws, file: $file) { errors { code } } }",
+        lambda w, p: {"ws": w.ws, "file": None},
+    ),
+    "updateMedia": (
+        'mutation($id: ID!) { updateMedia(id: $id, altText: "alt") { errors { code } } }',
+        lambda w, p: {"id": _gid("MediaAsset", w.media_id)},
+    ),
+    "deleteMedia": (
+        "mutation($id: ID!) { deleteMedia(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("MediaAsset", w.media_id)},
+    ),
+    "setContentMedia": (
+        "mutation($c: ID!, $m: [ID!]!) { setContentMedia(contentId: $c, mediaIds: $m) { errors { code } } }",
+        lambda w, p: {"c": _gid("Content", w.draft_id), "m": [_gid("MediaAsset", w.media_id)]},
+    ),
     "reviewLinks": (
         "query($id: ID!) { reviewLinks(contentId: $id) { id } }",
         lambda w, p: {"id": _gid("Content", w.review_id)},
@@ -504,6 +541,16 @@ def expected_allowed(operation: str, principal: str) -> bool:
     return role >= PERMISSIONS[rule.action]
 
 
+def _tiny_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 async def _run_http(
     app: Starlette, document: str, variables: dict[str, Any], credential: str | None
 ) -> dict[str, Any]:
@@ -511,9 +558,18 @@ async def _run_http(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as client:
-        response = await client.post(
-            "/graphql", json={"query": document, "variables": variables}, headers=headers
-        )
+        if "file" in variables:  # a GraphQL multipart request, as uploads are sent
+            operations = json.dumps({"query": document, "variables": variables})
+            response = await client.post(
+                "/graphql",
+                data={"operations": operations, "map": json.dumps({"0": ["variables.file"]})},
+                files={"0": ("x.png", _tiny_png(), "image/png")},
+                headers=headers,
+            )
+        else:
+            response = await client.post(
+                "/graphql", json={"query": document, "variables": variables}, headers=headers
+            )
     assert response.status_code in (200, 401, 403), response.text
     body: dict[str, Any] = response.json()
     return body

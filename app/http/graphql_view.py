@@ -114,6 +114,9 @@ class GraphQLView(GraphQL[Context, None]):
             ),
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
             allowed_origins=settings.cors_origins,
+            # Safe from CSRF: credentials travel only in the Authorization header, which a
+            # cross-site form cannot set.
+            multipart_uploads_enabled=True,
         )
         self.state = state
         self.max_errors = settings.max_errors

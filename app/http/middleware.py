@@ -83,17 +83,24 @@ class _TooLarge(Exception):
 class BodySizeLimitMiddleware:
     """Refuses bodies over `max_bytes` by Content-Length or while streaming, with 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"Request body exceeds the limit of {self.max_bytes} bytes."
+        content_type = _header(scope, b"content-type") or ""
+        limit = (
+            self.max_upload_bytes
+            if content_type.startswith("multipart/form-data")
+            else self.max_bytes
+        )
+        message = f"Request body exceeds the limit of {limit} bytes."
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > limit:
             await send_error(send, 413, message, ErrorCode.PAYLOAD_TOO_LARGE)
             return
         received = 0
@@ -104,7 +111,7 @@ class BodySizeLimitMiddleware:
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return msg
 

@@ -6,12 +6,13 @@ import asyncio
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 
 from app import __version__
 from app.logging import get_logger
 from app.services import health, jobs
 from app.state import AppState
+from app.storage import LocalStorage
 
 log = get_logger(__name__)
 
@@ -46,3 +47,28 @@ async def metrics(request: Request) -> Response:
     except Exception as exc:
         log.warning("metrics_job_counts_failed", error=repr(exc))
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def media(request: Request) -> Response:
+    """Local-storage downloads, through URLs signed by `LocalStorage.url`."""
+    state = _state(request)
+    storage = state.storage
+    key = request.path_params["key"]
+    if not isinstance(storage, LocalStorage):
+        return JSONResponse({"error": "not found"}, status_code=404)
+    try:
+        expires = int(request.query_params.get("expires", "0"))
+    except ValueError:
+        expires = 0
+    if not storage.verify(key, expires, request.query_params.get("signature", "")):
+        return JSONResponse({"error": "link expired or invalid"}, status_code=403)
+    try:
+        path = storage.path_of(key)
+    except ValueError:
+        return JSONResponse({"error": "not found"}, status_code=404)
+    if not path.is_file():
+        return JSONResponse({"error": "not found"}, status_code=404)
+    return FileResponse(
+        path,
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.auth import Principal
+from app.auth import Principal, WorkspaceAccess
 from app.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from app.models import Invitation, Membership, User, Workspace
 from app.pagination import Page, decode_cursor, make_page
@@ -70,6 +70,12 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _joined(principal: Principal, workspace: Workspace, role: Role) -> None:
+    """The caller's roles were read when the request began: add the one just gained, so the
+    rest of this operation (e.g. the payload's `members`) sees it."""
+    principal.access[workspace.id] = WorkspaceAccess(role, bool(workspace.require_two_factor))
+
+
 async def create(
     state: AppState, principal: Principal, *, name: str, brand_voice: BrandVoice
 ) -> Workspace:
@@ -91,6 +97,7 @@ async def create(
             target_id=workspace.id,
             details={"name": name},
         )
+    _joined(principal, workspace, Role.OWNER)
     return workspace
 
 
@@ -311,6 +318,8 @@ async def accept_invitation(state: AppState, principal: Principal, token: str) -
             target_id=invitation.id,
             details={"role": invitation.role},
         )
+    if existing is None:
+        _joined(principal, workspace, Role.parse(invitation.role))
     return workspace
 
 
@@ -411,6 +420,9 @@ async def transfer_in_session(
     session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID, new_owner_id: uuid.UUID
 ) -> None:
     owner = await _membership(session, workspace_id, owner_id)
+    if owner.role != Role.OWNER.name:
+        # Checked under the row lock: a concurrent transfer may have just demoted them.
+        raise Forbidden("Only the owner can transfer ownership.")
     target = await _membership(session, workspace_id, new_owner_id)
     # Demote first: the partial unique index allows one OWNER per workspace.
     owner.role = Role.ADMIN.name

@@ -26,6 +26,7 @@ from schema.ids import to_global_id
 from schema.pagination import Connection, page_size
 from schema.types.errors import UserError
 from schema.types.identity import User
+from schema.types.media import MediaAsset
 
 Info = strawberry.Info[Context, Any]
 
@@ -112,9 +113,9 @@ class ContentVariation(relay.Node):
     row: strawberry.Private[VariationRow]
 
     @strawberry.field(description="Attached media, in order.")
-    async def media(self, info: Info) -> list[MediaAssetRef]:
+    async def media(self, info: Info) -> list[MediaAsset]:
         rows = await info.context.loaders.media.load_many(self.row.media_ids)
-        return [MediaAssetRef.from_row(m) for m in rows if m is not None]
+        return [MediaAsset.from_row(m) for m in rows if m is not None]
 
     async def _evaluation(self, info: Info) -> Any:
         media = await info.context.loaders.media.load_many(self.row.media_ids)
@@ -166,29 +167,6 @@ class ContentVariation(relay.Node):
             else None
             for r in rows
         ]
-
-
-@strawberry.type(description="An uploaded image or video (summary).")
-class MediaAssetRef:
-    id: relay.GlobalID = strawberry.field(description="Global ID of the media asset.")
-    kind: str = strawberry.field(description="IMAGE or VIDEO.")
-    mime_type: str = strawberry.field(description="Detected type, e.g. image/png.")
-    size_bytes: int = strawberry.field(description="Size in bytes.")
-    width: int | None = strawberry.field(description="Pixels, for images.")
-    height: int | None = strawberry.field(description="Pixels, for images.")
-    alt_text: str = strawberry.field(description="Alternative text for accessibility.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> MediaAssetRef:
-        return cls(
-            id=to_global_id("MediaAsset", row.id),
-            kind=row.kind,
-            mime_type=row.mime_type,
-            size_bytes=row.size_bytes,
-            width=row.width,
-            height=row.height,
-            alt_text=row.alt_text,
-        )
 
 
 @strawberry.type(description="A stored version of a content item's text.")
@@ -302,6 +280,11 @@ class Content(relay.Node):
     async def variations(self, info: Info) -> list[ContentVariation]:
         rows = await info.context.loaders.variations_by_content.load(self.row.id)
         return [ContentVariation.from_row(r) for r in rows]
+
+    @strawberry.field(description="Attached media, in order (see setContentMedia).")
+    async def media(self, info: Info) -> list[MediaAsset]:
+        rows = await info.context.loaders.media_by_content.load(self.row.id)
+        return [MediaAsset.from_row(r) for r in rows]
 
     @strawberry.field(description="Stored versions, newest first (at most the last 50).")
     async def versions(self, info: Info) -> list[ContentVersion]:
