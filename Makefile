@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck fmt schema migrate bench clean
+.PHONY: dev test lint typecheck fmt schema migrate bench bench-content clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ migrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/graphql_health.py
+
+bench-content: $(STAMP)
+	$(BIN)/python bench/content_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

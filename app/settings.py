@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # Content, search and media
     # Fixed when the database is migrated (vector columns); change needs a new migration.
     embedding_dimensions: int = Field(384, ge=8, le=4000)
-    embedding_provider: Literal["offline", "openai", "minilm"] = "offline"
+    embedding_provider: Literal["offline", "openai"] = "offline"
     embedding_model: str = "text-embedding-3-small"
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

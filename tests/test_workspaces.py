@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 
 from app.models import Invitation, Membership, Workspace
 from app.security.tokens import token_hash
-from tests.helpers import Account, create_workspace, gql, ping, register
+from tests.helpers import Account, GraphQLWebSocket, create_workspace, gql, ping, register
 from tests.teams import (
     ACCEPT,
     REMOVE,
@@ -32,6 +32,7 @@ from tests.teams import (
     join,
     state_of,
     uid,
+    websocket,
 )
 
 CREATE = """
@@ -750,3 +751,44 @@ async def test_viewer_role_and_member_count_per_workspace(client: httpx.AsyncCli
         "Alice view": ("VIEWER", 3),
     }
     assert own
+
+
+async def test_accept_invitation_payload_can_list_the_members_just_joined(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await register(client)
+    ws = await create_workspace(client, owner, "Welcome")
+    newcomer = await register(client)
+    token = (await invite(client, owner, ws, newcomer.email, "VIEWER"))["invitationToken"]
+    body = await gql(
+        client,
+        "mutation($t: String!) { acceptInvitation(token: $t) { workspace { viewerRole"
+        " memberCount members { edges { node { role user { email } } } } } errors { code } } }",
+        {"t": token},
+        headers=newcomer.headers,
+    )
+    assert "errors" not in body, body
+    workspace = body["data"]["acceptInvitation"]["workspace"]
+    assert workspace["viewerRole"] == "VIEWER" and workspace["memberCount"] == 2
+    assert [e["node"] for e in workspace["members"]["edges"]] == [
+        {"role": "OWNER", "user": {"email": owner.email}},
+        {"role": "VIEWER", "user": {"email": newcomer.email}},
+    ]
+
+
+async def test_a_removed_members_open_websocket_loses_access_at_once(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    owner = await register(client)
+    ws = await create_workspace(client, owner, "Live")
+    member = await join(client, owner, ws, "MEMBER")
+    async with websocket(app) as conn:
+        gws = GraphQLWebSocket(conn)
+        await gws.init({"authorization": f"Bearer {member.access_token}"})
+        [before] = await gws.collect(await gws.subscribe(WORKSPACE, {"id": ws}), timeout=5)
+        assert before["data"]["workspace"]["viewerRole"] == "MEMBER"
+        removed = await gql(client, REMOVE, {"ws": ws, "u": member.user_id}, headers=owner.headers)
+        assert removed["data"]["removeMember"]["success"] is True
+        [after] = await gws.collect(await gws.subscribe(WORKSPACE, {"id": ws}), timeout=5)
+    assert after["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert after.get("data") is None

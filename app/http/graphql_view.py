@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from cross_web import HTTPException
 from graphql import GraphQLError
@@ -55,16 +55,34 @@ def _error_result(error: AppError, max_errors: int) -> ExecutionResult:
     return ExecutionResult(data=None, errors=format_errors([graphql_error], max_errors))
 
 
+async def _refresh(view: Any, context: Context) -> AuthenticationFailed | None:
+    """Re-check a websocket's credential (see `GraphQLView.refresh_principal`)."""
+    refresh = cast(GraphQLView, view).refresh_principal
+    return await refresh(context)
+
+
 async def _admit(context: Context) -> Decision:
     principal = context.principal
     return await context.state.rate_limiter.hit(principal.rate_limit_key, principal.plan)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with a rate-limit check before each operation starts."""
+    """graphql-transport-ws; before each operation starts, the credential is re-checked and
+    the rate limit applied."""
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and message.get("id") not in self.operations:
+            failure = await _refresh(self.view, self.context)
+            if failure is not None:
+                result = _error_result(failure, 1)
+                await self.send_message(
+                    {
+                        "id": message["id"],
+                        "type": "error",
+                        "payload": [e.formatted for e in result.errors or []],
+                    }
+                )
+                return
             decision = await _admit(self.context)
             if not decision.allowed:
                 result = _error_result(_rate_limited(decision), 1)
@@ -81,6 +99,17 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_start(self, message: StartMessage) -> None:
+        failure = await _refresh(self.view, self.context)
+        if failure is not None:
+            result = _error_result(failure, 1)
+            await self.send_message(
+                {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": (result.errors or [])[0].formatted,
+                }
+            )
+            return
         decision = await _admit(self.context)
         if not decision.allowed:
             result = _error_result(_rate_limited(decision), 1)
@@ -153,6 +182,18 @@ class GraphQLView(GraphQL[Context, None]):
             self.state.session_factory, self.state.keys.signing_secret, authorization, meta
         )
 
+    async def refresh_principal(self, context: Context) -> AuthenticationFailed | None:
+        """A websocket's principal is resolved at connection time; each new operation
+        resolves it again from the same credential, so a revoked key, an ended session or a
+        lost membership takes effect at once, as on HTTP."""
+        if not context.principal.is_authenticated:
+            return None
+        try:
+            context.principal = await self._principal(context.authorization, context.principal.meta)
+        except AuthenticationFailed as exc:
+            return exc
+        return None
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         context = Context(
             state=self.state,
@@ -162,8 +203,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
         meta = _meta(request)
         context.principal = Principal(kind="anonymous", meta=meta)
+        context.authorization = request.headers.get("authorization")
         try:
-            context.principal = await self._principal(request.headers.get("authorization"), meta)
+            context.principal = await self._principal(context.authorization, meta)
         except AuthenticationFailed as exc:
             context.auth_error = exc
         return context
@@ -211,5 +253,6 @@ class GraphQLView(GraphQL[Context, None]):
             except AuthenticationFailed as exc:
                 raise ConnectionRejectionError() from exc
             context.auth_error = None
+            context.authorization = authorization
         unset: UnsetType = UNSET
         return unset

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from app.auth import Principal
 from app.errors import FieldError, NotFound, ValidationFailed
@@ -428,7 +429,16 @@ async def list_contents(
     order: OrderBy,
 ) -> Page[Content]:
     principal.require(workspace_id, Action.CONTENT_READ)
-    query = select(Content).where(Content.workspace_id == workspace_id)
+    # Lists never show the embedding (384 floats, parsed in Python) or the tsvector; leaving
+    # them out cut a 50-item page by ~2 ms of database and ~4 ms of Python time (bench/).
+    query = (
+        select(Content)
+        .options(
+            defer(Content.embedding, raiseload=True),
+            defer(Content.search_vector, raiseload=True),
+        )
+        .where(Content.workspace_id == workspace_id)
+    )
     query = query.where(
         Content.deleted_at.is_not(None) if filters.deleted else Content.deleted_at.is_(None)
     )

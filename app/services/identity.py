@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, RequestMeta
@@ -95,18 +96,19 @@ async def register(
     problems = passwords.password_problems(password, email=email)
     if problems:
         raise ValidationFailed(problems)
-    password_hash = passwords.hash_password(password)
+    password_hash = await passwords.hash_password_async(password)
+    taken = ValidationFailed([FieldError("email", "TAKEN", "An account with this email exists.")])
     async with state.session_factory() as session, session.begin():
-        taken = await session.scalar(select(User.id).where(User.email == email))
-        if taken is not None:
-            raise ValidationFailed(
-                [FieldError("email", "TAKEN", "An account with this email exists.")]
-            )
+        if await session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise taken
         user = User(
             id=uuid.uuid4(), email=email, name=name, password_hash=password_hash, token_version=0
         )
         session.add(user)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as exc:  # a concurrent registration won the unique index
+            raise taken from exc
         result = await _start_session(state, session, user, meta)
         audit.record(
             session,
@@ -138,7 +140,9 @@ async def login(
         user = await session.scalar(select(User).where(User.email == email).with_for_update())
         # Same error and (argon2) cost whether the email is unknown or the password wrong.
         if (
-            not passwords.verify_password(user.password_hash if user else None, password)
+            not await passwords.verify_password_async(
+                user.password_hash if user else None, password
+            )
             or user is None
         ):
             await state.login_throttle.failure(email, meta.ip)
@@ -154,12 +158,14 @@ async def login(
                 raise ValidationFailed(
                     [
                         FieldError(
-                            "twoFactorCode", "INVALID_CODE", "The two-factor code is incorrect."
+                            "twoFactorCode" if two_factor_code else "recoveryCode",
+                            "INVALID_CODE",
+                            "The two-factor code is incorrect.",
                         )
                     ]
                 )
         if passwords.needs_rehash(user.password_hash):
-            user.password_hash = passwords.hash_password(password)
+            user.password_hash = await passwords.hash_password_async(password)
         user.last_login_at = datetime.now(UTC)
         result = await _start_session(state, session, user, meta)
         audit.record(
@@ -185,10 +191,18 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
 
 
 async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """End every session of the user and void any outstanding password-reset tokens
+    (an older reset mail must not allow a second, unnoticed reset)."""
+    now = datetime.now(UTC)
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
+        .values(revoked_at=now)
+    )
+    await session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
     )
 
 
@@ -312,7 +326,7 @@ async def change_password(
         user = await session.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFound("No such user.")
-        if not passwords.verify_password(user.password_hash, current_password):
+        if not await passwords.verify_password_async(user.password_hash, current_password):
             raise ValidationFailed(
                 [
                     FieldError(
@@ -323,7 +337,7 @@ async def change_password(
         problems = passwords.password_problems(new_password, email=user.email, field="newPassword")
         if problems:
             raise ValidationFailed(problems)
-        user.password_hash = passwords.hash_password(new_password)
+        user.password_hash = await passwords.hash_password_async(new_password)
         user.token_version += 1
         await revoke_all_sessions(session, user.id)
         result = await _start_session(state, session, user, principal.meta)
@@ -394,7 +408,7 @@ async def reset_password(
         problems = passwords.password_problems(new_password, email=user.email, field="newPassword")
         if problems:
             raise ValidationFailed(problems)
-        user.password_hash = passwords.hash_password(new_password)
+        user.password_hash = await passwords.hash_password_async(new_password)
         user.token_version += 1
         await revoke_all_sessions(session, user.id)
         audit.record(

@@ -10,13 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
-from app.auth import Principal
+from app.auth import Principal, RequestMeta
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.models import (
     ApiKey,
     AuditEntry,
+    ContentComment,
     Invitation,
     Membership,
     PasswordResetToken,
@@ -145,7 +147,7 @@ async def delete_account(state: AppState, principal: Principal, *, password: str
         user = await session.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFound("No such user.")
-        if not passwords.verify_password(user.password_hash, password):
+        if not await passwords.verify_password_async(user.password_hash, password):
             raise ValidationFailed(
                 [FieldError("password", "INVALID_CREDENTIALS", "Password is incorrect.")]
             )
@@ -183,10 +185,28 @@ async def delete_account(state: AppState, principal: Principal, *, password: str
             )
         # Anonymise the trail the workspaces keep; remove everything else personal.
         await session.flush()
+        # Account activity outside any workspace (sign-ins, profile changes) is nobody
+        # else's record: it goes.
+        await session.execute(
+            delete(AuditEntry).where(
+                AuditEntry.workspace_id.is_(None), AuditEntry.actor_user_id == user_id
+            )
+        )
         await session.execute(
             update(AuditEntry)
-            .where(AuditEntry.actor_user_id == user_id)
+            .where(or_(AuditEntry.actor_user_id == user_id, AuditEntry.actor_label == user.email))
             .values(actor_user_id=None, actor_label=DELETED_LABEL, ip=None)
+        )
+        # Invitations sent to them name them by email.
+        await session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.details["email"].astext == user.email)
+            .values(details=AuditEntry.details.op("||")(literal({"email": DELETED_LABEL}, JSONB)))
+        )
+        await session.execute(
+            update(ContentComment)
+            .where(ContentComment.author_id == user_id)
+            .values(author_name=DELETED_LABEL)
         )
         await session.execute(delete(Invitation).where(Invitation.email == user.email))
         await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
@@ -197,7 +217,8 @@ async def delete_account(state: AppState, principal: Principal, *, password: str
         await session.delete(user)
         audit.record(
             session,
-            Principal(kind="anonymous", meta=principal.meta),
+            # Kept without the IP: it would be the deleted person's.
+            Principal(kind="anonymous", meta=RequestMeta(request_id=principal.meta.request_id)),
             "deleteAccount",
             target_type="User",
             actor_label=DELETED_LABEL,

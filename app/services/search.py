@@ -56,14 +56,20 @@ _KEYWORD = text(
     """
 )
 
+# The HNSW scan runs with iterative_scan = relaxed_order (see _tune_vector_scan), which may
+# return rows slightly out of distance order: the materialized CTE keeps the index scan and
+# the outer ORDER BY puts the few rows back in order (as pgvector's documentation advises).
 _SEMANTIC = text(
     """
-    SELECT id, 1 - (embedding <=> CAST(:vector AS vector)) AS similarity
-    FROM contents
-    WHERE workspace_id = :ws AND deleted_at IS NULL AND embedding IS NOT NULL
-      AND (CAST(:exclude AS uuid) IS NULL OR id <> CAST(:exclude AS uuid))
-    ORDER BY embedding <=> CAST(:vector AS vector)
-    LIMIT :limit
+    WITH nearest AS MATERIALIZED (
+      SELECT id, embedding <=> CAST(:vector AS vector) AS distance
+      FROM contents
+      WHERE workspace_id = :ws AND deleted_at IS NULL AND embedding IS NOT NULL
+        AND (CAST(:exclude AS uuid) IS NULL OR id <> CAST(:exclude AS uuid))
+      ORDER BY distance
+      LIMIT :limit
+    )
+    SELECT id, 1 - distance AS similarity FROM nearest ORDER BY distance, id
     """
 )
 
@@ -75,8 +81,13 @@ def _vector_literal(vector: list[float]) -> str:
 async def _tune_vector_scan(session: AsyncSession) -> None:
     # Filtered HNSW scans (one workspace among many) keep searching until enough rows pass
     # the filter (pgvector >= 0.8 iterative scans) instead of returning too few.
-    await session.execute(text("SET LOCAL hnsw.ef_search = 100"))
-    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    # One round trip for both (set_config(..., true) is SET LOCAL).
+    await session.execute(
+        text(
+            "SELECT set_config('hnsw.ef_search', '100', true), "
+            "set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+        )
+    )
 
 
 async def keyword(

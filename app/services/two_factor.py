@@ -119,7 +119,7 @@ async def disable(state: AppState, principal: Principal, *, password: str, code:
             raise ValidationFailed(
                 [FieldError(None, "NOT_ENABLED", "Two-factor authentication is off.")]
             )
-        if not passwords.verify_password(user.password_hash, password):
+        if not await passwords.verify_password_async(user.password_hash, password):
             raise ValidationFailed(
                 [FieldError("password", "INVALID_CREDENTIALS", "Password is incorrect.")]
             )
