@@ -154,6 +154,7 @@ class WorkspaceMutation:
                 name=input.name,
                 brand_voice=_voice(input.brand_voice),
                 require_two_factor=input.require_two_factor,
+                approval_required=input.approval_required,
             )
         )
         return _workspace_payload(row, errors)

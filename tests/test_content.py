@@ -470,3 +470,24 @@ async def _seed_contents(
                     body="c",
                 )
             )
+
+
+async def test_approval_requirement_is_a_workspace_setting(client: httpx.AsyncClient) -> None:
+    owner, ws, people = await _team(client)
+    setting = "mutation($id: ID!, $v: Boolean!) { updateWorkspace(id: $id, input: {approvalRequired: $v}) { workspace { approvalRequired } errors { code } } }"
+    member = await gql(client, setting, {"id": ws, "v": False}, headers=people["member"].headers)
+    assert member["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    off = await gql(client, setting, {"id": ws, "v": False}, headers=people["admin"].headers)
+    assert off["data"]["updateWorkspace"]["workspace"]["approvalRequired"] is False
+    content_id = (await _create(client, people["member"], ws))["content"]["id"]
+    await _step(client, people["member"], "submitForReview", content_id)
+    await _step(client, people["admin"], "approveContent", content_id)
+    edited = await gql(
+        client,
+        UPDATE,
+        {"id": content_id, "i": {"body": "Tweak"}, "v": 1},
+        headers=people["admin"].headers,
+    )
+    assert edited["data"]["updateContent"]["content"]["status"] == "APPROVED", (
+        "no re-review without the requirement"
+    )

@@ -109,6 +109,7 @@ async def update_workspace(
     name: str | None = None,
     brand_voice: BrandVoice | None = None,
     require_two_factor: bool | None = None,
+    approval_required: bool | None = None,
 ) -> Workspace:
     principal.require(workspace_id, Action.WORKSPACE_UPDATE)
     if require_two_factor is not None:
@@ -136,6 +137,8 @@ async def update_workspace(
                     ]
                 )
             workspace.require_two_factor = changes["require_two_factor"] = require_two_factor
+        if approval_required is not None:
+            workspace.approval_required = changes["approval_required"] = approval_required
         audit.record(
             session,
             principal,

@@ -101,6 +101,9 @@ class Workspace(relay.Node):
     name: str = strawberry.field(description="Workspace name.")
     brand_voice: BrandVoice = strawberry.field(description="How its content should sound.")
     plan: str = strawberry.field(description="Plan tier: free, pro or enterprise.")
+    approval_required: bool = strawberry.field(
+        description="Content must be APPROVED before it can be scheduled (default true)."
+    )
     require_two_factor: bool = strawberry.field(
         description="Members must enable two-factor authentication to act here."
     )
@@ -143,6 +146,7 @@ class Workspace(relay.Node):
             brand_voice=BrandVoice.from_json(row.brand_voice),
             plan=row.plan,
             require_two_factor=row.require_two_factor,
+            approval_required=row.approval_required,
             created_at=row.created_at,
         )
 
@@ -284,6 +288,9 @@ class UpdateWorkspaceInput:
     name: str | None = strawberry.field(default=None, description="New name.")
     brand_voice: BrandVoiceInput | None = strawberry.field(
         default=None, description="New brand voice."
+    )
+    approval_required: bool | None = strawberry.field(
+        default=None, description="Content must be APPROVED before it can be scheduled."
     )
     require_two_factor: bool | None = strawberry.field(
         default=None, description="Owner only: require members to use two-factor authentication."
