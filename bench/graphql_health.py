@@ -45,7 +45,7 @@ MAX_REQUESTS = 100_000
 
 OPERATIONS = {
     "health": "{ health { database redis version } }",
-    "ping": "mutation { ping { job { id } errors { code } } }",
+    "ping": "mutation($ws: ID!) { ping(workspaceId: $ws) { job { id } errors { code } } }",
 }
 
 
@@ -88,7 +88,13 @@ def check(run: Run, response: httpx.Response) -> None:
 
 
 async def client(
-    http: httpx.AsyncClient, url: str, query: str, count: int, run: Run, stop: asyncio.Event
+    http: httpx.AsyncClient,
+    url: str,
+    query: str,
+    count: int,
+    run: Run,
+    stop: asyncio.Event,
+    variables: dict[str, Any] | None = None,
 ) -> None:
     """One client: `count` requests, one after another, on its keep-alive connection."""
     for _ in range(count):
@@ -96,12 +102,36 @@ async def client(
             return
         started = time.perf_counter()
         try:
-            response = await http.post(url, json={"query": query})
+            response = await http.post(url, json={"query": query, "variables": variables or {}})
         except httpx.HTTPError as exc:
             run.fail(repr(exc))
             continue
         run.latencies.append(time.perf_counter() - started)
         check(run, response)
+
+
+async def sign_up(url: str) -> tuple[str, str]:
+    """A fresh account and workspace to ping in: (access token, workspace id)."""
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    async with httpx.AsyncClient(timeout=30) as http:
+        registered = await http.post(
+            url,
+            json={
+                "query": "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+                "variables": {
+                    "i": {"email": email, "password": "bench password 12345", "name": "B"}
+                },
+            },
+        )
+        token = registered.json()["data"]["register"]["accessToken"]
+        created = await http.post(
+            url,
+            json={
+                "query": 'mutation { createWorkspace(input: {name: "Bench"}) { workspace { id } } }'
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return token, created.json()["data"]["createWorkspace"]["workspace"]["id"]
 
 
 def shares(total: int, parts: int) -> list[int]:
@@ -115,6 +145,7 @@ async def measure(
     requests: int,
     warmup: int,
     stop: asyncio.Event,
+    variables: dict[str, Any] | None = None,
 ) -> tuple[Run, Run]:
     """(warm-up, measured): the warm-up's figures are not reported, its jobs are deleted."""
     query = OPERATIONS[name]
@@ -123,7 +154,9 @@ async def measure(
         counts = shares(total, len(clients))
         started = time.perf_counter()
         pairs = zip(clients, counts, strict=True)
-        await asyncio.gather(*(client(http, url, query, n, target, stop) for http, n in pairs))
+        await asyncio.gather(
+            *(client(http, url, query, n, target, stop, variables) for http, n in pairs)
+        )
         target.elapsed = time.perf_counter() - started
     return warm, run
 
@@ -230,13 +263,26 @@ async def bench(settings: Settings, args: argparse.Namespace) -> tuple[list[Run]
         url = f"http://127.0.0.1:{port}/graphql"
         # Made before the clock starts (each builds an SSL context); one connection each.
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        token, workspace_id = await sign_up(url)
         async with contextlib.AsyncExitStack() as stack:
             clients = [
-                await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=30))
+                await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        limits=limits, timeout=30, headers={"Authorization": f"Bearer {token}"}
+                    )
+                )
                 for _ in range(args.concurrency)
             ]
             for name in OPERATIONS:
-                warm, run = await measure(clients, url, name, args.requests, args.warmup, stop)
+                warm, run = await measure(
+                    clients,
+                    url,
+                    name,
+                    args.requests,
+                    args.warmup,
+                    stop,
+                    {"ws": workspace_id} if name == "ping" else None,
+                )
                 job_ids += warm.job_ids + run.job_ids
                 if warm.failures:
                     raise SystemExit(f"warm-up of {name} failed: {warm.first_failure}")
@@ -294,6 +340,10 @@ def main() -> int:
             redis_url=redis_url,
             log_level="WARNING",
             log_json=configured.log_json,
+            data_dir=BENCH_DATA_DIR,
+            # The benchmark measures the server, not the rate limiter's refusals.
+            rate_limit_anonymous=10**9,
+            rate_limit_free=10**9,
         )
         servers = "Postgres " + ("embedded" if pg else "from DATABASE_URL")
         servers += ", Redis " + ("embedded" if redis else "from REDIS_URL")
