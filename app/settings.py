@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # Content, search and media
     # Fixed when the database is migrated (vector columns); change needs a new migration.
     embedding_dimensions: int = Field(384, ge=8, le=4000)
-    embedding_provider: Literal["offline", "openai"] = "offline"
+    embedding_provider: Literal["offline", "openai", "minilm"] = "offline"
     embedding_model: str = "text-embedding-3-small"
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -171,6 +171,12 @@ class Settings(BaseSettings):
                 raise ValueError("ENCRYPTION_KEYS is required in production")
         elif self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _embedding_width(self) -> Settings:
+        if self.embedding_provider == "minilm" and self.embedding_dimensions != 384:
+            raise ValueError("EMBEDDING_PROVIDER=minilm needs EMBEDDING_DIMENSIONS=384")
         return self
 
     @property

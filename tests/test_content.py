@@ -473,7 +473,7 @@ async def _seed_contents(
 
 
 async def test_approval_requirement_is_a_workspace_setting(client: httpx.AsyncClient) -> None:
-    owner, ws, people = await _team(client)
+    _owner, ws, people = await _team(client)
     setting = "mutation($id: ID!, $v: Boolean!) { updateWorkspace(id: $id, input: {approvalRequired: $v}) { workspace { approvalRequired } errors { code } } }"
     member = await gql(client, setting, {"id": ws, "v": False}, headers=people["member"].headers)
     assert member["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -62,3 +62,8 @@ def test_defaults_are_safe() -> None:
     assert settings.allow_get_queries is False
     assert settings.legacy_graphql_ws is False
     assert settings.max_page_size == 100
+
+
+def test_minilm_needs_384_dimensions() -> None:
+    with pytest.raises(ValueError, match="384"):
+        Settings(_env_file=None, embedding_provider="minilm", embedding_dimensions=256)  # type: ignore[call-arg]

