@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     test_database_url: str | None = None
     test_redis_url: str | None = None
-    db_pool_size: int = Field(10, ge=1, le=200)
+    # DataLoaders of one request query in parallel, each on its own connection.
+    db_pool_size: int = Field(20, ge=1, le=200)
     db_max_overflow: int = Field(10, ge=0, le=200)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

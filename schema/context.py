@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.orm import defer
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -137,8 +138,15 @@ class DataLoaders:
         return [found.get(key, []) for key in keys]
 
     async def _by_id(self, model: type[RowT], ids: Sequence[uuid.UUID]) -> list[RowT | None]:
+        query = select(model).where(model.id.in_(ids))
+        if model is Content:
+            # Never needed by resolvers (similar/search use their own SQL): skip parsing them.
+            query = query.options(
+                defer(Content.embedding, raiseload=True),
+                defer(Content.search_vector, raiseload=True),
+            )
         async with self.state.session_factory() as session:
-            rows = (await session.scalars(select(model).where(model.id.in_(ids)))).all()
+            rows = (await session.scalars(query)).all()
         by_id = {row.id: row for row in rows}
         return [by_id.get(i) for i in ids]
 

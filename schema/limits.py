@@ -21,7 +21,7 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
-from strawberry.extensions import AddValidationRules, ParserCache
+from strawberry.extensions import ParserCache
 
 
 def _depth(
@@ -77,11 +77,6 @@ def depth_rule(max_depth: int) -> type[ValidationRule]:
                 )
 
     return MaxDepthRule
-
-
-class MaxDepthLimiter(AddValidationRules):
-    def __init__(self, max_depth: int) -> None:
-        super().__init__([depth_rule(max_depth)])
 
 
 class SafeParserCache(ParserCache):

@@ -8,14 +8,15 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -31,7 +32,7 @@ from schema.extensions import (
     format_errors,
     timeout_error,
 )
-from schema.limits import MaxDepthLimiter, SafeParserCache
+from schema.limits import SafeParserCache, depth_rule
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
 CACHE_SIZE = 512
@@ -61,6 +62,10 @@ class SmartContentSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> SmartContentSchema:
     settings = settings or Settings()
+    validation_rules: list[type[ASTValidationRule]] = [
+        depth_rule(settings.max_query_depth),
+        alias_rule(settings.max_aliases),
+    ]
     # Factories, not instances: each operation gets fresh extension objects (they hold
     # per-operation state such as the execution context).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
@@ -68,8 +73,9 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
         OperationMetrics,  # outside ErrorPolicy: sees the codes it assigned
         partial(ErrorPolicy, max_errors=settings.max_errors),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        partial(MaxDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        # Rule classes made once: the validation cache keys on them, so a class per operation
+        # (what the stock limiter extensions do) would make every lookup miss.
+        partial(AddValidationRules, validation_rules),
         # Their LRU caches live at module level, shared by every operation.
         partial(SafeParserCache, maxsize=CACHE_SIZE),
         partial(ValidationCache, maxsize=CACHE_SIZE),

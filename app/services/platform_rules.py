@@ -95,8 +95,10 @@ class Evaluation:
 
 
 def count_characters(text: str, rule: PlatformRule) -> int:
-    if rule.links_count_as is not None:
+    if rule.links_count_as is not None and "://" in text:
         text = URL.sub("x" * rule.links_count_as, text)
+    if text.isascii():
+        return len(text)  # the common case, without walking the text in Python
     # Combining marks belong to the previous character (a grapheme, as users see it).
     return sum(1 for ch in unicodedata.normalize("NFC", text) if not unicodedata.combining(ch))
 

@@ -118,8 +118,13 @@ class ContentVariation(relay.Node):
         return [MediaAsset.from_row(m) for m in rows if m is not None]
 
     async def _evaluation(self, info: Info) -> Any:
-        media = await info.context.loaders.media.load_many(self.row.media_ids)
-        return variation_service.check(self.row, [m for m in media if m is not None])
+        # Computed once per variation object: four fields read it.
+        cached = self.__dict__.get("_evaluated")
+        if cached is None:
+            media = await info.context.loaders.media.load_many(self.row.media_ids)
+            cached = variation_service.check(self.row, [m for m in media if m is not None])
+            self.__dict__["_evaluated"] = cached
+        return cached
 
     @strawberry.field(description="Characters as the platform counts them (X: links count 23).")
     async def character_count(self, info: Info) -> int:
