@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.errors import BadUserInput
 
@@ -48,3 +53,26 @@ def make_page(rows: Sequence[T], first: int, key: Callable[[T], Sequence[Any]]) 
     return Page(
         items=items, has_next=len(rows) > first, cursors=[encode_cursor(key(r)) for r in items]
     )
+
+
+async def newest_first(
+    factory: async_sessionmaker[AsyncSession],
+    query: Select[Any],
+    model: Any,
+    *,
+    first: int,
+    after: str | None,
+) -> Page[Any]:
+    """One keyset page of `query` ordered by (created_at, id) descending: the order of every
+    "newest first" list, served by a (..., created_at DESC, id DESC) index."""
+    cursor = decode_cursor(after, 2)
+    if cursor is not None:
+        try:
+            bound = tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
+        except (TypeError, ValueError) as exc:
+            raise BadUserInput("Malformed cursor.") from exc
+        query = query.where(tuple_(model.created_at, model.id) < bound)
+    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(first + 1)
+    async with factory() as session:
+        rows = (await session.scalars(query)).all()
+    return make_page(rows, first, lambda r: (r.created_at.isoformat(), str(r.id)))

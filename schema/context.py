@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -233,3 +233,14 @@ class Context:
     @property
     def client_ip(self) -> str | None:
         return self.request.client.host if self.request.client else None
+
+
+async def visible_rows(
+    context: Context, loader: DataLoader[uuid.UUID, Any], node_ids: Iterable[str]
+) -> list[Any]:
+    """Rows for `node(id:)`: those outside the caller's workspaces look like they do not exist."""
+    rows = await loader.load_many([DataLoaders.uuid_or_nil(i) for i in node_ids])
+    principal = context.principal
+    return [
+        r if r is not None and principal.role_in(r.workspace_id) is not None else None for r in rows
+    ]

@@ -8,12 +8,12 @@ import string
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from app.auth import API_KEY_PREFIX, Principal
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.models import ApiKey
-from app.pagination import Page, decode_cursor, make_page
+from app.pagination import Page, newest_first
 from app.permissions import Action, Role
 from app.security import tokens
 from app.services import audit
@@ -98,14 +98,5 @@ async def list_keys(
     state: AppState, principal: Principal, workspace_id: uuid.UUID, *, first: int, after: str | None
 ) -> Page[ApiKey]:
     principal.require(workspace_id, Action.API_KEY_MANAGE)
-    cursor = decode_cursor(after, 2)
     query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
-    if cursor is not None:
-        query = query.where(
-            tuple_(ApiKey.created_at, ApiKey.id)
-            < tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        )
-    query = query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc()).limit(first + 1)
-    async with state.session_factory() as session:
-        rows = (await session.scalars(query)).all()
-    return make_page(rows, first, lambda k: (k.created_at.isoformat(), str(k.id)))
+    return await newest_first(state.session_factory, query, ApiKey, first=first, after=after)

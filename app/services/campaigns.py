@@ -5,18 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.models import Campaign
 from app.models.content import CAMPAIGN_STATUSES
-from app.pagination import Page, decode_cursor, make_page
+from app.pagination import Page, newest_first
 from app.permissions import Action
 from app.services import audit
 from app.state import AppState
@@ -165,16 +165,7 @@ async def list_campaigns(
     query = select(Campaign).where(Campaign.workspace_id == workspace_id)
     if status:
         query = query.where(Campaign.status == status)
-    cursor = decode_cursor(after, 2)
-    if cursor is not None:
-        query = query.where(
-            tuple_(Campaign.created_at, Campaign.id)
-            < tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        )
-    query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(first + 1)
-    async with state.session_factory() as session:
-        rows = (await session.scalars(query)).all()
-    return make_page(rows, first, lambda c: (c.created_at.isoformat(), str(c.id)))
+    return await newest_first(state.session_factory, query, Campaign, first=first, after=after)
 
 
 async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Campaign]:

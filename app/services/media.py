@@ -10,20 +10,19 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import filetype
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.logging import get_logger
 from app.models import Content, ContentMedia, MediaAsset
-from app.pagination import Page, decode_cursor, make_page
+from app.pagination import Page, newest_first
 from app.permissions import Action, Role
 from app.services import audit
 from app.state import AppState
@@ -270,16 +269,7 @@ async def list_media(
 ) -> Page[MediaAsset]:
     principal.require(workspace_id, Action.CONTENT_READ)
     query = select(MediaAsset).where(MediaAsset.workspace_id == workspace_id)
-    cursor = decode_cursor(after, 2)
-    if cursor is not None:
-        query = query.where(
-            tuple_(MediaAsset.created_at, MediaAsset.id)
-            < tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        )
-    query = query.order_by(MediaAsset.created_at.desc(), MediaAsset.id.desc()).limit(first + 1)
-    async with state.session_factory() as session:
-        rows = (await session.scalars(query)).all()
-    return make_page(rows, first, lambda m: (m.created_at.isoformat(), str(m.id)))
+    return await newest_first(state.session_factory, query, MediaAsset, first=first, after=after)
 
 
 async def set_content_media(

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 
 from app.auth import Principal
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.models import AudienceSegment
-from app.pagination import Page, decode_cursor, make_page
+from app.pagination import Page, newest_first
 from app.permissions import Action
 from app.services import audit, jobs
 from app.state import AppState
@@ -187,18 +186,9 @@ async def list_segments(
 ) -> Page[AudienceSegment]:
     principal.require(workspace_id, Action.CONTENT_READ)
     query = select(AudienceSegment).where(AudienceSegment.workspace_id == workspace_id)
-    cursor = decode_cursor(after, 2)
-    if cursor is not None:
-        query = query.where(
-            tuple_(AudienceSegment.created_at, AudienceSegment.id)
-            < tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        )
-    query = query.order_by(AudienceSegment.created_at.desc(), AudienceSegment.id.desc()).limit(
-        first + 1
+    return await newest_first(
+        state.session_factory, query, AudienceSegment, first=first, after=after
     )
-    async with state.session_factory() as session:
-        rows = (await session.scalars(query)).all()
-    return make_page(rows, first, lambda s: (s.created_at.isoformat(), str(s.id)))
 
 
 async def store_embedding(

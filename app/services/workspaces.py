@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from app.auth import Principal, WorkspaceAccess
 from app.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from app.models import Invitation, Membership, User, Workspace
-from app.pagination import Page, decode_cursor, make_page
+from app.pagination import Page, decode_cursor, make_page, newest_first
 from app.permissions import Action, Role
 from app.security import tokens
 from app.services import audit
@@ -167,17 +167,8 @@ async def list_mine(
     if not principal.is_authenticated:
         principal.require_user()
     ids = list(principal.access)
-    cursor = decode_cursor(after, 2)
     query = select(Workspace).where(Workspace.id.in_(ids))
-    if cursor is not None:
-        query = query.where(
-            tuple_(Workspace.created_at, Workspace.id)
-            < tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        )
-    query = query.order_by(Workspace.created_at.desc(), Workspace.id.desc()).limit(first + 1)
-    async with state.session_factory() as session:
-        rows = (await session.scalars(query)).all()
-    return make_page(rows, first, lambda w: (w.created_at.isoformat(), str(w.id)))
+    return await newest_first(state.session_factory, query, Workspace, first=first, after=after)
 
 
 async def list_members(

@@ -21,7 +21,7 @@ from app.permissions import Action
 from app.services import content as content_service
 from app.services import variations as variation_service
 from app.services.platform_rules import Platform as PlatformValue
-from schema.context import Context
+from schema.context import Context, visible_rows
 from schema.ids import to_global_id
 from schema.pagination import Connection, page_size
 from schema.types.errors import UserError
@@ -163,15 +163,8 @@ class ContentVariation(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[ContentVariation | None]:
-        loaders = info.context.loaders
-        rows = await loaders.variations.load_many([loaders.uuid_or_nil(i) for i in node_ids])
-        principal = info.context.principal
-        return [
-            cls.from_row(r)
-            if r is not None and principal.role_in(r.workspace_id) is not None
-            else None
-            for r in rows
-        ]
+        rows = await visible_rows(info.context, info.context.loaders.variations, node_ids)
+        return [cls.from_row(r) if r is not None else None for r in rows]
 
 
 @strawberry.type(description="A stored version of a content item's text.")
@@ -401,15 +394,8 @@ class Campaign(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Campaign | None]:
-        loaders = info.context.loaders
-        rows = await loaders.campaigns.load_many([loaders.uuid_or_nil(i) for i in node_ids])
-        principal = info.context.principal
-        return [
-            cls.from_row(r)
-            if r is not None and principal.role_in(r.workspace_id) is not None
-            else None
-            for r in rows
-        ]
+        rows = await visible_rows(info.context, info.context.loaders.campaigns, node_ids)
+        return [cls.from_row(r) if r is not None else None for r in rows]
 
 
 @strawberry.type(description="A near-duplicate found when saving (shared wording).")

@@ -10,7 +10,7 @@ import strawberry
 from strawberry import relay
 
 from app.models import MediaAsset as MediaRow
-from schema.context import Context
+from schema.context import Context, visible_rows
 from schema.types.errors import UserError
 
 Info = strawberry.Info[Context, Any]
@@ -61,15 +61,8 @@ class MediaAsset(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[MediaAsset | None]:
-        loaders = info.context.loaders
-        rows = await loaders.media.load_many([loaders.uuid_or_nil(i) for i in node_ids])
-        principal = info.context.principal
-        return [
-            cls.from_row(r)
-            if r is not None and principal.role_in(r.workspace_id) is not None
-            else None
-            for r in rows
-        ]
+        rows = await visible_rows(info.context, info.context.loaders.media, node_ids)
+        return [cls.from_row(r) if r is not None else None for r in rows]
 
 
 @strawberry.type(description="Result of uploadMedia / updateMedia.")
