@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from strawberry import relay
 
 from app.auth import Principal
 from app.errors import ValidationFailed
@@ -15,6 +16,13 @@ from schema.types.errors import UserError
 
 T = TypeVar("T")
 Info = strawberry.Info[Context, Any]
+
+# Argument types shared by every domain's resolvers.
+WorkspaceId = Annotated[
+    relay.GlobalID, strawberry.argument(description="Global ID of the workspace.")
+]
+First = Annotated[int, strawberry.argument(description="Page size (at most 100).")]
+After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
 
 
 async def attempt(call: Awaitable[T]) -> tuple[T | None, list[UserError]]:

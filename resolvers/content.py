@@ -14,7 +14,16 @@ from app.models import Content as ContentRow
 from app.services import campaigns, content, search, variations
 from app.services.content import ContentFields, ContentFilter, Duplicate, OrderBy, Status
 from app.services.embedding_jobs import embedder_for
-from resolvers.common import Info, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    Info,
+    WorkspaceId,
+    attempt,
+    page_limit,
+    principal_of,
+    state_of,
+)
 from schema.ids import parse_id, to_global_id
 from schema.pagination import Connection, page_size
 from schema.types.content import (
@@ -42,11 +51,6 @@ from schema.types.errors import UserError
 from schema.types.identity import SuccessPayload
 
 ContentId = Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the content.")]
-WorkspaceId = Annotated[
-    relay.GlobalID, strawberry.argument(description="Global ID of the workspace.")
-]
-First = Annotated[int, strawberry.argument(description="Page size (at most 100).")]
-After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
 
 
 def _content_payload(

@@ -10,16 +10,13 @@ from strawberry import relay
 from strawberry.file_uploads import Upload
 
 from app.services import media
-from resolvers.common import Info, attempt, page_limit, principal_of, state_of
+from resolvers.common import Info, WorkspaceId, attempt, page_limit, principal_of, state_of
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
 from schema.types.identity import SuccessPayload
 from schema.types.media import MediaAsset, MediaPayload
 
 MediaId = Annotated[relay.GlobalID, strawberry.argument(description="Media asset ID.")]
-WorkspaceId = Annotated[
-    relay.GlobalID, strawberry.argument(description="Global ID of the workspace.")
-]
 
 
 def _payload(row: Any, errors: list[Any]) -> MediaPayload:

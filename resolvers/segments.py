@@ -8,7 +8,7 @@ import strawberry
 from strawberry import relay
 
 from app.services import segments
-from resolvers.common import Info, attempt, page_limit, principal_of, state_of
+from resolvers.common import Info, WorkspaceId, attempt, page_limit, principal_of, state_of
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
 from schema.types.identity import SuccessPayload
@@ -20,9 +20,6 @@ from schema.types.segment import (
 )
 
 SegmentId = Annotated[relay.GlobalID, strawberry.argument(description="Segment ID.")]
-WorkspaceId = Annotated[
-    relay.GlobalID, strawberry.argument(description="Global ID of the workspace.")
-]
 
 
 def _fields(

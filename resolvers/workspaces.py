@@ -10,7 +10,16 @@ from strawberry import relay
 
 from app.services import api_keys, audit_log, workspaces
 from app.services.audit_log import AuditFilter
-from resolvers.common import Info, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    Info,
+    WorkspaceId,
+    attempt,
+    page_limit,
+    principal_of,
+    state_of,
+)
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
 from schema.types.identity import SuccessPayload
@@ -31,12 +40,7 @@ from schema.types.workspace import (
     WorkspacePayload,
 )
 
-WorkspaceId = Annotated[
-    relay.GlobalID, strawberry.argument(description="Global ID of the workspace.")
-]
 UserId = Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the user.")]
-First = Annotated[int, strawberry.argument(description="Page size (at most 100).")]
-After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
 
 
 def _workspace_payload(row: object, errors: list) -> WorkspacePayload:  # type: ignore[type-arg]
