@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
@@ -59,6 +60,27 @@ def _anonymous(meta: RequestMeta) -> Principal:
     return Principal(kind="anonymous", meta=meta)
 
 
+def _audit_user_event(
+    session: AsyncSession,
+    meta: RequestMeta,
+    action: str,
+    user_id: uuid.UUID,
+    label: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit an account event whose caller is not (yet) signed in: the account is the actor."""
+    audit.record(
+        session,
+        _anonymous(meta),
+        action,
+        target_type="User",
+        target_id=user_id,
+        actor_user_id=user_id,
+        actor_label=label,
+        details=details,
+    )
+
+
 async def _start_session(
     state: AppState,
     session: AsyncSession,
@@ -110,14 +132,12 @@ async def register(
         except IntegrityError as exc:  # a concurrent registration won the unique index
             raise taken from exc
         result = await _start_session(state, session, user, meta)
-        audit.record(
+        _audit_user_event(
             session,
-            _anonymous(meta),
+            meta,
             "register",
-            target_type="User",
-            target_id=user.id,
-            actor_user_id=user.id,
-            actor_label=email,
+            user.id,
+            email,
         )
     return result
 
@@ -168,14 +188,12 @@ async def login(
             user.password_hash = await passwords.hash_password_async(password)
         user.last_login_at = datetime.now(UTC)
         result = await _start_session(state, session, user, meta)
-        audit.record(
+        _audit_user_event(
             session,
-            _anonymous(meta),
+            meta,
             "login",
-            target_type="User",
-            target_id=user.id,
-            actor_user_id=user.id,
-            actor_label=user.email,
+            user.id,
+            user.email,
             details={"recovery_code_used": bool(recovery_code and not two_factor_code)},
         )
     await state.login_throttle.success(email)
@@ -234,14 +252,12 @@ async def refresh(state: AppState, meta: RequestMeta, refresh_token: str) -> Aut
         if claimed is None:
             if row.revoked_at is None or row.used_at is not None:
                 await revoke_family(session, row.family_id)
-                audit.record(
+                _audit_user_event(
                     session,
-                    _anonymous(meta),
+                    meta,
                     "session.reuse_detected",
-                    target_type="User",
-                    target_id=row.user_id,
-                    actor_user_id=row.user_id,
-                    actor_label="refresh-token",
+                    row.user_id,
+                    "refresh-token",
                     details={"family_id": str(row.family_id)},
                 )
                 log.warning(
@@ -253,14 +269,12 @@ async def refresh(state: AppState, meta: RequestMeta, refresh_token: str) -> Aut
             user = await session.get(User, row.user_id)
             assert user is not None
             result = await _start_session(state, session, user, meta, family_id=row.family_id)
-            audit.record(
+            _audit_user_event(
                 session,
-                _anonymous(meta),
+                meta,
                 "refreshToken",
-                target_type="User",
-                target_id=user.id,
-                actor_user_id=user.id,
-                actor_label=user.email,
+                user.id,
+                user.email,
             )
     # Raised after commit so the family revocation is kept.
     if failed:
@@ -362,14 +376,12 @@ async def request_password_reset(state: AppState, meta: RequestMeta, email: str)
                 + timedelta(minutes=state.settings.password_reset_minutes),
             )
         )
-        audit.record(
+        _audit_user_event(
             session,
-            _anonymous(meta),
+            meta,
             "requestPasswordReset",
-            target_type="User",
-            target_id=user.id,
-            actor_user_id=user.id,
-            actor_label=user.email,
+            user.id,
+            user.email,
         )
     link = f"{state.settings.public_url}/reset-password?token={token}"
     await state.mailer.send(
@@ -411,12 +423,10 @@ async def reset_password(
         user.password_hash = await passwords.hash_password_async(new_password)
         user.token_version += 1
         await revoke_all_sessions(session, user.id)
-        audit.record(
+        _audit_user_event(
             session,
-            _anonymous(meta),
+            meta,
             "resetPassword",
-            target_type="User",
-            target_id=user.id,
-            actor_user_id=user.id,
-            actor_label=user.email,
+            user.id,
+            user.email,
         )

@@ -25,7 +25,7 @@ from schema.context import Context, visible_rows
 from schema.ids import to_global_id
 from schema.pagination import Connection, page_size
 from schema.types.errors import UserError
-from schema.types.identity import User
+from schema.types.identity import User, load_user
 from schema.types.media import MediaAsset
 
 Info = strawberry.Info[Context, Any]
@@ -179,10 +179,7 @@ class ContentVersion:
 
     @strawberry.field(description="Who saved it (null if the account was deleted).")
     async def author(self, info: Info) -> User | None:
-        if self.author_id is None:
-            return None
-        row = await info.context.loaders.users.load(self.author_id)
-        return User.from_row(row) if row else None
+        return await load_user(info, self.author_id)
 
     @classmethod
     def from_row(cls, row: VersionRow) -> ContentVersion:
@@ -209,10 +206,7 @@ class ContentComment:
 
     @strawberry.field(description="The author's account, if they have one.")
     async def author(self, info: Info) -> User | None:
-        if self.author_id is None:
-            return None
-        row = await info.context.loaders.users.load(self.author_id)
-        return User.from_row(row) if row else None
+        return await load_user(info, self.author_id)
 
     @classmethod
     def from_row(cls, row: CommentRow) -> ContentComment:
@@ -262,10 +256,7 @@ class Content(relay.Node):
 
     @strawberry.field(description="Who created it (null if the account was deleted).")
     async def author(self, info: Info) -> User | None:
-        if self.row.created_by_id is None:
-            return None
-        user = await info.context.loaders.users.load(self.row.created_by_id)
-        return User.from_row(user) if user else None
+        return await load_user(info, self.row.created_by_id)
 
     @strawberry.field(description="The campaign it belongs to, if any.")
     async def campaign(self, info: Info) -> Campaign | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,14 @@ class User(relay.Node):
         principal = info.context.principal
         visible = await loaders.visible_user_ids(principal)
         return [cls.from_row(r) if r is not None and r.id in visible else None for r in rows]
+
+
+async def load_user(info: strawberry.Info[Context, Any], user_id: uuid.UUID | None) -> User | None:
+    """The account behind an optional user id (null once the account is deleted), batched."""
+    if user_id is None:
+        return None
+    row = await info.context.loaders.users.load(user_id)
+    return User.from_row(row) if row else None
 
 
 @strawberry.type(description="Result of register, login, refreshToken and changePassword.")

@@ -24,7 +24,7 @@ from schema.context import Context
 from schema.ids import to_global_id
 from schema.pagination import Connection, page_size
 from schema.types.errors import UserError
-from schema.types.identity import User
+from schema.types.identity import User, load_user
 
 
 @strawberry.enum(description="What a member (or API key) may do in a workspace.")
@@ -87,8 +87,7 @@ class Member:
 
     @strawberry.field(description="The person.")
     async def user(self, info: strawberry.Info[Context, Any]) -> User | None:
-        row = await info.context.loaders.users.load(self.user_id)
-        return User.from_row(row) if row else None
+        return await load_user(info, self.user_id)
 
     @classmethod
     def from_row(cls, row: MembershipRow) -> Member:
