@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from app import __version__
-from app.db import create_engine, create_session_factory
+from app.db import create_engine, create_read_session_factory, create_session_factory
 from app.http import ops
 from app.http.graphql_view import GraphQLView
 from app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         settings=settings,
         engine=engine,
         session_factory=create_session_factory(engine),
+        read_session_factory=create_read_session_factory(engine),
         redis=redis,
         hub=EventHub(redis_url),
         arq=JobQueue(redis_url),

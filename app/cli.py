@@ -29,6 +29,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        workers=args.workers or settings.api_workers,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         ws_ping_interval=20,
         ws_ping_timeout=20,
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--host", default=None)
         cmd.add_argument("--port", type=int, default=None)
+    sub.choices["serve"].add_argument(
+        "--workers", type=int, default=None, help="API processes (default: API_WORKERS, 1)"
+    )
     sub.add_parser("worker", help="run one arq worker")
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # API processes `serve` starts (uvicorn workers): one per core the API may use. Each
+    # has its own DB pool, so Postgres sees up to workers x (pool size + overflow).
+    api_workers: int = Field(1, ge=1, le=64)
     data_dir: Path = Path(".smartcontent")
 
     database_url: str | None = None
@@ -45,6 +48,8 @@ class Settings(BaseSettings):
     # DataLoaders of one request query in parallel, each on its own connection.
     db_pool_size: int = Field(20, ge=1, le=200)
     db_max_overflow: int = Field(10, ge=0, le=200)
+    # A pooled connection idle this long is pinged before use (a busy one is not).
+    db_ping_idle_seconds: float = Field(10.0, ge=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

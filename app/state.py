@@ -23,6 +23,8 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    # Autocommit sessions for hot read paths (see app.db.create_read_session_factory).
+    read_session_factory: async_sessionmaker[AsyncSession]
     redis: Redis
     hub: EventHub
     arq: JobQueue

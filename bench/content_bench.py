@@ -675,6 +675,7 @@ class Run:
     connections: int | None = None  # new Postgres connections during the measured requests
     api_cpu_ms: float | None = None  # API process CPU time per request
     pg_cpu_ms: float | None = None  # Postgres CPU time per request (embedded server only)
+    client_cpu_ms: float | None = None  # CPU time per request of this process (the clients)
 
     def fail(self, why: str) -> None:
         self.failures += 1
@@ -690,6 +691,7 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 
 Request = Callable[[int], Awaitable[int]]  # request number -> hits; raises on failure
+Scenario = tuple[str, float | None, list[Request]]  # name, p95 target in ms, one per client
 
 
 async def drive(run: Run, requests: list[Request], count: int, stop: asyncio.Event) -> None:
@@ -938,7 +940,7 @@ async def bench(
             def search_vars(mode: str) -> Callable[[int], dict[str, Any]]:
                 return lambda n: {"ws": ws_global, "q": QUERIES[n % len(QUERIES)], "mode": mode}
 
-            scenarios: list[tuple[str, float | None, list[Request]]] = [
+            scenarios: list[Scenario] = [
                 (
                     "health (floor of the stack)",
                     None,
@@ -976,13 +978,13 @@ async def bench(
             ]
             try:
                 probes = Probes(conn, server.process.pid, pg_pid)
-                runs += await measure_all(scenarios, args, stop, probes)
+                runs += await measure_all(chosen(scenarios, args.only), args, stop, probes)
             finally:
                 await conn.close()
 
         pool = [await connect(database_url) for _ in range(args.concurrency)]
         try:
-            sql_scenarios: list[tuple[str, float | None, list[Request]]] = [
+            sql_scenarios: list[Scenario] = [
                 (
                     "SQL semantic (HNSW, asyncpg)",
                     None,
@@ -996,7 +998,9 @@ async def bench(
                 ("SQL keyword (asyncpg)", None, [keyword_sql_request(c, ws) for c in pool]),
             ]
             if not stop.is_set():
-                runs += await measure_all(sql_scenarios, args, stop, Probes(None, None, pg_pid))
+                runs += await measure_all(
+                    chosen(sql_scenarios, args.only), args, stop, Probes(None, None, pg_pid)
+                )
         finally:
             for c in pool:
                 await c.close()
@@ -1007,11 +1011,19 @@ async def bench(
     return runs, interrupted
 
 
+def chosen(scenarios: list[Scenario], only: list[str]) -> list[Scenario]:
+    """The scenarios whose name contains one of `only` (all when it is empty)."""
+    if not only:
+        return scenarios
+    return [s for s in scenarios if any(word.lower() in s[0].lower() for word in only)]
+
+
 @dataclass
 class Sample:
     sessions: int | None
     api_cpu: float | None
     pg_cpu: float | None
+    client_cpu: float
 
 
 class Probes:
@@ -1035,9 +1047,9 @@ class Probes:
             sessions = await self.stats.fetchval(
                 "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
             )
-        api = _cpu(self.api_pid, children=False) if self.api_pid else None
-        pg = _cluster_cpu(self.pg_pid) if self.pg_pid else None
-        return Sample(sessions, api, pg)
+        api = _tree_cpu(self.api_pid) if self.api_pid else None
+        pg = _tree_cpu(self.pg_pid) if self.pg_pid else None
+        return Sample(sessions, api, pg, time.process_time())
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -1059,13 +1071,14 @@ def _cpu(pid: int, *, children: bool) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _cluster_cpu(postmaster: int) -> float:
-    """The postmaster, the backends it has reaped, and the live ones."""
-    total = _cpu(postmaster, children=True)
+def _tree_cpu(parent: int) -> float:
+    """A process, the children it has reaped and the live ones: the Postgres postmaster and
+    its backends, or `serve` and its uvicorn workers."""
+    total = _cpu(parent, children=True)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             fields = _stat(int(entry.name))
-            if fields is not None and int(fields[1]) == postmaster:
+            if fields is not None and int(fields[1]) == parent:
                 total += _cpu(int(entry.name), children=False)
     return total
 
@@ -1095,6 +1108,7 @@ async def measure_all(
             run.api_cpu_ms = (after.api_cpu - before.api_cpu) * 1000 / done
         if before.pg_cpu is not None and after.pg_cpu is not None:
             run.pg_cpu_ms = (after.pg_cpu - before.pg_cpu) * 1000 / done
+        run.client_cpu_ms = (after.client_cpu - before.client_cpu) * 1000 / done
         runs.append(run)
     return runs
 
@@ -1102,7 +1116,7 @@ async def measure_all(
 def report(runs: list[Run]) -> None:
     header = f"{'scenario':<30}{'requests':>9}{'failed':>7}{'req/s':>7}"
     header += f"{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'max ms':>8}{'hits':>6}"
-    header += f"{'api cpu':>8}{'pg cpu':>7}{'conns':>6}  target p95"
+    header += f"{'api cpu':>8}{'pg cpu':>7}{'client':>7}{'conns':>6}  target p95"
     print(header)
 
     def opt(value: float | None, width: int, digits: int = 1) -> str:
@@ -1123,12 +1137,14 @@ def report(runs: list[Run]) -> None:
             + f"{hits:>6.1f}"
             + opt(run.api_cpu_ms, 8)
             + opt(run.pg_cpu_ms, 7)
+            + opt(run.client_cpu_ms, 7)
             + opt(run.connections, 6, 0)
             + f"  {verdict}"
         )
     print(
-        "api cpu / pg cpu: CPU ms per request of the API process / of Postgres (embedded only);"
-        " conns: connections Postgres accepted during the scenario"
+        "api cpu / pg cpu / client: CPU ms per request of the API processes / of Postgres"
+        " (embedded only) / of this benchmark's clients; conns: connections Postgres accepted"
+        " during the scenario"
     )
     for run in runs:
         if run.first_failure:
@@ -1187,6 +1203,13 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--reuse", action="store_true", help="use the database a --keep run left (implies --keep)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="run only the scenarios whose name contains WORD (repeatable), e.g. --only page",
     )
     parser.add_argument(
         "--server-env",

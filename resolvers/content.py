@@ -25,6 +25,7 @@ from resolvers.common import (
     state_of,
 )
 from schema.ids import parse_id, to_global_id
+from schema.lookahead import Selected
 from schema.pagination import Connection, page_size
 from schema.types.content import (
     Campaign,
@@ -120,7 +121,7 @@ class ContentQuery:
             filters=filters,
             order=OrderBy(order_by.name),
         )
-        return Connection.of(page, Content.from_row)
+        return await Content.connection(info, page)
 
     @strawberry.field(
         description="Find content by words (KEYWORD), meaning (SEMANTIC) or both (HYBRID). "
@@ -142,6 +143,7 @@ class ContentQuery:
         ] = 20,
     ) -> list[SearchHit]:
         state = state_of(info)
+        selected = Selected.of(info, "content")
         hits = await search.search_content(
             state,
             embedder_for(state.settings),
@@ -150,9 +152,22 @@ class ContentQuery:
             query,
             search.SearchMode(mode.name),
             page_size(first, page_limit(info)),
+            with_rows=bool(selected),
         )
+        if not selected:
+            return [
+                SearchHit(score=round(h.score, 6), snippet=h.snippet, content_id=h.content_id)
+                for h in hits
+            ]
+        items = {h.content_id: Content.from_row(h.row) for h in hits if h.row is not None}
+        await Content.preload(info, list(items.values()), selected)
         return [
-            SearchHit(score=round(h.score, 6), snippet=h.snippet, content_id=h.content_id)
+            SearchHit(
+                score=round(h.score, 6),
+                snippet=h.snippet,
+                content_id=h.content_id,
+                found=items.get(h.content_id),
+            )
             for h in hits
         ]
 

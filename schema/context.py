@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.orm import defer
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -111,7 +110,7 @@ class DataLoaders:
         self.similar = DataLoader(load_fn=self._similar)
 
     async def _roles(self, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> list[str | None]:
-        async with self.state.session_factory() as session:
+        async with self.state.read_session_factory() as session:
             rows = await session.execute(
                 select(Membership.user_id, Membership.workspace_id, Membership.role).where(
                     tuple_(Membership.user_id, Membership.workspace_id).in_(list(keys))
@@ -121,37 +120,32 @@ class DataLoaders:
         return [found.get(key) for key in keys]
 
     async def _grouped(self, fetch: Any, ids: Sequence[uuid.UUID]) -> list[Any]:
-        async with self.state.session_factory() as session:
+        async with self.state.read_session_factory() as session:
             found = await fetch(session, ids)
         return [found.get(i, []) for i in ids]
 
     async def _comment_counts(self, ids: Sequence[uuid.UUID]) -> list[int]:
-        async with self.state.session_factory() as session:
+        async with self.state.read_session_factory() as session:
             counts = await content.comment_counts(session, ids)
         return [counts.get(i, 0) for i in ids]
 
     async def _similar(
         self, keys: Sequence[tuple[uuid.UUID, int]]
     ) -> list[list[tuple[uuid.UUID, float]]]:
-        async with self.state.session_factory() as session, session.begin():
+        async with self.state.read_session_factory() as session:
             found = await search.similar_many(session, keys)
         return [found.get(key, []) for key in keys]
 
     async def _by_id(self, model: type[RowT], ids: Sequence[uuid.UUID]) -> list[RowT | None]:
-        query = select(model).where(model.id.in_(ids))
-        if model is Content:
-            # Never needed by resolvers (similar/search use their own SQL): skip parsing them.
-            query = query.options(
-                defer(Content.embedding, raiseload=True),
-                defer(Content.search_vector, raiseload=True),
-            )
-        async with self.state.session_factory() as session:
+        base = content.select_readable() if model is Content else select(model)
+        query = base.where(model.id.in_(ids))
+        async with self.state.read_session_factory() as session:
             rows = (await session.scalars(query)).all()
         by_id = {row.id: row for row in rows}
         return [by_id.get(i) for i in ids]
 
     async def _member_counts(self, ids: Sequence[uuid.UUID]) -> list[int]:
-        async with self.state.session_factory() as session:
+        async with self.state.read_session_factory() as session:
             counts = await workspaces.members_count(session, ids)
         return [counts.get(i, 0) for i in ids]
 
@@ -162,7 +156,7 @@ class DataLoaders:
         for workspace_id, first, after in keys:
             groups.setdefault((first, after), []).append(workspace_id)
         pages: dict[tuple[uuid.UUID, int, str | None], Page[Membership]] = {}
-        async with self.state.session_factory() as session:
+        async with self.state.read_session_factory() as session:
             for (first, after), ids in groups.items():
                 found = await workspaces.members_pages(session, ids, first=first, after=after)
                 pages.update({(ws, first, after): page for ws, page in found.items()})
@@ -173,7 +167,7 @@ class DataLoaders:
         if self._visible_users is None:
             visible = {principal.user_id} if principal.user_id else set()
             if principal.access:
-                async with self.state.session_factory() as session:
+                async with self.state.read_session_factory() as session:
                     rows = await session.scalars(
                         select(Membership.user_id).where(
                             Membership.workspace_id.in_(list(principal.access))
@@ -194,6 +188,15 @@ class DataLoaders:
 # Websocket operations share one context per connection; each operation runs in its own
 # task, so a ContextVar gives each its own loaders (stale rows never cross operations).
 _loaders: ContextVar[DataLoaders | None] = ContextVar("loaders", default=None)
+
+
+def current_loaders() -> DataLoaders:
+    """The loaders of the operation being executed (for values loaded outside a resolver,
+    see schema.lookahead.Later)."""
+    loaders = _loaders.get()
+    if loaders is None:
+        raise RuntimeError("no GraphQL operation is being executed")
+    return loaders
 
 
 @dataclass

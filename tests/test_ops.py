@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import httpx
 from starlette.applications import Starlette
 
+from app.db import plain_pg_url
 from app.embedded import free_port
 from tests.conftest import Servers, make_settings, running_app
 from tests.helpers import create_workspace, gql, ping, register
@@ -65,3 +69,31 @@ async def test_operation_name_labels_are_bounded(app: Starlette) -> None:
     metrics = app.state.smartcontent.metrics
     labels = {metrics.operation_label(f"op{i}") for i in range(1000)}
     assert len(labels) <= 201 and "__other__" in labels
+
+
+async def test_pooled_connections_dropped_while_idle_are_replaced_before_use(
+    servers: Servers,
+) -> None:
+    """No ping on every checkout (it cost three round trips each), but a connection that sat
+    idle is checked first: one Postgres dropped meanwhile never reaches a request."""
+    admin = await asyncpg.connect(plain_pg_url(servers.database_url))
+    try:
+        others = "SELECT pid FROM pg_stat_activity WHERE application_name = 'smartcontent-api'"
+        before = {r["pid"] for r in await admin.fetch(others)}
+        async with (
+            running_app(make_settings(servers, db_ping_idle_seconds=0.2)) as app,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            first = await gql(c, "{ health { database } }")
+            assert first["data"]["health"]["database"] == "OK"
+            ours = {r["pid"] for r in await admin.fetch(others)} - before
+            assert ours, "the app keeps pooled connections"
+            for pid in ours:
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            await asyncio.sleep(0.4)
+            owner = await register(c)  # reads and writes on replaced connections
+            again = await gql(c, "{ health { database } }")
+        assert owner.user_id
+        assert again["data"]["health"]["database"] == "OK"
+    finally:
+        await admin.close()

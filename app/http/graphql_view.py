@@ -179,7 +179,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _principal(self, authorization: str | None, meta: RequestMeta) -> Principal:
         return await authenticate(
-            self.state.session_factory, self.state.keys.signing_secret, authorization, meta
+            self.state.read_session_factory, self.state.keys.signing_secret, authorization, meta
         )
 
     async def refresh_principal(self, context: Context) -> AuthenticationFailed | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy import Select, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -418,6 +418,18 @@ def _cursor_values(content: Content, order: OrderBy) -> tuple[str, str]:
     return first, str(content.id)
 
 
+def select_readable() -> Select[Content]:
+    """Content rows as resolvers read them: without the embedding and the tsvector.
+
+    Resolvers never show the embedding (384 floats, parsed in Python) or the tsvector;
+    leaving them out cut a 50-item page by ~2 ms of database and ~4 ms of Python time.
+    """
+    return select(Content).options(
+        defer(Content.embedding, raiseload=True),
+        defer(Content.search_vector, raiseload=True),
+    )
+
+
 async def list_contents(
     state: AppState,
     principal: Principal,
@@ -429,16 +441,7 @@ async def list_contents(
     order: OrderBy,
 ) -> Page[Content]:
     principal.require(workspace_id, Action.CONTENT_READ)
-    # Lists never show the embedding (384 floats, parsed in Python) or the tsvector; leaving
-    # them out cut a 50-item page by ~2 ms of database and ~4 ms of Python time (bench/).
-    query = (
-        select(Content)
-        .options(
-            defer(Content.embedding, raiseload=True),
-            defer(Content.search_vector, raiseload=True),
-        )
-        .where(Content.workspace_id == workspace_id)
-    )
+    query = select_readable().where(Content.workspace_id == workspace_id)
     query = query.where(
         Content.deleted_at.is_not(None) if filters.deleted else Content.deleted_at.is_(None)
     )
@@ -464,7 +467,7 @@ async def list_contents(
         query = query.order_by(key_a.desc(), key_b.desc())
     else:
         query = query.order_by(key_a.asc(), key_b.asc())
-    async with state.session_factory() as session:
+    async with state.read_session_factory() as session:
         rows = (await session.scalars(query.limit(first + 1))).all()
     return make_page(rows, first, lambda c: _cursor_values(c, order))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from sqlalchemy import text
@@ -16,6 +16,7 @@ from app.auth import Principal
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.models import Content
 from app.permissions import Action
+from app.services.content import select_readable
 from app.state import AppState
 
 RRF_K = 60  # the usual constant: damps the weight of top ranks
@@ -36,6 +37,8 @@ class Hit:
     snippet: str | None = None
     keyword_rank: int | None = None
     semantic_rank: int | None = None
+    # The item itself, when the caller asked for it.
+    row: Content | None = field(default=None, compare=False)
 
 
 _KEYWORD = text(
@@ -56,7 +59,7 @@ _KEYWORD = text(
     """
 )
 
-# The HNSW scan runs with iterative_scan = relaxed_order (see _tune_vector_scan), which may
+# The HNSW scan runs with iterative_scan = relaxed_order (set per connection in app.db), which may
 # return rows slightly out of distance order: the materialized CTE keeps the index scan and
 # the outer ORDER BY puts the few rows back in order (as pgvector's documentation advises).
 _SEMANTIC = text(
@@ -78,18 +81,6 @@ def _vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{v:.6f}" for v in vector) + "]"
 
 
-async def _tune_vector_scan(session: AsyncSession) -> None:
-    # Filtered HNSW scans (one workspace among many) keep searching until enough rows pass
-    # the filter (pgvector >= 0.8 iterative scans) instead of returning too few.
-    # One round trip for both (set_config(..., true) is SET LOCAL).
-    await session.execute(
-        text(
-            "SELECT set_config('hnsw.ef_search', '100', true), "
-            "set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-        )
-    )
-
-
 async def keyword(
     session: AsyncSession, workspace_id: uuid.UUID, query: str, limit: int
 ) -> list[Hit]:
@@ -106,7 +97,6 @@ async def semantic(
     limit: int,
     exclude: uuid.UUID | None = None,
 ) -> list[Hit]:
-    await _tune_vector_scan(session)
     params = {
         "vector": _vector_literal(vector),
         "ws": workspace_id,
@@ -147,7 +137,10 @@ async def search_content(
     query: str,
     mode: SearchMode,
     first: int,
+    *,
+    with_rows: bool = False,
 ) -> list[Hit]:
+    """Best hits first; `with_rows` also reads each item (one more statement)."""
     principal.require(workspace_id, Action.CONTENT_READ)
     query = query.strip()
     if not query:
@@ -159,22 +152,31 @@ async def search_content(
     vector = None
     if mode is not SearchMode.KEYWORD:
         [vector] = await embedder.embed([query])
-    async with state.session_factory() as session, session.begin():
+    async with state.read_session_factory() as session:
         if mode is SearchMode.KEYWORD:
-            return await keyword(session, workspace_id, query, first)
-        assert vector is not None
-        if mode is SearchMode.SEMANTIC:
-            return await semantic(session, workspace_id, vector, first)
-        keyword_hits = await keyword(session, workspace_id, query, CANDIDATES)
-        semantic_hits = await semantic(session, workspace_id, vector, CANDIDATES)
-    return fuse(keyword_hits, semantic_hits, first)
+            hits = await keyword(session, workspace_id, query, first)
+        elif mode is SearchMode.SEMANTIC:
+            assert vector is not None
+            hits = await semantic(session, workspace_id, vector, first)
+        else:
+            assert vector is not None
+            keyword_hits = await keyword(session, workspace_id, query, CANDIDATES)
+            semantic_hits = await semantic(session, workspace_id, vector, CANDIDATES)
+            hits = fuse(keyword_hits, semantic_hits, first)
+        if with_rows and hits:
+            rows = await session.scalars(
+                select_readable().where(Content.id.in_([h.content_id for h in hits]))
+            )
+            by_id = {row.id: row for row in rows}
+            hits = [replace(h, row=by_id.get(h.content_id)) for h in hits]
+    return hits
 
 
 async def similar_to(
     state: AppState, principal: Principal, content_id: uuid.UUID, first: int
 ) -> list[Hit]:
     """Nearest items by embedding (empty until this item has been embedded)."""
-    async with state.session_factory() as session, session.begin():
+    async with state.read_session_factory() as session:
         content = await session.get(Content, content_id)
         if content is None or principal.role_in(content.workspace_id) is None:
             raise NotFound("No such content.")
@@ -211,7 +213,6 @@ async def similar_many(
     Callers have checked that the items are readable."""
     if not keys:
         return {}
-    await _tune_vector_scan(session)
     limit = max(n for _, n in keys)
     rows = (
         await session.execute(_SIMILAR_MANY, {"ids": [k for k, _ in keys], "limit": limit})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -17,18 +18,23 @@ from app.models import Content as ContentRow
 from app.models import ContentComment as CommentRow
 from app.models import ContentVariation as VariationRow
 from app.models import ContentVersion as VersionRow
+from app.models import MediaAsset as MediaRow
+from app.pagination import Page
 from app.permissions import Action
 from app.services import content as content_service
 from app.services import variations as variation_service
+from app.services.platform_rules import Evaluation
 from app.services.platform_rules import Platform as PlatformValue
-from schema.context import Context, visible_rows
+from schema.context import Context, current_loaders, visible_rows
 from schema.ids import to_global_id
+from schema.lookahead import MISSING, Later, Missing, Selected, load_map, nothing
 from schema.pagination import Connection, page_size
 from schema.types.errors import UserError
 from schema.types.identity import User, load_user
 from schema.types.media import MediaAsset
 
 Info = strawberry.Info[Context, Any]
+T = TypeVar("T")
 
 
 @strawberry.enum(description="What kind of piece this is.")
@@ -110,45 +116,58 @@ class ContentVariation(relay.Node):
     subject: str | None = strawberry.field(description="Email subject (EMAIL only).")
     preheader: str | None = strawberry.field(description="Email preheader (EMAIL only).")
     updated_at: datetime = strawberry.field(description="Last change.")
+    # The rule check: computed up front when a page asks for it (see Content.preload),
+    # otherwise when first read. Plain fields, not resolvers: see schema.lookahead.Later.
+    character_count: int | Later[int] = strawberry.field(
+        description="Characters as the platform counts them (X: links count 23).",
+        graphql_type=int,
+    )
+    within_limits: bool | Later[bool] = strawberry.field(
+        description="True when no rule is broken.", graphql_type=bool
+    )
+    violations: list[RuleViolation] | Later[list[RuleViolation]] = strawberry.field(
+        description="Every rule the variation breaks (empty when within limits).",
+        graphql_type=list[RuleViolation],
+    )
+    parts: list[str] | Later[list[str]] = strawberry.field(
+        description="X: the numbered thread parts; other platforms: the whole text.",
+        graphql_type=list[str],
+    )
     row: strawberry.Private[VariationRow]
+    # The attached media once known: at once when none are attached, or loaded with a page.
+    media_rows: strawberry.Private[list[MediaRow] | Missing] = MISSING
 
-    @strawberry.field(description="Attached media, in order.")
-    async def media(self, info: Info) -> list[MediaAsset]:
-        rows = await info.context.loaders.media.load_many(self.row.media_ids)
-        return [MediaAsset.from_row(m) for m in rows if m is not None]
+    @strawberry.field(description="Attached media, in order.", graphql_type=list[MediaAsset])
+    def media(self, info: Info) -> list[MediaAsset] | Awaitable[list[MediaAsset]]:
+        known = self.media_rows
+        if known is not MISSING:
+            return _media_in_order(self.row.media_ids, known)
 
-    async def _evaluation(self, info: Info) -> Any:
-        # Computed once per variation object: four fields read it.
-        cached = self.__dict__.get("_evaluated")
-        if cached is None:
-            media = await info.context.loaders.media.load_many(self.row.media_ids)
-            cached = variation_service.check(self.row, [m for m in media if m is not None])
-            self.__dict__["_evaluated"] = cached
-        return cached
+        async def later() -> list[MediaAsset]:
+            found = await info.context.loaders.media.load_many(self.row.media_ids)
+            return [MediaAsset.from_row(m) for m in found if m is not None]
 
-    @strawberry.field(description="Characters as the platform counts them (X: links count 23).")
-    async def character_count(self, info: Info) -> int:
-        return int((await self._evaluation(info)).character_count)
-
-    @strawberry.field(description="True when no rule is broken.")
-    async def within_limits(self, info: Info) -> bool:
-        return bool((await self._evaluation(info)).within_limits)
-
-    @strawberry.field(description="Every rule the variation breaks (empty when within limits).")
-    async def violations(self, info: Info) -> list[RuleViolation]:
-        evaluation = await self._evaluation(info)
-        return [
-            RuleViolation(code=v.code, message=v.message, part=v.part)
-            for v in evaluation.violations
-        ]
-
-    @strawberry.field(description="X: the numbered thread parts; other platforms: the whole text.")
-    async def parts(self, info: Info) -> list[str]:
-        evaluation = await self._evaluation(info)
-        return list(evaluation.parts) or [self.body]
+        return later()
 
     @classmethod
-    def from_row(cls, row: VariationRow) -> ContentVariation:
+    def from_row(
+        cls, row: VariationRow, media: list[MediaRow] | Missing = MISSING, *, check: bool = False
+    ) -> ContentVariation:
+        """`media`: the attached media rows if already loaded; `check`: run the rule check
+        now (needs the media) rather than when a field first reads it."""
+        media = media if row.media_ids else []
+        if check and media is not MISSING:
+            done = variation_service.check(row, media)
+            character_count: int | Later[int] = done.character_count
+            within_limits: bool | Later[bool] = done.within_limits
+            violations: list[RuleViolation] | Later[list[RuleViolation]] = _violations(done)
+            parts: list[str] | Later[list[str]] = list(done.parts) or [row.body]
+        else:
+            later = Later(lambda: _check_later(row, media))
+            character_count = later.then(lambda e: e.character_count)
+            within_limits = later.then(lambda e: e.within_limits)
+            violations = later.then(_violations)
+            parts = later.then(lambda e: list(e.parts) or [row.body])
         return cls(
             id=str(row.id),
             platform=Platform[row.platform],
@@ -156,7 +175,12 @@ class ContentVariation(relay.Node):
             subject=row.subject,
             preheader=row.preheader,
             updated_at=row.updated_at,
+            character_count=character_count,
+            within_limits=within_limits,
+            violations=violations,
+            parts=parts,
             row=row,
+            media_rows=media,
         )
 
     @classmethod
@@ -165,6 +189,29 @@ class ContentVariation(relay.Node):
     ) -> list[ContentVariation | None]:
         rows = await visible_rows(info.context, info.context.loaders.variations, node_ids)
         return [cls.from_row(r) if r is not None else None for r in rows]
+
+
+def _violations(evaluation: Evaluation) -> list[RuleViolation]:
+    return [
+        RuleViolation(code=v.code, message=v.message, part=v.part) for v in evaluation.violations
+    ]
+
+
+async def _check_later(row: VariationRow, media: list[MediaRow] | Missing) -> Evaluation:
+    if media is MISSING:
+        loaders = current_loaders()
+        found = await loaders.media.load_many(row.media_ids)
+        media = [m for m in found if m is not None]
+    return variation_service.check(row, media)
+
+
+def _media_in_order(ids: list[uuid.UUID], rows: list[MediaRow]) -> list[MediaAsset]:
+    by_id = {m.id: m for m in rows}
+    return [MediaAsset.from_row(by_id[i]) for i in ids if i in by_id]
+
+
+# Variation fields computed by the rule check (which covers media limits too).
+_RULE_FIELDS = frozenset({"characterCount", "withinLimits", "violations", "parts"})
 
 
 @strawberry.type(description="A stored version of a content item's text.")
@@ -234,106 +281,6 @@ class SimilarContent:
         return Content.from_row(row) if row else None
 
 
-@strawberry.type(description="A piece of content: blog post, social post, email or ad copy.")
-class Content(relay.Node):
-    id: relay.NodeID[str]
-    title: str = strawberry.field(description="Title (email subject for emails).")
-    body: str = strawberry.field(description="The text, in `format`.")
-    content_type: ContentType = strawberry.field(description="What kind of piece this is.")
-    format: ContentFormat = strawberry.field(description="How the body is written.")
-    status: ContentStatus = strawberry.field(description="Where it is in the review workflow.")
-    tags: list[str] = strawberry.field(description="Lower-case tags.")
-    version: int = strawberry.field(
-        description="Current version; pass as expectedVersion when updating."
-    )
-    created_at: datetime = strawberry.field(description="When it was created.")
-    updated_at: datetime = strawberry.field(description="Last change.")
-    deleted_at: datetime | None = strawberry.field(
-        description="Set when soft-deleted (restorable)."
-    )
-    embedded: bool = strawberry.field(description="Findable by meaning (its embedding is current).")
-    row: strawberry.Private[ContentRow]
-
-    @strawberry.field(description="Who created it (null if the account was deleted).")
-    async def author(self, info: Info) -> User | None:
-        return await load_user(info, self.row.created_by_id)
-
-    @strawberry.field(description="The campaign it belongs to, if any.")
-    async def campaign(self, info: Info) -> Campaign | None:
-        if self.row.campaign_id is None:
-            return None
-        row = await info.context.loaders.campaigns.load(self.row.campaign_id)
-        return Campaign.from_row(row) if row else None
-
-    @strawberry.field(description="Per-platform variations.")
-    async def variations(self, info: Info) -> list[ContentVariation]:
-        rows = await info.context.loaders.variations_by_content.load(self.row.id)
-        return [ContentVariation.from_row(r) for r in rows]
-
-    @strawberry.field(description="Attached media, in order (see setContentMedia).")
-    async def media(self, info: Info) -> list[MediaAsset]:
-        rows = await info.context.loaders.media_by_content.load(self.row.id)
-        return [MediaAsset.from_row(r) for r in rows]
-
-    @strawberry.field(description="Stored versions, newest first (at most the last 50).")
-    async def versions(self, info: Info) -> list[ContentVersion]:
-        rows = await info.context.loaders.versions_by_content.load(self.row.id)
-        return [ContentVersion.from_row(r) for r in rows]
-
-    @strawberry.field(description="The review thread, oldest first.")
-    async def comments(self, info: Info) -> list[ContentComment]:
-        rows = await info.context.loaders.comments_by_content.load(self.row.id)
-        return [ContentComment.from_row(r) for r in rows]
-
-    @strawberry.field(description="Number of comments.")
-    async def comment_count(self, info: Info) -> int:
-        return await info.context.loaders.comment_counts.load(self.row.id)
-
-    @strawberry.field(description="Nearest items by meaning (empty until this item is embedded).")
-    async def similar(
-        self,
-        info: Info,
-        first: Annotated[int, strawberry.argument(description="How many (at most 50).")] = 5,
-    ) -> list[SimilarContent]:
-        size = page_size(first, 50)
-        hits = await info.context.loaders.similar.load((self.row.id, size))
-        return [SimilarContent(similarity=round(sim, 4), content_id=cid) for cid, sim in hits]
-
-    @classmethod
-    def from_row(cls, row: ContentRow) -> Content:
-        return cls(
-            id=str(row.id),
-            title=row.title,
-            body=row.body,
-            content_type=ContentType(row.content_type),
-            format=ContentFormat(row.format),
-            status=ContentStatus(row.status),
-            tags=list(row.tags),
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            deleted_at=row.deleted_at,
-            embedded=row.embedded_version == row.version,
-            row=row,
-        )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Content | None]:
-        loaders = info.context.loaders
-        rows = await loaders.contents.load_many([loaders.uuid_or_nil(i) for i in node_ids])
-        principal = info.context.principal
-        out: list[Content | None] = []
-        for row in rows:
-            if row is None or principal.role_in(row.workspace_id) is None:
-                out.append(None)
-            else:
-                principal.require(row.workspace_id, Action.CONTENT_READ)
-                out.append(cls.from_row(row))
-        return out
-
-
 @strawberry.type(description="A marketing campaign grouping content.")
 class Campaign(relay.Node):
     id: relay.NodeID[str]
@@ -365,7 +312,7 @@ class Campaign(relay.Node):
             filters=content_service.ContentFilter(campaign_id=self.row.id),
             order=content_service.OrderBy.CREATED_DESC,
         )
-        return Connection.of(page, Content.from_row)
+        return await Content.connection(info, page)
 
     @classmethod
     def from_row(cls, row: CampaignRow) -> Campaign:
@@ -387,6 +334,180 @@ class Campaign(relay.Node):
     ) -> list[Campaign | None]:
         rows = await visible_rows(info.context, info.context.loaders.campaigns, node_ids)
         return [cls.from_row(r) if r is not None else None for r in rows]
+
+
+_PRELOADABLE = frozenset({"author", "campaign", "commentCount", "variations"})
+
+
+@strawberry.type(description="A piece of content: blog post, social post, email or ad copy.")
+class Content(relay.Node):
+    id: relay.NodeID[str]
+    title: str = strawberry.field(description="Title (email subject for emails).")
+    body: str = strawberry.field(description="The text, in `format`.")
+    content_type: ContentType = strawberry.field(description="What kind of piece this is.")
+    format: ContentFormat = strawberry.field(description="How the body is written.")
+    status: ContentStatus = strawberry.field(description="Where it is in the review workflow.")
+    tags: list[str] = strawberry.field(description="Lower-case tags.")
+    version: int = strawberry.field(
+        description="Current version; pass as expectedVersion when updating."
+    )
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="Last change.")
+    deleted_at: datetime | None = strawberry.field(
+        description="Set when soft-deleted (restorable)."
+    )
+    embedded: bool = strawberry.field(description="Findable by meaning (its embedding is current).")
+    # Relations: set by Content.preload when a page asks for them, otherwise loaded when
+    # read. Plain fields, not resolvers: see schema.lookahead.Later.
+    author: User | Later[User | None] | None = strawberry.field(
+        description="Who created it (null if the account was deleted).", graphql_type=User | None
+    )
+    campaign: Campaign | Later[Campaign | None] | None = strawberry.field(
+        description="The campaign it belongs to, if any.", graphql_type=Campaign | None
+    )
+    comment_count: int | Later[int] = strawberry.field(
+        description="Number of comments.", graphql_type=int
+    )
+    variations: list[ContentVariation] | Later[list[ContentVariation]] = strawberry.field(
+        description="Per-platform variations.", graphql_type=list[ContentVariation]
+    )
+    row: strawberry.Private[ContentRow]
+
+    @strawberry.field(description="Attached media, in order (see setContentMedia).")
+    async def media(self, info: Info) -> list[MediaAsset]:
+        rows = await info.context.loaders.media_by_content.load(self.row.id)
+        return [MediaAsset.from_row(r) for r in rows]
+
+    @strawberry.field(description="Stored versions, newest first (at most the last 50).")
+    async def versions(self, info: Info) -> list[ContentVersion]:
+        rows = await info.context.loaders.versions_by_content.load(self.row.id)
+        return [ContentVersion.from_row(r) for r in rows]
+
+    @strawberry.field(description="The review thread, oldest first.")
+    async def comments(self, info: Info) -> list[ContentComment]:
+        rows = await info.context.loaders.comments_by_content.load(self.row.id)
+        return [ContentComment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Nearest items by meaning (empty until this item is embedded).")
+    async def similar(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many (at most 50).")] = 5,
+    ) -> list[SimilarContent]:
+        size = page_size(first, 50)
+        hits = await info.context.loaders.similar.load((self.row.id, size))
+        return [SimilarContent(similarity=round(sim, 4), content_id=cid) for cid, sim in hits]
+
+    @classmethod
+    def from_row(cls, row: ContentRow) -> Content:
+        return cls(
+            id=str(row.id),
+            title=row.title,
+            body=row.body,
+            content_type=ContentType(row.content_type),
+            format=ContentFormat(row.format),
+            status=ContentStatus(row.status),
+            tags=list(row.tags),
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            deleted_at=row.deleted_at,
+            embedded=row.embedded_version == row.version,
+            author=Later(lambda: _author(row)) if row.created_by_id else None,
+            campaign=Later(lambda: _campaign(row)) if row.campaign_id else None,
+            comment_count=Later(lambda: current_loaders().comment_counts.load(row.id)),
+            variations=Later(lambda: _variations(row)),
+            row=row,
+        )
+
+    @classmethod
+    async def preload(cls, info: Info, items: Sequence[Content], selected: Selected) -> None:
+        """Load the relations `selected` asks for, for all `items` at once.
+
+        One batch per relation, as the loaders would make, but awaited here once instead of
+        per item: the items' fields then resolve without awaiting (see schema/lookahead.py).
+        """
+        if not items or not (selected.names & _PRELOADABLE):
+            return
+        loaders = info.context.loaders
+        rows = [item.row for item in items]
+        ids = [row.id for row in rows]
+        users, campaigns, counts, variations = await asyncio.gather(
+            load_map(loaders.users, [r.created_by_id for r in rows if r.created_by_id])
+            if "author" in selected
+            else nothing(),
+            load_map(loaders.campaigns, [r.campaign_id for r in rows if r.campaign_id])
+            if "campaign" in selected
+            else nothing(),
+            load_map(loaders.comment_counts, ids) if "commentCount" in selected else nothing(),
+            load_map(loaders.variations_by_content, ids) if "variations" in selected else nothing(),
+        )
+        below = selected.below("variations").names
+        check = bool(below & _RULE_FIELDS)
+        media: dict[uuid.UUID, MediaRow | None] | None = None
+        if check or "media" in below:
+            media_ids = [m for found in variations.values() for v in found for m in v.media_ids]
+            media = await load_map(loaders.media, media_ids)
+
+        def variation(v: VariationRow) -> ContentVariation:
+            if media is None:
+                return ContentVariation.from_row(v)
+            attached = [m for i in v.media_ids if (m := media.get(i))]
+            return ContentVariation.from_row(v, attached, check=check)
+
+        for item in items:
+            row = item.row
+            if "author" in selected:
+                user = users.get(row.created_by_id)
+                item.author = User.from_row(user) if user else None
+            if "campaign" in selected:
+                campaign = campaigns.get(row.campaign_id)
+                item.campaign = Campaign.from_row(campaign) if campaign else None
+            if "commentCount" in selected:
+                item.comment_count = counts[row.id]
+            if "variations" in selected:
+                item.variations = [variation(v) for v in variations[row.id]]
+
+    @classmethod
+    async def connection(cls, info: Info, page: Page[ContentRow]) -> Connection[Content]:
+        """A page of items with the relations the query selects loaded up front."""
+        connection = Connection.of(page, cls.from_row)
+        nodes = [edge.node for edge in connection.edges]
+        await cls.preload(info, nodes, Selected.of(info, "edges", "node"))
+        return connection
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Content | None]:
+        loaders = info.context.loaders
+        rows = await loaders.contents.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        principal = info.context.principal
+        out: list[Content | None] = []
+        for row in rows:
+            if row is None or principal.role_in(row.workspace_id) is None:
+                out.append(None)
+            else:
+                principal.require(row.workspace_id, Action.CONTENT_READ)
+                out.append(cls.from_row(row))
+        return out
+
+
+async def _author(row: ContentRow) -> User | None:
+    assert row.created_by_id is not None
+    user = await current_loaders().users.load(row.created_by_id)
+    return User.from_row(user) if user else None
+
+
+async def _campaign(row: ContentRow) -> Campaign | None:
+    assert row.campaign_id is not None
+    campaign = await current_loaders().campaigns.load(row.campaign_id)
+    return Campaign.from_row(campaign) if campaign else None
+
+
+async def _variations(row: ContentRow) -> list[ContentVariation]:
+    rows = await current_loaders().variations_by_content.load(row.id)
+    return [ContentVariation.from_row(v) for v in rows]
 
 
 @strawberry.type(description="A near-duplicate found when saving (shared wording).")
@@ -436,11 +557,19 @@ class SearchHit:
         description="Matching passage with <mark> around hits (keyword matches only)."
     )
     content_id: strawberry.Private[uuid.UUID]
+    # Read with the hits when the query selects `content` (see searchContent).
+    found: strawberry.Private[Content | Missing | None] = MISSING
 
-    @strawberry.field(description="The item.")
-    async def content(self, info: Info) -> Content | None:
-        row = await info.context.loaders.contents.load(self.content_id)
-        return Content.from_row(row) if row else None
+    @strawberry.field(description="The item.", graphql_type=Content | None)
+    def content(self, info: Info) -> Content | Awaitable[Content | None] | None:
+        if self.found is not MISSING:
+            return self.found
+
+        async def later() -> Content | None:
+            row = await info.context.loaders.contents.load(self.content_id)
+            return Content.from_row(row) if row else None
+
+        return later()
 
 
 @strawberry.enum(description="How searchContent matches.")
