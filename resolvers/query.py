@@ -46,4 +46,4 @@ class Query(
     )
     async def health(self, info: Info) -> Health:
         state = info.context.state
-        return Health.from_report(await health.check(state.session_factory, state.redis))
+        return Health.from_report(await health.check(state.read_session_factory, state.redis))

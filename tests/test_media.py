@@ -244,6 +244,71 @@ def s3_server() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+ITEM = """fragment Item on Content {
+  id commentCount writer: author { name } campaign { name }
+  variations { platform characterCount withinLimits violations { code part } parts media { id } }
+}"""
+
+
+async def test_a_page_loads_what_it_selects_up_front_with_the_same_answers_as_one_item(
+    client: httpx.AsyncClient,
+) -> None:
+    """Lists load relations and rule checks for the whole page at once (through fragments and
+    aliases too); each item must read exactly as it does on its own."""
+    owner, ws = await _owner(client)
+    small = (await upload(client, owner, ws, png(100, 100)))["data"]["uploadMedia"]["media"]
+    big = (await upload(client, owner, ws, png(1000, 1000, noise=True)))["data"]["uploadMedia"][
+        "media"
+    ]
+    create = "mutation($ws: ID!, $t: String!, $b: String!) { createContent(input: {workspaceId: $ws, title: $t, body: $b}) { content { id } } }"
+    variation = """mutation($c: ID!, $p: Platform!, $m: [ID!], $b: String) {
+      createVariation(contentId: $c, platform: $p, input: {body: $b, mediaIds: $m}) {
+        errors { code } } }"""
+    long_text = " ".join(["launch"] * 120) + " https://example.com/a-very-long-link"
+    for n, (platform, media, body) in enumerate(
+        [
+            ("INSTAGRAM", [], "No picture #a"),
+            ("BLUESKY", [big["id"]], "Too big a picture"),
+            ("X", [small["id"]], long_text),
+            ("LINKEDIN", [], None),
+        ]
+    ):
+        made = await gql(
+            client, create, {"ws": ws, "t": f"Item {n}", "b": long_text}, headers=owner.headers
+        )
+        content_id = made["data"]["createContent"]["content"]["id"]
+        added = await gql(
+            client,
+            variation,
+            {"c": content_id, "p": platform, "m": media, "b": body},
+            headers=owner.headers,
+        )
+        assert added["data"]["createVariation"]["errors"] == []
+    page = await gql(
+        client,
+        "query($ws: ID!) { contents(workspaceId: $ws) { edges { node { ...Item } } } }" + ITEM,
+        {"ws": ws},
+        headers=owner.headers,
+    )
+    nodes = [e["node"] for e in page["data"]["contents"]["edges"]]
+    assert len(nodes) == 4
+    for node in nodes:
+        one = await gql(
+            client,
+            "query($id: ID!) { content(id: $id) { ...Item } }" + ITEM,
+            {"id": node["id"]},
+            headers=owner.headers,
+        )
+        assert one["data"]["content"] == node
+    by_platform = {n["variations"][0]["platform"]: n["variations"][0] for n in nodes}
+    assert [v["code"] for v in by_platform["INSTAGRAM"]["violations"]] == ["MEDIA_REQUIRED"]
+    assert [v["code"] for v in by_platform["BLUESKY"]["violations"]] == ["MEDIA_TOO_LARGE"]
+    assert by_platform["X"]["withinLimits"] is True
+    assert len(by_platform["X"]["parts"]) == 4  # 863 characters, 274 per numbered part
+    assert by_platform["X"]["media"] == [{"id": small["id"]}]
+    assert nodes[0]["writer"] == {"name": "Test User"}
+
+
 @pytest.mark.no_db
 async def test_s3_storage_against_an_s3_compatible_server(s3_server: str, tmp_path: Path) -> None:
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")

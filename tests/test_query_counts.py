@@ -85,5 +85,5 @@ async def test_workspace_page_statements_do_not_grow_with_page_size(
         )
         counts[size] = len(statements)
     assert counts[2] == counts[12], counts
-    # auth (user + memberships), page, member counts, member pages, users
+    # auth, page, member counts, member pages, users (and slack for one more)
     assert counts[12] <= 7, counts

@@ -29,7 +29,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state = _state(request)
-    report = await health.check(state.session_factory, state.redis)
+    report = await health.check(state.read_session_factory, state.redis)
     body = {
         "status": "ok" if report.ok else "unavailable",
         "database": "ok" if report.database else "unavailable",

@@ -111,17 +111,25 @@ def split_thread(text: str, rule: PlatformRule) -> list[str]:
     if len(explicit) > 1 or count_characters(text, rule) <= rule.max_chars:
         return explicit or [text.strip()]
     budget = rule.max_chars - len(" 99/99")
+    # Words are counted once each: a link or a combining mark never spans a space, so a
+    # part's count is its words' counts plus the spaces between them.
+    words = text.split()
+    if text.isascii() and "://" not in text:
+        lengths = [len(word) for word in words]
+    else:
+        lengths = [count_characters(word, rule) for word in words]
     parts: list[str] = []
-    current = ""
-    for word in text.split():
-        candidate = f"{current} {word}".strip()
-        if current and count_characters(candidate, rule) > budget:
-            parts.append(current)
-            current = word
+    current: list[str] = []
+    size = 0
+    for word, length in zip(words, lengths, strict=True):
+        if current and size + 1 + length > budget:
+            parts.append(" ".join(current))
+            current, size = [word], length
         else:
-            current = candidate
+            size += length + 1 if current else length
+            current.append(word)
     if current:
-        parts.append(current)
+        parts.append(" ".join(current))
     return parts
 
 

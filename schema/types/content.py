@@ -455,14 +455,15 @@ class Content(relay.Node):
             attached = [m for i in v.media_ids if (m := media.get(i))]
             return ContentVariation.from_row(v, attached, check=check)
 
+        # One object per author or campaign, however many items share it.
+        authors = {i: User.from_row(u) for i, u in users.items() if u is not None}
+        in_campaign = {i: Campaign.from_row(c) for i, c in campaigns.items() if c is not None}
         for item in items:
             row = item.row
             if "author" in selected:
-                user = users.get(row.created_by_id)
-                item.author = User.from_row(user) if user else None
+                item.author = authors.get(row.created_by_id) if row.created_by_id else None
             if "campaign" in selected:
-                campaign = campaigns.get(row.campaign_id)
-                item.campaign = Campaign.from_row(campaign) if campaign else None
+                item.campaign = in_campaign.get(row.campaign_id) if row.campaign_id else None
             if "commentCount" in selected:
                 item.comment_count = counts[row.id]
             if "variations" in selected:
