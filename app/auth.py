@@ -99,6 +99,12 @@ ANONYMOUS = Principal(kind="anonymous")
 class AuthenticationFailed(AppError):
     code = ErrorCode.UNAUTHENTICATED
 
+    def __init__(self, message: str, *, guess: bool = True) -> None:
+        super().__init__(message)
+        # False for a credential that was valid once (expired, revoked, its session ended):
+        # only the others count towards an address's limit of rejected credentials.
+        self.guess = guess
+
 
 async def principal_for_access_token(
     factory: async_sessionmaker[AsyncSession], secret: str, token: str, meta: RequestMeta
@@ -106,7 +112,7 @@ async def principal_for_access_token(
     try:
         claims = tokens.decode_access_token(secret, token)
     except tokens.InvalidToken as exc:
-        raise AuthenticationFailed(f"Access token rejected: {exc}.") from exc
+        raise AuthenticationFailed(f"Access token rejected: {exc}.", guess=not exc.expired) from exc
     # One statement per request: the account and every membership with its workspace's
     # 2FA rule, aggregated (a request spends more on a round trip than on this query).
     query = (
@@ -127,7 +133,7 @@ async def principal_for_access_token(
     async with factory() as session:
         row = (await session.execute(query)).one_or_none()
     if row is None or row.token_version != claims.token_version:
-        raise AuthenticationFailed("Access token rejected: session ended.")
+        raise AuthenticationFailed("Access token rejected: session ended.", guess=False)
     email, plan, _, totp_enabled, workspace_ids, roles, require_2fa = row
     return Principal(
         kind="user",
@@ -175,9 +181,9 @@ async def principal_for_api_key(
         if not tokens.constant_time_equal(key.secret_hash, tokens.token_hash(whole)):
             raise AuthenticationFailed("API key rejected.")
         if key.revoked_at is not None:
-            raise AuthenticationFailed("API key rejected: revoked.")
+            raise AuthenticationFailed("API key rejected: revoked.", guess=False)
         if key.expires_at is not None and key.expires_at <= now:
-            raise AuthenticationFailed("API key rejected: expired.")
+            raise AuthenticationFailed("API key rejected: expired.", guess=False)
         if key.last_used_at is None or now - key.last_used_at > API_KEY_TOUCH_INTERVAL:
             # Throttled so a busy key does not write on every request.
             await session.execute(

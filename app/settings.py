@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     rate_limit_free: int = Field(120, ge=1)
     rate_limit_pro: int = Field(600, ge=1)
     rate_limit_enterprise: int = Field(3000, ge=1)
+    # Rejected credentials (malformed or forged tokens, unknown API keys) one address may
+    # present per minute; beyond it every request of that address carrying a credential gets
+    # 429 until the bucket refills. Expired or revoked credentials do not count.
+    rate_limit_rejected_credentials: int = Field(20, ge=1)
 
     # Content, search and media
     # Fixed when the database is migrated (vector columns); change needs a new migration.

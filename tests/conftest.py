@@ -93,6 +93,7 @@ def make_settings(servers: Servers, **overrides: Any) -> Settings:
         # High enough that ordinary tests never trip them; rate-limit tests lower them.
         "rate_limit_anonymous": 100_000,
         "rate_limit_free": 100_000,
+        "rate_limit_rejected_credentials": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

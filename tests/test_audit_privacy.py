@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_ws import WebSocketDisconnect
 from sqlalchemy import func, select, update
 from starlette.applications import Starlette
+from strawberry import relay
 
 from app.models import (
     ApiKey,
@@ -27,6 +29,7 @@ from app.models import (
     User,
     Workspace,
 )
+from app.security import tokens
 from tests.conftest import Servers, make_settings, running_app
 from tests.helpers import (
     PASSWORD,
@@ -780,6 +783,71 @@ async def test_limits_follow_the_plan_tier_and_api_keys_have_their_own_bucket(
             headers=bearer(key["secret"]),
         )
         assert keyed.headers["x-ratelimit-limit"] == "7"
+
+
+async def test_guessed_credentials_are_limited_per_address(servers: Servers) -> None:
+    """Forged tokens and unknown API keys count against the address presenting them; past
+    the limit every credential from there is refused unchecked, so a right guess looks like
+    a wrong one. Other addresses, and requests without a credential, are unaffected."""
+    async with (
+        _limited_app(servers, rate_limit_rejected_credentials=3) as app,
+        _client_from(app, "10.3.0.1") as guesser,
+        _client_from(app, "10.3.0.2") as other,
+    ):
+        account = await register(other)
+        guesses = [bearer("forged.jwt.token"), bearer("sk_abcdefgh_wrong"), bearer("x.y.z")]
+        for headers in guesses:
+            response = await guesser.post("/graphql", json={"query": ME}, headers=headers)
+            assert response.status_code == 401
+        limited = await guesser.post(
+            "/graphql", json={"query": ME}, headers=bearer("sk_abcdefgh_again")
+        )
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["retry-after"]) <= 20  # one guess per 20 s at 3/min
+        error = limited.json()["errors"][0]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        right = await guesser.post("/graphql", json={"query": ME}, headers=account.headers)
+        assert right.status_code == 429
+        assert right.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        elsewhere = await other.post("/graphql", json={"query": ME}, headers=account.headers)
+        assert elsewhere.status_code == 200
+        assert elsewhere.json()["data"]["me"]["email"] == account.email
+        anonymous = await guesser.post("/graphql", json=HEALTH)
+        assert anonymous.status_code == 200
+
+
+async def test_expired_credentials_are_not_counted_as_guesses(servers: Servers) -> None:
+    async with (
+        _limited_app(servers, rate_limit_rejected_credentials=2) as app,
+        _client_from(app, "10.3.1.1") as client,
+    ):
+        account = await register(client)
+        user_id = uuid.UUID(relay.GlobalID.from_id(account.user_id).node_id)
+        expired, _ = tokens.issue_access_token(
+            state_of(app).keys.signing_secret, user_id, 0, minutes=-1
+        )
+        for _ in range(4):
+            response = await client.post("/graphql", json={"query": ME}, headers=bearer(expired))
+            assert response.status_code == 401
+            assert "expired" in response.json()["errors"][0]["message"]
+        fresh = await client.post("/graphql", json={"query": ME}, headers=account.headers)
+        assert fresh.status_code == 200
+
+
+async def test_a_guessed_websocket_credential_counts_too(servers: Servers) -> None:
+    async with (
+        _limited_app(servers, rate_limit_rejected_credentials=2) as app,
+        _client_from(app, "127.0.0.1") as client,
+    ):
+        account = await register(client)
+        for _ in range(2):
+            async with websocket(app) as conn:
+                gws = GraphQLWebSocket(conn)
+                with pytest.raises(WebSocketDisconnect):
+                    await gws.init({"authorization": "Bearer forged"})
+        # The websocket test client's address is now over the limit, for HTTP as well.
+        response = await client.post("/graphql", json={"query": ME}, headers=account.headers)
+        assert response.status_code == 429
 
 
 async def test_websocket_operations_are_rate_limited(servers: Servers) -> None:

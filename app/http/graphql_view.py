@@ -63,7 +63,19 @@ async def _refresh(view: Any, context: Context) -> AuthenticationFailed | None:
 
 async def _admit(context: Context) -> Decision:
     principal = context.principal
-    return await context.state.rate_limiter.hit(principal.rate_limit_key, principal.plan)
+    # A request with a credential is also refused while its address is over the limit of
+    # rejected credentials (see RateLimiter.hit).
+    ip = principal.meta.ip if context.authorization else None
+    return await context.state.rate_limiter.hit(principal.rate_limit_key, principal.plan, ip=ip)
+
+
+async def _rejected(context: Context, failure: AuthenticationFailed) -> AppError:
+    """What to answer a rejected credential: UNAUTHENTICATED, or RATE_LIMITED once its
+    address has presented too many that were never valid (token or key guessing)."""
+    if not failure.guess:
+        return failure
+    decision = await context.state.rate_limiter.reject(context.principal.meta.ip)
+    return failure if decision.allowed else _rate_limited(decision)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -207,7 +219,7 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             context.principal = await self._principal(context.authorization, meta)
         except AuthenticationFailed as exc:
-            context.auth_error = exc
+            context.auth_error = await _rejected(context, exc)
         return context
 
     async def execute_operation(
@@ -219,6 +231,10 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: Any,
         sub_response: Response,
     ) -> Any:
+        if isinstance(context.auth_error, RateLimited):
+            sub_response.status_code = 429
+            sub_response.headers["Retry-After"] = str(context.auth_error.extra["retryAfter"])
+            return _error_result(context.auth_error, self.max_errors)
         if context.auth_error is not None:
             sub_response.status_code = 401
             sub_response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -251,6 +267,7 @@ class GraphQLView(GraphQL[Context, None]):
             try:
                 context.principal = await self._principal(authorization, context.principal.meta)
             except AuthenticationFailed as exc:
+                await _rejected(context, exc)  # counts a guess; the connection is refused
                 raise ConnectionRejectionError() from exc
             context.auth_error = None
             context.authorization = authorization

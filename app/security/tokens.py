@@ -24,7 +24,9 @@ class AccessClaims:
 
 
 class InvalidToken(Exception):
-    pass
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
+        super().__init__(reason)
+        self.expired = expired  # it was valid once: not a guess
 
 
 def issue_access_token(
@@ -64,7 +66,7 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
     except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("token expired") from exc
+        raise InvalidToken("token expired", expired=True) from exc
     except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
         raise InvalidToken("invalid token") from exc
 

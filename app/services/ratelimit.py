@@ -17,19 +17,33 @@ from app.settings import Settings
 
 log = get_logger(__name__)
 
-# KEYS[1] bucket; ARGV: capacity, refill per ms, now ms.
+# KEYS[1] bucket; ARGV: capacity, refill per ms, now ms, tokens to take (0 or 1).
+# KEYS[2], optional, a gate: a bucket that must not be empty (looked at, never taken from);
+# ARGV[5], ARGV[6] its capacity and refill per ms.
 # Returns {allowed, remaining, ms until a token, ms until full}.
 _SCRIPT = """
+local function level(key, capacity, rate, now)
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or capacity
+  local ts = tonumber(state[2]) or now
+  return math.min(capacity, tokens + math.max(0, now - ts) * rate)
+end
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or capacity
-local ts = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local cost = tonumber(ARGV[4])
+if KEYS[2] then
+  local gate_rate = tonumber(ARGV[6])
+  local gate = level(KEYS[2], tonumber(ARGV[5]), gate_rate, now)
+  if gate < 1 then
+    local wait = math.ceil((1 - gate) / gate_rate)
+    return {0, 0, wait, wait}
+  end
+end
+local tokens = level(KEYS[1], capacity, rate, now)
 local allowed = 0
 if tokens >= 1 then
-  tokens = tokens - 1
+  tokens = tokens - cost
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
@@ -68,19 +82,34 @@ class RateLimiter:
             "pro": settings.rate_limit_pro,
             "enterprise": settings.rate_limit_enterprise,
         }
+        self.rejected_credentials = settings.rate_limit_rejected_credentials
         self._script = redis.register_script(_SCRIPT)
 
     def limit_for(self, plan: str) -> int:
         return self.limits.get(plan, self.limits["free"])
 
-    async def hit(self, key: str, plan: str) -> Decision:
-        limit = self.limit_for(plan)
+    async def hit(self, key: str, plan: str, *, ip: str | None = None) -> Decision:
+        """Take one operation from `key`'s bucket. With `ip` (a request that presented a
+        credential), refuse while that address is over its limit of rejected credentials,
+        so a guesser learns nothing, not even from a right guess."""
+        gate = None if ip is None else _rejected_key(ip)
+        return await self._take(f"ratelimit:{key}", self.limit_for(plan), 1, gate)
+
+    async def reject(self, ip: str | None) -> Decision:
+        """Count a rejected credential (a guess, see AuthenticationFailed.guess) against its
+        address; not allowed once the address is over the limit."""
+        return await self._take(_rejected_key(ip), self.rejected_credentials, 1, None)
+
+    async def _take(self, bucket: str, limit: int, cost: int, gate: str | None) -> Decision:
         rate_per_ms = limit / 60_000
         now_ms = int(time.time() * 1000)
+        keys = [bucket]
+        args: list[float] = [limit, rate_per_ms, now_ms, cost]
+        if gate is not None:
+            keys.append(gate)
+            args += [self.rejected_credentials, self.rejected_credentials / 60_000]
         try:
-            allowed, remaining, wait_ms, full_ms = await self._script(
-                keys=[f"ratelimit:{key}"], args=[limit, rate_per_ms, now_ms]
-            )
+            allowed, remaining, wait_ms, full_ms = await self._script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             # Fail open: an unreachable Redis must not take the API down with it.
             log.warning("rate_limit_unavailable", error=repr(exc))
@@ -92,3 +121,7 @@ class RateLimiter:
             retry_after=math.ceil(int(wait_ms) / 1000),
             reset_at=math.ceil((now_ms + int(full_ms)) / 1000),
         )
+
+
+def _rejected_key(ip: str | None) -> str:
+    return f"ratelimit:rejected:{ip or 'unknown'}"
