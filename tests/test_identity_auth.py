@@ -28,6 +28,7 @@ from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 
 from app.models import AuditEntry, PasswordResetToken, RefreshToken, User, Workspace
+from app.security import passwords
 from app.security.tokens import token_hash
 from app.settings import Settings
 from tests.conftest import Servers, make_settings, running_app
@@ -820,6 +821,36 @@ async def test_a_password_change_voids_outstanding_reset_tokens(
     )
     assert changed["data"]["changePassword"]["errors"] == []
     assert _codes(await _reset(client, token, "attacker chosen passphrase")) == ["INVALID_TOKEN"]
+
+
+async def test_sign_in_holds_no_database_connection_while_hashing(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one pooled connection, a request must not wait for a sign-in's password hash."""
+    real_verify = passwords.verify_password_async
+    hashing = asyncio.Event()
+
+    async def slow_verify(stored: str | None, password: str) -> bool:
+        hashing.set()
+        await asyncio.sleep(1.0)  # a slow argon2
+        return await real_verify(stored, password)
+
+    settings = make_settings(servers, db_pool_size=1, db_max_overflow=0)
+    async with (
+        running_app(settings) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        account = await register(c)
+        monkeypatch.setattr(passwords, "verify_password_async", slow_verify)
+        login = asyncio.create_task(_login(c, account.email))
+        await asyncio.wait_for(hashing.wait(), 5)
+        started = time.monotonic()
+        health = await gql(c, "{ health { database } }")
+        waited = time.monotonic() - started
+        assert health["data"]["health"]["database"] == "OK"
+        assert waited < 0.5, f"waited {waited:.2f} s for the sign-in's connection"
+        signed_in = await login
+    assert signed_in["errors"] == [] and signed_in["accessToken"]
 
 
 # Login throttling ----------------------------------------------------------------------------

@@ -156,15 +156,22 @@ async def login(
 ) -> AuthResult:
     email = email.strip().lower()
     await state.login_throttle.check(email, meta.ip)
+    # argon2 runs with no connection held and no row locked: a burst of sign-ins must not
+    # take the pool from every other request for the ~100 ms each hash costs.
+    async with state.read_session_factory() as session:
+        checked_hash = await session.scalar(select(User.password_hash).where(User.email == email))
+    # Same error and (argon2) cost whether the email is unknown or the password wrong.
+    if not await passwords.verify_password_async(checked_hash, password) or checked_hash is None:
+        await state.login_throttle.failure(email, meta.ip)
+        raise ValidationFailed([INVALID_CREDENTIALS])
+    rehashed = None
+    if passwords.needs_rehash(checked_hash):
+        rehashed = await passwords.hash_password_async(password)
     async with state.session_factory() as session, session.begin():
+        # Locked for the 2FA step (a code or recovery code is used once) and the session.
         user = await session.scalar(select(User).where(User.email == email).with_for_update())
-        # Same error and (argon2) cost whether the email is unknown or the password wrong.
-        if (
-            not await passwords.verify_password_async(
-                user.password_hash if user else None, password
-            )
-            or user is None
-        ):
+        if user is None or user.password_hash != checked_hash:
+            # Deleted, or the password changed while this one was being checked.
             await state.login_throttle.failure(email, meta.ip)
             raise ValidationFailed([INVALID_CREDENTIALS])
         if user.totp_enabled:
@@ -184,8 +191,8 @@ async def login(
                         )
                     ]
                 )
-        if passwords.needs_rehash(user.password_hash):
-            user.password_hash = await passwords.hash_password_async(password)
+        if rehashed is not None:
+            user.password_hash = rehashed
         user.last_login_at = datetime.now(UTC)
         result = await _start_session(state, session, user, meta)
         _audit_user_event(
