@@ -409,12 +409,12 @@ _ORDER = {
 
 
 def _cursor_values(content: Content, order: OrderBy) -> tuple[str, str]:
-    first = {
-        OrderBy.CREATED_DESC: content.created_at.isoformat(),
-        OrderBy.CREATED_ASC: content.created_at.isoformat(),
-        OrderBy.UPDATED_DESC: content.updated_at.isoformat(),
-        OrderBy.TITLE_ASC: content.title,
-    }[order]
+    if order is OrderBy.TITLE_ASC:
+        first = content.title
+    elif order is OrderBy.UPDATED_DESC:
+        first = content.updated_at.isoformat()
+    else:
+        first = content.created_at.isoformat()
     return first, str(content.id)
 
 
