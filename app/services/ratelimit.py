@@ -17,9 +17,9 @@ from app.settings import Settings
 
 log = get_logger(__name__)
 
-# KEYS[1] bucket; ARGV: capacity, refill per ms, now ms, tokens to take (0 or 1).
+# KEYS[1] bucket; ARGV: capacity, refill per ms, now ms.
 # KEYS[2], optional, a gate: a bucket that must not be empty (looked at, never taken from);
-# ARGV[5], ARGV[6] its capacity and refill per ms.
+# ARGV[4], ARGV[5] its capacity and refill per ms.
 # Returns {allowed, remaining, ms until a token, ms until full}.
 _SCRIPT = """
 local function level(key, capacity, rate, now)
@@ -31,10 +31,9 @@ end
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 if KEYS[2] then
-  local gate_rate = tonumber(ARGV[6])
-  local gate = level(KEYS[2], tonumber(ARGV[5]), gate_rate, now)
+  local gate_rate = tonumber(ARGV[5])
+  local gate = level(KEYS[2], tonumber(ARGV[4]), gate_rate, now)
   if gate < 1 then
     local wait = math.ceil((1 - gate) / gate_rate)
     return {0, 0, wait, wait}
@@ -43,7 +42,7 @@ end
 local tokens = level(KEYS[1], capacity, rate, now)
 local allowed = 0
 if tokens >= 1 then
-  tokens = tokens - cost
+  tokens = tokens - 1
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
@@ -93,18 +92,18 @@ class RateLimiter:
         credential), refuse while that address is over its limit of rejected credentials,
         so a guesser learns nothing, not even from a right guess."""
         gate = None if ip is None else _rejected_key(ip)
-        return await self._take(f"ratelimit:{key}", self.limit_for(plan), 1, gate)
+        return await self._take(f"ratelimit:{key}", self.limit_for(plan), gate)
 
     async def reject(self, ip: str | None) -> Decision:
         """Count a rejected credential (a guess, see AuthenticationFailed.guess) against its
         address; not allowed once the address is over the limit."""
-        return await self._take(_rejected_key(ip), self.rejected_credentials, 1, None)
+        return await self._take(_rejected_key(ip), self.rejected_credentials, None)
 
-    async def _take(self, bucket: str, limit: int, cost: int, gate: str | None) -> Decision:
+    async def _take(self, bucket: str, limit: int, gate: str | None) -> Decision:
         rate_per_ms = limit / 60_000
         now_ms = int(time.time() * 1000)
         keys = [bucket]
-        args: list[float] = [limit, rate_per_ms, now_ms, cost]
+        args: list[float] = [limit, rate_per_ms, now_ms]
         if gate is not None:
             keys.append(gate)
             args += [self.rejected_credentials, self.rejected_credentials / 60_000]
