@@ -895,11 +895,20 @@ async def bench(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupt)
 
-    server = ApiServer(database_url, redis_url, configured.log_json, args.server_env)
+    # Several API processes on their own ports, each client connected to one in turn: what
+    # a load balancer in front of N processes does (uvicorn's --workers share one socket,
+    # which spreads 8 keep-alive connections unevenly).
+    # One signing key for all of them: a token from one is valid at the others.
+    server_env = {"SECRET_KEY": secrets.token_urlsafe(48), **args.server_env}
+    servers = [
+        ApiServer(database_url, redis_url, configured.log_json, server_env)
+        for _ in range(args.api_processes)
+    ]
     runs: list[Run] = []
     try:
-        await server.wait_ready()
-        url = server.url + "/graphql"
+        for server in servers:
+            await server.wait_ready()
+        url = servers[0].url + "/graphql"
         async with httpx.AsyncClient() as http:
             if seeded is None:
                 timings = Timings()
@@ -959,7 +968,10 @@ async def bench(
             raise
 
         async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
-            clients = [LeanClient(url) for _ in range(args.concurrency)]
+            clients = [
+                LeanClient(servers[i % len(servers)].url + "/graphql")
+                for i in range(args.concurrency)
+            ]
             for client in clients:
                 stack.push_async_callback(client.aclose)
             # Page cursors (pages 1..10), so the clients read different pages, as users do.
@@ -1011,7 +1023,7 @@ async def bench(
                 ),
             ]
             try:
-                probes = Probes(conn, server.process.pid, pg_pid)
+                probes = Probes(conn, [s.process.pid for s in servers], pg_pid)
                 runs += await measure_all(chosen(scenarios, args.only), args, stop, probes)
             finally:
                 await conn.close()
@@ -1033,13 +1045,14 @@ async def bench(
             ]
             if not stop.is_set():
                 runs += await measure_all(
-                    chosen(sql_scenarios, args.only), args, stop, Probes(None, None, pg_pid)
+                    chosen(sql_scenarios, args.only), args, stop, Probes(None, [], pg_pid)
                 )
         finally:
             for c in pool:
                 await c.close()
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return runs, interrupted
@@ -1066,9 +1079,11 @@ class Probes:
     how many connections Postgres accepted. CPU time is what a busy, shared machine does
     not distort much, unlike latency."""
 
-    def __init__(self, stats: asyncpg.Connection | None, api_pid: int | None, pg_pid: int | None):
+    def __init__(
+        self, stats: asyncpg.Connection | None, api_pids: list[int], pg_pid: int | None
+    ) -> None:
         self.stats = stats
-        self.api_pid = api_pid
+        self.api_pids = api_pids
         self.pg_pid = pg_pid
 
     async def sample(self) -> Sample:
@@ -1081,7 +1096,7 @@ class Probes:
             sessions = await self.stats.fetchval(
                 "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
             )
-        api = _tree_cpu(self.api_pid) if self.api_pid else None
+        api = sum(_tree_cpu(pid) for pid in self.api_pids) if self.api_pids else None
         pg = _tree_cpu(self.pg_pid) if self.pg_pid else None
         return Sample(sessions, api, pg, time.process_time())
 
@@ -1239,6 +1254,13 @@ def main() -> int:
         "--reuse", action="store_true", help="use the database a --keep run left (implies --keep)"
     )
     parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="API processes (`smartcontent serve`), the clients spread over them (default 1)",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         default=[],
@@ -1293,7 +1315,8 @@ def main() -> int:
             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         )
         print(
-            f"{servers}; API: `smartcontent serve` (child process); {args.requests} requests "
+            f"{servers}; API: {args.api_processes} x `smartcontent serve` (child processes); "
+            f"{args.requests} requests "
             f"per scenario, {args.concurrency} clients, {args.warmup} warm-up requests"
             + "".join(f", {k}={v}" for k, v in args.server_env.items())
         )
