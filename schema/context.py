@@ -77,6 +77,10 @@ class DataLoaders:
     comments_by_content: DataLoader[uuid.UUID, list[ContentComment]] = field(init=False)
     comment_counts: DataLoader[uuid.UUID, int] = field(init=False)
     media_by_content: DataLoader[uuid.UUID, list[MediaAsset]] = field(init=False)
+    # (campaign id, first, after) -> a page of the campaign's items
+    campaign_contents: DataLoader[tuple[uuid.UUID, int, str | None], Page[Content]] = field(
+        init=False
+    )
     # (content id, how many) -> [(similar content id, cosine similarity)]
     similar: DataLoader[tuple[uuid.UUID, int], list[tuple[uuid.UUID, float]]] = field(init=False)
     _visible_users: set[uuid.UUID] | None = field(init=False, default=None)
@@ -87,7 +91,12 @@ class DataLoaders:
         self.workspaces = DataLoader(load_fn=lambda ids: self._by_id(Workspace, ids))
         self.api_keys = DataLoader(load_fn=lambda ids: self._by_id(ApiKey, ids))
         self.member_counts = DataLoader(load_fn=self._member_counts)
-        self.members_page = DataLoader(load_fn=self._members_pages)
+        self.members_page = DataLoader(
+            load_fn=lambda keys: self._pages(workspaces.members_pages, keys)
+        )
+        self.campaign_contents = DataLoader(
+            load_fn=lambda keys: self._pages(content.campaign_pages, keys)
+        )
         self.contents = DataLoader(load_fn=lambda ids: self._by_id(Content, ids))
         self.campaigns = DataLoader(load_fn=lambda ids: self._by_id(Campaign, ids))
         self.variations = DataLoader(load_fn=lambda ids: self._by_id(ContentVariation, ids))
@@ -149,17 +158,23 @@ class DataLoaders:
             counts = await workspaces.members_count(session, ids)
         return [counts.get(i, 0) for i in ids]
 
-    async def _members_pages(
-        self, keys: Sequence[tuple[uuid.UUID, int, str | None]]
-    ) -> list[Page[Membership]]:
+    async def _pages(
+        self, fetch: Any, keys: Sequence[tuple[uuid.UUID, int, str | None]]
+    ) -> list[Page[Any] | AppError]:
+        """Nested lists: `fetch(session, owner ids, first=, after=)` pages many owners in one
+        statement; owners asking for the same page size and cursor go together."""
         groups: dict[tuple[int, str | None], list[uuid.UUID]] = {}
-        for workspace_id, first, after in keys:
-            groups.setdefault((first, after), []).append(workspace_id)
-        pages: dict[tuple[uuid.UUID, int, str | None], Page[Membership]] = {}
+        for owner, first, after in keys:
+            groups.setdefault((first, after), []).append(owner)
+        pages: dict[tuple[uuid.UUID, int, str | None], Page[Any] | AppError] = {}
         async with self.state.read_session_factory() as session:
             for (first, after), ids in groups.items():
-                found = await workspaces.members_pages(session, ids, first=first, after=after)
-                pages.update({(ws, first, after): page for ws, page in found.items()})
+                try:
+                    found = await fetch(session, ids, first=first, after=after)
+                except AppError as exc:  # a malformed cursor fails its own lists only
+                    pages.update({(owner, first, after): exc for owner in ids})
+                    continue
+                pages.update({(owner, first, after): page for owner, page in found.items()})
         return [pages[key] for key in keys]
 
     async def visible_user_ids(self, principal: Principal) -> set[uuid.UUID]:

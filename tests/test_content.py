@@ -422,6 +422,75 @@ async def test_library_page_statement_count_does_not_grow(
     assert counts[100] == 6, counts
 
 
+CAMPAIGNS_PAGE = """
+query($ws: ID!, $n: Int!) {
+  campaigns(workspaceId: $ws, first: $n) {
+    edges { node {
+      id name
+      contents(first: 5) {
+        edges { node { id title author { name } commentCount variations { platform withinLimits } } }
+        pageInfo { hasNextPage endCursor }
+      }
+    } }
+  }
+}
+"""
+
+
+async def test_campaign_contents_in_a_campaign_list_are_batched(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """A list of campaigns with their contents: one statement for all the campaigns' pages,
+    then one batch per relation, whatever the number of campaigns."""
+    owner = await register(client)
+    ws = await create_workspace(client, owner)
+    made = []
+    for i in range(6):
+        campaign = await gql(
+            client,
+            "mutation($ws: ID!, $n: String!) { createCampaign(workspaceId: $ws, name: $n) { campaign { id } } }",
+            {"ws": ws, "n": f"C{i}"},
+            headers=owner.headers,
+        )
+        made.append(campaign["data"]["createCampaign"]["campaign"]["id"])
+        await _seed_contents(app, ws, owner, made[-1], 7)
+    counts = {}
+    for size in (2, 6):
+        with count_statements(app) as statements:
+            body = await gql(client, CAMPAIGNS_PAGE, {"ws": ws, "n": size}, headers=owner.headers)
+        edges = body["data"]["campaigns"]["edges"]
+        assert len(edges) == size
+        for edge in edges:
+            page = edge["node"]["contents"]
+            assert len(page["edges"]) == 5 and page["pageInfo"]["hasNextPage"] is True
+            assert all(
+                e["node"]["commentCount"] == 1 and len(e["node"]["variations"]) == 2
+                for e in page["edges"]
+            )
+        counts[size] = len(statements)
+    assert counts[2] == counts[6], counts
+    # Each campaign's page is its own: the same as asking for that campaign's items directly.
+    first = edges[0]["node"]
+    direct = await gql(
+        client,
+        "query($ws: ID!, $c: ID!) { contents(workspaceId: $ws, first: 5, filter: {campaignId: $c}) { edges { node { id } } } }",
+        {"ws": ws, "c": first["id"]},
+        headers=owner.headers,
+    )
+    assert [e["node"]["id"] for e in direct["data"]["contents"]["edges"]] == [
+        e["node"]["id"] for e in first["contents"]["edges"]
+    ]
+    # The next page continues after the cursor.
+    after = await gql(
+        client,
+        "query($id: ID!, $a: String) { node(id: $id) { ... on Campaign { contents(first: 5, after: $a) { edges { node { id } } pageInfo { hasNextPage } } } } }",
+        {"id": first["id"], "a": first["contents"]["pageInfo"]["endCursor"]},
+        headers=owner.headers,
+    )
+    rest = after["data"]["node"]["contents"]
+    assert len(rest["edges"]) == 2 and rest["pageInfo"]["hasNextPage"] is False
+
+
 async def _seed_contents(
     app: Starlette, ws: str, owner: Account, campaign_id: str, count: int
 ) -> None:

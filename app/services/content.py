@@ -472,6 +472,43 @@ async def list_contents(
     return make_page(rows, first, lambda c: _cursor_values(c, order))
 
 
+async def campaign_pages(
+    session: AsyncSession, campaign_ids: Sequence[uuid.UUID], *, first: int, after: str | None
+) -> dict[uuid.UUID, Page[Content]]:
+    """One page of live items, newest first, for each campaign, in one statement (a window per
+    campaign), so a list of campaigns with their contents costs the same for any page size.
+    Callers check permissions first."""
+    cursor = decode_cursor(after, 2)
+    ranked = select(
+        Content.id,
+        func.row_number()
+        .over(
+            partition_by=Content.campaign_id,
+            order_by=(Content.created_at.desc(), Content.id.desc()),
+        )
+        .label("rn"),
+    ).where(Content.campaign_id.in_(campaign_ids), Content.deleted_at.is_(None))
+    if cursor is not None:
+        bound = tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
+        ranked = ranked.where(tuple_(Content.created_at, Content.id) < bound)
+    sub = ranked.subquery()
+    query = (
+        select_readable()
+        .join(sub, sub.c.id == Content.id)
+        .where(sub.c.rn <= first + 1)
+        .order_by(Content.campaign_id, sub.c.rn)
+    )
+    rows = (await session.scalars(query)).all()
+    grouped: dict[uuid.UUID, list[Content]] = {c: [] for c in campaign_ids}
+    for row in rows:
+        assert row.campaign_id is not None
+        grouped[row.campaign_id].append(row)
+    return {
+        campaign: make_page(items, first, lambda c: _cursor_values(c, OrderBy.CREATED_DESC))
+        for campaign, items in grouped.items()
+    }
+
+
 async def transition(
     state: AppState,
     principal: Principal,

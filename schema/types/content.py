@@ -21,7 +21,6 @@ from app.models import ContentVersion as VersionRow
 from app.models import MediaAsset as MediaRow
 from app.pagination import Page
 from app.permissions import Action
-from app.services import content as content_service
 from app.services import variations as variation_service
 from app.services.platform_rules import Evaluation
 from app.services.platform_rules import Platform as PlatformValue
@@ -302,16 +301,10 @@ class Campaign(relay.Node):
             str | None, strawberry.argument(description="Cursor to start after.")
         ] = None,
     ) -> Connection[Content]:
-        state = info.context.state
-        page = await content_service.list_contents(
-            state,
-            info.context.principal,
-            self.row.workspace_id,
-            first=page_size(first, state.settings.max_page_size),
-            after=after,
-            filters=content_service.ContentFilter(campaign_id=self.row.id),
-            order=content_service.OrderBy.CREATED_DESC,
-        )
+        info.context.principal.require(self.row.workspace_id, Action.CONTENT_READ)
+        size = page_size(first, info.context.state.settings.max_page_size)
+        # Batched across the campaigns of a list (one statement), like every relation.
+        page = await info.context.loaders.campaign_contents.load((self.row.id, size, after))
         return await Content.connection(info, page)
 
     @classmethod
