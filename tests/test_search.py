@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
+from starlette.applications import Starlette
 
 from app.ai.embeddings import HashingEmbedder
 from app.services.search import Hit, fuse
 from tests.helpers import Account, create_workspace, gql, register
+from tests.test_query_counts import count_statements
 
 POSTS = {
     "coffee": (
@@ -196,3 +198,25 @@ async def test_hashing_embedder_is_lexical_and_normalised() -> None:
     dot = lambda x, y: sum(p * q for p, q in zip(x, y, strict=True))  # noqa: E731
     assert abs(dot(a, a) - 1) < 1e-9
     assert dot(a, b) > dot(a, c) + 0.2
+
+
+async def test_search_statements_do_not_grow_with_the_hits(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """The hits' items come with the search; their relations load once for all the hits."""
+    owner, ws, _ = await _library(client)
+    query = """query($ws: ID!, $n: Int!) {
+      searchContent(workspaceId: $ws, query: "coffee or running or pricing", mode: KEYWORD, first: $n) {
+        score content { title commentCount author { name } variations { platform withinLimits } }
+      }
+    }"""
+    counts = {}
+    for size in (1, 4):
+        with count_statements(app) as statements:
+            body = await gql(client, query, {"ws": ws, "n": size}, headers=owner.headers)
+        hits = body["data"]["searchContent"]
+        assert len(hits) == size and all(h["content"]["author"]["name"] for h in hits)
+        counts[size] = len(statements)
+    assert counts[1] == counts[4], counts
+    # auth, the search, its items, then authors, comment counts and variations
+    assert counts[4] == 6, counts
