@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.errors import AppError, ErrorCode, Forbidden, Unauthenticated
@@ -106,6 +106,25 @@ class AuthenticationFailed(AppError):
         self.guess = guess
 
 
+# One statement per request, built once: the account and every membership with its
+# workspace's 2FA rule, aggregated (a request spends more on a round trip than on this).
+_ACCOUNT_ACCESS = (
+    select(
+        User.email,
+        User.plan,
+        User.token_version,
+        User.totp_enabled,
+        func.array_remove(func.array_agg(Membership.workspace_id), None),
+        func.array_remove(func.array_agg(Membership.role), None),
+        func.array_remove(func.array_agg(Workspace.require_two_factor), None),
+    )
+    .outerjoin(Membership, Membership.user_id == User.id)
+    .outerjoin(Workspace, Workspace.id == Membership.workspace_id)
+    .where(User.id == bindparam("user_id"))
+    .group_by(User.id)
+)
+
+
 async def principal_for_access_token(
     factory: async_sessionmaker[AsyncSession], secret: str, token: str, meta: RequestMeta
 ) -> Principal:
@@ -113,25 +132,8 @@ async def principal_for_access_token(
         claims = tokens.decode_access_token(secret, token)
     except tokens.InvalidToken as exc:
         raise AuthenticationFailed(f"Access token rejected: {exc}.", guess=not exc.expired) from exc
-    # One statement per request: the account and every membership with its workspace's
-    # 2FA rule, aggregated (a request spends more on a round trip than on this query).
-    query = (
-        select(
-            User.email,
-            User.plan,
-            User.token_version,
-            User.totp_enabled,
-            func.array_remove(func.array_agg(Membership.workspace_id), None),
-            func.array_remove(func.array_agg(Membership.role), None),
-            func.array_remove(func.array_agg(Workspace.require_two_factor), None),
-        )
-        .outerjoin(Membership, Membership.user_id == User.id)
-        .outerjoin(Workspace, Workspace.id == Membership.workspace_id)
-        .where(User.id == claims.user_id)
-        .group_by(User.id)
-    )
     async with factory() as session:
-        row = (await session.execute(query)).one_or_none()
+        row = (await session.execute(_ACCOUNT_ACCESS, {"user_id": claims.user_id})).one_or_none()
     if row is None or row.token_version != claims.token_version:
         raise AuthenticationFailed("Access token rejected: session ended.", guess=False)
     email, plan, _, totp_enabled, workspace_ids, roles, require_2fa = row

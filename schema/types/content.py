@@ -143,8 +143,7 @@ class ContentVariation(relay.Node):
             return _media_in_order(self.row.media_ids, known)
 
         async def later() -> list[MediaAsset]:
-            found = await info.context.loaders.media.load_many(self.row.media_ids)
-            return [MediaAsset.from_row(m) for m in found if m is not None]
+            return [MediaAsset.from_row(m) for m in await _attached_media(self.row)]
 
         return later()
 
@@ -196,12 +195,14 @@ def _violations(evaluation: Evaluation) -> list[RuleViolation]:
     ]
 
 
+async def _attached_media(row: VariationRow) -> list[MediaRow]:
+    """A variation's media, in order, through the operation's loader."""
+    found = await current_loaders().media.load_many(row.media_ids)
+    return [m for m in found if m is not None]
+
+
 async def _check_later(row: VariationRow, media: list[MediaRow] | Missing) -> Evaluation:
-    if media is MISSING:
-        loaders = current_loaders()
-        found = await loaders.media.load_many(row.media_ids)
-        media = [m for m in found if m is not None]
-    return variation_service.check(row, media)
+    return variation_service.check(row, await _attached_media(row) if media is MISSING else media)
 
 
 def _media_in_order(ids: list[uuid.UUID], rows: list[MediaRow]) -> list[MediaAsset]:
