@@ -17,17 +17,17 @@ from app.db import create_engine, create_read_session_factory, create_session_fa
 from app.http import ops
 from app.http.graphql_view import GraphQLView
 from app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.infra.mailer import build_mailer
+from app.infra.queue import JobQueue
+from app.infra.ratelimit import RateLimiter
+from app.infra.realtime import EventHub
+from app.infra.storage import build_storage
+from app.infra.throttle import LoginThrottle
 from app.logging import configure_logging, get_logger
 from app.metrics import Metrics
-from app.queue import JobQueue
-from app.realtime.hub import EventHub
 from app.security.keys import load_keys
-from app.services.mailer import build_mailer
-from app.services.ratelimit import RateLimiter
-from app.services.throttle import LoginThrottle
 from app.settings import Settings, get_settings
 from app.state import AppState
-from app.storage import build_storage
 from schema.schema import build_schema
 
 log = get_logger(__name__)

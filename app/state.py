@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.infra.mailer import Mailer
+from app.infra.queue import JobQueue
+from app.infra.ratelimit import RateLimiter
+from app.infra.realtime import EventHub
+from app.infra.storage import Storage
+from app.infra.throttle import LoginThrottle
 from app.metrics import Metrics
-from app.queue import JobQueue
-from app.realtime.hub import EventHub
 from app.security.keys import Keys
-from app.services.mailer import Mailer
-from app.services.ratelimit import RateLimiter
-from app.services.throttle import LoginThrottle
 from app.settings import Settings
-from app.storage import Storage
 
 
 @dataclass

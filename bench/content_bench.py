@@ -50,7 +50,7 @@ from app.ai.embeddings import HashingEmbedder, content_text
 from app.db import plain_pg_url
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, with_database
 from app.migrate import upgrade_head
-from app.services import search
+from app.services.content import search
 from app.settings import Settings, embedding_dimensions
 
 BENCH_DATA_DIR = Path("/tmp/bench-content-smartcontent")

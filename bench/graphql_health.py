@@ -193,8 +193,8 @@ async def delete_jobs(database_url: str, redis_url: str, global_ids: list[str]) 
     from sqlalchemy import delete
 
     from app.db import create_engine
+    from app.jobs.store import arq_job_id
     from app.models import Job
-    from app.services.jobs import arq_job_id
 
     ids = [job_uuid(g) for g in global_ids]
     engine = create_engine(database_url, Settings(database_url=database_url, db_pool_size=1))

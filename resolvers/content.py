@@ -11,9 +11,10 @@ import strawberry
 from strawberry import relay
 
 from app.models import Content as ContentRow
-from app.services import campaigns, content, search, variations
-from app.services.content import ContentFields, ContentFilter, Duplicate, OrderBy, Status
-from app.services.embedding_jobs import embedder_for
+from app.services.content import campaigns, search, variations
+from app.services.content import items as content
+from app.services.content.embedding import embedder_for
+from app.services.content.items import ContentFields, ContentFilter, Duplicate, OrderBy, Status
 from resolvers.common import (
     After,
     First,

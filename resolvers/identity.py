@@ -7,7 +7,8 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from app.services import identity, privacy, two_factor
+from app.services.identity import accounts as identity
+from app.services.identity import privacy, two_factor
 from resolvers.common import Info, attempt, principal_of, state_of
 from schema.types.identity import (
     AuthPayload,

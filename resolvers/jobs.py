@@ -9,7 +9,8 @@ import strawberry
 from strawberry import relay
 
 from app.errors import NotFound
-from app.services import diagnostics, job_events
+from app.jobs import events as job_events
+from app.services.ops import diagnostics
 from resolvers.common import Info, attempt, principal_of, state_of
 from schema.ids import parse_id
 from schema.types.job import Job, JobEvent, PingPayload

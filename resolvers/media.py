@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
 
-from app.services import media
+from app.services.content import media
 from resolvers.common import Info, WorkspaceId, attempt, page_limit, principal_of, state_of
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size

@@ -8,7 +8,7 @@ import strawberry
 from strawberry import relay
 
 from app.errors import BadUserInput
-from app.services import health
+from app.services.ops import health
 from resolvers.common import Info
 from resolvers.content import ContentQuery
 from resolvers.identity import IdentityQuery

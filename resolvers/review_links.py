@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from app.errors import ValidationFailed
-from app.services import review_links
+from app.services.content import review_links
 from resolvers.common import Info, attempt, principal_of, state_of
 from schema.ids import parse_id
 from schema.types.review import (

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from app.services import segments
+from app.services.content import segments
 from resolvers.common import Info, WorkspaceId, attempt, page_limit, principal_of, state_of
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size

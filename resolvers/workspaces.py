@@ -8,8 +8,10 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from app.services import api_keys, audit_log, workspaces
-from app.services.audit_log import AuditFilter
+from app.services.audit import entries as audit_log
+from app.services.audit.entries import AuditFilter
+from app.services.workspaces import api_keys
+from app.services.workspaces import teams as workspaces
 from resolvers.common import (
     After,
     First,

@@ -31,7 +31,9 @@ from app.models import (
     Workspace,
 )
 from app.pagination import Page
-from app.services import content, media, search, variations, workspaces
+from app.services.content import items as content
+from app.services.content import media, search, variations
+from app.services.workspaces import teams as workspaces
 
 if TYPE_CHECKING:
     from app.state import AppState

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
 
 from app.db import create_engine, create_session_factory
+from app.jobs.runner import Handler
 from app.logging import configure_logging, get_logger
 from app.settings import Settings, get_settings
-from workers.tasks import RedisPublisher, run_job, sweep
+from workers.tasks import HANDLERS, RedisPublisher, run_job, sweep
 
 log = get_logger(__name__)
 
@@ -22,8 +24,11 @@ def _sweep_schedule(interval: int) -> dict[str, Any]:
     return {"minute": set(range(0, 60, max(1, interval // 60))), "second": 0}
 
 
-def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
-    """Keyword arguments for `arq.worker.Worker` / `run_worker`."""
+def worker_settings(
+    settings: Settings | None = None, handlers: Mapping[str, Handler] = HANDLERS
+) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker` / `run_worker`; `handlers` performs each
+    job kind (tests add their own kinds)."""
     settings = settings or get_settings()
     if not settings.redis_url or not settings.database_url:
         raise SystemExit("smartcontent: DATABASE_URL and REDIS_URL must be set for the worker")
@@ -36,6 +41,7 @@ def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
         ctx["engine"] = engine
         ctx["session_factory"] = create_session_factory(engine)
         ctx["publisher"] = RedisPublisher(ctx["redis"])
+        ctx["handlers"] = handlers
         log.info("worker_started", host=socket.gethostname())
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -26,8 +26,8 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.auth import AuthenticationFailed, Principal, RequestMeta, authenticate
 from app.errors import AppError, ErrorCode, RateLimited
 from app.http.middleware import error_body
+from app.infra.ratelimit import Decision
 from app.logging import request_id_var
-from app.services.ratelimit import Decision
 from app.state import AppState
 from schema.context import Context
 from schema.extensions import format_errors

@@ -9,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from app import __version__
+from app.infra.storage import LocalStorage
+from app.jobs import store as jobs
 from app.logging import get_logger
-from app.services import health, jobs
+from app.services.ops import health
 from app.state import AppState
-from app.storage import LocalStorage
 
 log = get_logger(__name__)
 

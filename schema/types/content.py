@@ -21,9 +21,9 @@ from app.models import ContentVersion as VersionRow
 from app.models import MediaAsset as MediaRow
 from app.pagination import Page
 from app.permissions import Action
-from app.services import variations as variation_service
-from app.services.platform_rules import Evaluation
-from app.services.platform_rules import Platform as PlatformValue
+from app.platforms.rules import Evaluation
+from app.platforms.rules import Platform as PlatformValue
+from app.services.content import variations as variation_service
 from schema.context import Context, current_loaders, visible_rows
 from schema.ids import to_global_id
 from schema.lookahead import MISSING, Later, Missing, Selected, load_map, nothing

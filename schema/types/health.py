@@ -6,7 +6,7 @@ from enum import Enum
 
 import strawberry
 
-from app.services.health import HealthReport
+from app.services.ops.health import HealthReport
 
 
 @strawberry.enum(description="Whether a dependency answered its check.")

@@ -11,7 +11,7 @@ import strawberry
 from strawberry import relay
 
 from app.models import User as UserRow
-from app.services.identity import AuthResult
+from app.services.identity.accounts import AuthResult
 from schema.context import Context
 from schema.types.errors import UserError
 

@@ -12,9 +12,9 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from app.jobs.store import JobEvent as JobEventValue
+from app.jobs.store import can_read
 from app.models import Job as JobRow
-from app.services.jobs import JobEvent as JobEventValue
-from app.services.jobs import can_read
 from schema.context import Context
 from schema.types.errors import UserError
 

@@ -12,7 +12,7 @@ from strawberry import relay
 
 from app.models import ContentComment as CommentRow
 from app.models import ReviewLink as ReviewLinkRow
-from app.services.review_links import ReviewView
+from app.services.content.review_links import ReviewView
 from schema.context import Context
 from schema.ids import to_global_id
 from schema.types.content import ContentFormat, ContentStatus, ContentType, ContentVariation

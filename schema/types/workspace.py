@@ -19,7 +19,7 @@ from app.models import Membership as MembershipRow
 from app.models import Workspace as WorkspaceRow
 from app.permissions import Action
 from app.permissions import Role as RoleValue
-from app.services import workspaces as workspace_service
+from app.services.workspaces import teams as workspace_service
 from schema.context import Context
 from schema.ids import to_global_id
 from schema.pagination import Connection, page_size

@@ -1,1 +1,0 @@
-"""Realtime events: Redis pub/sub fan-out shared by API replicas and workers."""

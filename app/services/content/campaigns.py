@@ -1,0 +1,173 @@
+"""Campaigns group content around objectives, dates and a budget."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import FieldError, NotFound, ValidationFailed
+from app.models import Campaign
+from app.models.content import CAMPAIGN_STATUSES
+from app.pagination import Page, newest_first
+from app.permissions import Action
+from app.services.audit import trail as audit
+from app.state import AppState
+
+MAX_OBJECTIVES = 20
+
+
+@dataclass(frozen=True)
+class CampaignFields:
+    name: str | None = None
+    objectives: list[str] | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    budget: Decimal | None = None
+    status: str | None = None
+
+
+def _validate(fields: CampaignFields, *, creating: bool) -> list[FieldError]:
+    errors = []
+    if creating or fields.name is not None:
+        name = (fields.name or "").strip()
+        if not name or len(name) > 200:
+            errors.append(FieldError("name", "INVALID", "Name must be 1 to 200 characters."))
+    if fields.objectives is not None and (
+        len(fields.objectives) > MAX_OBJECTIVES or any(len(o) > 500 for o in fields.objectives)
+    ):
+        errors.append(
+            FieldError(
+                "objectives", "INVALID", f"At most {MAX_OBJECTIVES} objectives of 500 characters."
+            )
+        )
+    if fields.budget is not None and fields.budget < 0:
+        errors.append(FieldError("budget", "NEGATIVE", "Budget cannot be negative."))
+    if fields.status is not None and fields.status not in CAMPAIGN_STATUSES:
+        errors.append(FieldError("status", "INVALID", "Unknown status."))
+    return errors
+
+
+def _check_dates(start: date | None, end: date | None) -> None:
+    if start and end and end < start:
+        raise ValidationFailed(
+            [FieldError("endDate", "BEFORE_START", "The end date is before the start date.")]
+        )
+
+
+async def create(
+    state: AppState, principal: Principal, workspace_id: uuid.UUID, fields: CampaignFields
+) -> Campaign:
+    principal.require(workspace_id, Action.CONTENT_EDIT)
+    if errors := _validate(fields, creating=True):
+        raise ValidationFailed(errors)
+    _check_dates(fields.start_date, fields.end_date)
+    async with state.session_factory() as session, session.begin():
+        campaign = Campaign(
+            id=uuid.uuid4(),
+            workspace_id=workspace_id,
+            name=(fields.name or "").strip(),
+            objectives=[o.strip() for o in fields.objectives or [] if o.strip()],
+            start_date=fields.start_date,
+            end_date=fields.end_date,
+            budget=fields.budget,
+            status=fields.status or "DRAFT",
+            created_by_id=principal.user_id,
+        )
+        session.add(campaign)
+        audit.record(
+            session,
+            principal,
+            "createCampaign",
+            workspace_id=workspace_id,
+            target_type="Campaign",
+            target_id=campaign.id,
+            details={"name": campaign.name},
+        )
+    return await get(state, principal, campaign.id)
+
+
+async def update(
+    state: AppState, principal: Principal, campaign_id: uuid.UUID, fields: CampaignFields
+) -> Campaign:
+    if errors := _validate(fields, creating=False):
+        raise ValidationFailed(errors)
+    async with state.session_factory() as session, session.begin():
+        campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+        if campaign is None or principal.role_in(campaign.workspace_id) is None:
+            raise NotFound("No such campaign.")
+        principal.require(campaign.workspace_id, Action.CONTENT_EDIT)
+        changes: dict[str, Any] = {}
+        for name in ("name", "objectives", "start_date", "end_date", "budget", "status"):
+            value = getattr(fields, name)
+            if value is not None:
+                value = value.strip() if isinstance(value, str) and name == "name" else value
+                setattr(campaign, name, value)
+                changes[name] = str(value)
+        _check_dates(campaign.start_date, campaign.end_date)
+        audit.record(
+            session,
+            principal,
+            "updateCampaign",
+            workspace_id=campaign.workspace_id,
+            target_type="Campaign",
+            target_id=campaign.id,
+            details=changes,
+        )
+    return await get(state, principal, campaign_id)
+
+
+async def delete(state: AppState, principal: Principal, campaign_id: uuid.UUID) -> None:
+    """Its content stays, detached from the campaign."""
+    async with state.session_factory() as session, session.begin():
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is None or principal.role_in(campaign.workspace_id) is None:
+            raise NotFound("No such campaign.")
+        principal.require(campaign.workspace_id, Action.CONTENT_APPROVE)
+        await session.delete(campaign)
+        audit.record(
+            session,
+            principal,
+            "deleteCampaign",
+            workspace_id=campaign.workspace_id,
+            target_type="Campaign",
+            target_id=campaign.id,
+            details={"name": campaign.name},
+        )
+
+
+async def get(state: AppState, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
+    async with state.session_factory() as session:
+        campaign = await session.get(Campaign, campaign_id)
+    if campaign is None or principal.role_in(campaign.workspace_id) is None:
+        raise NotFound("No such campaign.")
+    principal.require(campaign.workspace_id, Action.CONTENT_READ)
+    return campaign
+
+
+async def list_campaigns(
+    state: AppState,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    *,
+    first: int,
+    after: str | None,
+    status: str | None = None,
+) -> Page[Campaign]:
+    principal.require(workspace_id, Action.CONTENT_READ)
+    query = select(Campaign).where(Campaign.workspace_id == workspace_id)
+    if status:
+        query = query.where(Campaign.status == status)
+    return await newest_first(state.session_factory, query, Campaign, first=first, after=after)
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Campaign]:
+    rows = (await session.scalars(select(Campaign).where(Campaign.id.in_(ids)))).all()
+    return {row.id: row for row in rows}

@@ -1,0 +1,180 @@
+"""Per-platform variations of a content item. Saved even when over a platform's limits
+(people fix drafts step by step); every read reports the rule check."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import FieldError, NotFound, ValidationFailed
+from app.models import Content, ContentVariation, MediaAsset
+from app.permissions import Action
+from app.platforms.rules import Evaluation, MediaItem, Platform, evaluate
+from app.services.audit import trail as audit
+from app.state import AppState
+
+MAX_BODY = 100_000
+
+
+@dataclass(frozen=True)
+class VariationFields:
+    body: str | None = None
+    subject: str | None = None
+    preheader: str | None = None
+    media_ids: list[uuid.UUID] | None = None
+
+
+async def _check_media(
+    session: AsyncSession, workspace_id: uuid.UUID, media_ids: list[uuid.UUID]
+) -> None:
+    if not media_ids:
+        return
+    found = set(
+        (
+            await session.scalars(
+                select(MediaAsset.id).where(
+                    MediaAsset.id.in_(media_ids), MediaAsset.workspace_id == workspace_id
+                )
+            )
+        ).all()
+    )
+    if set(media_ids) - found:
+        raise ValidationFailed(
+            [FieldError("mediaIds", "NOT_FOUND", "Some media are not in this workspace.")]
+        )
+
+
+def _validate(fields: VariationFields) -> None:
+    if fields.body is not None and len(fields.body) > MAX_BODY:
+        raise ValidationFailed([FieldError("body", "TOO_LONG", f"At most {MAX_BODY} characters.")])
+    if fields.media_ids is not None and len(fields.media_ids) != len(set(fields.media_ids)):
+        raise ValidationFailed([FieldError("mediaIds", "DUPLICATE", "Each medium once.")])
+
+
+async def create(
+    state: AppState,
+    principal: Principal,
+    content_id: uuid.UUID,
+    platform: Platform,
+    fields: VariationFields,
+) -> ContentVariation:
+    _validate(fields)
+    async with state.session_factory() as session, session.begin():
+        content = await session.get(Content, content_id)
+        if content is None or principal.role_in(content.workspace_id) is None:
+            raise NotFound("No such content.")
+        principal.require(content.workspace_id, Action.CONTENT_EDIT)
+        exists = await session.scalar(
+            select(ContentVariation.id).where(
+                ContentVariation.content_id == content_id,
+                ContentVariation.platform == platform.value,
+            )
+        )
+        if exists is not None:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "platform",
+                        "EXISTS",
+                        f"This content already has a {platform.value} variation.",
+                    )
+                ]
+            )
+        await _check_media(session, content.workspace_id, fields.media_ids or [])
+        variation = ContentVariation(
+            id=uuid.uuid4(),
+            content_id=content_id,
+            workspace_id=content.workspace_id,
+            platform=platform.value,
+            body=fields.body if fields.body is not None else content.body,
+            subject=fields.subject
+            if fields.subject is not None
+            else (content.title if platform is Platform.EMAIL else None),
+            preheader=fields.preheader,
+            media_ids=fields.media_ids or [],
+            created_by_id=principal.user_id,
+        )
+        session.add(variation)
+        audit.record(
+            session,
+            principal,
+            "createVariation",
+            workspace_id=content.workspace_id,
+            target_type="ContentVariation",
+            target_id=variation.id,
+            details={"platform": platform.value},
+        )
+    return await _reload(state, variation.id)
+
+
+async def update(
+    state: AppState, principal: Principal, variation_id: uuid.UUID, fields: VariationFields
+) -> ContentVariation:
+    _validate(fields)
+    async with state.session_factory() as session, session.begin():
+        variation = await session.get(ContentVariation, variation_id, with_for_update=True)
+        if variation is None or principal.role_in(variation.workspace_id) is None:
+            raise NotFound("No such variation.")
+        principal.require(variation.workspace_id, Action.CONTENT_EDIT)
+        if fields.media_ids is not None:
+            await _check_media(session, variation.workspace_id, fields.media_ids)
+            variation.media_ids = fields.media_ids
+        if fields.body is not None:
+            variation.body = fields.body
+        if fields.subject is not None:
+            variation.subject = fields.subject
+        if fields.preheader is not None:
+            variation.preheader = fields.preheader
+        audit.record(
+            session,
+            principal,
+            "updateVariation",
+            workspace_id=variation.workspace_id,
+            target_type="ContentVariation",
+            target_id=variation.id,
+        )
+    return await _reload(state, variation_id)
+
+
+async def _reload(state: AppState, variation_id: uuid.UUID) -> ContentVariation:
+    async with state.session_factory() as session:
+        row = await session.get(ContentVariation, variation_id)
+    assert row is not None
+    return row
+
+
+def check(variation: ContentVariation, media: Sequence[MediaAsset]) -> Evaluation:
+    by_id = {m.id: m for m in media}
+    items = [
+        MediaItem(mime_type=m.mime_type, size_bytes=m.size_bytes, kind=m.kind)
+        for m in (by_id.get(i) for i in variation.media_ids)
+        if m is not None
+    ]
+    return evaluate(
+        Platform(variation.platform),
+        variation.body,
+        subject=variation.subject,
+        preheader=variation.preheader,
+        media=items,
+    )
+
+
+async def variations_for(
+    session: AsyncSession, content_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ContentVariation]]:
+    rows = (
+        await session.scalars(
+            select(ContentVariation)
+            .where(ContentVariation.content_id.in_(content_ids))
+            .order_by(ContentVariation.content_id, ContentVariation.platform)
+        )
+    ).all()
+    out: dict[uuid.UUID, list[ContentVariation]] = {i: [] for i in content_ids}
+    for row in rows:
+        out[row.content_id].append(row)
+    return out
