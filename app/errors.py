@@ -20,6 +20,95 @@ class ErrorCode(StrEnum):
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
+class UserErrorCode(StrEnum):
+    """Every code a mutation payload's `errors[].code` can carry (the schema's UserErrorCode
+    enum is derived from this class, with the descriptions below)."""
+
+    ALREADY_ENABLED = "ALREADY_ENABLED"
+    ALREADY_MEMBER = "ALREADY_MEMBER"
+    APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+    BEFORE_START = "BEFORE_START"
+    CONFLICT = "CONFLICT"
+    DELETED = "DELETED"
+    DUPLICATE = "DUPLICATE"
+    EMPTY = "EMPTY"
+    EXISTS = "EXISTS"
+    INVALID = "INVALID"
+    INVALID_CODE = "INVALID_CODE"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    INVALID_IMAGE = "INVALID_IMAGE"
+    INVALID_LINK = "INVALID_LINK"
+    INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"  # noqa: S105 - a code, not a secret
+    INVALID_STATE = "INVALID_STATE"
+    INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    IN_THE_PAST = "IN_THE_PAST"
+    NEGATIVE = "NEGATIVE"
+    NOT_ALLOWED = "NOT_ALLOWED"
+    NOT_ENABLED = "NOT_ENABLED"
+    NOT_FOUND = "NOT_FOUND"
+    NOT_OWNER = "NOT_OWNER"
+    NOT_PENDING = "NOT_PENDING"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    OWNER = "OWNER"
+    REQUIRED = "REQUIRED"
+    SAME_USER = "SAME_USER"
+    TAKEN = "TAKEN"
+    TOO_COMMON = "TOO_COMMON"
+    TOO_FAR = "TOO_FAR"
+    TOO_LARGE = "TOO_LARGE"
+    TOO_LONG = "TOO_LONG"
+    TOO_MANY = "TOO_MANY"
+    TOO_SHORT = "TOO_SHORT"
+    TWO_FACTOR_REQUIRED = "TWO_FACTOR_REQUIRED"
+    UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"
+    WRONG_ACCOUNT = "WRONG_ACCOUNT"
+
+
+# What each code means, for the schema (a code without a description fails at import).
+USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
+    UserErrorCode.ALREADY_ENABLED: "Already switched on (e.g. two-factor authentication).",
+    UserErrorCode.ALREADY_MEMBER: "The person is already a member of the workspace.",
+    UserErrorCode.APPROVAL_REQUIRED: "The workspace requires approval before this step.",
+    UserErrorCode.BEFORE_START: "An end date lies before its start date.",
+    UserErrorCode.CONFLICT: "The object changed since you read it (expectedVersion); reload.",
+    UserErrorCode.DELETED: "The object is soft-deleted; restore it first.",
+    UserErrorCode.DUPLICATE: "The value occurs twice where it must be unique.",
+    UserErrorCode.EMPTY: "The value is empty (e.g. an uploaded file with no bytes).",
+    UserErrorCode.EXISTS: "Such an object already exists (e.g. a variation per platform).",
+    UserErrorCode.INVALID: "The value is not acceptable (format or choice).",
+    UserErrorCode.INVALID_CODE: "A one-time or recovery code is wrong or used.",
+    UserErrorCode.INVALID_CREDENTIALS: "Email or password is incorrect.",
+    UserErrorCode.INVALID_IMAGE: "The file is not an image or video we can read.",
+    UserErrorCode.INVALID_LINK: "A review link is unknown, expired or revoked.",
+    UserErrorCode.INVALID_REFRESH_TOKEN: "The refresh token is invalid, expired or reused.",
+    UserErrorCode.INVALID_STATE: "The object's current state does not allow this.",
+    UserErrorCode.INVALID_TOKEN: "A reset or invitation token is invalid or expired.",
+    UserErrorCode.INVALID_TRANSITION: "The workflow does not allow this status change.",
+    UserErrorCode.IN_THE_PAST: "The time lies in the past.",
+    UserErrorCode.NEGATIVE: "The number must not be negative.",
+    UserErrorCode.NOT_ALLOWED: "Your role or the object's rules do not allow this change.",
+    UserErrorCode.NOT_ENABLED: "Not switched on (e.g. two-factor authentication).",
+    UserErrorCode.NOT_FOUND: "A referenced object does not exist in this workspace.",
+    UserErrorCode.NOT_OWNER: "Members may change only what they created.",
+    UserErrorCode.NOT_PENDING: "Nothing is waiting to be confirmed.",
+    UserErrorCode.OUT_OF_RANGE: "The number lies outside the allowed range.",
+    UserErrorCode.OWNER: "The workspace owner cannot be changed or removed this way.",
+    UserErrorCode.REQUIRED: "The value is required.",
+    UserErrorCode.SAME_USER: "You cannot do this to yourself.",
+    UserErrorCode.TAKEN: "The value is already in use (e.g. an email address).",
+    UserErrorCode.TOO_COMMON: "The password is too common or too easy to guess.",
+    UserErrorCode.TOO_FAR: "The time lies too far in the future.",
+    UserErrorCode.TOO_LARGE: "The file or value is larger than allowed.",
+    UserErrorCode.TOO_LONG: "The text is longer than allowed.",
+    UserErrorCode.TOO_MANY: "The list has more items than allowed.",
+    UserErrorCode.TOO_SHORT: "The text is shorter than required.",
+    UserErrorCode.TWO_FACTOR_REQUIRED: "Two-factor authentication must be enabled first.",
+    UserErrorCode.UNSUPPORTED_TYPE: "The file type is not supported.",
+    UserErrorCode.WRONG_ACCOUNT: "The token belongs to a different account.",
+}
+
+
 class AppError(Exception):
     """A failure the client may see as-is: message and code are part of the API."""
 
@@ -60,7 +149,7 @@ class FieldError:
 
     __slots__ = ("code", "field", "message")
 
-    def __init__(self, field: str | None, code: str, message: str) -> None:
+    def __init__(self, field: str | None, code: UserErrorCode, message: str) -> None:
         self.field = field
         self.code = code
         self.message = message

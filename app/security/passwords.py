@@ -9,7 +9,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from app.errors import FieldError
+from app.errors import FieldError, UserErrorCode
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256  # argon2 takes any length; a cap stops multi-megabyte "passwords"
@@ -58,10 +58,18 @@ def password_problems(
 ) -> list[FieldError]:
     if len(password) < MIN_LENGTH:
         return [
-            FieldError(field, "TOO_SHORT", f"Password must be at least {MIN_LENGTH} characters.")
+            FieldError(
+                field,
+                UserErrorCode.TOO_SHORT,
+                f"Password must be at least {MIN_LENGTH} characters.",
+            )
         ]
     if len(password) > MAX_LENGTH:
-        return [FieldError(field, "TOO_LONG", f"Password must be at most {MAX_LENGTH} characters.")]
+        return [
+            FieldError(
+                field, UserErrorCode.TOO_LONG, f"Password must be at most {MAX_LENGTH} characters."
+            )
+        ]
     lowered = password.lower()
     local = email.split("@", 1)[0].lower()
     if (
@@ -70,6 +78,8 @@ def password_problems(
         or (len(local) >= 4 and local in lowered)
     ):
         return [
-            FieldError(field, "TOO_COMMON", "This password is too common or too easy to guess.")
+            FieldError(
+                field, UserErrorCode.TOO_COMMON, "This password is too common or too easy to guess."
+            )
         ]
     return []

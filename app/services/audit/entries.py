@@ -10,9 +10,12 @@ from sqlalchemy import select
 
 from app.auth import Principal
 from app.models import AuditEntry
-from app.pagination import Page, decode_cursor, make_page
+from app.pagination import Keyset, Page, fetch_page
 from app.permissions import Action
 from app.state import AppState
+
+# Entry ids increase: newest first is id descending.
+_ORDER = Keyset((AuditEntry.id,), descending=True)
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,7 @@ async def list_entries(
 ) -> Page[AuditEntry]:
     """Newest first. Uses the (workspace_id, id DESC) index; filters narrow within it."""
     principal.require(workspace_id, Action.AUDIT_READ)
-    cursor = decode_cursor(after, 1)
     query = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
-    if cursor is not None:
-        query = query.where(AuditEntry.id < int(cursor[0]))
     if filters.action:
         query = query.where(AuditEntry.action == filters.action)
     if filters.actor_user_id:
@@ -52,7 +52,4 @@ async def list_entries(
         query = query.where(AuditEntry.created_at >= filters.since)
     if filters.until:
         query = query.where(AuditEntry.created_at < filters.until)
-    query = query.order_by(AuditEntry.id.desc()).limit(first + 1)
-    async with state.session_factory() as session:
-        rows = (await session.scalars(query)).all()
-    return make_page(rows, first, lambda e: (e.id,))
+    return await fetch_page(state.session_factory, query, _ORDER, first=first, after=after)

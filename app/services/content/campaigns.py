@@ -13,11 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Campaign
 from app.models.content import CAMPAIGN_STATUSES
-from app.pagination import Page, newest_first
+from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
 
@@ -39,26 +40,34 @@ def _validate(fields: CampaignFields, *, creating: bool) -> list[FieldError]:
     if creating or fields.name is not None:
         name = (fields.name or "").strip()
         if not name or len(name) > 200:
-            errors.append(FieldError("name", "INVALID", "Name must be 1 to 200 characters."))
+            errors.append(
+                FieldError("name", UserErrorCode.INVALID, "Name must be 1 to 200 characters.")
+            )
     if fields.objectives is not None and (
         len(fields.objectives) > MAX_OBJECTIVES or any(len(o) > 500 for o in fields.objectives)
     ):
         errors.append(
             FieldError(
-                "objectives", "INVALID", f"At most {MAX_OBJECTIVES} objectives of 500 characters."
+                "objectives",
+                UserErrorCode.INVALID,
+                f"At most {MAX_OBJECTIVES} objectives of 500 characters.",
             )
         )
     if fields.budget is not None and fields.budget < 0:
-        errors.append(FieldError("budget", "NEGATIVE", "Budget cannot be negative."))
+        errors.append(FieldError("budget", UserErrorCode.NEGATIVE, "Budget cannot be negative."))
     if fields.status is not None and fields.status not in CAMPAIGN_STATUSES:
-        errors.append(FieldError("status", "INVALID", "Unknown status."))
+        errors.append(FieldError("status", UserErrorCode.INVALID, "Unknown status."))
     return errors
 
 
 def _check_dates(start: date | None, end: date | None) -> None:
     if start and end and end < start:
         raise ValidationFailed(
-            [FieldError("endDate", "BEFORE_START", "The end date is before the start date.")]
+            [
+                FieldError(
+                    "endDate", UserErrorCode.BEFORE_START, "The end date is before the start date."
+                )
+            ]
         )
 
 
@@ -100,10 +109,9 @@ async def update(
     if errors := _validate(fields, creating=False):
         raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
-        campaign = await session.get(Campaign, campaign_id, with_for_update=True)
-        if campaign is None or principal.role_in(campaign.workspace_id) is None:
-            raise NotFound("No such campaign.")
-        principal.require(campaign.workspace_id, Action.CONTENT_EDIT)
+        campaign = await lookup.scoped_row(
+            session, Campaign, campaign_id, principal, Action.CONTENT_EDIT, for_update=True
+        )
         changes: dict[str, Any] = {}
         for name in ("name", "objectives", "start_date", "end_date", "budget", "status"):
             value = getattr(fields, name)
@@ -127,10 +135,9 @@ async def update(
 async def delete(state: AppState, principal: Principal, campaign_id: uuid.UUID) -> None:
     """Its content stays, detached from the campaign."""
     async with state.session_factory() as session, session.begin():
-        campaign = await session.get(Campaign, campaign_id)
-        if campaign is None or principal.role_in(campaign.workspace_id) is None:
-            raise NotFound("No such campaign.")
-        principal.require(campaign.workspace_id, Action.CONTENT_APPROVE)
+        campaign = await lookup.scoped_row(
+            session, Campaign, campaign_id, principal, Action.CONTENT_APPROVE
+        )
         await session.delete(campaign)
         audit.record(
             session,
@@ -145,10 +152,9 @@ async def delete(state: AppState, principal: Principal, campaign_id: uuid.UUID) 
 
 async def get(state: AppState, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
     async with state.session_factory() as session:
-        campaign = await session.get(Campaign, campaign_id)
-    if campaign is None or principal.role_in(campaign.workspace_id) is None:
-        raise NotFound("No such campaign.")
-    principal.require(campaign.workspace_id, Action.CONTENT_READ)
+        campaign = await lookup.scoped_row(
+            session, Campaign, campaign_id, principal, Action.CONTENT_READ
+        )
     return campaign
 
 
@@ -165,7 +171,9 @@ async def list_campaigns(
     query = select(Campaign).where(Campaign.workspace_id == workspace_id)
     if status:
         query = query.where(Campaign.status == status)
-    return await newest_first(state.session_factory, query, Campaign, first=first, after=after)
+    return await fetch_page(
+        state.session_factory, query, newest_first(Campaign), first=first, after=after
+    )
 
 
 async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Campaign]:

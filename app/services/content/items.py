@@ -10,17 +10,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, tuple_, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
 from app.jobs import store as jobs
 from app.models import Campaign, Content, ContentComment, ContentVersion, Job, User, Workspace
 from app.models.content import CONTENT_TYPES, FORMATS
-from app.pagination import Page, decode_cursor, make_page
+from app.pagination import Keyset, Page
 from app.permissions import Action, Role
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
 
@@ -109,23 +110,29 @@ def _validate(fields: ContentFields, *, creating: bool) -> list[FieldError]:
     if fields.title is not None or creating:
         title = (fields.title or "").strip()
         if not title:
-            errors.append(FieldError("title", "REQUIRED", "Title is required."))
+            errors.append(FieldError("title", UserErrorCode.REQUIRED, "Title is required."))
         elif len(title) > MAX_TITLE:
-            errors.append(FieldError("title", "TOO_LONG", f"At most {MAX_TITLE} characters."))
+            errors.append(
+                FieldError("title", UserErrorCode.TOO_LONG, f"At most {MAX_TITLE} characters.")
+            )
     if fields.body is not None and len(fields.body) > MAX_BODY:
-        errors.append(FieldError("body", "TOO_LONG", f"At most {MAX_BODY} characters."))
+        errors.append(FieldError("body", UserErrorCode.TOO_LONG, f"At most {MAX_BODY} characters."))
     if creating and fields.body is None:
-        errors.append(FieldError("body", "REQUIRED", "Body is required."))
+        errors.append(FieldError("body", UserErrorCode.REQUIRED, "Body is required."))
     if fields.content_type is not None and fields.content_type not in CONTENT_TYPES:
-        errors.append(FieldError("contentType", "INVALID", "Unknown content type."))
+        errors.append(FieldError("contentType", UserErrorCode.INVALID, "Unknown content type."))
     if fields.format is not None and fields.format not in FORMATS:
-        errors.append(FieldError("format", "INVALID", "Unknown format."))
+        errors.append(FieldError("format", UserErrorCode.INVALID, "Unknown format."))
     if fields.tags is not None:
         tags = _clean_tags(fields.tags)
         if len(tags) > MAX_TAGS:
-            errors.append(FieldError("tags", "TOO_MANY", f"At most {MAX_TAGS} tags."))
+            errors.append(FieldError("tags", UserErrorCode.TOO_MANY, f"At most {MAX_TAGS} tags."))
         if any(len(t) > MAX_TAG for t in tags):
-            errors.append(FieldError("tags", "TOO_LONG", f"Each tag at most {MAX_TAG} characters."))
+            errors.append(
+                FieldError(
+                    "tags", UserErrorCode.TOO_LONG, f"Each tag at most {MAX_TAG} characters."
+                )
+            )
     return errors
 
 
@@ -137,7 +144,11 @@ async def _check_campaign(
     )
     if found is None:
         raise ValidationFailed(
-            [FieldError("campaignId", "NOT_FOUND", "No such campaign in this workspace.")]
+            [
+                FieldError(
+                    "campaignId", UserErrorCode.NOT_FOUND, "No such campaign in this workspace."
+                )
+            ]
         )
 
 
@@ -250,33 +261,29 @@ async def _reload(state: AppState, content_id: uuid.UUID) -> Content:
     return content
 
 
-async def _load_for_write(
-    session: AsyncSession, principal: Principal, content_id: uuid.UUID
-) -> Content:
-    """Lock the row. Outside its workspace, content does not exist (NOT_FOUND, no leak)."""
-    content = await session.get(Content, content_id, with_for_update=True)
-    if content is None or principal.role_in(content.workspace_id) is None:
-        raise NotFound("No such content.")
-    return content
-
-
 def _require_edit(principal: Principal, content: Content) -> Role:
     role = principal.require(content.workspace_id, Action.CONTENT_EDIT)
     status = Status(content.status)
     if content.deleted_at is not None:
         raise ValidationFailed(
-            [FieldError(None, "DELETED", "Restore the content before editing it.")]
+            [FieldError(None, UserErrorCode.DELETED, "Restore the content before editing it.")]
         )
     if status not in EDITABLE:
         raise ValidationFailed(
-            [FieldError(None, "INVALID_STATE", f"{status.value.lower()} content cannot be edited.")]
+            [
+                FieldError(
+                    None,
+                    UserErrorCode.INVALID_STATE,
+                    f"{status.value.lower()} content cannot be edited.",
+                )
+            ]
         )
     if role < Role.ADMIN and status not in EDITABLE_BY_MEMBER:
         raise ValidationFailed(
             [
                 FieldError(
                     None,
-                    "INVALID_STATE",
+                    UserErrorCode.INVALID_STATE,
                     "Only drafts can be edited; ask an admin to request changes.",
                 )
             ]
@@ -297,14 +304,16 @@ async def update_content(
     if errors := _validate(fields, creating=False):
         raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
-        content = await _load_for_write(session, principal, content_id)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, None, for_update=True
+        )
         _require_edit(principal, content)
         if content.version != expected_version:
             raise ValidationFailed(
                 [
                     FieldError(
                         "expectedVersion",
-                        "CONFLICT",
+                        UserErrorCode.CONFLICT,
                         f"The content changed (now version {content.version}); reload and retry.",
                     )
                 ]
@@ -362,13 +371,17 @@ async def set_deleted(
 ) -> Content:
     """Soft delete (or restore): the row stays, hidden from lists and search."""
     async with state.session_factory() as session, session.begin():
-        content = await _load_for_write(session, principal, content_id)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, None, for_update=True
+        )
         role = principal.require(content.workspace_id, Action.CONTENT_EDIT)
         if role < Role.ADMIN and content.created_by_id != principal.user_id:
             raise ValidationFailed(
                 [
                     FieldError(
-                        None, "NOT_OWNER", "Members can delete and restore only their own content."
+                        None,
+                        UserErrorCode.NOT_OWNER,
+                        "Members can delete and restore only their own content.",
                     )
                 ]
             )
@@ -376,7 +389,9 @@ async def set_deleted(
             raise ValidationFailed(
                 [
                     FieldError(
-                        None, "INVALID_STATE", "Already deleted." if deleted else "Not deleted."
+                        None,
+                        UserErrorCode.INVALID_STATE,
+                        "Already deleted." if deleted else "Not deleted.",
                     )
                 ]
             )
@@ -394,29 +409,18 @@ async def set_deleted(
 
 async def get(state: AppState, principal: Principal, content_id: uuid.UUID) -> Content:
     async with state.session_factory() as session:
-        content = await session.get(Content, content_id)
-    if content is None or principal.role_in(content.workspace_id) is None:
-        raise NotFound("No such content.")
-    principal.require(content.workspace_id, Action.CONTENT_READ)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, Action.CONTENT_READ
+        )
     return content
 
 
 _ORDER = {
-    OrderBy.CREATED_DESC: ((Content.created_at, Content.id), True),
-    OrderBy.CREATED_ASC: ((Content.created_at, Content.id), False),
-    OrderBy.UPDATED_DESC: ((Content.updated_at, Content.id), True),
-    OrderBy.TITLE_ASC: ((Content.title, Content.id), False),
+    OrderBy.CREATED_DESC: Keyset((Content.created_at, Content.id), descending=True),
+    OrderBy.CREATED_ASC: Keyset((Content.created_at, Content.id), descending=False),
+    OrderBy.UPDATED_DESC: Keyset((Content.updated_at, Content.id), descending=True),
+    OrderBy.TITLE_ASC: Keyset((Content.title, Content.id), descending=False),
 }
-
-
-def _cursor_values(content: Content, order: OrderBy) -> tuple[str, str]:
-    if order is OrderBy.TITLE_ASC:
-        first = content.title
-    elif order is OrderBy.UPDATED_DESC:
-        first = content.updated_at.isoformat()
-    else:
-        first = content.created_at.isoformat()
-    return first, str(content.id)
 
 
 # Built once: a Select is immutable, each `.where()` makes a new one.
@@ -460,21 +464,10 @@ async def list_contents(
         query = query.where(Content.tags.contains([filters.tag.strip().lower().lstrip("#")]))
     if filters.created_by:
         query = query.where(Content.created_by_id == filters.created_by)
-    (key_a, key_b), descending = _ORDER[order]
-    cursor = decode_cursor(after, 2)
-    if cursor is not None:
-        value: Any = cursor[0] if order is OrderBy.TITLE_ASC else datetime.fromisoformat(cursor[0])
-        bound = tuple_(value, uuid.UUID(cursor[1]))
-        query = query.where(
-            tuple_(key_a, key_b) < bound if descending else tuple_(key_a, key_b) > bound
-        )
-    if descending:
-        query = query.order_by(key_a.desc(), key_b.desc())
-    else:
-        query = query.order_by(key_a.asc(), key_b.asc())
+    keyset = _ORDER[order]
     async with state.read_session_factory() as session:
-        rows = (await session.scalars(query.limit(first + 1))).all()
-    return make_page(rows, first, lambda c: _cursor_values(c, order))
+        rows = (await session.scalars(keyset.apply(query, after, first))).all()
+    return keyset.page(rows, first)
 
 
 async def campaign_pages(
@@ -483,19 +476,18 @@ async def campaign_pages(
     """One page of live items, newest first, for each campaign, in one statement (a window per
     campaign), so a list of campaigns with their contents costs the same for any page size.
     Callers check permissions first."""
-    cursor = decode_cursor(after, 2)
+    keyset = _ORDER[OrderBy.CREATED_DESC]
     ranked = select(
         Content.id,
         func.row_number()
         .over(
             partition_by=Content.campaign_id,
-            order_by=(Content.created_at.desc(), Content.id.desc()),
+            order_by=keyset.order_by(),
         )
         .label("rn"),
     ).where(Content.campaign_id.in_(campaign_ids), Content.deleted_at.is_(None))
-    if cursor is not None:
-        bound = tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        ranked = ranked.where(tuple_(Content.created_at, Content.id) < bound)
+    if (condition := keyset.after(after)) is not None:
+        ranked = ranked.where(condition)
     sub = ranked.subquery()
     query = (
         select_readable()
@@ -508,10 +500,7 @@ async def campaign_pages(
     for row in rows:
         assert row.campaign_id is not None
         grouped[row.campaign_id].append(row)
-    return {
-        campaign: make_page(items, first, lambda c: _cursor_values(c, OrderBy.CREATED_DESC))
-        for campaign, items in grouped.items()
-    }
+    return {campaign: keyset.page(items, first) for campaign, items in grouped.items()}
 
 
 async def transition(
@@ -526,10 +515,12 @@ async def transition(
     """Move content through the workflow; refuse transitions the table does not list."""
     if comment is not None and len(comment) > MAX_COMMENT:
         raise ValidationFailed(
-            [FieldError("comment", "TOO_LONG", f"At most {MAX_COMMENT} characters.")]
+            [FieldError("comment", UserErrorCode.TOO_LONG, f"At most {MAX_COMMENT} characters.")]
         )
     async with state.session_factory() as session, session.begin():
-        content = await _load_for_write(session, principal, content_id)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, None, for_update=True
+        )
         principal.require(content.workspace_id, Action.CONTENT_READ)
         current = Status(content.status)
         action = TRANSITIONS.get((current, target))
@@ -538,7 +529,7 @@ async def transition(
                 [
                     FieldError(
                         None,
-                        "INVALID_TRANSITION",
+                        UserErrorCode.INVALID_TRANSITION,
                         f"Content that is {current.value} cannot become {target.value}.",
                     )
                 ]
@@ -551,7 +542,7 @@ async def transition(
                     [
                         FieldError(
                             None,
-                            "APPROVAL_REQUIRED",
+                            UserErrorCode.APPROVAL_REQUIRED,
                             "This workspace requires approval before scheduling.",
                         )
                     ]
@@ -595,16 +586,15 @@ async def add_comment(
 ) -> ContentComment:
     body = body.strip()
     if not body:
-        raise ValidationFailed([FieldError("body", "REQUIRED", "Write something.")])
+        raise ValidationFailed([FieldError("body", UserErrorCode.REQUIRED, "Write something.")])
     if len(body) > MAX_COMMENT:
         raise ValidationFailed(
-            [FieldError("body", "TOO_LONG", f"At most {MAX_COMMENT} characters.")]
+            [FieldError("body", UserErrorCode.TOO_LONG, f"At most {MAX_COMMENT} characters.")]
         )
     async with state.session_factory() as session, session.begin():
-        content = await session.get(Content, content_id)
-        if content is None or principal.role_in(content.workspace_id) is None:
-            raise NotFound("No such content.")
-        principal.require(content.workspace_id, Action.CONTENT_EDIT)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, Action.CONTENT_EDIT
+        )
         comment = await _comment_row(session, principal, content_id, body, "COMMENT")
         session.add(comment)
         audit.record(
@@ -625,7 +615,9 @@ async def restore_version(state: AppState, principal: Principal, version_id: uui
         old = await session.get(ContentVersion, version_id)
         if old is None:
             raise NotFound("No such version.")
-        content = await _load_for_write(session, principal, old.content_id)
+        content = await lookup.scoped_row(
+            session, Content, old.content_id, principal, None, for_update=True
+        )
         _require_edit(principal, content)
         content.title, content.body, content.format = old.title, old.body, old.format
         content.version += 1

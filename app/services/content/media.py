@@ -19,11 +19,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.logging import get_logger
 from app.models import Content, ContentMedia, MediaAsset
-from app.pagination import Page, newest_first
+from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action, Role
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
 
@@ -70,7 +71,7 @@ async def _receive(upload: Readable, limit: int) -> Received:
                         [
                             FieldError(
                                 "file",
-                                "TOO_LARGE",
+                                UserErrorCode.TOO_LARGE,
                                 f"Files may be at most {limit // 1_000_000} MB.",
                             )
                         ]
@@ -106,7 +107,7 @@ def _measure_image(path: Path, thumb_path: Path) -> tuple[int, int, str]:
             return width, height, "image/jpeg"
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValidationFailed(
-            [FieldError("file", "INVALID_IMAGE", "The image cannot be read.")]
+            [FieldError("file", UserErrorCode.INVALID_IMAGE, "The image cannot be read.")]
         ) from exc
 
 
@@ -116,7 +117,9 @@ async def upload(
     principal.require(workspace_id, Action.CONTENT_EDIT)
     settings = state.settings
     if len(alt_text) > 1000:
-        raise ValidationFailed([FieldError("altText", "TOO_LONG", "At most 1000 characters.")])
+        raise ValidationFailed(
+            [FieldError("altText", UserErrorCode.TOO_LONG, "At most 1000 characters.")]
+        )
     received = await _receive(file, max(settings.max_image_bytes, settings.max_video_bytes))
     thumb_path = received.path.with_suffix(".thumb")
     stored: list[str] = []
@@ -132,7 +135,7 @@ async def upload(
                 [
                     FieldError(
                         "file",
-                        "UNSUPPORTED_TYPE",
+                        UserErrorCode.UNSUPPORTED_TYPE,
                         f"{mime} is not a supported image or video type.",
                     )
                 ]
@@ -142,13 +145,13 @@ async def upload(
                 [
                     FieldError(
                         "file",
-                        "TOO_LARGE",
+                        UserErrorCode.TOO_LARGE,
                         f"{kind.lower()}s may be at most {limit // 1_000_000} MB.",
                     )
                 ]
             )
         if received.size == 0:
-            raise ValidationFailed([FieldError("file", "EMPTY", "The file is empty.")])
+            raise ValidationFailed([FieldError("file", UserErrorCode.EMPTY, "The file is empty.")])
         width = height = None
         thumb_mime = None
         if kind == "IMAGE":
@@ -206,10 +209,9 @@ async def upload(
 
 async def get(state: AppState, principal: Principal, asset_id: uuid.UUID) -> MediaAsset:
     async with state.session_factory() as session:
-        asset = await session.get(MediaAsset, asset_id)
-    if asset is None or principal.role_in(asset.workspace_id) is None:
-        raise NotFound("No such media.")
-    principal.require(asset.workspace_id, Action.CONTENT_READ)
+        asset = await lookup.scoped_row(
+            session, MediaAsset, asset_id, principal, Action.CONTENT_READ
+        )
     return asset
 
 
@@ -217,12 +219,13 @@ async def update_alt_text(
     state: AppState, principal: Principal, asset_id: uuid.UUID, alt_text: str
 ) -> MediaAsset:
     if len(alt_text) > 1000:
-        raise ValidationFailed([FieldError("altText", "TOO_LONG", "At most 1000 characters.")])
+        raise ValidationFailed(
+            [FieldError("altText", UserErrorCode.TOO_LONG, "At most 1000 characters.")]
+        )
     async with state.session_factory() as session, session.begin():
-        asset = await session.get(MediaAsset, asset_id, with_for_update=True)
-        if asset is None or principal.role_in(asset.workspace_id) is None:
-            raise NotFound("No such media.")
-        principal.require(asset.workspace_id, Action.CONTENT_EDIT)
+        asset = await lookup.scoped_row(
+            session, MediaAsset, asset_id, principal, Action.CONTENT_EDIT, for_update=True
+        )
         asset.alt_text = alt_text.strip()
         audit.record(
             session,
@@ -238,13 +241,17 @@ async def update_alt_text(
 async def delete_asset(state: AppState, principal: Principal, asset_id: uuid.UUID) -> None:
     """Members delete their own uploads; admins any. The row goes first, then the blobs."""
     async with state.session_factory() as session, session.begin():
-        asset = await session.get(MediaAsset, asset_id, with_for_update=True)
-        if asset is None or principal.role_in(asset.workspace_id) is None:
-            raise NotFound("No such media.")
+        asset = await lookup.scoped_row(
+            session, MediaAsset, asset_id, principal, None, for_update=True
+        )
         role = principal.require(asset.workspace_id, Action.CONTENT_EDIT)
         if role < Role.ADMIN and asset.created_by_id != principal.user_id:
             raise ValidationFailed(
-                [FieldError(None, "NOT_OWNER", "Members can delete only their own uploads.")]
+                [
+                    FieldError(
+                        None, UserErrorCode.NOT_OWNER, "Members can delete only their own uploads."
+                    )
+                ]
             )
         keys = [k for k in (asset.storage_key, asset.thumbnail_key) if k]
         await session.delete(asset)
@@ -269,7 +276,9 @@ async def list_media(
 ) -> Page[MediaAsset]:
     principal.require(workspace_id, Action.CONTENT_READ)
     query = select(MediaAsset).where(MediaAsset.workspace_id == workspace_id)
-    return await newest_first(state.session_factory, query, MediaAsset, first=first, after=after)
+    return await fetch_page(
+        state.session_factory, query, newest_first(MediaAsset), first=first, after=after
+    )
 
 
 async def set_content_media(
@@ -277,13 +286,18 @@ async def set_content_media(
 ) -> None:
     if len(media_ids) > MAX_CONTENT_MEDIA or len(set(media_ids)) != len(media_ids):
         raise ValidationFailed(
-            [FieldError("mediaIds", "INVALID", f"At most {MAX_CONTENT_MEDIA} distinct media.")]
+            [
+                FieldError(
+                    "mediaIds",
+                    UserErrorCode.INVALID,
+                    f"At most {MAX_CONTENT_MEDIA} distinct media.",
+                )
+            ]
         )
     async with state.session_factory() as session, session.begin():
-        content = await session.get(Content, content_id, with_for_update=True)
-        if content is None or principal.role_in(content.workspace_id) is None:
-            raise NotFound("No such content.")
-        principal.require(content.workspace_id, Action.CONTENT_EDIT)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, Action.CONTENT_EDIT, for_update=True
+        )
         found = set(
             (
                 await session.scalars(
@@ -296,7 +310,11 @@ async def set_content_media(
         )
         if set(media_ids) - found:
             raise ValidationFailed(
-                [FieldError("mediaIds", "NOT_FOUND", "Some media are not in this workspace.")]
+                [
+                    FieldError(
+                        "mediaIds", UserErrorCode.NOT_FOUND, "Some media are not in this workspace."
+                    )
+                ]
             )
         await session.execute(delete(ContentMedia).where(ContentMedia.content_id == content_id))
         for position, media_id in enumerate(media_ids):

@@ -13,10 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Content, ContentComment, ReviewLink, Workspace
 from app.permissions import Action
 from app.security import tokens
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.items import MAX_COMMENT, Status
 from app.state import AppState
@@ -49,18 +50,17 @@ async def create(
     expires_at = expires_at or now + timedelta(days=14)
     if expires_at <= now:
         raise ValidationFailed(
-            [FieldError("expiresAt", "IN_THE_PAST", "Expiry must be in the future.")]
+            [FieldError("expiresAt", UserErrorCode.IN_THE_PAST, "Expiry must be in the future.")]
         )
     if expires_at > now + MAX_LIFETIME:
         raise ValidationFailed(
-            [FieldError("expiresAt", "TOO_FAR", "A review link lives at most 90 days.")]
+            [FieldError("expiresAt", UserErrorCode.TOO_FAR, "A review link lives at most 90 days.")]
         )
     token = tokens.new_opaque_token(TOKEN_PREFIX)
     async with state.session_factory() as session, session.begin():
-        content = await session.get(Content, content_id)
-        if content is None or principal.role_in(content.workspace_id) is None:
-            raise NotFound("No such content.")
-        principal.require(content.workspace_id, Action.CONTENT_SUBMIT)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, Action.CONTENT_SUBMIT
+        )
         link = ReviewLink(
             id=uuid.uuid4(),
             content_id=content_id,
@@ -84,10 +84,9 @@ async def create(
 
 async def revoke(state: AppState, principal: Principal, link_id: uuid.UUID) -> ReviewLink:
     async with state.session_factory() as session, session.begin():
-        link = await session.get(ReviewLink, link_id, with_for_update=True)
-        if link is None or principal.role_in(link.workspace_id) is None:
-            raise NotFound("No such review link.")
-        principal.require(link.workspace_id, Action.CONTENT_SUBMIT)
+        link = await lookup.scoped_row(
+            session, ReviewLink, link_id, principal, Action.CONTENT_SUBMIT, for_update=True
+        )
         if link.revoked_at is None:
             link.revoked_at = datetime.now(UTC)
         audit.record(
@@ -106,10 +105,7 @@ async def links_for(
     state: AppState, principal: Principal, content_id: uuid.UUID
 ) -> list[ReviewLink]:
     async with state.session_factory() as session:
-        content = await session.get(Content, content_id)
-        if content is None or principal.role_in(content.workspace_id) is None:
-            raise NotFound("No such content.")
-        principal.require(content.workspace_id, Action.CONTENT_SUBMIT)
+        await lookup.scoped_row(session, Content, content_id, principal, Action.CONTENT_SUBMIT)
         rows = await session.scalars(
             select(ReviewLink)
             .where(ReviewLink.content_id == content_id)
@@ -124,7 +120,11 @@ def _guest(principal: Principal, name: str) -> Principal:
 
 
 INVALID = ValidationFailed(
-    [FieldError("token", "INVALID_LINK", "This review link is invalid, expired or revoked.")]
+    [
+        FieldError(
+            "token", UserErrorCode.INVALID_LINK, "This review link is invalid, expired or revoked."
+        )
+    ]
 )
 
 
@@ -177,12 +177,16 @@ async def respond(
     errors = []
     if not name or len(name) > 200:
         errors.append(
-            FieldError("reviewerName", "INVALID", "Give your name (1 to 200 characters).")
+            FieldError(
+                "reviewerName", UserErrorCode.INVALID, "Give your name (1 to 200 characters)."
+            )
         )
     if len(text) > MAX_COMMENT:
-        errors.append(FieldError("comment", "TOO_LONG", f"At most {MAX_COMMENT} characters."))
+        errors.append(
+            FieldError("comment", UserErrorCode.TOO_LONG, f"At most {MAX_COMMENT} characters.")
+        )
     if decision is not Decision.APPROVE and not text:
-        errors.append(FieldError("comment", "REQUIRED", "Say what you think."))
+        errors.append(FieldError("comment", UserErrorCode.REQUIRED, "Say what you think."))
     if errors:
         raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
@@ -198,7 +202,7 @@ async def respond(
                 [
                     FieldError(
                         "decision",
-                        "INVALID_TRANSITION",
+                        UserErrorCode.INVALID_TRANSITION,
                         f"Content that is {current.value} cannot take this decision.",
                     )
                 ]

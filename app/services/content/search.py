@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.embeddings import Embedder
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Content
 from app.permissions import Action
+from app.services import lookup
 from app.services.content.items import select_readable
 from app.state import AppState
 
@@ -144,10 +145,12 @@ async def search_content(
     principal.require(workspace_id, Action.CONTENT_READ)
     query = query.strip()
     if not query:
-        raise ValidationFailed([FieldError("query", "REQUIRED", "Type something to search for.")])
+        raise ValidationFailed(
+            [FieldError("query", UserErrorCode.REQUIRED, "Type something to search for.")]
+        )
     if len(query) > MAX_QUERY:
         raise ValidationFailed(
-            [FieldError("query", "TOO_LONG", f"At most {MAX_QUERY} characters.")]
+            [FieldError("query", UserErrorCode.TOO_LONG, f"At most {MAX_QUERY} characters.")]
         )
     vector = None
     if mode is not SearchMode.KEYWORD:
@@ -177,10 +180,9 @@ async def similar_to(
 ) -> list[Hit]:
     """Nearest items by embedding (empty until this item has been embedded)."""
     async with state.read_session_factory() as session:
-        content = await session.get(Content, content_id)
-        if content is None or principal.role_in(content.workspace_id) is None:
-            raise NotFound("No such content.")
-        principal.require(content.workspace_id, Action.CONTENT_READ)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, Action.CONTENT_READ
+        )
         if content.embedding is None:
             return []
         return await semantic(

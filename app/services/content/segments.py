@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.jobs import store as jobs
 from app.models import AudienceSegment
-from app.pagination import Page, newest_first
+from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
 
@@ -35,22 +36,26 @@ def _validate(fields: SegmentFields, *, creating: bool) -> list[FieldError]:
     if creating or fields.name is not None:
         name = (fields.name or "").strip()
         if not name or len(name) > 200:
-            errors.append(FieldError("name", "INVALID", "Name must be 1 to 200 characters."))
+            errors.append(
+                FieldError("name", UserErrorCode.INVALID, "Name must be 1 to 200 characters.")
+            )
     if fields.description is not None and len(fields.description) > 4000:
-        errors.append(FieldError("description", "TOO_LONG", "At most 4000 characters."))
+        errors.append(FieldError("description", UserErrorCode.TOO_LONG, "At most 4000 characters."))
     for field, value in (
         ("industry", fields.industry),
         ("experienceLevel", fields.experience_level),
     ):
         if value is not None and len(value) > 100:
-            errors.append(FieldError(f"attributes.{field}", "TOO_LONG", "At most 100 characters."))
+            errors.append(
+                FieldError(f"attributes.{field}", UserErrorCode.TOO_LONG, "At most 100 characters.")
+            )
     if fields.interests is not None and (
         len(fields.interests) > MAX_INTERESTS or any(len(i) > 100 for i in fields.interests)
     ):
         errors.append(
             FieldError(
                 "attributes.interests",
-                "INVALID",
+                UserErrorCode.INVALID,
                 f"At most {MAX_INTERESTS} interests of 100 characters.",
             )
         )
@@ -130,10 +135,9 @@ async def update_segment(
     if errors := _validate(fields, creating=False):
         raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
-        segment = await session.get(AudienceSegment, segment_id, with_for_update=True)
-        if segment is None or principal.role_in(segment.workspace_id) is None:
-            raise NotFound("No such audience segment.")
-        principal.require(segment.workspace_id, Action.CONTENT_EDIT)
+        segment = await lookup.scoped_row(
+            session, AudienceSegment, segment_id, principal, Action.CONTENT_EDIT, for_update=True
+        )
         if fields.name is not None:
             segment.name = fields.name.strip()
         if fields.description is not None:
@@ -157,10 +161,9 @@ async def update_segment(
 
 async def delete(state: AppState, principal: Principal, segment_id: uuid.UUID) -> None:
     async with state.session_factory() as session, session.begin():
-        segment = await session.get(AudienceSegment, segment_id)
-        if segment is None or principal.role_in(segment.workspace_id) is None:
-            raise NotFound("No such audience segment.")
-        principal.require(segment.workspace_id, Action.CONTENT_APPROVE)
+        segment = await lookup.scoped_row(
+            session, AudienceSegment, segment_id, principal, Action.CONTENT_APPROVE
+        )
         await session.delete(segment)
         audit.record(
             session,
@@ -175,10 +178,9 @@ async def delete(state: AppState, principal: Principal, segment_id: uuid.UUID) -
 
 async def get(state: AppState, principal: Principal, segment_id: uuid.UUID) -> AudienceSegment:
     async with state.session_factory() as session:
-        segment = await session.get(AudienceSegment, segment_id)
-    if segment is None or principal.role_in(segment.workspace_id) is None:
-        raise NotFound("No such audience segment.")
-    principal.require(segment.workspace_id, Action.CONTENT_READ)
+        segment = await lookup.scoped_row(
+            session, AudienceSegment, segment_id, principal, Action.CONTENT_READ
+        )
     return segment
 
 
@@ -187,8 +189,8 @@ async def list_segments(
 ) -> Page[AudienceSegment]:
     principal.require(workspace_id, Action.CONTENT_READ)
     query = select(AudienceSegment).where(AudienceSegment.workspace_id == workspace_id)
-    return await newest_first(
-        state.session_factory, query, AudienceSegment, first=first, after=after
+    return await fetch_page(
+        state.session_factory, query, newest_first(AudienceSegment), first=first, after=after
     )
 
 

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Content, ContentVariation, MediaAsset
 from app.permissions import Action
 from app.platforms.rules import Evaluation, MediaItem, Platform, evaluate
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
 
@@ -45,15 +46,23 @@ async def _check_media(
     )
     if set(media_ids) - found:
         raise ValidationFailed(
-            [FieldError("mediaIds", "NOT_FOUND", "Some media are not in this workspace.")]
+            [
+                FieldError(
+                    "mediaIds", UserErrorCode.NOT_FOUND, "Some media are not in this workspace."
+                )
+            ]
         )
 
 
 def _validate(fields: VariationFields) -> None:
     if fields.body is not None and len(fields.body) > MAX_BODY:
-        raise ValidationFailed([FieldError("body", "TOO_LONG", f"At most {MAX_BODY} characters.")])
+        raise ValidationFailed(
+            [FieldError("body", UserErrorCode.TOO_LONG, f"At most {MAX_BODY} characters.")]
+        )
     if fields.media_ids is not None and len(fields.media_ids) != len(set(fields.media_ids)):
-        raise ValidationFailed([FieldError("mediaIds", "DUPLICATE", "Each medium once.")])
+        raise ValidationFailed(
+            [FieldError("mediaIds", UserErrorCode.DUPLICATE, "Each medium once.")]
+        )
 
 
 async def create(
@@ -65,10 +74,9 @@ async def create(
 ) -> ContentVariation:
     _validate(fields)
     async with state.session_factory() as session, session.begin():
-        content = await session.get(Content, content_id)
-        if content is None or principal.role_in(content.workspace_id) is None:
-            raise NotFound("No such content.")
-        principal.require(content.workspace_id, Action.CONTENT_EDIT)
+        content = await lookup.scoped_row(
+            session, Content, content_id, principal, Action.CONTENT_EDIT
+        )
         exists = await session.scalar(
             select(ContentVariation.id).where(
                 ContentVariation.content_id == content_id,
@@ -80,7 +88,7 @@ async def create(
                 [
                     FieldError(
                         "platform",
-                        "EXISTS",
+                        UserErrorCode.EXISTS,
                         f"This content already has a {platform.value} variation.",
                     )
                 ]
@@ -117,10 +125,9 @@ async def update(
 ) -> ContentVariation:
     _validate(fields)
     async with state.session_factory() as session, session.begin():
-        variation = await session.get(ContentVariation, variation_id, with_for_update=True)
-        if variation is None or principal.role_in(variation.workspace_id) is None:
-            raise NotFound("No such variation.")
-        principal.require(variation.workspace_id, Action.CONTENT_EDIT)
+        variation = await lookup.scoped_row(
+            session, ContentVariation, variation_id, principal, Action.CONTENT_EDIT, for_update=True
+        )
         if fields.media_ids is not None:
             await _check_media(session, variation.workspace_id, fields.media_ids)
             variation.media_ids = fields.media_ids

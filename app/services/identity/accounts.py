@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, RequestMeta
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
 from app.infra.mailer import Mail
 from app.logging import get_logger
 from app.models import PasswordResetToken, RefreshToken, User
 from app.security import passwords, tokens
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.identity import two_factor
 from app.state import AppState
@@ -43,16 +44,22 @@ def normalize_email(email: str, field: str = "email") -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise ValidationFailed([FieldError(field, "INVALID", str(exc))]) from exc
+        raise ValidationFailed([FieldError(field, UserErrorCode.INVALID, str(exc))]) from exc
 
 
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise ValidationFailed([FieldError("name", "REQUIRED", "Name is required.")])
+        raise ValidationFailed([FieldError("name", UserErrorCode.REQUIRED, "Name is required.")])
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationFailed(
-            [FieldError("name", "TOO_LONG", f"Name must be at most {MAX_NAME_LENGTH} characters.")]
+            [
+                FieldError(
+                    "name",
+                    UserErrorCode.TOO_LONG,
+                    f"Name must be at most {MAX_NAME_LENGTH} characters.",
+                )
+            ]
         )
     return name
 
@@ -120,7 +127,9 @@ async def register(
     if problems:
         raise ValidationFailed(problems)
     password_hash = await passwords.hash_password_async(password)
-    taken = ValidationFailed([FieldError("email", "TAKEN", "An account with this email exists.")])
+    taken = ValidationFailed(
+        [FieldError("email", UserErrorCode.TAKEN, "An account with this email exists.")]
+    )
     async with state.session_factory() as session, session.begin():
         if await session.scalar(select(User.id).where(User.email == email)) is not None:
             raise taken
@@ -143,7 +152,9 @@ async def register(
     return result
 
 
-INVALID_CREDENTIALS = FieldError(None, "INVALID_CREDENTIALS", "Email or password is incorrect.")
+INVALID_CREDENTIALS = FieldError(
+    None, UserErrorCode.INVALID_CREDENTIALS, "Email or password is incorrect."
+)
 
 
 async def login(
@@ -187,7 +198,7 @@ async def login(
                     [
                         FieldError(
                             "twoFactorCode" if two_factor_code else "recoveryCode",
-                            "INVALID_CODE",
+                            UserErrorCode.INVALID_CODE,
                             "The two-factor code is incorrect.",
                         )
                     ]
@@ -233,7 +244,7 @@ async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None
 
 
 INVALID_REFRESH = FieldError(
-    "refreshToken", "INVALID_REFRESH_TOKEN", "Refresh token is invalid or expired."
+    "refreshToken", UserErrorCode.INVALID_REFRESH_TOKEN, "Refresh token is invalid or expired."
 )
 
 
@@ -320,9 +331,7 @@ async def get_user(state: AppState, user_id: uuid.UUID) -> User:
 async def update_profile(state: AppState, principal: Principal, *, name: str | None) -> User:
     user_id = principal.require_user()
     async with state.session_factory() as session, session.begin():
-        user = await session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await lookup.own_user(session, principal, for_update=True)
         changes = {}
         if name is not None:
             user.name = _check_name(name)
@@ -343,16 +352,16 @@ async def change_password(
 ) -> AuthResult:
     """Every other session ends (refresh tokens revoked, access tokens invalidated);
     the caller gets a fresh one."""
-    user_id = principal.require_user()
+    principal.require_user()
     async with state.session_factory() as session, session.begin():
-        user = await session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await lookup.own_user(session, principal, for_update=True)
         if not await passwords.verify_password_async(user.password_hash, current_password):
             raise ValidationFailed(
                 [
                     FieldError(
-                        "currentPassword", "INVALID_CREDENTIALS", "Current password is incorrect."
+                        "currentPassword",
+                        UserErrorCode.INVALID_CREDENTIALS,
+                        "Current password is incorrect.",
                     )
                 ]
             )
@@ -407,7 +416,7 @@ async def reset_password(
 ) -> None:
     now = datetime.now(UTC)
     invalid = ValidationFailed(
-        [FieldError("token", "INVALID_TOKEN", "Reset token is invalid or expired.")]
+        [FieldError("token", UserErrorCode.INVALID_TOKEN, "Reset token is invalid or expired.")]
     )
     async with state.session_factory() as session, session.begin():
         row = await session.scalar(

@@ -14,7 +14,7 @@ from sqlalchemy import delete, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.auth import Principal, RequestMeta
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import (
     ApiKey,
     AuditEntry,
@@ -23,11 +23,11 @@ from app.models import (
     Membership,
     PasswordResetToken,
     RefreshToken,
-    User,
     Workspace,
 )
 from app.permissions import Role
 from app.security import passwords
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.workspaces.teams import delete_workspace_rows, transfer_in_session
 from app.state import AppState
@@ -42,9 +42,7 @@ def _iso(value: datetime | None) -> str | None:
 async def export_my_data(state: AppState, principal: Principal) -> dict[str, Any]:
     user_id = principal.require_user()
     async with state.session_factory() as session:
-        user = await session.get(User, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await lookup.own_user(session, principal)
         memberships = (
             await session.execute(
                 select(Membership, Workspace.name)
@@ -144,12 +142,14 @@ _SUCCESSION = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
 async def delete_account(state: AppState, principal: Principal, *, password: str) -> None:
     user_id = principal.require_user()
     async with state.session_factory() as session, session.begin():
-        user = await session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await lookup.own_user(session, principal, for_update=True)
         if not await passwords.verify_password_async(user.password_hash, password):
             raise ValidationFailed(
-                [FieldError("password", "INVALID_CREDENTIALS", "Password is incorrect.")]
+                [
+                    FieldError(
+                        "password", UserErrorCode.INVALID_CREDENTIALS, "Password is incorrect."
+                    )
+                ]
             )
         owned = (
             await session.scalars(

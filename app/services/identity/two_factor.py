@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 import pyotp
 
 from app.auth import Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import User
 from app.security import passwords, tokens
 from app.security.crypto import SecretBox
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
 
@@ -76,12 +77,16 @@ async def enable(state: AppState, principal: Principal) -> tuple[str, str]:
     user_id = principal.require_user()
     secret = pyotp.random_base32()
     async with state.session_factory() as session, session.begin():
-        user = await session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await lookup.own_user(session, principal, for_update=True)
         if user.totp_enabled:
             raise ValidationFailed(
-                [FieldError(None, "ALREADY_ENABLED", "Two-factor authentication is already on.")]
+                [
+                    FieldError(
+                        None,
+                        UserErrorCode.ALREADY_ENABLED,
+                        "Two-factor authentication is already on.",
+                    )
+                ]
             )
         user.totp_secret = state.keys.box.encrypt(secret)
         user.totp_last_step = None
@@ -94,13 +99,15 @@ async def confirm(state: AppState, principal: Principal, code: str) -> list[str]
     """Finish enrolment with a code from the app; returns recovery codes (shown once)."""
     user_id = principal.require_user()
     async with state.session_factory() as session, session.begin():
-        user = await session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await lookup.own_user(session, principal, for_update=True)
         if user.totp_enabled or not user.totp_secret:
-            raise ValidationFailed([FieldError(None, "NOT_PENDING", "Call enableTwoFactor first.")])
+            raise ValidationFailed(
+                [FieldError(None, UserErrorCode.NOT_PENDING, "Call enableTwoFactor first.")]
+            )
         if not verify_totp(state.keys.box, user, code):
-            raise ValidationFailed([FieldError("code", "INVALID_CODE", "The code is incorrect.")])
+            raise ValidationFailed(
+                [FieldError("code", UserErrorCode.INVALID_CODE, "The code is incorrect.")]
+            )
         codes = _new_recovery_codes()
         user.totp_enabled = True
         user.recovery_codes = [{"hash": tokens.token_hash(c), "used_at": None} for c in codes]
@@ -112,19 +119,23 @@ async def disable(state: AppState, principal: Principal, *, password: str, code:
     """Turning 2FA off needs both the password and a current code (or a recovery code)."""
     user_id = principal.require_user()
     async with state.session_factory() as session, session.begin():
-        user = await session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await lookup.own_user(session, principal, for_update=True)
         if not user.totp_enabled:
             raise ValidationFailed(
-                [FieldError(None, "NOT_ENABLED", "Two-factor authentication is off.")]
+                [FieldError(None, UserErrorCode.NOT_ENABLED, "Two-factor authentication is off.")]
             )
         if not await passwords.verify_password_async(user.password_hash, password):
             raise ValidationFailed(
-                [FieldError("password", "INVALID_CREDENTIALS", "Password is incorrect.")]
+                [
+                    FieldError(
+                        "password", UserErrorCode.INVALID_CREDENTIALS, "Password is incorrect."
+                    )
+                ]
             )
         if not (verify_totp(state.keys.box, user, code) or use_recovery_code(user, code)):
-            raise ValidationFailed([FieldError("code", "INVALID_CODE", "The code is incorrect.")])
+            raise ValidationFailed(
+                [FieldError("code", UserErrorCode.INVALID_CODE, "The code is incorrect.")]
+            )
         user.totp_enabled = False
         user.totp_secret = None
         user.totp_last_step = None

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.errors import FieldError, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.jobs import store as jobs
 from app.jobs.runner import Handler, JobContext
 from app.models import Job
@@ -38,12 +38,18 @@ async def start_ping(
     if len(message) > MAX_MESSAGE_LENGTH:
         errors.append(
             FieldError(
-                "message", "TOO_LONG", f"message must be at most {MAX_MESSAGE_LENGTH} characters"
+                "message",
+                UserErrorCode.TOO_LONG,
+                f"message must be at most {MAX_MESSAGE_LENGTH} characters",
             )
         )
     if not 0 <= delay_ms <= MAX_DELAY_MS:
         errors.append(
-            FieldError("delayMs", "OUT_OF_RANGE", f"delayMs must be between 0 and {MAX_DELAY_MS}")
+            FieldError(
+                "delayMs",
+                UserErrorCode.OUT_OF_RANGE,
+                f"delayMs must be between 0 and {MAX_DELAY_MS}",
+            )
         )
     if errors:
         raise ValidationFailed(errors)

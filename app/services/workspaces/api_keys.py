@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from app.auth import API_KEY_PREFIX, Principal
-from app.errors import FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import ApiKey
-from app.pagination import Page, newest_first
+from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action, Role
 from app.security import tokens
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
 
@@ -40,11 +41,15 @@ async def create(
     errors = []
     name = name.strip()
     if not name or len(name) > 200:
-        errors.append(FieldError("name", "INVALID", "Name must be 1 to 200 characters."))
+        errors.append(
+            FieldError("name", UserErrorCode.INVALID, "Name must be 1 to 200 characters.")
+        )
     if role == Role.OWNER or role > actor_role:
-        errors.append(FieldError("role", "NOT_ALLOWED", "A key cannot have this role."))
+        errors.append(FieldError("role", UserErrorCode.NOT_ALLOWED, "A key cannot have this role."))
     if expires_at is not None and expires_at <= datetime.now(UTC):
-        errors.append(FieldError("expiresAt", "IN_THE_PAST", "Expiry must be in the future."))
+        errors.append(
+            FieldError("expiresAt", UserErrorCode.IN_THE_PAST, "Expiry must be in the future.")
+        )
     if errors:
         raise ValidationFailed(errors)
     prefix, secret = _new_key()
@@ -76,10 +81,15 @@ async def create(
 
 async def revoke(state: AppState, principal: Principal, key_id: uuid.UUID) -> ApiKey:
     async with state.session_factory() as session, session.begin():
-        key = await session.get(ApiKey, key_id, with_for_update=True)
-        if key is None:
-            raise NotFound("No such API key.")
-        principal.require(key.workspace_id, Action.API_KEY_MANAGE)
+        key = await lookup.scoped_row(
+            session,
+            ApiKey,
+            key_id,
+            principal,
+            Action.API_KEY_MANAGE,
+            for_update=True,
+            conceal=False,
+        )
         if key.revoked_at is None:
             key.revoked_at = datetime.now(UTC)
         audit.record(
@@ -99,4 +109,6 @@ async def list_keys(
 ) -> Page[ApiKey]:
     principal.require(workspace_id, Action.API_KEY_MANAGE)
     query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
-    return await newest_first(state.session_factory, query, ApiKey, first=first, after=after)
+    return await fetch_page(
+        state.session_factory, query, newest_first(ApiKey), first=first, after=after
+    )

@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.auth import Principal, WorkspaceAccess
-from app.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from app.errors import FieldError, Forbidden, NotFound, UserErrorCode, ValidationFailed
 from app.infra.mailer import Mail
 from app.models import Invitation, Membership, User, Workspace
-from app.pagination import Page, decode_cursor, make_page, newest_first
+from app.pagination import Keyset, Page, fetch_page, newest_first
 from app.permissions import Action, Role
 from app.security import tokens
+from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.identity.accounts import normalize_email
 from app.state import AppState
@@ -51,12 +52,18 @@ def _check_brand_voice(voice: BrandVoice) -> list[FieldError]:
     for name, limit in BRAND_VOICE_LIMITS.items():
         if len(getattr(voice, name)) > limit:
             errors.append(
-                FieldError(f"brandVoice.{name}", "TOO_LONG", f"At most {limit} characters.")
+                FieldError(
+                    f"brandVoice.{name}", UserErrorCode.TOO_LONG, f"At most {limit} characters."
+                )
             )
     for name in ("keywords", "banned_words", "example_posts"):
         if len(getattr(voice, name)) > BRAND_LIST_LIMIT:
             errors.append(
-                FieldError(f"brandVoice.{name}", "TOO_MANY", f"At most {BRAND_LIST_LIMIT} items.")
+                FieldError(
+                    f"brandVoice.{name}",
+                    UserErrorCode.TOO_MANY,
+                    f"At most {BRAND_LIST_LIMIT} items.",
+                )
             )
     return errors
 
@@ -64,9 +71,11 @@ def _check_brand_voice(voice: BrandVoice) -> list[FieldError]:
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise ValidationFailed([FieldError("name", "REQUIRED", "Name is required.")])
+        raise ValidationFailed([FieldError("name", UserErrorCode.REQUIRED, "Name is required.")])
     if len(name) > MAX_NAME:
-        raise ValidationFailed([FieldError("name", "TOO_LONG", f"At most {MAX_NAME} characters.")])
+        raise ValidationFailed(
+            [FieldError("name", UserErrorCode.TOO_LONG, f"At most {MAX_NAME} characters.")]
+        )
     return name
 
 
@@ -116,9 +125,9 @@ async def update_workspace(
         principal.require(workspace_id, Action.SECURITY_POLICY)
     changes: dict[str, Any] = {}
     async with state.session_factory() as session, session.begin():
-        workspace = await session.get(Workspace, workspace_id, with_for_update=True)
-        if workspace is None:
-            raise NotFound("No such workspace.")
+        workspace = await lookup.scoped_row(
+            session, Workspace, workspace_id, principal, None, for_update=True
+        )
         if name is not None:
             workspace.name = changes["name"] = _check_name(name)
         if brand_voice is not None:
@@ -131,7 +140,7 @@ async def update_workspace(
                     [
                         FieldError(
                             "requireTwoFactor",
-                            "TWO_FACTOR_REQUIRED",
+                            UserErrorCode.TWO_FACTOR_REQUIRED,
                             "Enable two-factor authentication for yourself first.",
                         )
                     ]
@@ -154,10 +163,7 @@ async def update_workspace(
 async def get(state: AppState, principal: Principal, workspace_id: uuid.UUID) -> Workspace:
     principal.require(workspace_id, Action.WORKSPACE_READ)
     async with state.session_factory() as session:
-        workspace = await session.get(Workspace, workspace_id)
-    if workspace is None:
-        raise NotFound("No such workspace.")
-    return workspace
+        return await lookup.scoped_row(session, Workspace, workspace_id, principal, None)
 
 
 async def list_mine(
@@ -168,7 +174,9 @@ async def list_mine(
         principal.require_user()
     ids = list(principal.access)
     query = select(Workspace).where(Workspace.id.in_(ids))
-    return await newest_first(state.session_factory, query, Workspace, first=first, after=after)
+    return await fetch_page(
+        state.session_factory, query, newest_first(Workspace), first=first, after=after
+    )
 
 
 async def list_members(
@@ -180,26 +188,26 @@ async def list_members(
     return pages[workspace_id]
 
 
+# Members oldest first: the owner leads the list.
+_MEMBER_ORDER = Keyset((Membership.created_at, Membership.user_id), descending=False)
+
+
 async def members_pages(
     session: AsyncSession, workspace_ids: Sequence[uuid.UUID], *, first: int, after: str | None
 ) -> dict[uuid.UUID, Page[Membership]]:
     """One page of members for each workspace, in one statement (a window per workspace).
     Callers check permissions first."""
-    cursor = decode_cursor(after, 2)
     ranked = select(
         Membership,
         func.row_number()
         .over(
             partition_by=Membership.workspace_id,
-            order_by=(Membership.created_at, Membership.user_id),
+            order_by=_MEMBER_ORDER.order_by(),
         )
         .label("rn"),
     ).where(Membership.workspace_id.in_(workspace_ids))
-    if cursor is not None:
-        ranked = ranked.where(
-            tuple_(Membership.created_at, Membership.user_id)
-            > tuple_(datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        )
+    if (condition := _MEMBER_ORDER.after(after)) is not None:
+        ranked = ranked.where(condition)
     sub = ranked.subquery()
     member = aliased(Membership, sub)
     query = select(member).where(sub.c.rn <= first + 1).order_by(sub.c.workspace_id, sub.c.rn)
@@ -207,10 +215,7 @@ async def members_pages(
     grouped: dict[uuid.UUID, list[Membership]] = {ws: [] for ws in workspace_ids}
     for row in rows:
         grouped[row.workspace_id].append(row)
-    return {
-        ws: make_page(items, first, lambda m: (m.created_at.isoformat(), str(m.user_id)))
-        for ws, items in grouped.items()
-    }
+    return {ws: _MEMBER_ORDER.page(items, first) for ws, items in grouped.items()}
 
 
 async def invite(
@@ -221,20 +226,20 @@ async def invite(
     email = normalize_email(email)
     if role == Role.OWNER or role > actor_role:
         raise ValidationFailed(
-            [FieldError("role", "NOT_ALLOWED", "You cannot invite with this role.")]
+            [FieldError("role", UserErrorCode.NOT_ALLOWED, "You cannot invite with this role.")]
         )
     token = tokens.new_opaque_token("inv_")
     async with state.session_factory() as session, session.begin():
-        workspace = await session.get(Workspace, workspace_id)
-        if workspace is None:
-            raise NotFound("No such workspace.")
+        workspace = await lookup.scoped_row(session, Workspace, workspace_id, principal, None)
         already = await session.scalar(
             select(Membership.user_id)
             .join(User, User.id == Membership.user_id)
             .where(Membership.workspace_id == workspace_id, User.email == email)
         )
         if already is not None:
-            raise ValidationFailed([FieldError("email", "ALREADY_MEMBER", "Already a member.")])
+            raise ValidationFailed(
+                [FieldError("email", UserErrorCode.ALREADY_MEMBER, "Already a member.")]
+            )
         invitation = Invitation(
             id=uuid.uuid4(),
             workspace_id=workspace_id,
@@ -269,7 +274,7 @@ async def accept_invitation(state: AppState, principal: Principal, token: str) -
     user_id = principal.require_user()
     now = datetime.now(UTC)
     invalid = ValidationFailed(
-        [FieldError("token", "INVALID_TOKEN", "Invitation is invalid or expired.")]
+        [FieldError("token", UserErrorCode.INVALID_TOKEN, "Invitation is invalid or expired.")]
     )
     async with state.session_factory() as session, session.begin():
         user = await session.get(User, user_id)
@@ -290,7 +295,9 @@ async def accept_invitation(state: AppState, principal: Principal, token: str) -
             raise ValidationFailed(
                 [
                     FieldError(
-                        "token", "WRONG_ACCOUNT", "This invitation is for another email address."
+                        "token",
+                        UserErrorCode.WRONG_ACCOUNT,
+                        "This invitation is for another email address.",
                     )
                 ]
             )
@@ -332,11 +339,19 @@ async def update_member_role(
     actor_role = principal.require(workspace_id, Action.MEMBER_MANAGE)
     if role == Role.OWNER:
         raise ValidationFailed(
-            [FieldError("role", "NOT_ALLOWED", "Use transferOwnership to change the owner.")]
+            [
+                FieldError(
+                    "role", UserErrorCode.NOT_ALLOWED, "Use transferOwnership to change the owner."
+                )
+            ]
         )
     if role > actor_role:
         raise ValidationFailed(
-            [FieldError("role", "NOT_ALLOWED", "You cannot grant a role above your own.")]
+            [
+                FieldError(
+                    "role", UserErrorCode.NOT_ALLOWED, "You cannot grant a role above your own."
+                )
+            ]
         )
     async with state.session_factory() as session, session.begin():
         member = await _membership(session, workspace_id, user_id)
@@ -372,7 +387,11 @@ async def remove_member(
         current = Role.parse(member.role)
         if current == Role.OWNER:
             raise ValidationFailed(
-                [FieldError("userId", "OWNER", "Transfer ownership before the owner leaves.")]
+                [
+                    FieldError(
+                        "userId", UserErrorCode.OWNER, "Transfer ownership before the owner leaves."
+                    )
+                ]
             )
         if current > actor_role:
             raise Forbidden("You cannot remove someone above you.")
@@ -395,7 +414,7 @@ async def transfer_ownership(
     owner_id = principal.require_user()
     if new_owner_id == owner_id:
         raise ValidationFailed(
-            [FieldError("userId", "SAME_USER", "You already own this workspace.")]
+            [FieldError("userId", UserErrorCode.SAME_USER, "You already own this workspace.")]
         )
     async with state.session_factory() as session, session.begin():
         await transfer_in_session(session, workspace_id, owner_id, new_owner_id)
