@@ -11,10 +11,13 @@ import strawberry
 from strawberry import relay
 
 from app.models import Content as ContentRow
-from app.services.content import campaigns, search, variations
+from app.models.vocabulary import ContentStatus
+from app.services.content import campaigns, comments, library, search, variations, workflow
 from app.services.content import items as content
+from app.services.content.duplicates import Duplicate
 from app.services.content.embedding import embedder_for
-from app.services.content.items import ContentFields, ContentFilter, Duplicate, OrderBy, Status
+from app.services.content.items import ContentFields
+from app.services.content.library import ContentFilter, OrderBy
 from resolvers.common import (
     After,
     First,
@@ -113,7 +116,7 @@ class ContentQuery:
             created_by=parse_id(f.created_by, "User", "filter.createdBy") if f.created_by else None,
             deleted=f.deleted,
         )
-        page = await content.list_contents(
+        page = await library.list_contents(
             state_of(info),
             principal_of(info),
             parse_id(workspace_id, "Workspace", "workspaceId"),
@@ -304,11 +307,11 @@ class ContentMutation:
     @strawberry.mutation(description="DRAFT -> IN_REVIEW. Requires member role.")
     async def submit_for_review(self, info: Info, id: ContentId) -> ContentPayload:
         row, errors = await attempt(
-            content.transition(
+            workflow.transition(
                 state_of(info),
                 principal_of(info),
                 parse_id(id, "Content"),
-                Status.IN_REVIEW,
+                ContentStatus.IN_REVIEW,
                 action_name="submitForReview",
             )
         )
@@ -317,11 +320,11 @@ class ContentMutation:
     @strawberry.mutation(description="IN_REVIEW -> APPROVED. Requires admin role.")
     async def approve_content(self, info: Info, id: ContentId) -> ContentPayload:
         row, errors = await attempt(
-            content.transition(
+            workflow.transition(
                 state_of(info),
                 principal_of(info),
                 parse_id(id, "Content"),
-                Status.APPROVED,
+                ContentStatus.APPROVED,
                 action_name="approveContent",
             )
         )
@@ -337,11 +340,11 @@ class ContentMutation:
         comment: Annotated[str, strawberry.argument(description="What to change.")],
     ) -> ContentPayload:
         row, errors = await attempt(
-            content.transition(
+            workflow.transition(
                 state_of(info),
                 principal_of(info),
                 parse_id(id, "Content"),
-                Status.DRAFT,
+                ContentStatus.DRAFT,
                 action_name="requestChanges",
                 comment=comment,
             )
@@ -356,7 +359,7 @@ class ContentMutation:
         body: Annotated[str, strawberry.argument(description="The comment.")],
     ) -> CommentPayload:
         row, errors = await attempt(
-            content.add_comment(
+            comments.add_comment(
                 state_of(info),
                 principal_of(info),
                 parse_id(content_id, "Content", "contentId"),

@@ -31,8 +31,8 @@ from app.models import (
     Workspace,
 )
 from app.pagination import Page
+from app.services.content import campaigns, comments, media, search, variations, versions
 from app.services.content import items as content
-from app.services.content import media, search, variations
 from app.services.workspaces import teams as workspaces
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class DataLoaders:
             load_fn=lambda keys: self._pages(workspaces.members_pages, keys)
         )
         self.campaign_contents = DataLoader(
-            load_fn=lambda keys: self._pages(content.campaign_pages, keys)
+            load_fn=lambda keys: self._pages(campaigns.campaign_pages, keys)
         )
         self.contents = DataLoader(load_fn=lambda ids: self._by_id(Content, ids))
         self.campaigns = DataLoader(load_fn=lambda ids: self._by_id(Campaign, ids))
@@ -109,10 +109,10 @@ class DataLoaders:
             load_fn=lambda ids: self._grouped(variations.variations_for, ids)
         )
         self.versions_by_content = DataLoader(
-            load_fn=lambda ids: self._grouped(content.versions_for, ids)
+            load_fn=lambda ids: self._grouped(versions.versions_for, ids)
         )
         self.comments_by_content = DataLoader(
-            load_fn=lambda ids: self._grouped(content.comments_for, ids)
+            load_fn=lambda ids: self._grouped(comments.comments_for, ids)
         )
         self.comment_counts = DataLoader(load_fn=self._comment_counts)
         self.media_by_content = DataLoader(
@@ -137,7 +137,7 @@ class DataLoaders:
 
     async def _comment_counts(self, ids: Sequence[uuid.UUID]) -> list[int]:
         async with self.state.read_session_factory() as session:
-            counts = await content.comment_counts(session, ids)
+            counts = await comments.comment_counts(session, ids)
         return [counts.get(i, 0) for i in ids]
 
     async def _similar(

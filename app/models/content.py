@@ -28,35 +28,25 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps, UUIDPrimaryKey
+from app.models.vocabulary import (
+    CampaignStatus,
+    CommentKind,
+    ContentFormat,
+    ContentStatus,
+    ContentType,
+    MediaKind,
+    Platform,
+    one_of,
+)
 from app.settings import embedding_dimensions
 
 DIM = embedding_dimensions()
-
-CONTENT_TYPES = ("BLOG_POST", "SOCIAL_POST", "EMAIL", "AD_COPY")
-FORMATS = ("MARKDOWN", "HTML", "PLAIN")
-STATUSES = ("DRAFT", "IN_REVIEW", "APPROVED", "SCHEDULED", "PUBLISHED", "ARCHIVED")
-PLATFORMS = (
-    "X",
-    "LINKEDIN",
-    "FACEBOOK",
-    "INSTAGRAM",
-    "THREADS",
-    "MASTODON",
-    "BLUESKY",
-    "EMAIL",
-    "WEBHOOK",
-)
-CAMPAIGN_STATUSES = ("DRAFT", "ACTIVE", "PAUSED", "COMPLETED")
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Campaign(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "campaigns"
     __table_args__ = (
-        CheckConstraint(_one_of("status", CAMPAIGN_STATUSES), name="status_valid"),
+        CheckConstraint(one_of("status", CampaignStatus), name="status_valid"),
         CheckConstraint(
             "end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="dates_ordered"
         ),
@@ -86,9 +76,9 @@ class Campaign(UUIDPrimaryKey, Timestamps, Base):
 class Content(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "contents"
     __table_args__ = (
-        CheckConstraint(_one_of("content_type", CONTENT_TYPES), name="content_type_valid"),
-        CheckConstraint(_one_of("format", FORMATS), name="format_valid"),
-        CheckConstraint(_one_of("status", STATUSES), name="status_valid"),
+        CheckConstraint(one_of("content_type", ContentType), name="content_type_valid"),
+        CheckConstraint(one_of("format", ContentFormat), name="format_valid"),
+        CheckConstraint(one_of("status", ContentStatus), name="status_valid"),
         # The library's default listing: newest first, live items only.
         Index(
             "ix_contents_workspace_created",
@@ -174,9 +164,7 @@ class ContentVersion(UUIDPrimaryKey, Base):
 class ContentComment(UUIDPrimaryKey, Base):
     __tablename__ = "content_comments"
     __table_args__ = (
-        CheckConstraint(
-            _one_of("kind", ("COMMENT", "CHANGES_REQUESTED", "APPROVAL")), name="kind_valid"
-        ),
+        CheckConstraint(one_of("kind", CommentKind), name="kind_valid"),
         Index("ix_content_comments_content_id_created", "content_id", "created_at"),
     )
 
@@ -203,7 +191,7 @@ class ContentVariation(UUIDPrimaryKey, Timestamps, Base):
 
     __tablename__ = "content_variations"
     __table_args__ = (
-        CheckConstraint(_one_of("platform", PLATFORMS), name="platform_valid"),
+        CheckConstraint(one_of("platform", Platform), name="platform_valid"),
         UniqueConstraint("content_id", "platform"),
     )
 
@@ -252,7 +240,7 @@ class AudienceSegment(UUIDPrimaryKey, Timestamps, Base):
 class MediaAsset(UUIDPrimaryKey, Base):
     __tablename__ = "media_assets"
     __table_args__ = (
-        CheckConstraint(_one_of("kind", ("IMAGE", "VIDEO")), name="kind_valid"),
+        CheckConstraint(one_of("kind", MediaKind), name="kind_valid"),
         Index(
             "ix_media_assets_workspace_id_created",
             "workspace_id",

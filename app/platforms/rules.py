@@ -10,19 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class Platform(StrEnum):
-    X = "X"
-    LINKEDIN = "LINKEDIN"
-    FACEBOOK = "FACEBOOK"
-    INSTAGRAM = "INSTAGRAM"
-    THREADS = "THREADS"
-    MASTODON = "MASTODON"
-    BLUESKY = "BLUESKY"
-    EMAIL = "EMAIL"
-    WEBHOOK = "WEBHOOK"
+from app.models.vocabulary import Platform
 
 
 @dataclass(frozen=True)

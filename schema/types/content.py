@@ -19,10 +19,10 @@ from app.models import ContentComment as CommentRow
 from app.models import ContentVariation as VariationRow
 from app.models import ContentVersion as VersionRow
 from app.models import MediaAsset as MediaRow
+from app.models.vocabulary import Platform as PlatformValue
 from app.pagination import Page
 from app.permissions import Action
 from app.platforms.rules import Evaluation
-from app.platforms.rules import Platform as PlatformValue
 from app.services.content import variations as variation_service
 from schema.context import Context, current_loaders, visible_rows
 from schema.ids import to_global_id

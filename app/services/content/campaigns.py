@@ -9,17 +9,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
-from app.models import Campaign
-from app.models.content import CAMPAIGN_STATUSES
+from app.models import Campaign, Content
+from app.models.vocabulary import CampaignStatus
 from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.content.items import select_readable
 from app.state import AppState
 
 MAX_OBJECTIVES = 20
@@ -55,7 +56,7 @@ def _validate(fields: CampaignFields, *, creating: bool) -> list[FieldError]:
         )
     if fields.budget is not None and fields.budget < 0:
         errors.append(FieldError("budget", UserErrorCode.NEGATIVE, "Budget cannot be negative."))
-    if fields.status is not None and fields.status not in CAMPAIGN_STATUSES:
+    if fields.status is not None and fields.status not in CampaignStatus.__members__:
         errors.append(FieldError("status", UserErrorCode.INVALID, "Unknown status."))
     return errors
 
@@ -179,3 +180,36 @@ async def list_campaigns(
 async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Campaign]:
     rows = (await session.scalars(select(Campaign).where(Campaign.id.in_(ids)))).all()
     return {row.id: row for row in rows}
+
+
+async def campaign_pages(
+    session: AsyncSession, campaign_ids: Sequence[uuid.UUID], *, first: int, after: str | None
+) -> dict[uuid.UUID, Page[Content]]:
+    """One page of live items, newest first, for each campaign, in one statement (a window per
+    campaign), so a list of campaigns with their contents costs the same for any page size.
+    Callers check permissions first."""
+    keyset = newest_first(Content)
+    ranked = select(
+        Content.id,
+        func.row_number()
+        .over(
+            partition_by=Content.campaign_id,
+            order_by=keyset.order_by(),
+        )
+        .label("rn"),
+    ).where(Content.campaign_id.in_(campaign_ids), Content.deleted_at.is_(None))
+    if (condition := keyset.after(after)) is not None:
+        ranked = ranked.where(condition)
+    sub = ranked.subquery()
+    query = (
+        select_readable()
+        .join(sub, sub.c.id == Content.id)
+        .where(sub.c.rn <= first + 1)
+        .order_by(Content.campaign_id, sub.c.rn)
+    )
+    rows = (await session.scalars(query)).all()
+    grouped: dict[uuid.UUID, list[Content]] = {c: [] for c in campaign_ids}
+    for row in rows:
+        assert row.campaign_id is not None
+        grouped[row.campaign_id].append(row)
+    return {campaign: keyset.page(items, first) for campaign, items in grouped.items()}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.ai.embeddings import Embedder, build_embedder, content_text
 from app.jobs.runner import Handler, JobContext, PermanentJobError
 from app.models import AudienceSegment, Content
@@ -45,9 +48,7 @@ async def embed_content(ctx: JobContext) -> dict[str, Any]:
     embedder = embedder_for(ctx.settings)
     [vector] = await embedder.embed([text])
     async with ctx.factory() as session, session.begin():
-        stored = await content_service.mark_embedded(
-            session, content_id, version, vector, embedder.name
-        )
+        stored = await mark_embedded(session, content_id, version, vector, embedder.name)
     return {"stored": stored, "model": embedder.name, "version": version}
 
 
@@ -72,3 +73,16 @@ JOB_HANDLERS: dict[str, Handler] = {
     content_service.EMBED_KIND: embed_content,
     segments.EMBED_KIND: embed_segment,
 }
+
+
+async def mark_embedded(
+    session: AsyncSession, content_id: uuid.UUID, version: int, vector: list[float], model: str
+) -> bool:
+    """Store an embedding only if the text has not changed since it was computed."""
+    result = await session.execute(
+        update(Content)
+        .where(Content.id == content_id, Content.version == version)
+        .values(embedding=vector, embedding_model=model, embedded_version=version)
+        .returning(Content.id)
+    )
+    return result.first() is not None

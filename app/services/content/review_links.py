@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Content, ContentComment, ReviewLink, Workspace
+from app.models.vocabulary import ContentStatus
 from app.permissions import Action
 from app.security import tokens
 from app.services import lookup
 from app.services.audit import trail as audit
-from app.services.content.items import MAX_COMMENT, Status
+from app.services.content.comments import MAX_COMMENT
 from app.state import AppState
 
 MAX_LIFETIME = timedelta(days=90)
@@ -191,11 +192,11 @@ async def respond(
         raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
         link, content = await _open(session, token, for_update=True)
-        current = Status(content.status)
+        current = ContentStatus(content.status)
         allowed = {
-            Decision.APPROVE: {Status.IN_REVIEW},
-            Decision.REQUEST_CHANGES: {Status.IN_REVIEW, Status.APPROVED},
-            Decision.COMMENT: set(Status),
+            Decision.APPROVE: {ContentStatus.IN_REVIEW},
+            Decision.REQUEST_CHANGES: {ContentStatus.IN_REVIEW, ContentStatus.APPROVED},
+            Decision.COMMENT: set(ContentStatus),
         }[decision]
         if current not in allowed:
             raise ValidationFailed(
@@ -208,9 +209,9 @@ async def respond(
                 ]
             )
         if decision is Decision.APPROVE:
-            content.status = Status.APPROVED.value
+            content.status = ContentStatus.APPROVED.value
         elif decision is Decision.REQUEST_CHANGES:
-            content.status = Status.DRAFT.value
+            content.status = ContentStatus.DRAFT.value
         kind = {
             "APPROVE": "APPROVAL",
             "REQUEST_CHANGES": "CHANGES_REQUESTED",

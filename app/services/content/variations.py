@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Content, ContentVariation, MediaAsset
+from app.models.vocabulary import Platform
 from app.permissions import Action
-from app.platforms.rules import Evaluation, MediaItem, Platform, evaluate
+from app.platforms.rules import Evaluation, MediaItem, evaluate
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.state import AppState
@@ -117,7 +118,7 @@ async def create(
             target_id=variation.id,
             details={"platform": platform.value},
         )
-    return await _reload(state, variation.id)
+    return await reload(state, variation.id)
 
 
 async def update(
@@ -145,10 +146,10 @@ async def update(
             target_type="ContentVariation",
             target_id=variation.id,
         )
-    return await _reload(state, variation_id)
+    return await reload(state, variation_id)
 
 
-async def _reload(state: AppState, variation_id: uuid.UUID) -> ContentVariation:
+async def reload(state: AppState, variation_id: uuid.UUID) -> ContentVariation:
     async with state.session_factory() as session:
         row = await session.get(ContentVariation, variation_id)
     assert row is not None

@@ -1,0 +1,68 @@
+"""The closed sets of values the domain uses, each declared once.
+
+The database checks (below, `one_of`) and the GraphQL enums (schema/enums.py) are derived
+from these classes, so a new member reaches the table constraint and the schema together.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ContentType(StrEnum):
+    BLOG_POST = "BLOG_POST"
+    SOCIAL_POST = "SOCIAL_POST"
+    EMAIL = "EMAIL"
+    AD_COPY = "AD_COPY"
+
+
+class ContentFormat(StrEnum):
+    MARKDOWN = "MARKDOWN"
+    HTML = "HTML"
+    PLAIN = "PLAIN"
+
+
+class ContentStatus(StrEnum):
+    DRAFT = "DRAFT"
+    IN_REVIEW = "IN_REVIEW"
+    APPROVED = "APPROVED"
+    SCHEDULED = "SCHEDULED"
+    PUBLISHED = "PUBLISHED"
+    ARCHIVED = "ARCHIVED"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+
+
+class Platform(StrEnum):
+    """Where content goes: one list for variations, rules and (later) publishing."""
+
+    X = "X"
+    LINKEDIN = "LINKEDIN"
+    FACEBOOK = "FACEBOOK"
+    INSTAGRAM = "INSTAGRAM"
+    THREADS = "THREADS"
+    MASTODON = "MASTODON"
+    BLUESKY = "BLUESKY"
+    EMAIL = "EMAIL"
+    WEBHOOK = "WEBHOOK"
+
+
+class CommentKind(StrEnum):
+    COMMENT = "COMMENT"
+    CHANGES_REQUESTED = "CHANGES_REQUESTED"
+    APPROVAL = "APPROVAL"
+
+
+class MediaKind(StrEnum):
+    IMAGE = "IMAGE"
+    VIDEO = "VIDEO"
+
+
+def one_of(column: str, values: type[StrEnum]) -> str:
+    """A CHECK constraint's SQL: `column` holds one of the enum's values."""
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
