@@ -11,10 +11,11 @@ from enum import IntEnum, StrEnum
 
 
 class Role(IntEnum):
-    VIEWER = 1
-    MEMBER = 2
-    ADMIN = 3
+    # Listed highest first (the schema's order); compared by value.
     OWNER = 4
+    ADMIN = 3
+    MEMBER = 2
+    VIEWER = 1
 
     @classmethod
     def parse(cls, name: str) -> Role:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -11,11 +11,10 @@ from strawberry import relay
 from app.auth import Principal
 from app.errors import ValidationFailed
 from app.state import AppState
-from schema.context import Context
+from schema.context import Info
 from schema.types.errors import UserError
 
 T = TypeVar("T")
-Info = strawberry.Info[Context, Any]
 
 # Argument types shared by every domain's resolvers.
 WorkspaceId = Annotated[

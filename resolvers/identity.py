@@ -9,7 +9,9 @@ from strawberry.scalars import JSON
 
 from app.services.identity import accounts as identity
 from app.services.identity import privacy, two_factor
-from resolvers.common import Info, attempt, principal_of, state_of
+from resolvers.common import attempt, principal_of, state_of
+from schema.context import Info
+from schema.types.errors import SuccessPayload
 from schema.types.identity import (
     AuthPayload,
     ChangePasswordInput,
@@ -19,7 +21,6 @@ from schema.types.identity import (
     LoginInput,
     RegisterInput,
     ResetPasswordInput,
-    SuccessPayload,
     UpdateProfileInput,
     User,
     UserPayload,
@@ -27,7 +28,7 @@ from schema.types.identity import (
 
 
 def _ok(errors: list) -> SuccessPayload:  # type: ignore[type-arg]
-    return SuccessPayload(success=not errors, errors=errors)
+    return SuccessPayload.of(errors)
 
 
 @strawberry.type

@@ -11,9 +11,10 @@ from strawberry import relay
 from app.errors import NotFound
 from app.jobs import events as job_events
 from app.services.ops import diagnostics
-from resolvers.common import Info, attempt, principal_of, state_of
+from resolvers.common import attempt, principal_of, state_of
+from schema.context import Info
 from schema.ids import parse_id
-from schema.types.job import Job, JobEvent, PingPayload
+from schema.types.jobs import Job, JobEvent, PingPayload
 
 JobId = Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the job.")]
 

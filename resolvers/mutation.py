@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers.content import ContentMutation
+from resolvers.content.campaigns import CampaignMutation
+from resolvers.content.items import ContentItemMutation
+from resolvers.content.media import MediaMutation
+from resolvers.content.review_links import ReviewMutation
+from resolvers.content.segments import SegmentMutation
+from resolvers.content.variations import VariationMutation
+from resolvers.content.workflow import WorkflowMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
-from resolvers.media import MediaMutation
-from resolvers.review_links import ReviewMutation
-from resolvers.segments import SegmentMutation
-from resolvers.workspaces import WorkspaceMutation
+from resolvers.workspaces.api_keys import ApiKeyMutation
+from resolvers.workspaces.teams import WorkspaceMutation
 
 
 @strawberry.type(description="Entry points for changing data.")
 class Mutation(
     IdentityMutation,
     WorkspaceMutation,
-    ContentMutation,
+    ApiKeyMutation,
+    ContentItemMutation,
+    WorkflowMutation,
+    VariationMutation,
+    CampaignMutation,
     MediaMutation,
     SegmentMutation,
     ReviewMutation,

@@ -9,20 +9,34 @@ from strawberry import relay
 
 from app.errors import BadUserInput
 from app.services.ops import health
-from resolvers.common import Info
-from resolvers.content import ContentQuery
+from resolvers.audit import AuditQuery
+from resolvers.content.campaigns import CampaignQuery
+from resolvers.content.items import ContentItemQuery
+from resolvers.content.media import MediaQuery
+from resolvers.content.review_links import ReviewQuery
+from resolvers.content.search import SearchQuery
+from resolvers.content.segments import SegmentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
-from resolvers.media import MediaQuery
-from resolvers.review_links import ReviewQuery
-from resolvers.segments import SegmentQuery
-from resolvers.workspaces import WorkspaceQuery
-from schema.types.health import Health
+from resolvers.workspaces.api_keys import ApiKeyQuery
+from resolvers.workspaces.teams import WorkspaceQuery
+from schema.context import Info
+from schema.types.ops import Health
 
 
 @strawberry.type(description="Entry points for reading data.")
 class Query(
-    IdentityQuery, WorkspaceQuery, ContentQuery, MediaQuery, SegmentQuery, ReviewQuery, JobQuery
+    IdentityQuery,
+    WorkspaceQuery,
+    ApiKeyQuery,
+    AuditQuery,
+    ContentItemQuery,
+    SearchQuery,
+    CampaignQuery,
+    MediaQuery,
+    SegmentQuery,
+    ReviewQuery,
+    JobQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

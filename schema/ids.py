@@ -22,3 +22,8 @@ def parse_id(value: relay.GlobalID, type_name: str, field: str = "id") -> uuid.U
         raise BadUserInput(
             f"`{field}` is not a valid {type_name} id.", extra={"field": field}
         ) from exc
+
+
+def optional_id(value: relay.GlobalID | None, type_name: str, field: str) -> uuid.UUID | None:
+    """`parse_id` for an optional argument: None stays None."""
+    return None if value is None else parse_id(value, type_name, field)

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from app.errors import USER_ERROR_DESCRIPTIONS, FieldError, UserErrorCode
-from schema.enums import domain_enum
-
-domain_enum(
-    UserErrorCode,
-    description="Why a mutation refused its input: the stable, machine-readable `code` of "
-    "a UserError (the same string on the wire).",
-    values=USER_ERROR_DESCRIPTIONS,
-)
+from app.errors import FieldError
+from schema.types.vocabulary import UserErrorCode
 
 
 @strawberry.type(description="A validation or business-rule failure the caller can fix.")
@@ -30,3 +23,13 @@ class UserError:
     @classmethod
     def many(cls, errors: list[FieldError]) -> list[UserError]:
         return [cls.from_field_error(e) for e in errors]
+
+
+@strawberry.type(description="Result of a mutation with nothing else to return.")
+class SuccessPayload:
+    success: bool = strawberry.field(description="True when the change was made.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
+
+    @classmethod
+    def of(cls, errors: list[UserError]) -> SuccessPayload:
+        return cls(success=not errors, errors=errors)

@@ -13,6 +13,7 @@ from strawberry import relay
 from app.models import User as UserRow
 from app.services.identity.accounts import AuthResult
 from schema.context import Context
+from schema.loaders.base import uuid_or_nil
 from schema.types.errors import UserError
 
 
@@ -40,7 +41,7 @@ class User(relay.Node):
     ) -> list[User | None]:
         # A user is visible to itself and to people it shares a workspace with.
         loaders = info.context.loaders
-        rows = await loaders.users.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        rows = await loaders.identity.users.load_many([uuid_or_nil(i) for i in node_ids])
         principal = info.context.principal
         visible = await loaders.visible_user_ids(principal)
         return [cls.from_row(r) if r is not None and r.id in visible else None for r in rows]
@@ -50,7 +51,7 @@ async def load_user(info: strawberry.Info[Context, Any], user_id: uuid.UUID | No
     """The account behind an optional user id (null once the account is deleted), batched."""
     if user_id is None:
         return None
-    row = await info.context.loaders.users.load(user_id)
+    row = await info.context.loaders.identity.users.load(user_id)
     return User.from_row(row) if row else None
 
 
@@ -96,12 +97,6 @@ class AuthPayload:
 @strawberry.type(description="Result of a mutation that returns a user.")
 class UserPayload:
     user: User | None = strawberry.field(description="The user after the change.")
-    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
-
-
-@strawberry.type(description="Result of a mutation with nothing else to return.")
-class SuccessPayload:
-    success: bool = strawberry.field(description="True when the change was made.")
     errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
 
 

@@ -14,7 +14,7 @@ from app.services.content.items import select_readable
 from app.state import AppState
 
 
-class OrderBy(StrEnum):
+class ContentOrder(StrEnum):
     CREATED_DESC = "CREATED_DESC"
     CREATED_ASC = "CREATED_ASC"
     UPDATED_DESC = "UPDATED_DESC"
@@ -32,10 +32,10 @@ class ContentFilter:
 
 
 _ORDER = {
-    OrderBy.CREATED_DESC: Keyset((Content.created_at, Content.id), descending=True),
-    OrderBy.CREATED_ASC: Keyset((Content.created_at, Content.id), descending=False),
-    OrderBy.UPDATED_DESC: Keyset((Content.updated_at, Content.id), descending=True),
-    OrderBy.TITLE_ASC: Keyset((Content.title, Content.id), descending=False),
+    ContentOrder.CREATED_DESC: Keyset((Content.created_at, Content.id), descending=True),
+    ContentOrder.CREATED_ASC: Keyset((Content.created_at, Content.id), descending=False),
+    ContentOrder.UPDATED_DESC: Keyset((Content.updated_at, Content.id), descending=True),
+    ContentOrder.TITLE_ASC: Keyset((Content.title, Content.id), descending=False),
 }
 
 
@@ -47,7 +47,7 @@ async def list_contents(
     first: int,
     after: str | None,
     filters: ContentFilter,
-    order: OrderBy,
+    order: ContentOrder,
 ) -> Page[Content]:
     principal.require(workspace_id, Action.CONTENT_READ)
     query = select_readable().where(Content.workspace_id == workspace_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from enum import Enum
 from typing import Any, cast
 
 import strawberry
@@ -16,18 +15,9 @@ from app.jobs.store import JobEvent as JobEventValue
 from app.jobs.store import can_read
 from app.models import Job as JobRow
 from schema.context import Context
+from schema.loaders.base import uuid_or_nil
 from schema.types.errors import UserError
-
-
-@strawberry.enum(
-    description="Lifecycle of a background job: QUEUED -> RUNNING -> SUCCEEDED or FAILED "
-    "(a failed attempt with attempts left goes back to QUEUED)."
-)
-class JobStatus(Enum):
-    QUEUED = strawberry.enum_value("QUEUED", description="Waiting for a worker.")
-    RUNNING = strawberry.enum_value("RUNNING", description="A worker holds the job's lease.")
-    SUCCEEDED = strawberry.enum_value("SUCCEEDED", description="Finished; `result` is set.")
-    FAILED = strawberry.enum_value("FAILED", description="Gave up; `error` says why.")
+from schema.types.vocabulary import JobStatus
 
 
 @strawberry.type(description="A unit of background work (generation, publishing, ...).")
@@ -72,7 +62,7 @@ class Job(relay.Node):
     ) -> list[Job | None]:
         loaders = info.context.loaders
         principal = info.context.principal
-        rows = await loaders.job.load_many([loaders.uuid_or_nil(i) for i in node_ids])
+        rows = await loaders.jobs.job.load_many([uuid_or_nil(i) for i in node_ids])
         return [
             cls.from_row(row) if row is not None and can_read(principal, row) else None
             for row in rows
@@ -94,7 +84,7 @@ class JobEvent:
 
     @strawberry.field(description="The job, as stored when this event is delivered.")
     async def job(self, info: strawberry.Info[Context, Any]) -> Job | None:
-        row = await info.context.loaders.job.load(self.job_id)
+        row = await info.context.loaders.jobs.job.load(self.job_id)
         return Job.from_row(row) if row is not None else None
 
     @classmethod

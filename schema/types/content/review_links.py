@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -13,12 +11,11 @@ from strawberry import relay
 from app.models import ContentComment as CommentRow
 from app.models import ReviewLink as ReviewLinkRow
 from app.services.content.review_links import ReviewView
-from schema.context import Context
+from schema.context import Info
 from schema.ids import to_global_id
-from schema.types.content import ContentFormat, ContentStatus, ContentType, ContentVariation
+from schema.types.content.variations import ContentVariation
 from schema.types.errors import UserError
-
-Info = strawberry.Info[Context, Any]
+from schema.types.vocabulary import ContentFormat, ContentStatus, ContentType
 
 
 @strawberry.type(
@@ -52,17 +49,6 @@ class ReviewLinkPayload:
     errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
 
 
-@strawberry.enum(description="What a reviewer decides.")
-class ReviewDecision(Enum):
-    APPROVE = strawberry.enum_value(
-        "APPROVE", description="Approve (content in review becomes APPROVED)."
-    )
-    REQUEST_CHANGES = strawberry.enum_value(
-        "REQUEST_CHANGES", description="Send back to DRAFT, with a comment."
-    )
-    COMMENT = strawberry.enum_value("COMMENT", description="Only comment.")
-
-
 @strawberry.type(description="A comment as a guest reviewer sees it (names only, no accounts).")
 class ReviewComment:
     author_name: str = strawberry.field(description="Who wrote it.")
@@ -90,12 +76,12 @@ class ReviewedContent:
 
     @strawberry.field(description="Per-platform variations.")
     async def variations(self, info: Info) -> list[ContentVariation]:
-        rows = await info.context.loaders.variations_by_content.load(self.content_id)
+        rows = await info.context.loaders.content.variations_by_content.load(self.content_id)
         return [ContentVariation.from_row(r) for r in rows]
 
     @strawberry.field(description="The review thread, oldest first.")
     async def comments(self, info: Info) -> list[ReviewComment]:
-        rows = await info.context.loaders.comments_by_content.load(self.content_id)
+        rows = await info.context.loaders.content.comments_by_content.load(self.content_id)
         return [ReviewComment.from_row(r) for r in rows]
 
     @classmethod

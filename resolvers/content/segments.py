@@ -8,16 +8,17 @@ import strawberry
 from strawberry import relay
 
 from app.services.content import segments
-from resolvers.common import Info, WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import WorkspaceId, attempt, page_limit, principal_of, state_of
+from schema.context import Info
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
-from schema.types.identity import SuccessPayload
-from schema.types.segment import (
+from schema.types.content.segments import (
     AudienceSegment,
     AudienceSegmentPayload,
     SegmentAttributesInput,
     UpdateAudienceSegmentInput,
 )
+from schema.types.errors import SuccessPayload
 
 SegmentId = Annotated[relay.GlobalID, strawberry.argument(description="Segment ID.")]
 
@@ -119,4 +120,4 @@ class SegmentMutation:
         _, errors = await attempt(
             segments.delete(state_of(info), principal_of(info), parse_id(id, "AudienceSegment"))
         )
-        return SuccessPayload(success=not errors, errors=errors)
+        return SuccessPayload.of(errors)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry import relay
 
 from app.models import MediaAsset as MediaRow
-from schema.context import Context, visible_rows
+from schema.context import Info, visible_rows
 from schema.types.errors import UserError
-
-Info = strawberry.Info[Context, Any]
 
 
 @strawberry.type(description="An uploaded image or video.")
@@ -61,7 +58,7 @@ class MediaAsset(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[MediaAsset | None]:
-        rows = await visible_rows(info.context, info.context.loaders.media, node_ids)
+        rows = await visible_rows(info.context, info.context.loaders.content.media, node_ids)
         return [cls.from_row(r) if r is not None else None for r in rows]
 
 

@@ -10,15 +10,16 @@ from strawberry import relay
 
 from app.errors import ValidationFailed
 from app.services.content import review_links
-from resolvers.common import Info, attempt, principal_of, state_of
+from resolvers.common import attempt, principal_of, state_of
+from schema.context import Info
 from schema.ids import parse_id
-from schema.types.review import (
-    ReviewDecision,
+from schema.types.content.review_links import (
     ReviewedContent,
     ReviewLink,
     ReviewLinkPayload,
     ReviewResponsePayload,
 )
+from schema.types.vocabulary import Decision
 
 Token = Annotated[str, strawberry.argument(description="The token from the review URL.")]
 
@@ -112,7 +113,7 @@ class ReviewMutation:
         self,
         info: Info,
         token: Token,
-        decision: Annotated[ReviewDecision, strawberry.argument(description="The decision.")],
+        decision: Annotated[Decision, strawberry.argument(description="The decision.")],
         reviewer_name: Annotated[
             str, strawberry.argument(description="Your name, shown in the thread.")
         ],
@@ -123,7 +124,7 @@ class ReviewMutation:
                 state_of(info),
                 principal_of(info),
                 token,
-                decision=review_links.Decision(decision.name),
+                decision=decision,
                 reviewer_name=reviewer_name,
                 comment=comment,
             )

@@ -10,11 +10,12 @@ from strawberry import relay
 from strawberry.file_uploads import Upload
 
 from app.services.content import media
-from resolvers.common import Info, WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import WorkspaceId, attempt, page_limit, principal_of, state_of
+from schema.context import Info
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
-from schema.types.identity import SuccessPayload
-from schema.types.media import MediaAsset, MediaPayload
+from schema.types.content.media import MediaAsset, MediaPayload
+from schema.types.errors import SuccessPayload
 
 MediaId = Annotated[relay.GlobalID, strawberry.argument(description="Media asset ID.")]
 
@@ -91,7 +92,7 @@ class MediaMutation:
         _, errors = await attempt(
             media.delete_asset(state_of(info), principal_of(info), parse_id(id, "MediaAsset"))
         )
-        return SuccessPayload(success=not errors, errors=errors)
+        return SuccessPayload.of(errors)
 
     @strawberry.mutation(
         description="Set the media attached to a content item, in order. Requires member role."
@@ -113,4 +114,4 @@ class MediaMutation:
                 ids,
             )
         )
-        return SuccessPayload(success=not errors, errors=errors)
+        return SuccessPayload.of(errors)

@@ -5,37 +5,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from enum import Enum
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
-from strawberry.scalars import JSON
 
-from app.models import ApiKey as ApiKeyRow
-from app.models import AuditEntry as AuditRow
 from app.models import Invitation as InvitationRow
 from app.models import Membership as MembershipRow
 from app.models import Workspace as WorkspaceRow
 from app.permissions import Action
-from app.permissions import Role as RoleValue
 from app.services.workspaces import teams as workspace_service
 from schema.context import Context
 from schema.ids import to_global_id
+from schema.loaders.base import uuid_or_nil
 from schema.pagination import Connection, page_size
 from schema.types.errors import UserError
 from schema.types.identity import User, load_user
-
-
-@strawberry.enum(description="What a member (or API key) may do in a workspace.")
-class Role(Enum):
-    OWNER = strawberry.enum_value("OWNER", description="Everything, incl. transfer and deletion.")
-    ADMIN = strawberry.enum_value("ADMIN", description="Approve, publish, manage members and keys.")
-    MEMBER = strawberry.enum_value("MEMBER", description="Create and edit drafts, submit them.")
-    VIEWER = strawberry.enum_value("VIEWER", description="Read only.")
-
-    def to_value(self) -> RoleValue:
-        return RoleValue[str(self.value)]
+from schema.types.vocabulary import Role
 
 
 @strawberry.type(description="How content from this workspace should sound.")
@@ -91,7 +77,7 @@ class Member:
 
     @classmethod
     def from_row(cls, row: MembershipRow) -> Member:
-        return cls(role=Role(row.role), joined_at=row.created_at, user_id=row.user_id)
+        return cls(role=Role.parse(row.role), joined_at=row.created_at, user_id=row.user_id)
 
 
 @strawberry.type(description="A team's shared space: content, members, keys and settings.")
@@ -113,14 +99,16 @@ class Workspace(relay.Node):
         principal = info.context.principal
         workspace_id = uuid.UUID(self.id)
         if principal.user_id is not None:
-            role = await info.context.loaders.roles.load((principal.user_id, workspace_id))
-            return Role(role) if role else None
+            role = await info.context.loaders.workspaces.roles.load(
+                (principal.user_id, workspace_id)
+            )
+            return Role.parse(role) if role else None
         key_role = principal.role_in(workspace_id)
-        return Role(key_role.name) if key_role else None
+        return key_role
 
     @strawberry.field(description="Number of members.")
     async def member_count(self, info: strawberry.Info[Context, Any]) -> int:
-        return await info.context.loaders.member_counts.load(uuid.UUID(self.id))
+        return await info.context.loaders.workspaces.member_counts.load(uuid.UUID(self.id))
 
     @strawberry.field(description="Members, in the order they joined.")
     async def members(
@@ -134,7 +122,7 @@ class Workspace(relay.Node):
         workspace_id = uuid.UUID(self.id)
         info.context.principal.require(workspace_id, Action.MEMBER_READ)
         size = page_size(first, info.context.state.settings.max_page_size)
-        page = await info.context.loaders.members_page.load((workspace_id, size, after))
+        page = await info.context.loaders.workspaces.members_page.load((workspace_id, size, after))
         return Connection.of(page, Member.from_row)
 
     @classmethod
@@ -155,8 +143,8 @@ class Workspace(relay.Node):
     ) -> list[Workspace | None]:
         loaders = info.context.loaders
         principal = info.context.principal
-        ids = [loaders.uuid_or_nil(i) for i in node_ids]
-        rows = await loaders.workspaces.load_many(ids)
+        ids = [uuid_or_nil(i) for i in node_ids]
+        rows = await loaders.workspaces.workspaces.load_many(ids)
         out: list[Workspace | None] = []
         for row in rows:
             if row is None or principal.role_in(row.id) is None:
@@ -180,98 +168,10 @@ class Invitation:
         return cls(
             id=to_global_id("Invitation", row.id),
             email=row.email,
-            role=Role(row.role),
+            role=Role.parse(row.role),
             expires_at=row.expires_at,
             accepted_at=row.accepted_at,
         )
-
-
-@strawberry.type(description="A key a partner uses as `Authorization: Bearer sk_...`.")
-class ApiKey(relay.Node):
-    id: relay.NodeID[str]
-    name: str = strawberry.field(description="What the key is for.")
-    role: Role = strawberry.field(description="What the key may do in its workspace.")
-    prefix: str = strawberry.field(
-        description="Identifies the key (`sk_<prefix>_...`); not secret."
-    )
-    created_at: datetime = strawberry.field(description="When it was created.")
-    expires_at: datetime | None = strawberry.field(description="When it stops working, if ever.")
-    revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
-    last_used_at: datetime | None = strawberry.field(description="Last use, to the minute.")
-    workspace_id: strawberry.Private[uuid.UUID]
-
-    @classmethod
-    def from_row(cls, row: ApiKeyRow) -> ApiKey:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            role=Role(row.role),
-            prefix=row.prefix,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            last_used_at=row.last_used_at,
-            workspace_id=row.workspace_id,
-        )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: strawberry.Info[Context, Any], node_ids: Iterable[str], required: bool = False
-    ) -> list[ApiKey | None]:
-        loaders = info.context.loaders
-        principal = info.context.principal
-        rows = await loaders.api_keys.load_many([loaders.uuid_or_nil(i) for i in node_ids])
-        out: list[ApiKey | None] = []
-        for row in rows:
-            if row is None or principal.role_in(row.workspace_id) is None:
-                out.append(None)
-            else:
-                principal.require(row.workspace_id, Action.API_KEY_MANAGE)
-                out.append(cls.from_row(row))
-        return out
-
-
-@strawberry.type(description="One recorded change: who did what to which target, when, from where.")
-class AuditLogEntry:
-    id: str = strawberry.field(description="Entry number (increasing).")
-    action: str = strawberry.field(description="The mutation, e.g. `inviteMember`.")
-    actor_label: str = strawberry.field(
-        description="Email of the user, `api-key:<prefix>`, or 'deleted user'."
-    )
-    target_type: str | None = strawberry.field(description="Kind of object changed.")
-    target_id: str | None = strawberry.field(description="Its id.")
-    ip: str | None = strawberry.field(description="Client IP address.")
-    request_id: str | None = strawberry.field(description="Request id (X-Request-ID).")
-    details: strawberry.scalars.JSON = strawberry.field(description="What changed.")
-    created_at: datetime = strawberry.field(description="When.")
-
-    @classmethod
-    def from_row(cls, row: AuditRow) -> AuditLogEntry:
-        return cls(
-            id=str(row.id),
-            action=row.action,
-            actor_label=row.actor_label,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            ip=row.ip,
-            request_id=row.request_id,
-            details=cast(JSON, row.details),
-            created_at=row.created_at,
-        )
-
-
-@strawberry.input(description="Narrow the audit log.")
-class AuditLogFilter:
-    action: str | None = strawberry.field(default=None, description="Only this action.")
-    actor_user_id: relay.GlobalID | None = strawberry.field(
-        default=None, description="Only this user."
-    )
-    target_type: str | None = strawberry.field(
-        default=None, description="Only this kind of target."
-    )
-    target_id: str | None = strawberry.field(default=None, description="Only this target id.")
-    since: datetime | None = strawberry.field(default=None, description="At or after this time.")
-    until: datetime | None = strawberry.field(default=None, description="Before this time.")
 
 
 @strawberry.input(description="A new workspace.")
@@ -314,13 +214,4 @@ class InvitationPayload:
 @strawberry.type(description="Result of updateMemberRole.")
 class MemberPayload:
     member: Member | None = strawberry.field(description="The member after the change.")
-    errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")
-
-
-@strawberry.type(description="Result of createApiKey and revokeApiKey.")
-class ApiKeyPayload:
-    api_key: ApiKey | None = strawberry.field(description="The key.")
-    secret: str | None = strawberry.field(
-        description="createApiKey only: the full key. Shown once; store it now."
-    )
     errors: list[UserError] = strawberry.field(description="Why it failed, if it did.")

@@ -1,42 +1,26 @@
-"""Workspaces, members, invitations, API keys and the audit log."""
+"""Workspaces, their settings, members and invitations."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
-from app.services.audit import entries as audit_log
-from app.services.audit.entries import AuditFilter
-from app.services.workspaces import api_keys
 from app.services.workspaces import teams as workspaces
-from resolvers.common import (
-    After,
-    First,
-    Info,
-    WorkspaceId,
-    attempt,
-    page_limit,
-    principal_of,
-    state_of,
-)
+from resolvers.common import After, First, WorkspaceId, attempt, page_limit, principal_of, state_of
+from schema.context import Info
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
-from schema.types.identity import SuccessPayload
-from schema.types.workspace import (
-    ApiKey,
-    ApiKeyPayload,
-    AuditLogEntry,
-    AuditLogFilter,
+from schema.types.errors import SuccessPayload
+from schema.types.vocabulary import Role
+from schema.types.workspaces.teams import (
     BrandVoiceInput,
     CreateWorkspaceInput,
     Invitation,
     InvitationPayload,
     Member,
     MemberPayload,
-    Role,
     UpdateWorkspaceInput,
     Workspace,
     WorkspacePayload,
@@ -73,53 +57,6 @@ class WorkspaceQuery:
     async def workspace(self, info: Info, id: WorkspaceId) -> Workspace:
         row = await workspaces.get(state_of(info), principal_of(info), parse_id(id, "Workspace"))
         return Workspace.from_row(row)
-
-    @strawberry.field(description="API keys of a workspace, newest first. Requires admin role.")
-    async def api_keys(
-        self, info: Info, workspace_id: WorkspaceId, first: First = 50, after: After = None
-    ) -> Connection[ApiKey]:
-        page = await api_keys.list_keys(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
-        )
-        return Connection.of(page, ApiKey.from_row)
-
-    @strawberry.field(
-        description="Who changed what in a workspace, newest first. Requires admin role."
-    )
-    async def audit_log(
-        self,
-        info: Info,
-        workspace_id: WorkspaceId,
-        first: First = 50,
-        after: After = None,
-        filter: Annotated[
-            AuditLogFilter | None, strawberry.argument(description="Narrow the entries.")
-        ] = None,
-    ) -> Connection[AuditLogEntry]:
-        f = filter or AuditLogFilter()
-        filters = AuditFilter(
-            action=f.action,
-            actor_user_id=parse_id(f.actor_user_id, "User", "filter.actorUserId")
-            if f.actor_user_id
-            else None,
-            target_type=f.target_type,
-            target_id=f.target_id,
-            since=f.since,
-            until=f.until,
-        )
-        page = await audit_log.list_entries(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
-            filters=filters,
-        )
-        return Connection.of(page, AuditLogEntry.from_row)
 
 
 @strawberry.type
@@ -181,7 +118,7 @@ class WorkspaceMutation:
                 principal_of(info),
                 parse_id(workspace_id, "Workspace", "workspaceId"),
                 email=email,
-                role=role.to_value(),
+                role=role,
             )
         )
         if result is None:
@@ -220,7 +157,7 @@ class WorkspaceMutation:
                 principal_of(info),
                 parse_id(workspace_id, "Workspace", "workspaceId"),
                 parse_id(user_id, "User", "userId"),
-                role.to_value(),
+                role,
             )
         )
         return MemberPayload(member=Member.from_row(row) if row else None, errors=errors)
@@ -237,7 +174,7 @@ class WorkspaceMutation:
                 parse_id(user_id, "User", "userId"),
             )
         )
-        return SuccessPayload(success=not errors, errors=errors)
+        return SuccessPayload.of(errors)
 
     @strawberry.mutation(description="Make another member the owner; you become admin. Owner only.")
     async def transfer_ownership(
@@ -251,42 +188,3 @@ class WorkspaceMutation:
         )
         row = None if errors else await workspaces.get(state_of(info), principal_of(info), ws_id)
         return _workspace_payload(row, errors)
-
-    @strawberry.mutation(
-        description="Create an API key; the secret is returned once. Requires admin role."
-    )
-    async def create_api_key(
-        self,
-        info: Info,
-        workspace_id: WorkspaceId,
-        name: Annotated[str, strawberry.argument(description="What the key is for.")],
-        role: Annotated[Role, strawberry.argument(description="What the key may do (not OWNER).")],
-        expires_at: Annotated[
-            datetime | None, strawberry.argument(description="When it stops working; null: never.")
-        ] = None,
-    ) -> ApiKeyPayload:
-        result, errors = await attempt(
-            api_keys.create(
-                state_of(info),
-                principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
-                name=name,
-                role=role.to_value(),
-                expires_at=expires_at,
-            )
-        )
-        if result is None:
-            return ApiKeyPayload(api_key=None, secret=None, errors=errors)
-        key, secret = result
-        return ApiKeyPayload(api_key=ApiKey.from_row(key), secret=secret, errors=[])
-
-    @strawberry.mutation(description="Revoke an API key at once. Requires admin role.")
-    async def revoke_api_key(
-        self, info: Info, id: Annotated[relay.GlobalID, strawberry.argument(description="Key ID.")]
-    ) -> ApiKeyPayload:
-        key, errors = await attempt(
-            api_keys.revoke(state_of(info), principal_of(info), parse_id(id, "ApiKey"))
-        )
-        return ApiKeyPayload(
-            api_key=ApiKey.from_row(key) if key else None, secret=None, errors=errors
-        )

@@ -1,0 +1,161 @@
+"""The GraphQL face of the domain's closed value sets: each domain enum registered once,
+with a description per value (schema/enums.py).
+
+Types and resolvers import these enums from here, so the registration has always run
+before Strawberry sees one in an annotation.
+"""
+
+from __future__ import annotations
+
+from app.errors import USER_ERROR_DESCRIPTIONS, UserErrorCode
+from app.models.job import JobStatus
+from app.models.vocabulary import (
+    CampaignStatus,
+    ContentFormat,
+    ContentStatus,
+    ContentType,
+    Platform,
+)
+from app.permissions import Role
+from app.services.content.library import ContentOrder
+from app.services.content.review_links import Decision
+from app.services.content.search import SearchMode
+from schema.enums import domain_enum
+
+__all__ = [
+    "CampaignStatus",
+    "ContentFormat",
+    "ContentOrder",
+    "ContentStatus",
+    "ContentType",
+    "Decision",
+    "JobStatus",
+    "Platform",
+    "Role",
+    "SearchMode",
+    "UserErrorCode",
+]
+
+domain_enum(
+    CampaignStatus,
+    description="Campaign lifecycle.",
+    values={
+        CampaignStatus.DRAFT: "Being planned.",
+        CampaignStatus.ACTIVE: "Running.",
+        CampaignStatus.PAUSED: "On hold.",
+        CampaignStatus.COMPLETED: "Finished.",
+    },
+)
+
+domain_enum(
+    ContentType,
+    description="What kind of piece this is.",
+    values={
+        ContentType.BLOG_POST: "Long-form article.",
+        ContentType.SOCIAL_POST: "A post for social networks.",
+        ContentType.EMAIL: "A newsletter or campaign email.",
+        ContentType.AD_COPY: "Advertising copy.",
+    },
+)
+
+domain_enum(
+    ContentFormat,
+    description="How the body is written.",
+    values={
+        ContentFormat.MARKDOWN: "Markdown.",
+        ContentFormat.HTML: "HTML.",
+        ContentFormat.PLAIN: "Plain text.",
+    },
+)
+
+domain_enum(
+    ContentStatus,
+    description="Review workflow: DRAFT -> IN_REVIEW -> APPROVED -> SCHEDULED -> PUBLISHED -> "
+    "ARCHIVED, and back to DRAFT when changes are requested.",
+    values={
+        ContentStatus.DRAFT: "Being written; members edit it.",
+        ContentStatus.IN_REVIEW: "Submitted; waiting for an admin.",
+        ContentStatus.APPROVED: "Approved; may be scheduled.",
+        ContentStatus.SCHEDULED: "Queued for publishing.",
+        ContentStatus.PUBLISHED: "Out in the world.",
+        ContentStatus.ARCHIVED: "Kept for the record.",
+    },
+)
+
+domain_enum(
+    ContentOrder,
+    description="Sort order of a content list.",
+    values={
+        ContentOrder.CREATED_DESC: "Newest first.",
+        ContentOrder.CREATED_ASC: "Oldest first.",
+        ContentOrder.UPDATED_DESC: "Recently changed first.",
+        ContentOrder.TITLE_ASC: "By title, A to Z.",
+    },
+)
+
+domain_enum(
+    Decision,
+    name="ReviewDecision",
+    description="What a reviewer decides.",
+    values={
+        Decision.APPROVE: "Approve (content in review becomes APPROVED).",
+        Decision.REQUEST_CHANGES: "Send back to DRAFT, with a comment.",
+        Decision.COMMENT: "Only comment.",
+    },
+)
+
+domain_enum(
+    SearchMode,
+    description="How searchContent matches.",
+    values={
+        SearchMode.KEYWORD: "Words (Postgres full-text search, ranked).",
+        SearchMode.SEMANTIC: "Meaning (embeddings, cosine similarity).",
+        SearchMode.HYBRID: "Both, merged by reciprocal rank fusion.",
+    },
+)
+
+domain_enum(
+    Platform,
+    description="Where content goes. One list, used everywhere.",
+    values={
+        Platform.X: "X (Twitter): 280 per post, numbered threads.",
+        Platform.LINKEDIN: "LinkedIn: 3,000 characters.",
+        Platform.FACEBOOK: "Facebook: 63,206 characters.",
+        Platform.INSTAGRAM: "Instagram: 2,200 characters, 30 hashtags, needs media.",
+        Platform.THREADS: "Threads: 500 characters.",
+        Platform.MASTODON: "Mastodon: 500 characters.",
+        Platform.BLUESKY: "Bluesky: 300 characters.",
+        Platform.EMAIL: "Email: subject up to 100, preheader.",
+        Platform.WEBHOOK: "A webhook you host: no limits.",
+    },
+)
+
+domain_enum(
+    UserErrorCode,
+    description="Why a mutation refused its input: the stable, machine-readable `code` of "
+    "a UserError (the same string on the wire).",
+    values=USER_ERROR_DESCRIPTIONS,
+)
+
+domain_enum(
+    JobStatus,
+    description="Lifecycle of a background job: QUEUED -> RUNNING -> SUCCEEDED or FAILED "
+    "(a failed attempt with attempts left goes back to QUEUED).",
+    values={
+        JobStatus.QUEUED: "Waiting for a worker.",
+        JobStatus.RUNNING: "A worker holds the job's lease.",
+        JobStatus.SUCCEEDED: "Finished; `result` is set.",
+        JobStatus.FAILED: "Gave up; `error` says why.",
+    },
+)
+
+domain_enum(
+    Role,
+    description="What a member (or API key) may do in a workspace.",
+    values={
+        Role.OWNER: "Everything, incl. transfer and deletion.",
+        Role.ADMIN: "Approve, publish, manage members and keys.",
+        Role.MEMBER: "Create and edit drafts, submit them.",
+        Role.VIEWER: "Read only.",
+    },
+)
