@@ -14,6 +14,9 @@ latency and requests/s with the targets, then stops everything it started.
     make bench-content
     .venv/bin/python bench/content_bench.py --requests 400 --concurrency 8
     .venv/bin/python bench/content_bench.py --keep     # then --reuse: skip seeding
+
+Longer than 400 lines because it is one self-contained benchmark script (data generation,
+servers, load clients, report) meant to be read and run alone.
 """
 
 from __future__ import annotations

@@ -7,10 +7,14 @@ from typing import Annotated
 import strawberry
 
 from app.services.audit import entries
-from resolvers.common import After, First, WorkspaceId, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    workspace_page,
+)
 from schema.context import Info
-from schema.ids import parse_id
-from schema.pagination import Connection, page_size
+from schema.pagination import Connection
 from schema.types.audit import AuditLogEntry, AuditLogFilter
 
 
@@ -29,12 +33,12 @@ class AuditQuery:
             AuditLogFilter | None, strawberry.argument(description="Narrow the entries.")
         ] = None,
     ) -> Connection[AuditLogEntry]:
-        page = await entries.list_entries(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
+        page = await workspace_page(
+            info,
+            entries.list_entries,
+            workspace_id,
+            first,
+            after,
             filters=(filter or AuditLogFilter()).to_filter(),
         )
         return Connection.of(page, AuditLogEntry.from_row)

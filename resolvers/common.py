@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import relay
 
 from app.auth import Principal
 from app.errors import ValidationFailed
+from app.pagination import Page
 from app.state import AppState
 from schema.context import Info
+from schema.ids import parse_id
+from schema.pagination import page_size
 from schema.types.errors import UserError
 
 T = TypeVar("T")
@@ -42,3 +46,28 @@ def principal_of(info: Info) -> Principal:
 
 def page_limit(info: Info) -> int:
     return info.context.state.settings.max_page_size
+
+
+def workspace_of(workspace_id: relay.GlobalID) -> uuid.UUID:
+    """The workspace a list or mutation argument names."""
+    return parse_id(workspace_id, "Workspace", "workspaceId")
+
+
+async def workspace_page(
+    info: Info,
+    fetch: Callable[..., Awaitable[Page[T]]],
+    workspace_id: relay.GlobalID,
+    first: int,
+    after: str | None,
+    **filters: Any,
+) -> Page[T]:
+    """One page of a workspace list: `fetch(state, principal, workspace, first=, after=,
+    **filters)` with the page size checked against the configured maximum."""
+    return await fetch(
+        state_of(info),
+        principal_of(info),
+        workspace_of(workspace_id),
+        first=page_size(first, page_limit(info)),
+        after=after,
+        **filters,
+    )

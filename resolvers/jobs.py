@@ -11,9 +11,8 @@ from strawberry import relay
 from app.errors import NotFound
 from app.jobs import events as job_events
 from app.services.ops import diagnostics
-from resolvers.common import attempt, principal_of, state_of
+from resolvers.common import attempt, principal_of, state_of, workspace_of
 from schema.context import Info
-from schema.ids import parse_id
 from schema.types.jobs import Job, JobEvent, PingPayload
 
 JobId = Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the job.")]
@@ -58,7 +57,7 @@ class JobMutation:
                 state.session_factory,
                 state.arq,
                 principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
+                workspace_of(workspace_id),
                 message=message,
                 delay_ms=delay_ms,
                 max_attempts=state.settings.job_max_attempts,

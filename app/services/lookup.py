@@ -7,9 +7,11 @@ cannot be probed); inside their workspaces the action is checked (FORBIDDEN).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import NotFound
@@ -25,6 +27,7 @@ from app.models import (
     User,
     Workspace,
 )
+from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action
 
 T = TypeVar("T")
@@ -78,6 +81,35 @@ async def scoped_row(
     if action is not None:
         principal.require(workspace_id, action)
     return row
+
+
+async def fetch_scoped(
+    factory: async_sessionmaker[AsyncSession],
+    model: type[T],
+    row_id: uuid.UUID,
+    principal: Principal,
+    action: Action,
+) -> T:
+    """`scoped_row` in a session of its own, for reads."""
+    async with factory() as session:
+        return await scoped_row(session, model, row_id, principal, action)
+
+
+async def workspace_page(
+    factory: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    model: Any,
+    workspace_id: uuid.UUID,
+    action: Action,
+    *,
+    first: int,
+    after: str | None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Page[Any]:
+    """A newest-first page of a workspace's `model` rows, if `principal` may do `action`."""
+    principal.require(workspace_id, action)
+    query = select(model).where(model.workspace_id == workspace_id, *where)
+    return await fetch_page(factory, query, newest_first(model), first=first, after=after)
 
 
 async def own_user(

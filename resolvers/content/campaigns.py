@@ -11,10 +11,19 @@ from strawberry import relay
 
 from app.models import Campaign as CampaignRow
 from app.services.content import campaigns
-from resolvers.common import After, First, WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    attempt,
+    principal_of,
+    state_of,
+    workspace_of,
+    workspace_page,
+)
 from schema.context import Info
 from schema.ids import parse_id
-from schema.pagination import Connection, page_size
+from schema.pagination import Connection
 from schema.types.content.campaigns import Campaign, CampaignInput, CampaignPayload
 from schema.types.errors import SuccessPayload, UserError
 from schema.types.vocabulary import CampaignStatus
@@ -39,13 +48,8 @@ class CampaignQuery:
             CampaignStatus | None, strawberry.argument(description="Only this status.")
         ] = None,
     ) -> Connection[Campaign]:
-        page = await campaigns.list_campaigns(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
-            status=status,
+        page = await workspace_page(
+            info, campaigns.list_campaigns, workspace_id, first, after, status=status
         )
         return Connection.of(page, Campaign.from_row)
 
@@ -77,7 +81,7 @@ class CampaignMutation:
             end_date=end_date,
             budget=budget,
         ).to_fields()
-        workspace = parse_id(workspace_id, "Workspace", "workspaceId")
+        workspace = workspace_of(workspace_id)
         call = campaigns.create(state_of(info), principal_of(info), workspace, fields)
         return _payload(*await attempt(call))
 

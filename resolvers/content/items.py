@@ -10,10 +10,19 @@ from strawberry import relay
 from app.models import Content as ContentRow
 from app.services.content import items, library
 from app.services.content.duplicates import Duplicate
-from resolvers.common import After, First, WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    attempt,
+    principal_of,
+    state_of,
+    workspace_of,
+    workspace_page,
+)
 from schema.context import Info
 from schema.ids import parse_id, to_global_id
-from schema.pagination import Connection, page_size
+from schema.pagination import Connection
 from schema.types.content.items import (
     Content,
     ContentFilterInput,
@@ -68,12 +77,12 @@ class ContentItemQuery:
             ContentOrder, strawberry.argument(description="Sort order.")
         ] = ContentOrder.CREATED_DESC,
     ) -> Connection[Content]:
-        page = await library.list_contents(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
+        page = await workspace_page(
+            info,
+            library.list_contents,
+            workspace_id,
+            first,
+            after,
             filters=(filter or ContentFilterInput()).to_filter(),
             order=order_by,
         )
@@ -90,7 +99,7 @@ class ContentItemMutation:
         info: Info,
         input: Annotated[CreateContentInput, strawberry.argument(description="The item.")],
     ) -> ContentPayload:
-        workspace_id = parse_id(input.workspace_id, "Workspace", "workspaceId")
+        workspace_id = workspace_of(input.workspace_id)
         call = items.create(state_of(info), principal_of(info), workspace_id, input.to_fields())
         result, errors = await attempt(call)
         row, duplicates = result if result else (None, [])

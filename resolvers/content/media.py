@@ -10,10 +10,19 @@ from strawberry import relay
 from strawberry.file_uploads import Upload
 
 from app.services.content import media
-from resolvers.common import WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    attempt,
+    principal_of,
+    state_of,
+    workspace_of,
+    workspace_page,
+)
 from schema.context import Info
 from schema.ids import parse_id
-from schema.pagination import Connection, page_size
+from schema.pagination import Connection
 from schema.types.content.media import MediaAsset, MediaPayload
 from schema.types.errors import SuccessPayload
 
@@ -33,18 +42,10 @@ class MediaQuery:
         self,
         info: Info,
         workspace_id: WorkspaceId,
-        first: Annotated[int, strawberry.argument(description="Page size (at most 100).")] = 50,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to start after.")
-        ] = None,
+        first: First = 50,
+        after: After = None,
     ) -> Connection[MediaAsset]:
-        page = await media.list_media(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
-        )
+        page = await workspace_page(info, media.list_media, workspace_id, first, after)
         return Connection.of(page, MediaAsset.from_row)
 
 
@@ -66,7 +67,7 @@ class MediaMutation:
             media.upload(
                 state_of(info),
                 principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
+                workspace_of(workspace_id),
                 cast(media.Readable, file),
                 alt_text=alt_text,
             )

@@ -8,9 +8,8 @@ import strawberry
 
 from app.services.content import search
 from app.services.content.embedding import embedder_for
-from resolvers.common import WorkspaceId, page_limit, principal_of, state_of
+from resolvers.common import WorkspaceId, page_limit, principal_of, state_of, workspace_of
 from schema.context import Info
-from schema.ids import parse_id
 from schema.lookahead import Selected
 from schema.pagination import page_size
 from schema.types.content.search import SearchHit
@@ -44,7 +43,7 @@ class SearchQuery:
             state,
             embedder_for(state.settings),
             principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
+            workspace_of(workspace_id),
             query,
             mode,
             page_size(first, page_limit(info)),

@@ -8,10 +8,19 @@ import strawberry
 from strawberry import relay
 
 from app.services.content import segments
-from resolvers.common import WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    attempt,
+    principal_of,
+    state_of,
+    workspace_of,
+    workspace_page,
+)
 from schema.context import Info
 from schema.ids import parse_id
-from schema.pagination import Connection, page_size
+from schema.pagination import Connection
 from schema.types.content.segments import (
     AudienceSegment,
     AudienceSegmentPayload,
@@ -52,18 +61,10 @@ class SegmentQuery:
         self,
         info: Info,
         workspace_id: WorkspaceId,
-        first: Annotated[int, strawberry.argument(description="Page size (at most 100).")] = 50,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to start after.")
-        ] = None,
+        first: First = 50,
+        after: After = None,
     ) -> Connection[AudienceSegment]:
-        page = await segments.list_segments(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
-        )
+        page = await workspace_page(info, segments.list_segments, workspace_id, first, after)
         return Connection.of(page, AudienceSegment.from_row)
 
 
@@ -88,7 +89,7 @@ class SegmentMutation:
             segments.create(
                 state_of(info),
                 principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
+                workspace_of(workspace_id),
                 _fields(name, description, attributes),
             )
         )

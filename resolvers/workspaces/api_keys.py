@@ -10,10 +10,19 @@ from strawberry import relay
 
 from app.models import ApiKey as ApiKeyRow
 from app.services.workspaces import api_keys
-from resolvers.common import After, First, WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    attempt,
+    principal_of,
+    state_of,
+    workspace_of,
+    workspace_page,
+)
 from schema.context import Info
 from schema.ids import parse_id
-from schema.pagination import Connection, page_size
+from schema.pagination import Connection
 from schema.types.errors import UserError
 from schema.types.vocabulary import Role
 from schema.types.workspaces.api_keys import ApiKey, ApiKeyPayload
@@ -33,13 +42,7 @@ class ApiKeyQuery:
     async def api_keys(
         self, info: Info, workspace_id: WorkspaceId, first: First = 50, after: After = None
     ) -> Connection[ApiKey]:
-        page = await api_keys.list_keys(
-            state_of(info),
-            principal_of(info),
-            parse_id(workspace_id, "Workspace", "workspaceId"),
-            first=page_size(first, page_limit(info)),
-            after=after,
-        )
+        page = await workspace_page(info, api_keys.list_keys, workspace_id, first, after)
         return Connection.of(page, ApiKey.from_row)
 
 
@@ -62,7 +65,7 @@ class ApiKeyMutation:
             api_keys.create(
                 state_of(info),
                 principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
+                workspace_of(workspace_id),
                 name=name,
                 role=role,
                 expires_at=expires_at,

@@ -7,8 +7,18 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
+from app.services.workspaces import members
 from app.services.workspaces import teams as workspaces
-from resolvers.common import After, First, WorkspaceId, attempt, page_limit, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    attempt,
+    page_limit,
+    principal_of,
+    state_of,
+    workspace_of,
+)
 from schema.context import Info
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
@@ -113,10 +123,10 @@ class WorkspaceMutation:
         role: Annotated[Role, strawberry.argument(description="Role on joining (not OWNER).")],
     ) -> InvitationPayload:
         result, errors = await attempt(
-            workspaces.invite(
+            members.invite(
                 state_of(info),
                 principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
+                workspace_of(workspace_id),
                 email=email,
                 role=role,
             )
@@ -137,7 +147,7 @@ class WorkspaceMutation:
         token: Annotated[str, strawberry.argument(description="Invitation token.")],
     ) -> WorkspacePayload:
         row, errors = await attempt(
-            workspaces.accept_invitation(state_of(info), principal_of(info), token)
+            members.accept_invitation(state_of(info), principal_of(info), token)
         )
         return _workspace_payload(row, errors)
 
@@ -152,10 +162,10 @@ class WorkspaceMutation:
         role: Annotated[Role, strawberry.argument(description="The new role.")],
     ) -> MemberPayload:
         row, errors = await attempt(
-            workspaces.update_member_role(
+            members.update_member_role(
                 state_of(info),
                 principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
+                workspace_of(workspace_id),
                 parse_id(user_id, "User", "userId"),
                 role,
             )
@@ -167,10 +177,10 @@ class WorkspaceMutation:
         self, info: Info, workspace_id: WorkspaceId, user_id: UserId
     ) -> SuccessPayload:
         _, errors = await attempt(
-            workspaces.remove_member(
+            members.remove_member(
                 state_of(info),
                 principal_of(info),
-                parse_id(workspace_id, "Workspace", "workspaceId"),
+                workspace_of(workspace_id),
                 parse_id(user_id, "User", "userId"),
             )
         )
@@ -180,9 +190,9 @@ class WorkspaceMutation:
     async def transfer_ownership(
         self, info: Info, workspace_id: WorkspaceId, user_id: UserId
     ) -> WorkspacePayload:
-        ws_id = parse_id(workspace_id, "Workspace", "workspaceId")
+        ws_id = workspace_of(workspace_id)
         _, errors = await attempt(
-            workspaces.transfer_ownership(
+            members.transfer_ownership(
                 state_of(info), principal_of(info), ws_id, parse_id(user_id, "User", "userId")
             )
         )

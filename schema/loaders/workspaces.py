@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from app.models import ApiKey, Membership, Workspace
 from app.pagination import Page
-from app.services.workspaces import teams
+from app.services.workspaces import members
 from schema.loaders.base import PageKey, by_id, mapped, pages
 
 if TYPE_CHECKING:
@@ -28,11 +28,11 @@ class WorkspaceLoaders:
             load_fn=lambda ids: by_id(state, ApiKey, ids)
         )
         self.member_counts: DataLoader[uuid.UUID, int] = DataLoader(
-            load_fn=lambda ids: mapped(state, teams.members_count, ids, int)
+            load_fn=lambda ids: mapped(state, members.members_count, ids, int)
         )
         # (workspace id, first, after) -> a page of members: nested lists batch too.
         self.members_page: DataLoader[PageKey, Page[Membership]] = DataLoader(
-            load_fn=lambda keys: pages(state, teams.members_pages, keys)
+            load_fn=lambda keys: pages(state, members.members_pages, keys)
         )
         # (user id, workspace id) -> role name: current even within the request that made it.
         self.roles: DataLoader[tuple[uuid.UUID, uuid.UUID], str | None] = DataLoader(

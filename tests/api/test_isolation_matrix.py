@@ -4,6 +4,9 @@ Every root field of Query, Mutation and Subscription is called as: anonymous, a 
 another workspace, each role of the target workspace, and API keys with each allowed role.
 The expected allow/deny comes from `app.access.OPERATION_ACCESS` and the PERMISSIONS table.
 An operation without a rule, or without a call below, fails the test.
+
+Longer than 400 lines because it holds one call per root operation: the matrix must list
+them all in one place.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Content library: create/update with optimistic concurrency, versions, workflow, soft
-delete, comments, campaigns, and statement counts for the library page."""
+delete, comments, campaigns, and statement counts for the library page.
+
+Longer than 400 lines because item CRUD, versions and the workflow act on the same items.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Identity rules: passwords, tokens, refresh rotation and reuse, throttling, 2FA, API keys,
-audit entries, GDPR export and deletion, rate limits."""
+audit entries, GDPR export and deletion, rate limits.
+
+Longer than 400 lines because registration, profile and password flows share one account
+fixture set.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """Identity as a client sees it, in depth: registration rules, login, access JWTs, refresh
 rotation and reuse, logout, password change and reset, login throttling, two-factor
-authentication, a workspace's 2FA requirement, profile and API-key limits."""
+authentication, a workspace's 2FA requirement, profile and API-key limits.
+
+Longer than 400 lines because sign-in, tokens, refresh rotation and 2FA share one set of
+fixtures and flows; each section below is headed.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """API keys as partners use them: created once, stored hashed, scoped to one workspace and
-one role, over HTTP and websockets; revocation and expiry take effect at once."""
+one role, over HTTP and websockets; revocation and expiry take effect at once.
+
+Longer than 400 lines because key creation, use, scopes and revocation are one lifecycle.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Workspaces and teams as a client sees them: creation, updates, listing, invitations,
-roles, removal, ownership, members."""
+roles, removal, ownership, members.
+
+Longer than 400 lines because workspaces, invitations and member roles are one lifecycle
+exercised end to end.
+"""
 
 from __future__ import annotations
 

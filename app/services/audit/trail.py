@@ -40,3 +40,22 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_row(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    row: Any,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """`record` for a change to one workspace row: the target is the row itself."""
+    return record(
+        session,
+        principal,
+        action,
+        workspace_id=row.workspace_id,
+        target_type=type(row).__name__,
+        target_id=row.id,
+        details=details,
+    )

@@ -16,7 +16,7 @@ from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Campaign, Content
 from app.models.vocabulary import CampaignStatus
-from app.pagination import Page, fetch_page, newest_first
+from app.pagination import Page, newest_first
 from app.permissions import Action
 from app.services import lookup
 from app.services.audit import trail as audit
@@ -121,15 +121,7 @@ async def update(
                 setattr(campaign, name, value)
                 changes[name] = str(value)
         _check_dates(campaign.start_date, campaign.end_date)
-        audit.record(
-            session,
-            principal,
-            "updateCampaign",
-            workspace_id=campaign.workspace_id,
-            target_type="Campaign",
-            target_id=campaign.id,
-            details=changes,
-        )
+        audit.record_row(session, principal, "updateCampaign", campaign, changes)
     return await get(state, principal, campaign_id)
 
 
@@ -140,23 +132,13 @@ async def delete(state: AppState, principal: Principal, campaign_id: uuid.UUID) 
             session, Campaign, campaign_id, principal, Action.CONTENT_APPROVE
         )
         await session.delete(campaign)
-        audit.record(
-            session,
-            principal,
-            "deleteCampaign",
-            workspace_id=campaign.workspace_id,
-            target_type="Campaign",
-            target_id=campaign.id,
-            details={"name": campaign.name},
-        )
+        audit.record_row(session, principal, "deleteCampaign", campaign, {"name": campaign.name})
 
 
 async def get(state: AppState, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
-    async with state.session_factory() as session:
-        campaign = await lookup.scoped_row(
-            session, Campaign, campaign_id, principal, Action.CONTENT_READ
-        )
-    return campaign
+    return await lookup.fetch_scoped(
+        state.session_factory, Campaign, campaign_id, principal, Action.CONTENT_READ
+    )
 
 
 async def list_campaigns(
@@ -168,12 +150,15 @@ async def list_campaigns(
     after: str | None,
     status: str | None = None,
 ) -> Page[Campaign]:
-    principal.require(workspace_id, Action.CONTENT_READ)
-    query = select(Campaign).where(Campaign.workspace_id == workspace_id)
-    if status:
-        query = query.where(Campaign.status == status)
-    return await fetch_page(
-        state.session_factory, query, newest_first(Campaign), first=first, after=after
+    return await lookup.workspace_page(
+        state.session_factory,
+        principal,
+        Campaign,
+        workspace_id,
+        Action.CONTENT_READ,
+        first=first,
+        after=after,
+        where=[Campaign.status == status] if status else (),
     )
 
 

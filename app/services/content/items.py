@@ -270,14 +270,12 @@ async def update_content(
                 exclude=content.id,
             )
             job = await _enqueue_embedding(state, session, content)
-        audit.record(
+        audit.record_row(
             session,
             principal,
             "updateContent",
-            workspace_id=content.workspace_id,
-            target_type="Content",
-            target_id=content.id,
-            details={"fields": sorted(changes), "version": content.version},
+            content,
+            {"fields": sorted(changes), "version": content.version},
         )
     if job is not None:
         await jobs.enqueue(state.arq, job.id, 0)
@@ -326,11 +324,9 @@ async def set_deleted(
 
 
 async def get(state: AppState, principal: Principal, content_id: uuid.UUID) -> Content:
-    async with state.session_factory() as session:
-        content = await lookup.scoped_row(
-            session, Content, content_id, principal, Action.CONTENT_READ
-        )
-    return content
+    return await lookup.fetch_scoped(
+        state.session_factory, Content, content_id, principal, Action.CONTENT_READ
+    )
 
 
 # Built once: a Select is immutable, each `.where()` makes a new one.
@@ -365,14 +361,12 @@ async def restore_version(state: AppState, principal: Principal, version_id: uui
         await session.flush()
         session.add(version_row(content, principal))
         job = await _enqueue_embedding(state, session, content)
-        audit.record(
+        audit.record_row(
             session,
             principal,
             "restoreContentVersion",
-            workspace_id=content.workspace_id,
-            target_type="Content",
-            target_id=content.id,
-            details={"restored_version": old.version, "version": content.version},
+            content,
+            {"restored_version": old.version, "version": content.version},
         )
     await jobs.enqueue(state.arq, job.id, 0)
     return await reload(state, content.id)

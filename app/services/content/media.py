@@ -22,7 +22,7 @@ from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.logging import get_logger
 from app.models import Content, ContentMedia, MediaAsset
-from app.pagination import Page, fetch_page, newest_first
+from app.pagination import Page
 from app.permissions import Action, Role
 from app.services import lookup
 from app.services.audit import trail as audit
@@ -208,11 +208,9 @@ async def upload(
 
 
 async def get(state: AppState, principal: Principal, asset_id: uuid.UUID) -> MediaAsset:
-    async with state.session_factory() as session:
-        asset = await lookup.scoped_row(
-            session, MediaAsset, asset_id, principal, Action.CONTENT_READ
-        )
-    return asset
+    return await lookup.fetch_scoped(
+        state.session_factory, MediaAsset, asset_id, principal, Action.CONTENT_READ
+    )
 
 
 async def update_alt_text(
@@ -227,14 +225,7 @@ async def update_alt_text(
             session, MediaAsset, asset_id, principal, Action.CONTENT_EDIT, for_update=True
         )
         asset.alt_text = alt_text.strip()
-        audit.record(
-            session,
-            principal,
-            "updateMedia",
-            workspace_id=asset.workspace_id,
-            target_type="MediaAsset",
-            target_id=asset.id,
-        )
+        audit.record_row(session, principal, "updateMedia", asset)
     return asset
 
 
@@ -255,15 +246,7 @@ async def delete_asset(state: AppState, principal: Principal, asset_id: uuid.UUI
             )
         keys = [k for k in (asset.storage_key, asset.thumbnail_key) if k]
         await session.delete(asset)
-        audit.record(
-            session,
-            principal,
-            "deleteMedia",
-            workspace_id=asset.workspace_id,
-            target_type="MediaAsset",
-            target_id=asset.id,
-            details={"filename": asset.filename},
-        )
+        audit.record_row(session, principal, "deleteMedia", asset, {"filename": asset.filename})
     for key in keys:
         try:
             await state.storage.delete(key)
@@ -274,10 +257,14 @@ async def delete_asset(state: AppState, principal: Principal, asset_id: uuid.UUI
 async def list_media(
     state: AppState, principal: Principal, workspace_id: uuid.UUID, *, first: int, after: str | None
 ) -> Page[MediaAsset]:
-    principal.require(workspace_id, Action.CONTENT_READ)
-    query = select(MediaAsset).where(MediaAsset.workspace_id == workspace_id)
-    return await fetch_page(
-        state.session_factory, query, newest_first(MediaAsset), first=first, after=after
+    return await lookup.workspace_page(
+        state.session_factory,
+        principal,
+        MediaAsset,
+        workspace_id,
+        Action.CONTENT_READ,
+        first=first,
+        after=after,
     )
 
 

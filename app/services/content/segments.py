@@ -6,13 +6,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.jobs import store as jobs
 from app.models import AudienceSegment
-from app.pagination import Page, fetch_page, newest_first
+from app.pagination import Page
 from app.permissions import Action
 from app.services import lookup
 from app.services.audit import trail as audit
@@ -147,14 +147,7 @@ async def update_segment(
         await session.flush()
         await session.refresh(segment)
         job = _embed_job(state, session, segment)
-        audit.record(
-            session,
-            principal,
-            "updateAudienceSegment",
-            workspace_id=segment.workspace_id,
-            target_type="AudienceSegment",
-            target_id=segment.id,
-        )
+        audit.record_row(session, principal, "updateAudienceSegment", segment)
     await jobs.enqueue(state.arq, job.id, 0)
     return await get(state, principal, segment_id)
 
@@ -165,32 +158,28 @@ async def delete(state: AppState, principal: Principal, segment_id: uuid.UUID) -
             session, AudienceSegment, segment_id, principal, Action.CONTENT_APPROVE
         )
         await session.delete(segment)
-        audit.record(
-            session,
-            principal,
-            "deleteAudienceSegment",
-            workspace_id=segment.workspace_id,
-            target_type="AudienceSegment",
-            target_id=segment.id,
-            details={"name": segment.name},
+        audit.record_row(
+            session, principal, "deleteAudienceSegment", segment, {"name": segment.name}
         )
 
 
 async def get(state: AppState, principal: Principal, segment_id: uuid.UUID) -> AudienceSegment:
-    async with state.session_factory() as session:
-        segment = await lookup.scoped_row(
-            session, AudienceSegment, segment_id, principal, Action.CONTENT_READ
-        )
-    return segment
+    return await lookup.fetch_scoped(
+        state.session_factory, AudienceSegment, segment_id, principal, Action.CONTENT_READ
+    )
 
 
 async def list_segments(
     state: AppState, principal: Principal, workspace_id: uuid.UUID, *, first: int, after: str | None
 ) -> Page[AudienceSegment]:
-    principal.require(workspace_id, Action.CONTENT_READ)
-    query = select(AudienceSegment).where(AudienceSegment.workspace_id == workspace_id)
-    return await fetch_page(
-        state.session_factory, query, newest_first(AudienceSegment), first=first, after=after
+    return await lookup.workspace_page(
+        state.session_factory,
+        principal,
+        AudienceSegment,
+        workspace_id,
+        Action.CONTENT_READ,
+        first=first,
+        after=after,
     )
 
 

@@ -138,14 +138,7 @@ async def update(
             variation.subject = fields.subject
         if fields.preheader is not None:
             variation.preheader = fields.preheader
-        audit.record(
-            session,
-            principal,
-            "updateVariation",
-            workspace_id=variation.workspace_id,
-            target_type="ContentVariation",
-            target_id=variation.id,
-        )
+        audit.record_row(session, principal, "updateVariation", variation)
     return await reload(state, variation_id)
 
 

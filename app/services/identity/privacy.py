@@ -29,7 +29,8 @@ from app.permissions import Role
 from app.security import passwords
 from app.services import lookup
 from app.services.audit import trail as audit
-from app.services.workspaces.teams import delete_workspace_rows, transfer_in_session
+from app.services.workspaces.members import transfer_in_session
+from app.services.workspaces.teams import delete_workspace_rows
 from app.state import AppState
 
 DELETED_LABEL = "deleted user"

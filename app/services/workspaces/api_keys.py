@@ -8,12 +8,10 @@ import string
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from app.auth import API_KEY_PREFIX, Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import ApiKey
-from app.pagination import Page, fetch_page, newest_first
+from app.pagination import Page
 from app.permissions import Action, Role
 from app.security import tokens
 from app.services import lookup
@@ -92,23 +90,19 @@ async def revoke(state: AppState, principal: Principal, key_id: uuid.UUID) -> Ap
         )
         if key.revoked_at is None:
             key.revoked_at = datetime.now(UTC)
-        audit.record(
-            session,
-            principal,
-            "revokeApiKey",
-            workspace_id=key.workspace_id,
-            target_type="ApiKey",
-            target_id=key.id,
-            details={"prefix": key.prefix},
-        )
+        audit.record_row(session, principal, "revokeApiKey", key, {"prefix": key.prefix})
     return key
 
 
 async def list_keys(
     state: AppState, principal: Principal, workspace_id: uuid.UUID, *, first: int, after: str | None
 ) -> Page[ApiKey]:
-    principal.require(workspace_id, Action.API_KEY_MANAGE)
-    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
-    return await fetch_page(
-        state.session_factory, query, newest_first(ApiKey), first=first, after=after
+    return await lookup.workspace_page(
+        state.session_factory,
+        principal,
+        ApiKey,
+        workspace_id,
+        Action.API_KEY_MANAGE,
+        first=first,
+        after=after,
     )
