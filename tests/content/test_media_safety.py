@@ -6,6 +6,7 @@ any decoding, decodes bounded and off the event loop; the API's own address in m
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import threading
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import ImageFile
+from PIL import Image, ImageFile
 from starlette.applications import Starlette
 
 from app.infra.storage import LocalStorage, served_as, serving_headers
@@ -54,6 +55,7 @@ async def test_a_png_with_html_appended_named_html_is_served_as_a_png(
     assert media["mimeType"] == "image/png" and media["filename"] == "x.html"
     # The blob is named after what it is, so nothing that guesses by name sees HTML.
     assert urlsplit_path(media["url"]).endswith("/x.png")
+    assert urlsplit_path(media["thumbnailUrl"]).endswith("/x.thumbnail.webp")
     served = await client.get(local_path(media["url"]))
     assert served.status_code == 200 and served.content == polyglot
     assert served.headers["content-type"] == "image/png"  # was text/html: the script ran
@@ -62,6 +64,36 @@ async def test_a_png_with_html_appended_named_html_is_served_as_a_png(
 
 def urlsplit_path(url: str) -> str:
     return local_path(url).split("?", 1)[0]
+
+
+def _multi(kind: str) -> bytes:
+    frames = [Image.new("RGB", (64, 48), color) for color in ((200, 0, 0), (0, 0, 200))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, kind, save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+async def test_an_upload_named_like_its_thumbnail_keeps_both(client: httpx.AsyncClient) -> None:
+    owner, ws = await _owner(client)
+    data = png(400, 400)
+    for name in ("thumbnail.webp", "x.thumbnail.webp", "x.thumbnail"):
+        media = (await upload(client, owner, ws, data, filename=name))["data"]["uploadMedia"][
+            "media"
+        ]
+        assert media["url"].split("?")[0] != media["thumbnailUrl"].split("?")[0]
+        assert (await client.get(local_path(media["url"]))).content == data
+        thumb = await client.get(local_path(media["thumbnailUrl"]))
+        assert thumb.headers["content-type"] == "image/webp" and thumb.content != data
+
+
+async def test_multi_picture_jpeg_and_animated_png_are_ordinary_images(
+    client: httpx.AsyncClient,
+) -> None:
+    """MPO (phones' JPEG) and APNG pass the format check as JPEG and PNG."""
+    owner, ws = await _owner(client)
+    for kind, mime in [("MPO", "image/jpeg"), ("PNG", "image/png")]:
+        media = (await upload(client, owner, ws, _multi(kind)))["data"]["uploadMedia"]["media"]
+        assert media["mimeType"] == mime and (media["width"], media["height"]) == (64, 48)
 
 
 @pytest.mark.parametrize(

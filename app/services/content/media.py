@@ -86,12 +86,13 @@ def _clean_filename(name: str | None) -> str:
     return cleaned[:120]
 
 
-def _stored_name(filename: str, mime: str) -> str:
-    """The blob's name: the upload's stem with the extension of its sniffed type, so nothing
-    that guesses a type from a name (a proxy, a static file server over MEDIA_DIR) can be
-    told `x.html` for what is a PNG."""
+def _blob_names(filename: str, mime: str) -> tuple[str, str]:
+    """(original, thumbnail) blob names: the upload's stem with the extension of its sniffed
+    type, so nothing that guesses a type from a name (a proxy, a static file server over
+    MEDIA_DIR) can be told `x.html` for what is a PNG; `.thumbnail.webp` is no sniffed
+    type's extension, so the two never collide."""
     stem = Path(filename).stem.strip("-.")[:100] or "upload"
-    return f"{stem}.{media_files.EXTENSIONS[mime]}"
+    return f"{stem}.{media_files.EXTENSIONS[mime]}", f"{stem}.thumbnail.webp"
 
 
 async def upload(
@@ -126,8 +127,9 @@ async def upload(
         inspected = await media_files.inspect_upload(received.path, mime, thumb_path, settings)
         asset_id = uuid.uuid4()
         filename = _clean_filename(file.filename)
-        key = f"{workspace_id}/{asset_id}/{_stored_name(filename, mime)}"
-        thumb_key = f"{workspace_id}/{asset_id}/thumbnail.webp" if inspected.thumbnail else None
+        original, thumbnail = _blob_names(filename, mime)
+        key = f"{workspace_id}/{asset_id}/{original}"
+        thumb_key = f"{workspace_id}/{asset_id}/{thumbnail}" if inspected.thumbnail else None
         # Blobs first, row last: a failure leaves no row pointing at nothing (and the blobs
         # written so far are removed below).
         await state.storage.put_file(key, received.path, mime)

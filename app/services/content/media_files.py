@@ -10,7 +10,6 @@ event loop, and no more of them at once than that.
 from __future__ import annotations
 
 import asyncio
-import re
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,17 +48,20 @@ EXTENSIONS = {
     "video/quicktime": "mov",
     "video/webm": "webm",
 }
-# What Pillow calls each format, to check it agrees with the sniffed type.
-PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+# What Pillow may call each format, to check it agrees with the sniffed type (MPO: the
+# multi-picture JPEG many cameras and phones write).
+PIL_FORMATS = {
+    "image/jpeg": {"JPEG", "MPO"},
+    "image/png": {"PNG"},
+    "image/gif": {"GIF"},
+    "image/webp": {"WEBP"},
+}
 THUMBNAIL_SIZE = (320, 320)
 # Every thumbnail is written as WebP (alpha kept), and served as this type.
 THUMBNAIL_MIME = "image/webp"
 # Bounds on the boxes / elements walked, so a file of millions of tiny boxes costs little.
 MAX_TOP_LEVEL_BOXES = 50_000
 MAX_NESTED_BOXES = 1_000
-_SVG = re.compile(
-    rb"^(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!doctype\s+svg|<svg)", re.I | re.S
-)
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 
@@ -80,10 +82,13 @@ def _refuse(code: str, message: str) -> ValidationFailed:
 def sniff(head: bytes) -> str:
     """The type the first bytes say; SVG (XML text, so unknown to `filetype`) is named so it
     can be refused with a reason rather than as an unknown type."""
-    if _SVG.match(head):
-        return "image/svg+xml"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<svg" in head.lower():
+        return "image/svg+xml"  # markup with an <svg> element: an SVG, or HTML carrying one
     guess = filetype.guess(head)
-    return guess.mime if guess else "application/octet-stream"
+    if guess is None:
+        return "application/octet-stream"
+    # An animated PNG is a PNG (and shown as one by every browser).
+    return "image/png" if guess.mime == "image/apng" else guess.mime
 
 
 def classify(mime: str) -> str:
@@ -114,7 +119,7 @@ def image_header(path: Path, mime: str, settings: Settings) -> tuple[int, int]:
     try:
         with Image.open(path) as probe:
             width, height = probe.size
-            if probe.format != PIL_FORMATS[mime]:
+            if probe.format not in PIL_FORMATS[mime]:
                 raise _refuse("INVALID_IMAGE", "The image cannot be read.")
             if max(width, height) > settings.max_image_side or (
                 width * height > settings.max_image_pixels
