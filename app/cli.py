@@ -21,11 +21,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # before it started. A no-op handler there turns a graceful stop into exit code 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+    host, port = args.host or settings.host, args.port or settings.port
+    # The app factory (in each worker process) reads settings from the environment: pass the
+    # flags on, so that the API's own URLs (`Settings.api_url`) name the address it serves on.
+    os.environ["HOST"], os.environ["PORT"] = host, str(port)
     uvicorn.run(
         "app.asgi:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,
         proxy_headers=True,

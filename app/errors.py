@@ -36,12 +36,14 @@ class UserErrorCode(StrEnum):
     INVALID = "INVALID"
     INVALID_CODE = "INVALID_CODE"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
     INVALID_IMAGE = "INVALID_IMAGE"
     INVALID_LINK = "INVALID_LINK"
     INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"  # noqa: S105 - a code, not a secret
     INVALID_STATE = "INVALID_STATE"
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    INVALID_VIDEO = "INVALID_VIDEO"
     IN_THE_PAST = "IN_THE_PAST"
     NEGATIVE = "NEGATIVE"
     NOT_ALLOWED = "NOT_ALLOWED"
@@ -79,12 +81,14 @@ USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
     UserErrorCode.INVALID: "The value is not acceptable (format or choice).",
     UserErrorCode.INVALID_CODE: "A one-time or recovery code is wrong or used.",
     UserErrorCode.INVALID_CREDENTIALS: "Email or password is incorrect.",
-    UserErrorCode.INVALID_IMAGE: "The file is not an image or video we can read.",
+    UserErrorCode.IMAGE_TOO_LARGE: "The image has more pixels (or a longer side) than allowed.",
+    UserErrorCode.INVALID_IMAGE: "The file is not an image we can read.",
     UserErrorCode.INVALID_LINK: "A review link is unknown, expired or revoked.",
     UserErrorCode.INVALID_REFRESH_TOKEN: "The refresh token is invalid, expired or reused.",
     UserErrorCode.INVALID_STATE: "The object's current state does not allow this.",
     UserErrorCode.INVALID_TOKEN: "A reset or invitation token is invalid or expired.",
     UserErrorCode.INVALID_TRANSITION: "The workflow does not allow this status change.",
+    UserErrorCode.INVALID_VIDEO: "The file does not parse as the video it claims to be.",
     UserErrorCode.IN_THE_PAST: "The time lies in the past.",
     UserErrorCode.NEGATIVE: "The number must not be negative.",
     UserErrorCode.NOT_ALLOWED: "Your role or the object's rules do not allow this change.",

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
@@ -80,7 +87,11 @@ class Settings(BaseSettings):
     )
     # Fernet keys (urlsafe base64, 32 bytes), comma-separated, newest first: rotation.
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    public_url: str = "http://localhost:8000"
+    # The web app's address: base of the links people open in a browser (password resets,
+    # invitations, review links). Not the API's: that is `api_url`.
+    public_url: str = "http://localhost:3000"
+    # The API's public address (media download URLs). Unset: the address `serve` listens on.
+    api_public_url: str | None = None
     access_token_minutes: int = Field(15, ge=1, le=60)
     refresh_token_days: int = Field(30, ge=1, le=365)
     password_reset_minutes: int = Field(60, ge=5, le=1440)
@@ -115,12 +126,29 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     max_image_bytes: int = Field(10_000_000, ge=1024)
     max_video_bytes: int = Field(200_000_000, ge=1024)
+    # Images are measured from their header and refused above these before any decoding.
+    # At most Pillow's own bomb threshold (80 MP), which stays as a second guard.
+    max_image_pixels: int = Field(40_000_000, ge=1, le=80_000_000)
+    max_image_side: int = Field(12_000, ge=1, le=65_535)
+    # Images decoded / videos parsed at once per process, each in a thread off the event loop.
+    media_decode_concurrency: int = Field(2, ge=1, le=64)
 
     # Jobs
     job_lease_seconds: int = Field(300, ge=5)
     job_max_attempts: int = Field(3, ge=1, le=50)
     sweeper_interval_seconds: int = Field(30, ge=1, le=3600)
     worker_concurrency: int = Field(10, ge=1, le=500)
+
+    @field_validator("public_url", "api_public_url")
+    @classmethod
+    def _base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if (value is None or value == "") and info.field_name == "api_public_url":
+            return None  # unset: follow HOST and PORT
+        value = value or ""
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query:
+            raise ValueError(f"must look like https://app.example.com; got {value!r}")
+        return value.rstrip("/")
 
     @field_validator("database_url", "test_database_url")
     @classmethod
@@ -192,6 +220,17 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def api_url(self) -> str:
+        """The API's public base URL: API_PUBLIC_URL, else the address `serve` listens on
+        (a wildcard host such as 0.0.0.0 is shown as localhost)."""
+        if self.api_public_url:
+            return self.api_public_url
+        host = "localhost" if self.host in ("", "0.0.0.0", "::") else self.host
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 literal
+        return f"http://{host}:{self.port}"
 
 
 def embedding_dimensions() -> int:

@@ -1,17 +1,19 @@
-"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+"""Operations endpoints: liveness, readiness, Prometheus metrics and local media downloads."""
 
 from __future__ import annotations
 
 import asyncio
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from app import __version__
-from app.infra.storage import LocalStorage
+from app.infra.storage import LocalStorage, serving_headers
 from app.jobs import store as jobs
 from app.logging import get_logger
+from app.services.content import media as media_service
 from app.services.ops import health
 from app.state import AppState
 
@@ -51,7 +53,11 @@ async def metrics(request: Request) -> Response:
 
 
 async def media(request: Request) -> Response:
-    """Local-storage downloads, through URLs signed by `LocalStorage.url`."""
+    """Local-storage downloads, through URLs signed by `LocalStorage.url`.
+
+    Served with the type sniffed at upload (from the asset's row, never guessed from the
+    key), `nosniff`, a sandbox CSP, and as an attachment unless it is a raster image or a
+    verified video: a stored file can never run as a page on the API's origin."""
     state = _state(request)
     storage = state.storage
     key = request.path_params["key"]
@@ -67,9 +73,14 @@ async def media(request: Request) -> Response:
         path = storage.path_of(key)
     except ValueError:
         return JSONResponse({"error": "not found"}, status_code=404)
-    if not path.is_file():
+    try:
+        content_type = await media_service.served_type(state, key)
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("media_lookup_failed", error=repr(exc))
+        return JSONResponse(
+            {"error": "temporarily unavailable"}, status_code=503, headers={"Retry-After": "5"}
+        )
+    if content_type is None or not path.is_file():
         return JSONResponse({"error": "not found"}, status_code=404)
-    return FileResponse(
-        path,
-        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
-    )
+    headers = serving_headers(content_type)
+    return FileResponse(path, media_type=headers.pop("Content-Type"), headers=headers)

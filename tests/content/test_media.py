@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from app.infra.storage import S3Storage
 from app.models import MediaAsset
 from app.settings import Settings
 from tests.conftest import Servers, make_settings, running_app
+from tests.content.media_samples import mp4
 from tests.helpers import Account, create_workspace, gql, register
 
 UPLOAD = """
@@ -73,6 +75,12 @@ async def upload(
     return body
 
 
+def local_path(url: str) -> str:
+    """A media URL's path and query, to fetch it through the in-process client."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
 async def _owner(client: httpx.AsyncClient) -> tuple[Account, str]:
     owner = await register(client)
     return owner, await create_workspace(client, owner)
@@ -88,12 +96,20 @@ async def test_image_upload_is_measured_thumbnailed_and_downloadable(
     assert media["kind"] == "IMAGE" and media["mimeType"] == "image/png"
     assert (media["width"], media["height"]) == (640, 480)
     assert media["sizeBytes"] == len(data) and media["filename"] == "My-Photo-.png"
-    path = media["url"].split("http://localhost:8000", 1)[1]
+    path = local_path(media["url"])
     download = await client.get(path)
     assert download.status_code == 200 and download.content == data
-    thumb = await client.get(media["thumbnailUrl"].split("http://localhost:8000", 1)[1])
+    assert download.headers["content-type"] == "image/png"
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in download.headers["content-security-policy"]
+    assert download.headers["content-disposition"] == "inline"
+    thumb = await client.get(local_path(media["thumbnailUrl"]))
+    # Served as what it is (was application/octet-stream), with the same safe headers.
+    assert thumb.headers["content-type"] == "image/webp"
+    assert thumb.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in thumb.headers["content-security-policy"]
     with Image.open(io.BytesIO(thumb.content)) as image:
-        assert max(image.size) == 320
+        assert image.format == "WEBP" and image.size == (320, 240)
     tampered = await client.get(path.replace("signature=", "signature=0"))
     assert tampered.status_code == 403
 
@@ -104,9 +120,9 @@ async def test_type_is_sniffed_not_trusted(client: httpx.AsyncClient) -> None:
     assert fake["data"]["uploadMedia"]["errors"][0]["code"] == "UNSUPPORTED_TYPE"
     broken = await upload(client, owner, ws, png()[:200], filename="broken.png")
     assert broken["data"]["uploadMedia"]["errors"][0]["code"] == "INVALID_IMAGE"
-    empty_mp4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
-    video = await upload(client, owner, ws, empty_mp4, filename="clip.mp4")
+    video = await upload(client, owner, ws, mp4(), filename="clip.bin")
     assert video["data"]["uploadMedia"]["media"]["kind"] == "VIDEO"
+    assert video["data"]["uploadMedia"]["media"]["mimeType"] == "video/mp4"
 
 
 async def test_size_limit_leaves_nothing_behind(servers: Servers, tmp_path: Path) -> None:
@@ -331,6 +347,12 @@ async def test_s3_storage_against_an_s3_compatible_server(s3_server: str, tmp_pa
     fetched = httpx.get(signed)
     assert fetched.status_code == 200 and fetched.content == source.read_bytes()
     assert fetched.headers["content-type"] == "image/png"
+    assert fetched.headers["content-disposition"] == "inline"
+    # Anything but a raster image or a video is stored inert: a download, never a page.
+    await storage.put_file("ws/asset/page.html", source, "text/html")
+    page = httpx.get(storage.url("ws/asset/page.html"))
+    assert page.headers["content-type"] == "application/octet-stream"
+    assert page.headers["content-disposition"] == "attachment"
     await storage.delete("ws/asset/blob.png")
     assert httpx.get(storage.url("ws/asset/blob.png")).status_code == 404
     with pytest.raises(ValueError, match="unsafe"):

@@ -1,9 +1,9 @@
-"""The media library: uploads checked by content sniffing and size, images measured and
-thumbnailed (Pillow), blobs in the configured storage, rows in Postgres."""
+"""The media library: uploads checked by content sniffing and size, images measured from
+their header and thumbnailed, videos parsed (see `media_files`), blobs in the configured
+storage, rows in Postgres."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import tempfile
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import filetype
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,17 +24,14 @@ from app.pagination import Page
 from app.permissions import Action, Role
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.content import media_files
 from app.state import AppState
 
 log = get_logger(__name__)
 
-IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
-VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm"}
-THUMBNAIL_SIZE = (320, 320)
 CHUNK = 256 * 1024
+HEAD = 512  # bytes kept for sniffing
 MAX_CONTENT_MEDIA = 20
-# Refuse decompression bombs: a tiny file that expands to gigapixels.
-Image.MAX_IMAGE_PIXELS = 80_000_000
 
 
 class Readable(Protocol):
@@ -76,8 +71,8 @@ async def _receive(upload: Readable, limit: int) -> Received:
                             )
                         ]
                     )
-                if len(head) < 512:
-                    head += chunk[: 512 - len(head)]
+                if len(head) < HEAD:
+                    head += chunk[: HEAD - len(head)]
                 digest.update(chunk)
                 handle.write(chunk)
     except BaseException:
@@ -92,23 +87,13 @@ def _clean_filename(name: str | None) -> str:
     return cleaned[:120]
 
 
-def _measure_image(path: Path, thumb_path: Path) -> tuple[int, int, str]:
-    """(width, height, thumbnail mime type); raises ValidationFailed for broken images."""
-    try:
-        with Image.open(path) as probe:
-            probe.verify()  # structure check; the image must be reopened after verify
-        with Image.open(path) as image:
-            width, height = image.size
-            image.thumbnail(THUMBNAIL_SIZE)
-            if image.mode in ("RGBA", "LA", "P"):
-                image.convert("RGBA").save(thumb_path, "PNG")
-                return width, height, "image/png"
-            image.convert("RGB").save(thumb_path, "JPEG", quality=85)
-            return width, height, "image/jpeg"
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ValidationFailed(
-            [FieldError("file", UserErrorCode.INVALID_IMAGE, "The image cannot be read.")]
-        ) from exc
+def _blob_names(filename: str, mime: str) -> tuple[str, str]:
+    """(original, thumbnail) blob names: the upload's stem with the extension of its sniffed
+    type, so nothing that guesses a type from a name (a proxy, a static file server over
+    MEDIA_DIR) can be told `x.html` for what is a PNG; `.thumbnail.webp` is no sniffed
+    type's extension, so the two never collide."""
+    stem = Path(filename).stem.strip("-.")[:100] or "upload"
+    return f"{stem}.{media_files.EXTENSIONS[mime]}", f"{stem}.thumbnail.webp"
 
 
 async def upload(
@@ -124,22 +109,12 @@ async def upload(
     thumb_path = received.path.with_suffix(".thumb")
     stored: list[str] = []
     try:
-        kind_guess = filetype.guess(received.head)
-        mime = kind_guess.mime if kind_guess else "application/octet-stream"
-        if mime in IMAGE_TYPES:
-            kind, limit = "IMAGE", settings.max_image_bytes
-        elif mime in VIDEO_TYPES:
-            kind, limit = "VIDEO", settings.max_video_bytes
-        else:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        "file",
-                        UserErrorCode.UNSUPPORTED_TYPE,
-                        f"{mime} is not a supported image or video type.",
-                    )
-                ]
-            )
+        if received.size == 0:
+            raise ValidationFailed([FieldError("file", UserErrorCode.EMPTY, "The file is empty.")])
+        # The type comes from the bytes, never from the name or the client's Content-Type.
+        mime = media_files.sniff(received.head)
+        kind = media_files.classify(mime)
+        limit = settings.max_image_bytes if kind == "IMAGE" else settings.max_video_bytes
         if received.size > limit:
             raise ValidationFailed(
                 [
@@ -150,24 +125,20 @@ async def upload(
                     )
                 ]
             )
-        if received.size == 0:
-            raise ValidationFailed([FieldError("file", UserErrorCode.EMPTY, "The file is empty.")])
-        width = height = None
-        thumb_mime = None
-        if kind == "IMAGE":
-            width, height, thumb_mime = await asyncio.to_thread(
-                _measure_image, received.path, thumb_path
-            )
+        # Images: header checked before any decoding; videos: the container parsed. In the
+        # bounded decode pool, off the event loop.
+        inspected = await media_files.inspect_upload(received.path, mime, thumb_path, settings)
         asset_id = uuid.uuid4()
         filename = _clean_filename(file.filename)
-        key = f"{workspace_id}/{asset_id}/{filename}"
-        thumb_key = f"{workspace_id}/{asset_id}/thumbnail" if thumb_mime else None
+        original, thumbnail = _blob_names(filename, mime)
+        key = f"{workspace_id}/{asset_id}/{original}"
+        thumb_key = f"{workspace_id}/{asset_id}/{thumbnail}" if inspected.thumbnail else None
         # Blobs first, row last: a failure leaves no row pointing at nothing (and the blobs
         # written so far are removed below).
         await state.storage.put_file(key, received.path, mime)
         stored.append(key)
-        if thumb_key and thumb_mime:
-            await state.storage.put_file(thumb_key, thumb_path, thumb_mime)
+        if thumb_key:
+            await state.storage.put_file(thumb_key, thumb_path, media_files.THUMBNAIL_MIME)
             stored.append(thumb_key)
         async with state.session_factory() as session, session.begin():
             asset = MediaAsset(
@@ -178,8 +149,8 @@ async def upload(
                 filename=filename,
                 size_bytes=received.size,
                 sha256=received.sha256,
-                width=width,
-                height=height,
+                width=inspected.width,
+                height=inspected.height,
                 alt_text=alt_text.strip(),
                 storage_key=key,
                 thumbnail_key=thumb_key,
@@ -332,3 +303,31 @@ async def media_for_contents(
     for content_id, asset in rows:
         out[content_id].append(asset)
     return out
+
+
+async def served_type(state: AppState, key: str) -> str | None:
+    """The type a stored blob is served as: the type sniffed at upload and kept in its row
+    (or the thumbnail format), never one guessed from the key. None: no such asset/blob."""
+    parts = key.split("/")
+    try:
+        asset_id = uuid.UUID(parts[1]) if len(parts) == 3 else None
+    except ValueError:
+        asset_id = None
+    if asset_id is None:
+        return None
+    async with state.read_session_factory() as session:
+        row = (
+            await session.execute(
+                select(
+                    MediaAsset.mime_type, MediaAsset.storage_key, MediaAsset.thumbnail_key
+                ).where(MediaAsset.id == asset_id)
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    if key == row.storage_key:
+        mime: str = row.mime_type
+        return mime
+    if key == row.thumbnail_key:
+        return media_files.THUMBNAIL_MIME
+    return None
