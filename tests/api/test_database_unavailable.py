@@ -225,3 +225,35 @@ async def test_what_counts_as_unavailable() -> None:
     with pytest.raises(FileNotFoundError) as missing:
         Path("/nonexistent/file").read_bytes()
     assert not database_unavailable(missing.value)
+
+
+async def test_websockets_cannot_authenticate_against_an_unreachable_database(
+    servers: Servers,
+) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/smartcontent"
+    settings = make_settings(servers, database_url=closed, legacy_graphql_ws=True)
+    async with (
+        running_app(settings) as app,
+        httpx.AsyncClient(transport=ASGIWebSocketTransport(app), base_url="http://t") as c,
+    ):
+        secret = app.state.smartcontent.keys.signing_secret
+        token, _ = tokens.issue_access_token(secret, uuid.uuid4(), 0, 15)
+        # The credential in the upgrade request's Authorization header.
+        async with aconnect_ws(
+            "http://t/graphql", c, subprotocols=["graphql-transport-ws"], headers=bearer(token)
+        ) as ws:
+            await ws.send_json({"type": "connection_init", "payload": {}})
+            with pytest.raises(WebSocketDisconnect) as closed_socket:
+                await ws.receive_json(timeout=5)
+            assert closed_socket.value.code == 1013
+        # The legacy protocol says why in a connection_error first.
+        async with aconnect_ws("http://t/graphql", c, subprotocols=["graphql-ws"]) as ws:
+            await ws.send_json(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+            )
+            message = await ws.receive_json(timeout=5)
+            assert message["type"] == "connection_error"
+            assert message["payload"]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            with pytest.raises(WebSocketDisconnect) as closed_socket:
+                await ws.receive_json(timeout=5)
+            assert closed_socket.value.code == 1013
