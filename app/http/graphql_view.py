@@ -1,4 +1,5 @@
-"""The Strawberry ASGI view: authentication, rate limits, typed context, JSON errors."""
+"""The Strawberry ASGI view: GraphQL over HTTP (app.http.protocol), authentication, rate
+limits, typed context, GraphQL-shaped errors, 503 while the database is unreachable."""
 
 from __future__ import annotations
 

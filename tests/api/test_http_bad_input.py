@@ -5,7 +5,6 @@ Also the CSRF rule for bodies a cross-site form could send (multipart, urlencode
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx
@@ -62,13 +61,10 @@ async def test_batches_are_refused_as_unsupported(client: httpx.AsyncClient, raw
     assert "Batched requests" in refusal(await post_json(client, raw))
 
 
-async def test_deeply_nested_json_is_refused_quickly(client: httpx.AsyncClient) -> None:
+async def test_deeply_nested_json_is_refused(client: httpx.AsyncClient) -> None:
+    # The body limit bounds the work; the depth is refused before it exhausts the stack.
     for raw in (b"[" * 100_000, b'{"query": "{ __typename }", "variables": ' + b'{"a":' * 100_000):
-        started = time.perf_counter()
-        message = refusal(await post_json(client, raw))
-        assert "nested too deeply" in message
-        # A generous bound: the point is no stack overflow and no seconds of CPU.
-        assert time.perf_counter() - started < 2
+        assert "nested too deeply" in refusal(await post_json(client, raw))
     await still_serving(client)
 
 
@@ -79,7 +75,7 @@ async def test_invalid_utf8_is_refused(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_websocket_message_nested_too_deeply_closes_cleanly(app: Any) -> None:
-    from httpx_ws import aconnect_ws
+    from httpx_ws import WebSocketDisconnect, aconnect_ws
     from httpx_ws.transport import ASGIWebSocketTransport
 
     async with (
@@ -87,9 +83,9 @@ async def test_a_websocket_message_nested_too_deeply_closes_cleanly(app: Any) ->
         aconnect_ws("http://t/graphql", c, subprotocols=["graphql-transport-ws"]) as ws,
     ):
         await ws.send_text("[" * 100_000)
-        with pytest.raises(Exception) as closed:
+        with pytest.raises(WebSocketDisconnect) as closed:
             await ws.receive_json(timeout=5)
-        assert getattr(closed.value, "code", None) == 4400
+        assert closed.value.code == 4400
 
 
 # Multipart (https://github.com/jaydenseric/graphql-multipart-request-spec)
