@@ -15,8 +15,10 @@ from starlette.routing import Route, WebSocketRoute
 from app import __version__
 from app.db import create_engine, create_read_session_factory, create_session_factory
 from app.http import ops
+from app.http.graphiql import AssetFiles
 from app.http.graphql_view import GraphQLView
 from app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.http.protocol import PREFLIGHT_HEADERS
 from app.infra.mailer import build_mailer
 from app.infra.queue import JobQueue
 from app.infra.ratelimit import RateLimiter
@@ -88,22 +90,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
             log.info("api_stopped")
 
+    routes = [
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/media/{key:path}", ops.media, methods=["GET"]),
+        # Every method reaches the view, which answers 405 with a GraphQL error and `Allow`.
+        Route("/graphql", view),
+        WebSocketRoute("/graphql", view),
+    ]
+    if settings.graphiql and settings.graphiql_assets == "local":
+        routes.append(Route("/graphql/assets/{name}", AssetFiles().serve, methods=["GET"]))
+
     app = Starlette(
-        routes=[
-            Route("/healthz", ops.healthz, methods=["GET"]),
-            Route("/readyz", ops.readyz, methods=["GET"]),
-            Route("/metrics", ops.metrics, methods=["GET"]),
-            Route("/media/{key:path}", ops.media, methods=["GET"]),
-            Route("/graphql", view, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", view),
-        ],
+        routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                allow_headers=["authorization", "content-type", "x-request-id", *PREFLIGHT_HEADERS],
                 expose_headers=[
                     "x-request-id",
                     "x-ratelimit-limit",

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     TIMEOUT = "TIMEOUT"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
@@ -146,6 +147,12 @@ class BadUserInput(AppError):
 
 class OperationTimeout(AppError):
     code = ErrorCode.TIMEOUT
+
+
+class ServiceUnavailable(AppError):
+    """A dependency (the database) cannot be reached: the request may succeed if retried."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
 
 
 class FieldError:

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
 
     # GraphQL endpoint
     graphiql: bool = True
+    # Where GraphiQL's page loads its scripts and styles from: "local" serves the pinned
+    # copies shipped in the package (works offline); "cdn" loads the same files from unpkg.
+    graphiql_assets: Literal["local", "cdn"] = "local"
     introspection: bool = True
     allow_get_queries: bool = False
     legacy_graphql_ws: bool = False
@@ -80,6 +83,8 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = Field(5.0, gt=0, le=120)
     ws_max_subscriptions: int = Field(20, ge=1, le=1000)
     graceful_shutdown_seconds: int = Field(20, ge=1, le=600)
+    # Retry-After (seconds) sent with 503 SERVICE_UNAVAILABLE while the database is down.
+    unavailable_retry_after_seconds: int = Field(5, ge=1, le=3600)
 
     # Identity and security
     secret_key: SecretStr | None = Field(

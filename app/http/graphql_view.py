@@ -1,18 +1,23 @@
-"""The Strawberry ASGI view: authentication, rate limits, typed context, JSON errors."""
+"""The Strawberry ASGI view: GraphQL over HTTP (app.http.protocol), authentication, rate
+limits, typed context, GraphQL-shaped errors, 503 while the database is unreachable."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from functools import partial
 from typing import Any, cast
 
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -21,11 +26,23 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.execution import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth import AuthenticationFailed, Principal, RequestMeta, authenticate
-from app.errors import AppError, ErrorCode, RateLimited
+from app.errors import AppError, ErrorCode, RateLimited, ServiceUnavailable
+from app.http import protocol
+from app.http.availability import (
+    DatabaseUnavailable,
+    database_unavailable,
+    log_unavailable,
+    unavailable_error,
+)
+from app.http.checks import RequestChecks
+from app.http.graphiql import page as graphiql_page
 from app.http.middleware import error_body
+from app.http.protocol import GRAPHQL_RESPONSE, JSON, RequestRefused
+from app.http.uploads import operations_from_form, read_form
 from app.infra.ratelimit import Decision
 from app.logging import request_id_var
 from app.state import AppState
@@ -55,7 +72,20 @@ def _error_result(error: AppError, max_errors: int) -> ExecutionResult:
     return ExecutionResult(data=None, errors=format_errors([graphql_error], max_errors))
 
 
-async def _refresh(view: Any, context: Context) -> AuthenticationFailed | None:
+class DatabaseDown(Exception):
+    """Raised from `on_ws_connect` when the credential cannot be checked: the handlers
+    close the socket with 1013 (try again later) instead of rejecting the credential."""
+
+    def __init__(self, error: ServiceUnavailable) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _close_reason(error: ServiceUnavailable) -> str:
+    return f"Database unavailable; retry in {error.extra['retryAfter']} s"[:123]
+
+
+async def _refresh(view: Any, context: Context) -> AppError | None:
     """Re-check a websocket's credential (see `GraphQLView.refresh_principal`)."""
     refresh = cast(GraphQLView, view).refresh_principal
     return await refresh(context)
@@ -81,6 +111,12 @@ async def _rejected(context: Context, failure: AuthenticationFailed) -> AppError
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws; before each operation starts, the credential is re-checked and
     the rate limit applied."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseDown as exc:
+            await self.websocket.close(code=1013, reason=_close_reason(exc.error))
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and message.get("id") not in self.operations:
@@ -110,6 +146,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseDown as exc:
+            result = _error_result(exc.error, 1)
+            payload = (result.errors or [])[0].formatted
+            await self.send_message(cast(Any, {"type": "connection_error", "payload": payload}))
+            await self.websocket.close(code=1013, reason=_close_reason(exc.error))
+
     async def handle_start(self, message: StartMessage) -> None:
         failure = await _refresh(self.view, self.context)
         if failure is not None:
@@ -136,6 +181,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_start(message)
 
 
+_MEDIA_TYPE = "smartcontent.media_type"
+
+
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -155,30 +203,35 @@ class GraphQLView(GraphQL[Context, None]):
             ),
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
             allowed_origins=settings.cors_origins,
-            # Safe from CSRF: credentials travel only in the Authorization header, which a
-            # cross-site form cannot set.
+            # Cross-site forms cannot post these: see protocol.check_post_content_type.
             multipart_uploads_enabled=True,
         )
         self.state = state
         self.max_errors = settings.max_errors
+        self.retry_after = settings.unavailable_retry_after_seconds
+        self.graphiql_html = graphiql_page(settings.graphiql_assets) if settings.graphiql else ""
+        # Transport concerns that need the parsed operation. Appended, so they run inside
+        # the error policy: DatabaseUnavailable must see errors before they are masked.
+        schema.extensions = (
+            *schema.extensions,
+            RequestChecks,
+            partial(DatabaseUnavailable, retry_after=self.retry_after),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
+            media_type = protocol.negotiate(request.headers.get("accept"))
+            scope.setdefault("state", {})[_MEDIA_TYPE] = media_type or JSON
             try:
+                await self._check(request, media_type)
                 response = await self.run(request)
             except HTTPException as exc:
-                code = (
-                    ErrorCode.BAD_REQUEST
-                    if exc.status_code < 500
-                    else ErrorCode.INTERNAL_SERVER_ERROR
-                )
-                response = Response(
-                    error_body(exc.reason, code),
-                    status_code=exc.status_code,
-                    media_type="application/json",
-                )
-            await response(scope, receive, send)
+                response = self._refusal(exc, media_type or JSON)
+            try:
+                await response(scope, receive, send)
+            finally:
+                await request.close()  # uploaded files' temporary storage
             return
         if scope["type"] == "websocket":
             self.state.metrics.websockets.inc()
@@ -189,12 +242,110 @@ class GraphQLView(GraphQL[Context, None]):
             return
         await super().__call__(scope, receive, send)
 
+    async def _check(self, request: Request, media_type: str | None) -> None:
+        """Refuse, before authentication, what cannot be a GraphQL request here."""
+        method = request.method
+        if method == "GET":
+            if self.should_render_graphql_ide(self.request_adapter_class(request)):
+                return  # the browser page (or 404 when GraphiQL is off)
+            if not self.allow_queries_via_get:
+                raise protocol.method_not_allowed(
+                    "GET requests are disabled on this server (ALLOW_GET_QUERIES): send the "
+                    "operation as a POST with Content-Type: application/json.",
+                    "POST",
+                )
+        elif method == "POST":
+            if protocol.check_post_content_type(request.headers) == "multipart/form-data":
+                await read_form(request)  # with our limits; parse_http_body reuses it
+        else:
+            raise protocol.method_not_allowed(
+                f"{method} is not supported: send GraphQL requests as POST (or GET for "
+                f"queries, when enabled).",
+                "GET, POST",
+            )
+        if media_type is None:
+            raise protocol.not_acceptable()
+
+    def _refusal(self, exc: HTTPException, media_type: str) -> Response:
+        if isinstance(exc, RequestRefused):
+            code, headers = exc.code, exc.headers
+        else:
+            code = (
+                ErrorCode.BAD_REQUEST if exc.status_code < 500 else ErrorCode.INTERNAL_SERVER_ERROR
+            )
+            headers = {}
+        return Response(
+            error_body(exc.reason, code),
+            status_code=exc.status_code,
+            media_type=(JSON if exc.status_code == 406 else media_type) + protocol.CHARSET,
+            headers=headers,
+        )
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Websocket messages: too deep a nesting is invalid JSON, not a crashed handler.
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+    async def parse_http_body(self, request_adapter: Any) -> GraphQLRequestData:
+        if request_adapter.method == "GET":
+            params = dict(request_adapter.query_params)
+            for key in ("variables", "extensions"):
+                if params.get(key):
+                    params[key] = protocol.decode_json(params[key], f'The "{key}" parameter')
+            data = protocol.request_params(params, "The query string")
+        elif (
+            protocol.split_media_type(request_adapter.content_type or "")[0]
+            == "multipart/form-data"
+        ):
+            form = await request_adapter.get_form_data()  # parsed by _check, cached
+            data = operations_from_form(form.form)
+        else:
+            data = protocol.request_params(protocol.decode_json(await request_adapter.get_body()))
+        return GraphQLRequestData(
+            query=data["query"],
+            variables=data.get("variables"),
+            operation_name=data.get("operationName"),
+            extensions=data.get("extensions"),
+            protocol="http",
+        )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request.scope.get("state", {}).get(_MEDIA_TYPE, JSON)
+        return sub_response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = (sub_response.media_type or JSON) + protocol.CHARSET
+        return response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        body = await super().process_result(request, result)
+        if protocol.is_request_error(result.data, result.errors):
+            body.pop("data", None)  # the GraphQL spec: no data entry when nothing executed
+        return body
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.graphiql_html)
+
     async def _principal(self, authorization: str | None, meta: RequestMeta) -> Principal:
         return await authenticate(
             self.state.read_session_factory, self.state.keys.signing_secret, authorization, meta
         )
 
-    async def refresh_principal(self, context: Context) -> AuthenticationFailed | None:
+    def _unavailable(self, error: Exception, where: str) -> ServiceUnavailable:
+        log_unavailable(error, where)
+        return unavailable_error(self.retry_after)
+
+    async def refresh_principal(self, context: Context) -> AppError | None:
         """A websocket's principal is resolved at connection time; each new operation
         resolves it again from the same credential, so a revoked key, an ended session or a
         lost membership takes effect at once, as on HTTP."""
@@ -204,6 +355,10 @@ class GraphQLView(GraphQL[Context, None]):
             context.principal = await self._principal(context.authorization, context.principal.meta)
         except AuthenticationFailed as exc:
             return exc
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return self._unavailable(exc, "websocket_operation")
         return None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -220,6 +375,10 @@ class GraphQLView(GraphQL[Context, None]):
             context.principal = await self._principal(context.authorization, meta)
         except AuthenticationFailed as exc:
             context.auth_error = await _rejected(context, exc)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            context.auth_error = self._unavailable(exc, "authentication")
         return context
 
     async def execute_operation(
@@ -231,6 +390,10 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: Any,
         sub_response: Response,
     ) -> Any:
+        if isinstance(context.auth_error, ServiceUnavailable):
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(self.retry_after)
+            return _error_result(context.auth_error, self.max_errors)
         if isinstance(context.auth_error, RateLimited):
             sub_response.status_code = 429
             sub_response.headers["Retry-After"] = str(context.auth_error.extra["retryAfter"])
@@ -245,7 +408,7 @@ class GraphQLView(GraphQL[Context, None]):
         if not decision.allowed:
             sub_response.status_code = 429
             return _error_result(_rate_limited(decision), self.max_errors)
-        return await super().execute_operation(
+        result = await super().execute_operation(
             request=request,
             request_adapter=request_adapter,
             request_data=request_data,
@@ -253,12 +416,46 @@ class GraphQLView(GraphQL[Context, None]):
             root_value=root_value,
             sub_response=sub_response,
         )
+        if isinstance(result, ExecutionResult):
+            self._set_status(result, sub_response)
+        return result
+
+    def _set_status(self, result: ExecutionResult, sub_response: Response) -> None:
+        """503 when the database failed the operation; 400 for requests refused before
+        execution with the GraphQL response media type (application/json keeps 200 for
+        GraphQL errors), and for malformed requests (BAD_REQUEST) with either."""
+        if protocol.unavailable(result.errors):
+            sub_response.headers["Retry-After"] = str(self.retry_after)
+            if result.data is None:
+                sub_response.status_code = 503
+        elif protocol.is_request_error(result.data, result.errors) and (
+            sub_response.media_type == GRAPHQL_RESPONSE or protocol.malformed(result.errors)
+        ):
+            sub_response.status_code = 400
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as exc:
+            raise _operation_refusal(exc, request_adapter.method) from exc
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate from connectionParams (`authorization` / `Authorization`: "Bearer ...");
         without them the upgrade request's Authorization header (if any) counts."""
         params = context.connection_params or {}
         authorization = params.get("authorization") or params.get("Authorization")
+        if isinstance(context.auth_error, ServiceUnavailable) and not authorization:
+            raise DatabaseDown(context.auth_error)
         if context.auth_error is not None and not authorization:
             raise ConnectionRejectionError()
         if authorization:
@@ -269,7 +466,38 @@ class GraphQLView(GraphQL[Context, None]):
             except AuthenticationFailed as exc:
                 await _rejected(context, exc)  # counts a guess; the connection is refused
                 raise ConnectionRejectionError() from exc
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                raise DatabaseDown(self._unavailable(exc, "websocket_connect")) from exc
             context.auth_error = None
             context.authorization = authorization
         unset: UnsetType = UNSET
         return unset
+
+
+def _operation_refusal(exc: HTTPException, method: str) -> HTTPException:
+    """Clearer messages and statuses for what Strawberry refuses once it has the document."""
+    cause = exc.__cause__
+    if isinstance(cause, InvalidOperationTypeError):
+        if cause.operation_type == OperationType.SUBSCRIPTION:
+            return RequestRefused(
+                400, "Subscriptions need a websocket (graphql-transport-ws) at this URL."
+            )
+        if method == "GET":
+            return protocol.method_not_allowed(
+                "Mutations cannot be sent with GET: use POST.", "POST"
+            )
+    if isinstance(cause, CannotGetOperationTypeError):
+        if cause.operation_name is not None:
+            return RequestRefused(
+                400, f'The document has no operation named "{cause.operation_name}".'
+            )
+        return RequestRefused(
+            400,
+            "Cannot tell which operation to run: send a document with one operation, or name "
+            "one with operationName.",
+        )
+    if isinstance(cause, MissingQueryError):
+        return RequestRefused(400, 'The request has no "query": send the GraphQL document.')
+    return exc

@@ -67,7 +67,7 @@ async def send_error(send: Send, status: int, message: str, code: ErrorCode) -> 
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", b"application/json; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],

@@ -567,7 +567,7 @@ async def _run_http(
                 "/graphql",
                 data={"operations": operations, "map": json.dumps({"0": ["variables.file"]})},
                 files={"0": ("x.png", _tiny_png(), "image/png")},
-                headers=headers,
+                headers={**headers, "Apollo-Require-Preflight": "true"},
             )
         else:
             response = await client.post(

@@ -68,7 +68,8 @@ async def upload(
         "/graphql",
         data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
         files={"0": (filename, data, "application/octet-stream")},
-        headers=account.headers,
+        # Multipart is a CORS simple request: the API wants a header that needs a preflight.
+        headers={**account.headers, "Apollo-Require-Preflight": "true"},
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
