@@ -30,6 +30,7 @@ class UserErrorCode(StrEnum):
     APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
     BEFORE_START = "BEFORE_START"
     CONFLICT = "CONFLICT"
+    CONTAINS_EMAIL = "CONTAINS_EMAIL"
     DELETED = "DELETED"
     DUPLICATE = "DUPLICATE"
     EMPTY = "EMPTY"
@@ -75,6 +76,7 @@ USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
     UserErrorCode.APPROVAL_REQUIRED: "The workspace requires approval before this step.",
     UserErrorCode.BEFORE_START: "An end date lies before its start date.",
     UserErrorCode.CONFLICT: "The object changed since you read it (expectedVersion); reload.",
+    UserErrorCode.CONTAINS_EMAIL: "The password contains the account's email name.",
     UserErrorCode.DELETED: "The object is soft-deleted; restore it first.",
     UserErrorCode.DUPLICATE: "The value occurs twice where it must be unique.",
     UserErrorCode.EMPTY: "The value is empty (e.g. an uploaded file with no bytes).",

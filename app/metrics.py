@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from app.models.job import JobStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,14 +43,22 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
-        # Refreshed from Postgres by the /metrics handler just before rendering.
-        self.job_counts: dict[str, int] = {}
+        # Refreshed from Postgres by the /metrics handler just before rendering (None until
+        # it has been read once: then there is nothing to report, not zero).
+        self.job_counts: dict[str, int] | None = None
         self.registry.register(_JobsCollector(lambda: self.job_counts))
         self.websockets = Gauge(
             "smartcontent_websocket_connections",
             "Open GraphQL websocket connections.",
             registry=self.registry,
         )
+
+    def count_errors(self, errors: Iterable[GraphQLError]) -> None:
+        """Count each error returned, by its `extensions.code`: the one place every answer's
+        errors go through, whether the operation ran (schema extension) or was refused
+        before it could (rate limits and rejected credentials in the view)."""
+        for error in errors:
+            self.errors.labels((error.extensions or {}).get("code", "UNKNOWN")).inc()
 
     def operation_label(self, name: str | None) -> str:
         name = (name or "anonymous")[:64]
@@ -88,13 +99,18 @@ class _PoolCollector(Collector):
 
 
 class _JobsCollector(Collector):
-    def __init__(self, snapshot: Callable[[], dict[str, int]]) -> None:
+    """One series per job state, 0 included: a state without jobs must read 0, not vanish
+    (a vanished series breaks `rate()`, alerts on FAILED and dashboards)."""
+
+    def __init__(self, snapshot: Callable[[], dict[str, int] | None]) -> None:
         self._snapshot = snapshot
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
             "smartcontent_jobs", "Background jobs by state.", labels=["state"]
         )
-        for state, count in sorted(self._snapshot().items()):
-            family.add_metric([state], float(count))
+        counts = self._snapshot()
+        if counts is not None:
+            for state in sorted({s.value for s in JobStatus} | set(counts)):
+                family.add_metric([state], float(counts.get(state, 0)))
         yield family

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     duplicate_similarity: float = Field(0.92, gt=0, le=1)
+    # SEMANTIC and HYBRID search leave out items less similar than this (cosine, -1..1).
+    # With the offline embedder unrelated texts score below ~0.12 and related ones above
+    # ~0.2; model embeddings (OpenAI, MiniLM) sit higher for both: tune it per model.
+    search_min_similarity: float = Field(0.2, ge=-1, le=1)
     media_storage: Literal["local", "s3"] = "local"
     media_dir: Path = Path(".smartcontent/media")
     s3_bucket: str | None = None

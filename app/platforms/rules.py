@@ -1,17 +1,37 @@
 """One table of platform rules, and the check every variation goes through.
 
-Counting follows each platform where it differs from plain characters: X counts every link
-as 23 characters (t.co) and splits long posts into numbered thread parts; Bluesky counts
-grapheme clusters (approximated here by code points without combining marks).
+Counting follows each platform where it differs from plain characters (see
+app.platforms.counting): X weighs text as twitter-text does (CJK and emoji count 2, every
+link 23) and splits long posts into numbered thread parts; Bluesky counts grapheme
+clusters. X takes up to 4 images or 1 video per post, not both.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from app.models.vocabulary import Platform
+from app.platforms.counting import GRAPHEME, code_points, graphemes, x_weighted_length
+
+
+class Counting(StrEnum):
+    CODE_POINTS = "code_points"
+    GRAPHEMES = "graphemes"  # Bluesky
+    X_WEIGHTED = "x_weighted"  # twitter-text v3: CJK and emoji 2, links 23
+
+    @property
+    def counter(self) -> Callable[[str], int]:
+        return _COUNTERS[self]
+
+
+_COUNTERS: dict[Counting, Callable[[str], int]] = {
+    Counting.CODE_POINTS: code_points,
+    Counting.GRAPHEMES: graphemes,
+    Counting.X_WEIGHTED: x_weighted_length,
+}
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,8 @@ class MediaRules:
     image_types: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
     video_types: frozenset[str] = frozenset({"video/mp4", "video/quicktime"})
     requires_media: bool = False
+    max_videos: int | None = None  # videos per post, if fewer than max_items
+    mix: bool = True  # images and videos in one post
 
 
 @dataclass(frozen=True)
@@ -32,14 +54,17 @@ class PlatformRule:
     max_hashtags: int | None = None
     subject_max: int | None = None  # email
     preheader_max: int | None = None  # email
-    links_count_as: int | None = None  # X: every URL counts as 23
+    counting: Counting = Counting.CODE_POINTS
     media: MediaRules | None = None
 
 
 MB = 1024 * 1024
 RULES: dict[Platform, PlatformRule] = {
     Platform.X: PlatformRule(
-        max_chars=280, threads=True, links_count_as=23, media=MediaRules(4, 5 * MB, 512 * MB)
+        max_chars=280,
+        threads=True,
+        counting=Counting.X_WEIGHTED,
+        media=MediaRules(4, 5 * MB, 512 * MB, max_videos=1, mix=False),
     ),
     Platform.LINKEDIN: PlatformRule(max_chars=3000, media=MediaRules(9, 8 * MB, 200 * MB)),
     Platform.FACEBOOK: PlatformRule(max_chars=63206, media=MediaRules(10, 10 * MB, 1024 * MB)),
@@ -48,12 +73,13 @@ RULES: dict[Platform, PlatformRule] = {
     ),
     Platform.THREADS: PlatformRule(max_chars=500, media=MediaRules(10, 8 * MB, 1024 * MB)),
     Platform.MASTODON: PlatformRule(max_chars=500, media=MediaRules(4, 16 * MB, 99 * MB)),
-    Platform.BLUESKY: PlatformRule(max_chars=300, media=MediaRules(4, 1 * MB, 50 * MB)),
+    Platform.BLUESKY: PlatformRule(
+        max_chars=300, counting=Counting.GRAPHEMES, media=MediaRules(4, 1 * MB, 50 * MB)
+    ),
     Platform.EMAIL: PlatformRule(max_chars=None, subject_max=100, preheader_max=150),
     Platform.WEBHOOK: PlatformRule(max_chars=None),
 }
 
-URL = re.compile(r"https?://\S+")
 HASHTAG = re.compile(r"(?<!\w)#\w+")
 THREAD_BREAK = re.compile(r"\n\s*---\s*\n")
 
@@ -84,12 +110,7 @@ class Evaluation:
 
 
 def count_characters(text: str, rule: PlatformRule) -> int:
-    if rule.links_count_as is not None and "://" in text:
-        text = URL.sub("x" * rule.links_count_as, text)
-    if text.isascii():
-        return len(text)  # the common case, without walking the text in Python
-    # Combining marks belong to the previous character (a grapheme, as users see it).
-    return sum(1 for ch in unicodedata.normalize("NFC", text) if not unicodedata.combining(ch))
+    return rule.counting.counter(text)
 
 
 def split_thread(text: str, rule: PlatformRule) -> list[str]:
@@ -100,10 +121,10 @@ def split_thread(text: str, rule: PlatformRule) -> list[str]:
     if len(explicit) > 1 or count_characters(text, rule) <= rule.max_chars:
         return explicit or [text.strip()]
     budget = rule.max_chars - len(" 99/99")
-    # Words are counted once each: a link or a combining mark never spans a space, so a
-    # part's count is its words' counts plus the spaces between them.
+    # Words are counted once each: a link, an emoji or a combining mark never spans a
+    # space, so a part's count is its words' counts plus the spaces between them.
     words = text.split()
-    if text.isascii() and "://" not in text:
+    if text.isascii() and "." not in text:
         lengths = [len(word) for word in words]
     else:
         lengths = [count_characters(word, rule) for word in words]
@@ -111,7 +132,15 @@ def split_thread(text: str, rule: PlatformRule) -> list[str]:
     current: list[str] = []
     size = 0
     for word, length in zip(words, lengths, strict=True):
-        if current and size + 1 + length > budget:
+        if length > budget:
+            # A word no part can hold (CJK and Thai are written without spaces): cut it
+            # between characters as the reader sees them, the last piece continuing.
+            if current:
+                parts.append(" ".join(current))
+            *whole, (word, length) = _pieces(word, rule, budget)
+            parts.extend(piece for piece, _ in whole)
+            current, size = [word], length
+        elif current and size + 1 + length > budget:
             parts.append(" ".join(current))
             current, size = [word], length
         else:
@@ -120,6 +149,23 @@ def split_thread(text: str, rule: PlatformRule) -> list[str]:
     if current:
         parts.append(" ".join(current))
     return parts
+
+
+def _pieces(word: str, rule: PlatformRule, budget: int) -> list[tuple[str, int]]:
+    """`word` cut at grapheme boundaries into pieces of at most `budget` (with their
+    counts)."""
+    pieces: list[tuple[str, int]] = []
+    piece: list[str] = []
+    size = 0
+    for cluster in GRAPHEME.findall(word):
+        weight = count_characters(cluster, rule)
+        if piece and size + weight > budget:
+            pieces.append(("".join(piece), size))
+            piece, size = [], 0
+        piece.append(cluster)
+        size += weight
+    pieces.append(("".join(piece), size))
+    return pieces
 
 
 def evaluate(
@@ -135,7 +181,22 @@ def evaluate(
     result = Evaluation(character_count=count_characters(body, rule))
     if not body.strip():
         result.violations.append(Violation("EMPTY", "The text is empty."))
-    if rule.threads and rule.max_chars is not None:
+    if (
+        rule.threads
+        and rule.max_chars is not None
+        and result.character_count > rule.max_chars * rule.max_thread_parts
+    ):
+        # More than the longest thread can hold, however it is cut: not worth cutting (and
+        # cutting 100 KB word by word would cost a second of CPU on every read).
+        result.parts = [body]
+        result.violations.append(
+            Violation(
+                "TOO_MANY_PARTS",
+                f"{result.character_count} characters need more than "
+                f"{rule.max_thread_parts} parts of {rule.max_chars}.",
+            )
+        )
+    elif rule.threads and rule.max_chars is not None:
         parts = split_thread(body, rule)
         numbered = len(parts) > 1
         result.parts = [f"{p} {i}/{len(parts)}" if numbered else p for i, p in enumerate(parts, 1)]
@@ -195,7 +256,18 @@ def _media_violations(
         out.append(
             Violation("MEDIA_REQUIRED", f"{platform} posts need at least one image or video.")
         )
-    if len(media) > limits.max_items:
+    videos = sum(1 for item in media if item.kind == "VIDEO")
+    if not limits.mix and videos and videos < len(media):
+        out.append(
+            Violation(
+                "MEDIA_MIX",
+                f"{platform} posts carry images or a video, not both "
+                f"(up to {limits.max_items} images or {limits.max_videos or 1} video).",
+            )
+        )
+    elif limits.max_videos is not None and videos > limits.max_videos:
+        out.append(Violation("TOO_MANY_VIDEOS", f"{videos} videos; at most {limits.max_videos}."))
+    elif len(media) > limits.max_items:
         out.append(
             Violation("TOO_MANY_MEDIA", f"{len(media)} media items; at most {limits.max_items}.")
         )

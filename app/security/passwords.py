@@ -72,14 +72,27 @@ def password_problems(
         ]
     lowered = password.lower()
     local = email.split("@", 1)[0].lower()
-    if (
-        lowered in _common_passwords()
-        or len(set(lowered)) <= 2
-        or (len(local) >= 4 and local in lowered)
-    ):
+    if lowered in _common_passwords():
         return [
             FieldError(
-                field, UserErrorCode.TOO_COMMON, "This password is too common or too easy to guess."
+                field, UserErrorCode.TOO_COMMON, "This password is one of the most common ones."
+            )
+        ]
+    if len(set(lowered)) <= 2:
+        return [
+            FieldError(
+                field,
+                UserErrorCode.TOO_COMMON,
+                "This password repeats one or two characters: too easy to guess.",
+            )
+        ]
+    if len(local) >= 4 and local in lowered:
+        return [
+            FieldError(
+                field,
+                UserErrorCode.CONTAINS_EMAIL,
+                "This password contains your email address's name (the part before the @), "
+                "which is the first thing a guesser tries.",
             )
         ]
     return []

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from app.models import AuditEntry, ReviewLink
 from app.security.tokens import token_hash
 from tests.helpers import Account, create_workspace, gql, register
+from tests.teams import join
 
 VIEW = """
 query($t: String!) {
@@ -161,3 +162,77 @@ async def test_revoked_and_expired_links_stop_working(
         )
     assert (await gql(client, VIEW, {"t": fresh["token"]}))["data"]["reviewLinkContent"] is None
     assert (await gql(client, VIEW, {"t": "rv_made_up"}))["data"]["reviewLinkContent"] is None
+
+
+async def _member_item_in_review(
+    client: httpx.AsyncClient,
+) -> tuple[Account, Account, str, str]:
+    """(owner, member, workspace id, content id): an item the member wrote and submitted."""
+    owner = await register(client)
+    ws = await create_workspace(client, owner, "Agency")
+    member = await join(client, owner, ws, "MEMBER", name="Mia")
+    made = await gql(
+        client,
+        'mutation($ws: ID!) { createContent(input: {workspaceId: $ws, title: "Mine", body: "Mine."}) { content { id } } }',
+        {"ws": ws},
+        headers=member.headers,
+    )
+    content_id = made["data"]["createContent"]["content"]["id"]
+    submitted = await gql(
+        client,
+        "mutation($id: ID!) { submitForReview(id: $id) { errors { code } } }",
+        {"id": content_id},
+        headers=member.headers,
+    )
+    assert submitted["data"]["submitForReview"]["errors"] == []
+    return owner, member, ws, content_id
+
+
+async def _respond(
+    token: str, client: httpx.AsyncClient, decision: str, comment: str | None = None
+) -> dict[str, Any]:
+    body = await gql(client, RESPOND, {"t": token, "d": decision, "c": comment})
+    payload: dict[str, Any] = body["data"]["respondToReviewLink"]
+    return payload
+
+
+async def test_a_members_link_cannot_approve(client: httpx.AsyncClient) -> None:
+    """A member may not approve, so neither may a guest with the member's link: it can
+    comment and send the item back, nothing more."""
+    owner, member, _, content_id = await _member_item_in_review(client)
+    link = await _link(client, member, content_id)
+    assert link["errors"] == []
+    refused = await _respond(link["token"], client, "APPROVE")
+    assert refused["errors"] == [{"field": "decision", "code": "NOT_ALLOWED"}]
+    assert refused["content"] is None
+    status = await gql(
+        client,
+        "query($id: ID!) { content(id: $id) { status } }",
+        {"id": content_id},
+        headers=owner.headers,
+    )
+    assert status["data"]["content"]["status"] == "IN_REVIEW", "nothing changed"
+    commented = await _respond(link["token"], client, "COMMENT", "Looks good to me")
+    assert commented["errors"] == [] and commented["content"]["status"] == "IN_REVIEW"
+    changes = await _respond(link["token"], client, "REQUEST_CHANGES", "Shorter please")
+    assert changes["errors"] == [] and changes["content"]["status"] == "DRAFT"
+
+
+async def test_an_admins_link_approves_while_its_creator_may(client: httpx.AsyncClient) -> None:
+    owner, _, ws, content_id = await _member_item_in_review(client)
+    admin = await join(client, owner, ws, "ADMIN", name="Ada")
+    token = (await _link(client, admin, content_id))["token"]
+    approved = await _respond(token, client, "APPROVE")
+    assert approved["errors"] == [] and approved["content"]["status"] == "APPROVED"
+    # Undoing the approval is an approver's decision too: after the creator is demoted
+    # the link can no longer do either.
+    demoted = await gql(
+        client,
+        "mutation($ws: ID!, $u: ID!) { updateMemberRole(workspaceId: $ws, userId: $u, role: MEMBER) { errors { code } } }",
+        {"ws": ws, "u": admin.user_id},
+        headers=owner.headers,
+    )
+    assert demoted["data"]["updateMemberRole"]["errors"] == []
+    back = await _respond(token, client, "REQUEST_CHANGES", "Wait, one more thing")
+    assert back["errors"] == [{"field": "decision", "code": "NOT_ALLOWED"}]
+    assert (await _respond(token, client, "COMMENT", "Still a note"))["errors"] == []

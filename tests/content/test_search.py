@@ -4,15 +4,21 @@ similar items, and the embedding job that makes items findable by meaning."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 from arq.worker import Worker
+from sqlalchemy import select, update
 from starlette.applications import Starlette
+from strawberry import relay
 
 from app.ai.embeddings import HashingEmbedder
-from app.services.content.search import Hit, fuse
+from app.models import Content as ContentRow
+from app.models import Job as JobRow
+from app.services.content.items import EMBED_KIND
+from app.services.content.search import Hit, fuse, parse_query
 from tests.api.test_query_counts import count_statements
 from tests.helpers import Account, create_workspace, gql, register
 
@@ -165,7 +171,7 @@ async def test_near_duplicate_warning_on_create(client: httpx.AsyncClient) -> No
 
 
 async def test_search_is_tenant_scoped_and_validated(client: httpx.AsyncClient) -> None:
-    owner, ws, _ = await _library(client)
+    _, ws, _ = await _library(client)
     stranger = await register(client)
     other_ws = await create_workspace(client, stranger)
     assert await _search(client, stranger, other_ws, "coffee", "KEYWORD") == []
@@ -173,14 +179,158 @@ async def test_search_is_tenant_scoped_and_validated(client: httpx.AsyncClient) 
         client, SEARCH, {"ws": ws, "q": "coffee", "m": "KEYWORD"}, headers=stranger.headers
     )
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    empty = await gql(client, SEARCH, {"ws": ws, "q": "  ", "m": "KEYWORD"}, headers=owner.headers)
-    assert empty["errors"] or empty["data"]["searchContent"] is None
+
+
+@pytest.mark.parametrize("mode", ["KEYWORD", "SEMANTIC", "HYBRID"])
+@pytest.mark.parametrize(
+    ("query", "reason"), [("", "REQUIRED"), ("  \t ", "REQUIRED"), ("q" * 501, "TOO_LONG")]
+)
+async def test_bad_search_queries_are_user_errors(
+    client: httpx.AsyncClient, mode: str, query: str, reason: str
+) -> None:
+    owner = await register(client)
+    ws = await create_workspace(client, owner)
+    body = await gql(client, SEARCH, {"ws": ws, "q": query, "m": mode}, headers=owner.headers)
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["extensions"]["field"] == "query"
+    assert error["extensions"]["reason"] == reason
+
+
+async def test_snippets_are_safe_html(client: httpx.AsyncClient) -> None:
+    """The document's own markup comes back escaped; only the highlights are tags."""
+    owner = await register(client)
+    ws = await create_workspace(client, owner)
+    body = (
+        "Fresh coffee <img src=x onerror=alert(1)> & <svg/onload=alert(2)// "
+        "with a stray \ue000 private \ue001 mark and 'quotes'."
+    )
+    await gql(
+        client,
+        "mutation($i: CreateContentInput!) { createContent(input: $i) { errors { code } } }",
+        {"i": {"workspaceId": ws, "title": "Markup", "body": body}},
+        headers=owner.headers,
+    )
+    [hit] = await _search(client, owner, ws, "coffee", "KEYWORD")
+    snippet = hit["snippet"]
+    assert "<mark>coffee</mark>" in snippet
+    assert "&lt;img src=x onerror=alert(1)&gt;" in snippet
+    assert "&lt;svg/onload=alert" in snippet and "&amp;" in snippet
+    # Nothing but <mark> and </mark> is markup.
+    assert snippet.replace("<mark>", "").replace("</mark>", "").count("<") == 0
+    assert snippet.count("<mark>") == snippet.count("</mark>") == 1
+    assert "\ue000" not in snippet and "\ue001" not in snippet
+
+
+async def test_semantic_and_hybrid_apply_a_floor_and_the_exclusions(
+    client: httpx.AsyncClient, worker: Worker
+) -> None:
+    owner, ws, ids = await _library(client)
+    await _wait_embedded(client, owner, ids)
+    # Nothing is about this: no hit is similar enough (before, all four came back).
+    assert await _search(client, owner, ws, "xyzzy plugh", "SEMANTIC") == []
+    assert await _search(client, owner, ws, "xyzzy plugh", "HYBRID") == []
+    semantic = await _search(client, owner, ws, "coffee espresso", "SEMANTIC")
+    assert {h["content"]["title"] for h in semantic} == {
+        "Morning coffee rituals",
+        "Coffee brewing guide",
+    }
+    assert all(h["score"] >= 0.2 for h in semantic)
+    # `-word` leaves out what the keyword side leaves out, in every mode.
+    for mode in ("KEYWORD", "SEMANTIC", "HYBRID"):
+        hits = await _search(client, owner, ws, "coffee espresso -morning", mode)
+        assert [h["content"]["title"] for h in hits] == ["Coffee brewing guide"], mode
+        phrase = await _search(client, owner, ws, 'coffee -"grind size"', mode)
+        assert [h["content"]["title"] for h in phrase] == ["Morning coffee rituals"], mode
+    # Only exclusions: nothing to look for by meaning; keywords find the rest.
+    assert await _search(client, owner, ws, "-coffee", "SEMANTIC") == []
+    rest = await _search(client, owner, ws, "-coffee", "HYBRID")
+    assert {h["content"]["title"] for h in rest} == {
+        "Marathon training plan",
+        "Pricing page update",
+    }
+
+
+@pytest.mark.no_db
+def test_query_parsing_for_the_semantic_side() -> None:
+    parsed = parse_query('brew  -decaf coffee -"instant powder" well-known --x -')
+    assert parsed.positive == "brew coffee well-known -"
+    assert parsed.excluded == '"decaf" or "instant powder" or "x"'
+    assert parse_query("plain words").excluded is None
+
+
+async def _similar(client: httpx.AsyncClient, owner: Account, content_id: str) -> dict[str, Any]:
+    body = await gql(
+        client,
+        "query($id: ID!) { content(id: $id) { embedded version similar(first: 3) { content { title } } } }",
+        {"id": content_id},
+        headers=owner.headers,
+    )
+    result: dict[str, Any] = body["data"]["content"]
+    return result
+
+
+async def test_an_edit_that_keeps_the_text_keeps_the_item_embedded(
+    app: Starlette, client: httpx.AsyncClient, worker: Worker
+) -> None:
+    owner, _, ids = await _library(client)
+    await _wait_embedded(client, owner, ids)
+    edited = await gql(
+        client,
+        'mutation($id: ID!) { updateContent(id: $id, input: {tags: ["morning"]}, expectedVersion: 1)'
+        " { content { version embedded } errors { code } } }",
+        {"id": ids["coffee"]},
+        headers=owner.headers,
+    )
+    assert edited["data"]["updateContent"]["content"] == {"version": 2, "embedded": True}
+    after = await _similar(client, owner, ids["coffee"])
+    assert after["embedded"] is True and after["similar"][0]["content"]["title"] == (
+        "Coffee brewing guide"
+    )
+    # An item whose embedding is not current (text changed, job not yet run) has no
+    # neighbours: `similar` agrees with `embedded`.
+    async with app.state.smartcontent.session_factory() as session, session.begin():
+        await session.execute(
+            update(ContentRow)
+            .where(ContentRow.id == parse_id_value(ids["coffee"]))
+            .values(embedded_version=1)
+        )
+    stale = await _similar(client, owner, ids["coffee"])
+    assert stale == {"embedded": False, "version": 2, "similar": []}
+
+
+async def test_an_edit_while_the_embedding_is_pending_gets_its_own_job(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    owner, _, ids = await _library(client)  # no worker: the create's job waits
+    await gql(
+        client,
+        'mutation($id: ID!) { updateContent(id: $id, input: {tags: ["x"]}, expectedVersion: 1)'
+        " { errors { code } } }",
+        {"id": ids["coffee"]},
+        headers=owner.headers,
+    )
+    async with app.state.smartcontent.session_factory() as session:
+        versions = (
+            await session.scalars(
+                select(JobRow.payload["version"].as_integer())
+                .where(JobRow.kind == EMBED_KIND)
+                .where(
+                    JobRow.payload["content_id"].as_string() == str(parse_id_value(ids["coffee"]))
+                )
+            )
+        ).all()
+    # The first job will find version 2 and skip; the second embeds version 2.
+    assert sorted(versions) == [1, 2]
+
+
+def parse_id_value(global_id: str) -> uuid.UUID:
+    return uuid.UUID(relay.GlobalID.from_id(global_id).node_id)
 
 
 @pytest.mark.no_db
 def test_rrf_fusion_rewards_agreement() -> None:
-    import uuid
-
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     keyword = [Hit(a, 1.0, keyword_rank=1), Hit(b, 0.5, keyword_rank=2)]
     semantic = [Hit(b, 0.9, semantic_rank=1), Hit(c, 0.8, semantic_rank=2)]

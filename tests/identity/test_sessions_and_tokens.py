@@ -268,7 +268,7 @@ async def test_register_signs_in_and_normalises_the_email(client: httpx.AsyncCli
         ("abababababababab", "TOO_COMMON"),  # two distinct characters
         ("x" * 257, "TOO_LONG"),
         # The local part of the email ("grace.hopper") inside the password.
-        ("my-GRACE.HOPPER-pass!", "TOO_COMMON"),
+        ("my-GRACE.HOPPER-pass!", "CONTAINS_EMAIL"),
     ],
 )
 async def test_weak_passwords_are_refused_and_create_nothing(
@@ -285,6 +285,28 @@ async def test_weak_passwords_are_refused_and_create_nothing(
     assert payload["user"] is None
     async with _state(app).session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(User)) == 0
+
+
+async def test_a_password_with_the_email_name_says_so(client: httpx.AsyncClient) -> None:
+    body = await gql(
+        client,
+        REGISTER,
+        {
+            "input": {
+                "email": "grace.hopper@example.com",
+                "password": "x" + "GraceHopper" + "!2",
+                "name": "G",
+            }
+        },
+    )
+    assert body["data"]["register"]["errors"] == []  # "gracehopper" is not "grace.hopper"
+    body = await gql(
+        client,
+        REGISTER,
+        {"input": {"email": "ada.l@example.com", "password": "zz-Ada.L-2026-zz", "name": "A"}},
+    )
+    [error] = body["data"]["register"]["errors"]
+    assert error["code"] == "CONTAINS_EMAIL" and "email" in error["message"]
 
 
 async def test_twelve_characters_is_enough(client: httpx.AsyncClient) -> None:
@@ -925,6 +947,54 @@ async def test_failures_across_accounts_lock_the_ip(servers: Servers) -> None:
             assert (await _login(elsewhere, victim.email))["errors"] == []
 
 
+async def test_parallel_logins_get_no_more_guesses_than_the_limit(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 logins at once on one account (39 wrong, 1 right): each is counted before its
+    password is checked, so at most LOGIN_MAX_FAILURES (5) passwords are verified."""
+    account = await register(client)
+    real_verify = passwords.verify_password_async
+    release = asyncio.Event()
+    verified = 0
+
+    async def counting_verify(password_hash: str | None, password: str) -> bool:
+        nonlocal verified
+        verified += 1
+        # Hold every verification until all 40 requests have got at least this far (or
+        # been refused): the worst case for a check-then-count throttle.
+        await release.wait()
+        return await real_verify(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify_password_async", counting_verify)
+    guesses = [WRONG_PASSWORD + str(i) for i in range(39)]
+    guesses.insert(17, PASSWORD)
+    tasks = [asyncio.create_task(_login(client, account.email, guess)) for guess in guesses]
+    for _ in range(3000):  # wait on the condition, not on a guess of time
+        if verified + sum(t.done() for t in tasks) == len(tasks):
+            break
+        await asyncio.sleep(0.01)
+    release.set()
+    results = await asyncio.gather(*tasks)
+    assert verified <= 5, f"{verified} passwords verified for 40 parallel attempts"
+    refused = [r for r in results if "graphql_errors" in r]
+    assert len(refused) == 40 - verified
+    assert all(_rate_limited(r) > 0 for r in refused)
+    checked = [r for r in results if "graphql_errors" not in r]
+    assert all(r["errors"] == [] or _codes(r) == ["INVALID_CREDENTIALS"] for r in checked), checked
+
+
+async def test_a_right_password_needing_its_code_is_not_counted(servers: Servers) -> None:
+    """The first step of a 2FA sign-in (right password, no code) is refunded, so signing
+    in often from one address does not lock it."""
+    async with _dedicated(servers, login_max_failures=1, login_lock_seconds=30) as (app, client):
+        account = await register(client)
+        totp, _, _ = await _turn_on_2fa(app, client, account)
+        for _ in range(6):  # above the IP's limit of 4
+            assert (await _login(client, account.email))["twoFactorRequired"] is True
+        signed_in = await _login(client, account.email, twoFactorCode=_code_at(totp, 1))
+        assert signed_in["errors"] == [] and signed_in["accessToken"]
+
+
 # Two-factor authentication -------------------------------------------------------------------
 
 
@@ -1066,6 +1136,36 @@ async def test_wrong_two_factor_codes_count_towards_the_lock(servers: Servers) -
                 "INVALID_CODE"
             ]
         _rate_limited(await _login(client, account.email, twoFactorCode=_code_at(totp, 1)))
+
+
+NON_ASCII_CODES = [
+    "١٢٣٤٥٦",
+    "12345é",
+    "\uff11\uff12\uff13\uff14\uff15\uff16",
+    "💥💥💥💥💥💥",
+    "12 3\u00a045",
+]
+
+
+async def test_non_ascii_two_factor_codes_are_wrong_codes(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """compare_digest refuses non-ASCII text with a TypeError: such codes are INVALID_CODE
+    in confirm, login and disable, never an internal error."""
+    account = await register(client)
+    await _enable_2fa(app, client, account)
+    for code in NON_ASCII_CODES:
+        wrong = await _confirm_2fa(client, account, code)
+        assert [(e["field"], e["code"]) for e in wrong["errors"]] == [("code", "INVALID_CODE")]
+    await _turn_on_2fa(app, client, account)
+    for code in NON_ASCII_CODES[:2]:  # two: each wrong code counts towards the lock
+        login = await _login(client, account.email, twoFactorCode=code)
+        assert _codes(login) == ["INVALID_CODE"], login
+    for code in NON_ASCII_CODES:
+        body = await gql(client, DISABLE_2FA, {"p": PASSWORD, "c": code}, headers=account.headers)
+        assert "errors" not in body, body
+        disabled = body["data"]["disableTwoFactor"]
+        assert [(e["field"], e["code"]) for e in disabled["errors"]] == [("code", "INVALID_CODE")]
 
 
 async def test_disable_two_factor_needs_the_password_and_a_code(

@@ -61,24 +61,49 @@ def _validate(fields: CampaignFields, *, creating: bool) -> list[FieldError]:
     return errors
 
 
-def _check_dates(start: date | None, end: date | None) -> None:
+# How a campaign's status may move: planned, then running (with pauses), then done. A
+# completed campaign stays completed (copy it to run it again).
+TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.ACTIVE}),
+    CampaignStatus.ACTIVE: frozenset({CampaignStatus.PAUSED, CampaignStatus.COMPLETED}),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.ACTIVE, CampaignStatus.COMPLETED}),
+    CampaignStatus.COMPLETED: frozenset(),
+}
+
+
+def _date_errors(start: date | None, end: date | None) -> list[FieldError]:
     if start and end and end < start:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "endDate", UserErrorCode.BEFORE_START, "The end date is before the start date."
-                )
-            ]
+        return [
+            FieldError(
+                "endDate", UserErrorCode.BEFORE_START, "The end date is before the start date."
+            )
+        ]
+    return []
+
+
+def _transition_errors(current: str, target: str | None) -> list[FieldError]:
+    if target is None or target == current or target not in CampaignStatus.__members__:
+        return []  # no change, or already reported as unknown
+    if CampaignStatus(target) in TRANSITIONS[CampaignStatus(current)]:
+        return []
+    allowed = ", ".join(sorted(TRANSITIONS[CampaignStatus(current)])) or "none"
+    return [
+        FieldError(
+            "status",
+            UserErrorCode.INVALID_TRANSITION,
+            f"A {current} campaign cannot become {target} (allowed: {allowed}).",
         )
+    ]
 
 
 async def create(
     state: AppState, principal: Principal, workspace_id: uuid.UUID, fields: CampaignFields
 ) -> Campaign:
     principal.require(workspace_id, Action.CONTENT_EDIT)
-    if errors := _validate(fields, creating=True):
+    # Every problem at once, so the form can show them all.
+    errors = _validate(fields, creating=True) + _date_errors(fields.start_date, fields.end_date)
+    if errors:
         raise ValidationFailed(errors)
-    _check_dates(fields.start_date, fields.end_date)
     async with state.session_factory() as session, session.begin():
         campaign = Campaign(
             id=uuid.uuid4(),
@@ -107,12 +132,16 @@ async def create(
 async def update(
     state: AppState, principal: Principal, campaign_id: uuid.UUID, fields: CampaignFields
 ) -> Campaign:
-    if errors := _validate(fields, creating=False):
-        raise ValidationFailed(errors)
+    errors = _validate(fields, creating=False)
     async with state.session_factory() as session, session.begin():
         campaign = await lookup.scoped_row(
             session, Campaign, campaign_id, principal, Action.CONTENT_EDIT, for_update=True
         )
+        start = fields.start_date or campaign.start_date
+        end = fields.end_date or campaign.end_date
+        errors += _date_errors(start, end) + _transition_errors(campaign.status, fields.status)
+        if errors:
+            raise ValidationFailed(errors)
         changes: dict[str, Any] = {}
         for name in ("name", "objectives", "start_date", "end_date", "budget", "status"):
             value = getattr(fields, name)
@@ -120,7 +149,6 @@ async def update(
                 value = value.strip() if isinstance(value, str) and name == "name" else value
                 setattr(campaign, name, value)
                 changes[name] = str(value)
-        _check_dates(campaign.start_date, campaign.end_date)
         audit.record_row(session, principal, "updateCampaign", campaign, changes)
     return await get(state, principal, campaign_id)
 

@@ -250,7 +250,11 @@ async def update_content(
         for name, value in changes.items():
             setattr(content, name, value)
         text_changed = bool({"title", "body", "format"} & set(changes))
+        was_embedded = content.embedded_version == content.version
         content.version += 1
+        if not text_changed and was_embedded:
+            # Same text, same embedding: it stays current for the new version.
+            content.embedded_version = content.version
         content.updated_by_id = principal.user_id
         if ContentStatus(content.status) == ContentStatus.APPROVED and text_changed:
             workspace = await session.get(Workspace, content.workspace_id)
@@ -269,6 +273,9 @@ async def update_content(
                 threshold=state.settings.duplicate_similarity * 0.75,
                 exclude=content.id,
             )
+        if text_changed or not was_embedded:
+            # Not embedded yet: the pending job (for the old version) will be skipped as
+            # superseded, so this version needs one of its own.
             job = await _enqueue_embedding(state, session, content)
         audit.record_row(
             session,

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
-from app.models import Content, ContentComment, ReviewLink, Workspace
+from app.models import Content, ContentComment, Membership, ReviewLink, Workspace
 from app.models.vocabulary import ContentStatus
-from app.permissions import Action
+from app.permissions import Action, Role, allows
 from app.security import tokens
 from app.services import lookup
 from app.services.audit import trail as audit
@@ -143,6 +143,21 @@ async def _open(
     return link, content
 
 
+async def can_approve(session: AsyncSession, link: ReviewLink) -> bool:
+    """Whether the link may approve: its creator must hold the approve right in the
+    workspace *now* (a link is no way round a role, nor outlives a demotion or removal).
+    A link whose creator is gone (account deleted) can only comment."""
+    if link.created_by_id is None:
+        return False
+    role = await session.scalar(
+        select(Membership.role).where(
+            Membership.workspace_id == link.workspace_id,
+            Membership.user_id == link.created_by_id,
+        )
+    )
+    return role is not None and allows(Role.parse(role), Action.CONTENT_APPROVE)
+
+
 async def view(
     state: AppState, principal: Principal, token: str, reviewer_name: str | None
 ) -> ReviewView:
@@ -205,6 +220,22 @@ async def respond(
                         "decision",
                         UserErrorCode.INVALID_TRANSITION,
                         f"Content that is {current.value} cannot take this decision.",
+                    )
+                ]
+            )
+        # Approving, or undoing an approval, is the approver's to delegate: a link made by
+        # someone without the approve right can comment and send an item in review back.
+        approver_only = decision is Decision.APPROVE or (
+            decision is Decision.REQUEST_CHANGES and current is ContentStatus.APPROVED
+        )
+        if approver_only and not await can_approve(session, link):
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "decision",
+                        UserErrorCode.NOT_ALLOWED,
+                        "This review link can comment and request changes on an item in "
+                        "review, but not approve: ask an admin for a link that can.",
                     )
                 ]
             )

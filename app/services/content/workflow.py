@@ -8,7 +8,7 @@ from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.models import Content, Workspace
 from app.models.vocabulary import ContentStatus
-from app.permissions import Action
+from app.permissions import PERMISSIONS, Action
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.comments import MAX_COMMENT, comment_row
@@ -35,6 +35,18 @@ TRANSITIONS: dict[tuple[ContentStatus, ContentStatus], Action] = {
 }
 
 
+# Moves a caller must ask for by name (`sources`): un-archiving is not "request changes".
+NAMED_ONLY = {(ContentStatus.ARCHIVED, ContentStatus.DRAFT)}
+
+
+def entry_action(target: ContentStatus) -> Action | None:
+    """The least privileged action that moves anything to `target`: whoever lacks it may
+    not attempt the move at all, whatever the item's status (so the answer, FORBIDDEN, says
+    nothing about the status)."""
+    actions = [action for (_, to), action in TRANSITIONS.items() if to == target]
+    return min(actions, key=lambda a: PERMISSIONS[a]) if actions else None
+
+
 async def transition(
     state: AppState,
     principal: Principal,
@@ -43,8 +55,11 @@ async def transition(
     *,
     action_name: str,
     comment: str | None = None,
+    sources: frozenset[ContentStatus] | None = None,
 ) -> Content:
-    """Move content through the workflow; refuse transitions the table does not list."""
+    """Move content through the workflow; refuse transitions the table does not list (and,
+    with `sources`, moves from any other status). The role comes first: a caller who may
+    never make this move gets FORBIDDEN before anything about the item is checked."""
     if comment is not None and len(comment) > MAX_COMMENT:
         raise ValidationFailed(
             [FieldError("comment", UserErrorCode.TOO_LONG, f"At most {MAX_COMMENT} characters.")]
@@ -54,8 +69,16 @@ async def transition(
             session, Content, content_id, principal, None, for_update=True
         )
         principal.require(content.workspace_id, Action.CONTENT_READ)
+        needed = entry_action(target)
+        if needed is not None:
+            principal.require(content.workspace_id, needed)
         current = ContentStatus(content.status)
         action = TRANSITIONS.get((current, target))
+        allowed_from = (
+            current in sources if sources is not None else ((current, target) not in NAMED_ONLY)
+        )
+        if not allowed_from:
+            action = None
         if action is None or content.deleted_at is not None:
             raise ValidationFailed(
                 [
@@ -94,3 +117,22 @@ async def transition(
             details={"from": current.value, "to": target.value},
         )
     return await reload(state, content_id)
+
+
+async def archive(state: AppState, principal: Principal, content_id: uuid.UUID) -> Content:
+    """DRAFT, APPROVED or PUBLISHED -> ARCHIVED: out of the way, kept. Requires admin role."""
+    return await transition(
+        state, principal, content_id, ContentStatus.ARCHIVED, action_name="archiveContent"
+    )
+
+
+async def unarchive(state: AppState, principal: Principal, content_id: uuid.UUID) -> Content:
+    """ARCHIVED -> DRAFT, to work on it again. Requires admin role."""
+    return await transition(
+        state,
+        principal,
+        content_id,
+        ContentStatus.DRAFT,
+        action_name="unarchiveContent",
+        sources=frozenset({ContentStatus.ARCHIVED}),
+    )

@@ -167,14 +167,15 @@ async def login(
     recovery_code: str | None = None,
 ) -> AuthResult:
     email = email.strip().lower()
-    await state.login_throttle.check(email, meta.ip)
+    # Counted before anything is verified (atomically, with the lock check): parallel
+    # attempts get no more guesses than sequential ones. A right one is refunded below.
+    attempt = await state.login_throttle.attempt(email, meta.ip)
     # argon2 runs with no connection held and no row locked: a burst of sign-ins must not
     # take the pool from every other request for the ~100 ms each hash costs.
     async with state.read_session_factory() as session:
         checked_hash = await session.scalar(select(User.password_hash).where(User.email == email))
     # Same error and (argon2) cost whether the email is unknown or the password wrong.
     if not await passwords.verify_password_async(checked_hash, password) or checked_hash is None:
-        await state.login_throttle.failure(email, meta.ip)
         raise ValidationFailed([INVALID_CREDENTIALS])
     rehashed = None
     if passwords.needs_rehash(checked_hash):
@@ -184,16 +185,13 @@ async def login(
         user = await session.scalar(select(User).where(User.email == email).with_for_update())
         if user is None or user.password_hash != checked_hash:
             # Deleted, or the password changed while this one was being checked.
-            await state.login_throttle.failure(email, meta.ip)
             raise ValidationFailed([INVALID_CREDENTIALS])
-        if user.totp_enabled:
-            if not two_factor_code and not recovery_code:
-                return AuthResult(user=None, two_factor_required=True)
+        needs_code = user.totp_enabled and not two_factor_code and not recovery_code
+        if user.totp_enabled and not needs_code:
             ok = two_factor.verify_login_code(
                 state.keys.box, user, code=two_factor_code, recovery_code=recovery_code
             )
-            if not ok:
-                await state.login_throttle.failure(email, meta.ip)
+            if not ok:  # stays counted: codes must not be brute-forced either
                 raise ValidationFailed(
                     [
                         FieldError(
@@ -203,19 +201,25 @@ async def login(
                         )
                     ]
                 )
-        if rehashed is not None:
-            user.password_hash = rehashed
-        user.last_login_at = datetime.now(UTC)
-        result = await _start_session(state, session, user, meta)
-        _audit_user_event(
-            session,
-            meta,
-            "login",
-            user.id,
-            user.email,
-            details={"recovery_code_used": bool(recovery_code and not two_factor_code)},
-        )
-    await state.login_throttle.success(email)
+        if not needs_code:
+            if rehashed is not None:
+                user.password_hash = rehashed
+            user.last_login_at = datetime.now(UTC)
+            result = await _start_session(state, session, user, meta)
+            _audit_user_event(
+                session,
+                meta,
+                "login",
+                user.id,
+                user.email,
+                details={"recovery_code_used": bool(recovery_code and not two_factor_code)},
+            )
+    if needs_code:
+        # The right password is no guess: take the attempt back, without clearing the
+        # counter (wrong codes behind a known password stay counted).
+        await state.login_throttle.refund(attempt)
+        return AuthResult(user=None, two_factor_required=True)
+    await state.login_throttle.success(attempt)
     return result
 
 

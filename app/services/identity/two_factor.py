@@ -31,6 +31,10 @@ def _new_recovery_codes() -> list[str]:
 
 def _matching_step(totp: pyotp.TOTP, code: str, now: datetime) -> int | None:
     code = code.strip().replace(" ", "")
+    # A code is ASCII digits (compare_digest raises TypeError on non-ASCII text; other
+    # digits, e.g. Arabic-Indic, are no code we issued): anything else is just wrong.
+    if not (code.isascii() and code.isdigit()):
+        return None
     step_now = int(now.timestamp()) // totp.interval
     for offset in range(-VALID_WINDOW, VALID_WINDOW + 1):
         step = step_now + offset
