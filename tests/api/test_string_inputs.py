@@ -352,3 +352,20 @@ async def test_database_errors_are_logged_without_the_values(
     assert "asyncpg.exceptions.InvalidTextRepresentationError: sqlstate=22P02" in lines
     assert "asyncpg.exceptions.DataError" in lines
     assert "asyncpg.exceptions.CharacterNotInRepertoireError: sqlstate=22021" in lines
+
+
+@pytest.mark.usefixtures("app")  # logging configured as the service does
+async def test_access_log_lines_leave_out_query_strings(records: pytest.LogCaptureFixture) -> None:
+    """GET operations carry their variables in the query string: uvicorn logs the path only."""
+    access = logging.getLogger("uvicorn.access")
+    access.info(
+        '%s - "%s %s HTTP/%s" %d',
+        "127.0.0.1:5000",
+        "GET",
+        "/graphql?query=%7Bme%7D&variables=%7B%22token%22%3A%22tok-6e1d%22%7D",
+        "1.1",
+        200,
+    )
+    lines = _log_lines(records)
+    assert '"GET /graphql HTTP/1.1" 200' in lines
+    assert "tok-6e1d" not in lines
