@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
-from functools import cache, lru_cache
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from graphql import (
@@ -16,7 +16,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
-    GraphQLSchema,
     GraphQLSyntaxError,
     ListValueNode,
     ObjectValueNode,
@@ -25,14 +24,13 @@ from graphql import (
     StringValueNode,
     ValueNode,
 )
-from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types.execution import ExecutionContext
 
 from app.errors import AppError, ErrorCode
 from app.logging import get_logger, request_id_var
-from schema.limits import Limits, limit_errors
+from schema.limits import LONG_DOCUMENT_CHARS, Limits, limit_errors
 
 log = get_logger("smartcontent.graphql")
 
@@ -263,12 +261,37 @@ def literal_errors(document: DocumentNode) -> list[GraphQLError]:
     return errors
 
 
-@cache
-def _cached_validator(
-    maxsize: int,
-) -> Callable[[GraphQLSchema, DocumentNode, tuple[type[ASTValidationRule], ...]], list[Any]]:
-    # One LRU per size, shared by every operation (extension objects are made per operation).
-    return lru_cache(maxsize=maxsize)(validate_document)
+class DocumentCache:
+    """What validation found in recent documents (the last `maxsize` results).
+
+    Keyed by the document object: the parser cache hands out one object per query text,
+    and a document's own hash walks all of it (about 0.1 ms for a page query). Long
+    documents are not kept. Used from the event loop only.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[int, Hashable], tuple[DocumentNode, list[GraphQLError]]]
+        self._entries = OrderedDict()
+
+    def get(
+        self, document: DocumentNode, key: Hashable, compute: Callable[[], list[GraphQLError]]
+    ) -> list[GraphQLError]:
+        """The errors `compute` (one of several, told apart by `key`) finds in `document`;
+        a copy, as ErrorPolicy rewrites the list it gets in place."""
+        source = document.loc.source.body if document.loc else ""
+        if len(source) > LONG_DOCUMENT_CHARS:
+            return compute()
+        slot = (id(document), key)
+        entry = self._entries.get(slot)
+        if entry is not None and entry[0] is document:
+            self._entries.move_to_end(slot)
+            return list(entry[1])
+        errors = compute()
+        self._entries[slot] = (document, errors)  # holding it keeps its id from reuse
+        if len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return list(errors)
 
 
 class Validation(SchemaExtension):
@@ -279,7 +302,8 @@ class Validation(SchemaExtension):
     2. string inputs, literals and variables: NUL and unpaired surrogates are refused here,
        once for every operation and transport, as BAD_USER_INPUT naming the argument or
        variable (never the value);
-    3. graphql-core's rules and those extensions add, cached per document.
+    3. graphql-core's rules, Strawberry's and those extensions add.
+    What stages 1 and 3 and the literals of stage 2 find is cached per document.
     """
 
     def __init__(
@@ -287,21 +311,29 @@ class Validation(SchemaExtension):
         *,
         execution_context: ExecutionContext | None = None,
         limits: Limits,
-        maxsize: int = 512,
+        cache: DocumentCache,
     ) -> None:
         self.limits = limits
-        self.validate = _cached_validator(maxsize)
+        self.cache = cache
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         document = ctx.graphql_document
         assert document is not None  # validation runs only after a successful parse
-        errors = limit_errors(ctx.schema._schema, document, self.limits)
+        schema = ctx.schema._schema
+        rules = tuple(ctx.validation_rules)
+
+        def before_variables() -> list[GraphQLError]:
+            return limit_errors(schema, document, self.limits) or literal_errors(document)
+
+        def rest() -> list[GraphQLError]:
+            return validate_document(schema, document, rules)
+
+        errors = self.cache.get(document, "limits and literals", before_variables)
         if not errors:
-            errors = literal_errors(document) + variable_errors(ctx.variables)
+            errors = variable_errors(ctx.variables)
         if not errors:
-            # A copy: ErrorPolicy rewrites the list in place, and this one is the cache's.
-            errors = list(self.validate(ctx.schema._schema, document, tuple(ctx.validation_rules)))
+            errors = self.cache.get(document, rules, rest)
         ctx.pre_execution_errors = errors
         yield
 

@@ -52,6 +52,10 @@ from app.errors import ErrorCode
 # GraphiQL's introspection query costs nothing).
 MAX_COMPARISONS = 5_000
 FRAGMENT_COMPARISON_WEIGHT = 3
+# Longer texts (the token limit bounds tokens, not their length: a 1 MB string literal takes
+# the parser 100-200 ms) are parsed in a worker thread and kept in no cache: the caches hold
+# 512 texts each, and no megabyte-sized ones.
+LONG_DOCUMENT_CHARS = 32_768
 # Counts stop growing here: a fan-out's 2^n is reported as "over" the limit, not computed.
 _CAP = 1 << 40
 

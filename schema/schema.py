@@ -20,6 +20,7 @@ from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
 from schema.extensions import (
+    DocumentCache,
     ErrorPolicy,
     OperationMetrics,
     OperationScope,
@@ -27,13 +28,10 @@ from schema.extensions import (
     format_errors,
     timeout_error,
 )
-from schema.limits import Limits, SafeParserCache
+from schema.limits import LONG_DOCUMENT_CHARS, Limits, SafeParserCache
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
 CACHE_SIZE = 512
-# The token limit bounds a document's tokens, not their length: a 1 MB string literal takes
-# the parser some 100-200 ms. Texts longer than this are parsed in a worker thread.
-PARSE_IN_THREAD_CHARS = 32_768
 
 
 def parse_document(query: str, options: dict[str, Any]) -> DocumentNode:
@@ -66,11 +64,12 @@ class SmartContentSchema(strawberry.Schema):
         self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
     ) -> PreExecutionError | None:
         # Strawberry's parse step (HTTP and websocket operations alike) runs on the event
-        # loop; a long text is parsed here first, in a thread, and the parse step then finds
-        # the document (SafeParserCache keeps a document it is given). The extensions have
-        # entered their operation hooks: the token limit is in the parse options already.
+        # loop; a long text is parsed here first, in a thread and uncached, and the parse
+        # step then finds the document (SafeParserCache keeps a document it is given). The
+        # extensions have entered their operation hooks: the token limit is in the parse
+        # options already.
         query = context.query
-        if context.graphql_document is None and query and len(query) > PARSE_IN_THREAD_CHARS:
+        if context.graphql_document is None and query and len(query) > LONG_DOCUMENT_CHARS:
             options = dict(context.parse_options)
             try:
                 context.graphql_document = await asyncio.to_thread(parse_document, query, options)
@@ -98,7 +97,7 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
         partial(SafeParserCache, maxsize=CACHE_SIZE),
         # The limits first (linear in the document), then string inputs, then graphql-core's
         # rules (cached): see schema.extensions.Validation.
-        partial(Validation, limits=limits, maxsize=CACHE_SIZE),
+        partial(Validation, limits=limits, cache=DocumentCache(CACHE_SIZE)),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -284,3 +284,17 @@ async def test_a_long_document_is_parsed_off_the_event_loop(
     # A short one stays on the loop (a thread would cost more than the parse).
     await gql(client, "{ health { database } }")
     assert len(threads) == 2
+
+
+async def test_cached_validation_errors_are_not_rewritten_by_a_response(
+    client: httpx.AsyncClient,
+) -> None:
+    """The same invalid document twice: each response gets the full count and its own
+    request id (responses once rewrote the cached list in place)."""
+    query = "{ " + " ".join(f"missing{i}" for i in range(25)) + " }"
+    for _ in range(2):
+        response = await client.post("/graphql", json={"query": query})
+        errors = response.json()["errors"]
+        assert len(errors) == 21
+        assert errors[-1]["message"] == "Too many errors: 5 more not shown."
+        assert {e["extensions"]["requestId"] for e in errors} == {response.headers["x-request-id"]}
