@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     )
     max_query_depth: int = Field(15, ge=2, le=100)
     max_aliases: int = Field(30, ge=1, le=1000)
+    max_selections: int = Field(2000, ge=10, le=100_000)
     max_tokens: int = Field(3000, ge=100, le=100_000)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_page_size: int = Field(100, ge=1, le=1000)

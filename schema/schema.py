@@ -8,17 +8,11 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as alias_rule
+from graphql import DocumentNode, GraphQLError, parse
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.execution import ExecutionResult
+from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from app.settings import Settings
@@ -26,20 +20,27 @@ from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
 from schema.extensions import (
+    DocumentCache,
     ErrorPolicy,
     OperationMetrics,
     OperationScope,
+    Validation,
     format_errors,
     timeout_error,
 )
-from schema.limits import SafeParserCache, depth_rule
+from schema.limits import LONG_DOCUMENT_CHARS, Limits, SafeParserCache
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
 CACHE_SIZE = 512
 
 
+def parse_document(query: str, options: dict[str, Any]) -> DocumentNode:
+    return parse(query, **options)
+
+
 class SmartContentSchema(strawberry.Schema):
-    """Adds a per-operation execution timeout to queries and mutations over HTTP."""
+    """Adds a per-operation execution timeout to queries and mutations over HTTP, and
+    parses long documents off the event loop."""
 
     execution_timeout: float = 15.0
     max_errors: int = 20
@@ -59,13 +60,32 @@ class SmartContentSchema(strawberry.Schema):
             errors = format_errors([timeout_error(self.execution_timeout)], self.max_errors)
             return ExecutionResult(data=None, errors=errors)
 
+    async def _prepare_operation_async(
+        self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
+    ) -> PreExecutionError | None:
+        # Strawberry's parse step (HTTP and websocket operations alike) runs on the event
+        # loop; a long text is parsed here first, in a thread and uncached, and the parse
+        # step then finds the document (SafeParserCache keeps a document it is given). The
+        # extensions have entered their operation hooks: the token limit is in the parse
+        # options already.
+        query = context.query
+        if context.graphql_document is None and query and len(query) > LONG_DOCUMENT_CHARS:
+            options = dict(context.parse_options)
+            try:
+                context.graphql_document = await asyncio.to_thread(parse_document, query, options)
+            except GraphQLError as error:
+                context.pre_execution_errors = [error]
+                return PreExecutionError(data=None, errors=[error])
+        return await super()._prepare_operation_async(context, extensions_runner)
+
 
 def build_schema(settings: Settings | None = None) -> SmartContentSchema:
     settings = settings or Settings()
-    validation_rules: list[type[ASTValidationRule]] = [
-        depth_rule(settings.max_query_depth),
-        alias_rule(settings.max_aliases),
-    ]
+    limits = Limits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_selections=settings.max_selections,
+    )
     # Factories, not instances: each operation gets fresh extension objects (they hold
     # per-operation state such as the execution context).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
@@ -73,12 +93,11 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
         OperationMetrics,  # outside ErrorPolicy: sees the codes it assigned
         partial(ErrorPolicy, max_errors=settings.max_errors),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        # Rule classes made once: the validation cache keys on them, so a class per operation
-        # (what the stock limiter extensions do) would make every lookup miss.
-        partial(AddValidationRules, validation_rules),
         # Their LRU caches live at module level, shared by every operation.
         partial(SafeParserCache, maxsize=CACHE_SIZE),
-        partial(ValidationCache, maxsize=CACHE_SIZE),
+        # The limits first (linear in the document), then string inputs, then graphql-core's
+        # rules (cached): see schema.extensions.Validation.
+        partial(Validation, limits=limits, cache=DocumentCache(CACHE_SIZE)),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
