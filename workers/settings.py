@@ -71,7 +71,7 @@ def worker_settings(
         # The runner stops an attempt at JOB_TIMEOUT_SECONDS itself (and counts it); arq's
         # timeout is only a backstop. arq re-runs a killed worker's job after this + 10 s:
         # by then the sweeper has handed the row on, and the claim's guard skips it.
-        "job_timeout": settings.job_timeout_seconds + settings.job_lease_seconds + 30,
+        "job_timeout": settings.job_timeout_seconds + settings.job_lease_seconds,
         # SIGTERM: stop taking jobs, let running ones finish this long, then cancel (re-queued).
         "job_completion_wait": settings.graceful_shutdown_seconds,
         "keep_result": 60,
