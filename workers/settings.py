@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arq.connections import RedisSettings
+from redis.exceptions import RedisError
 
 from app.db import create_engine, create_session_factory
 from app.jobs import sweeper
@@ -91,4 +92,11 @@ def run(settings: Settings | None = None) -> None:
 
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    Worker(**worker_settings(settings)).run()
+    try:
+        Worker(**worker_settings(settings)).run()
+    except (RedisError, OSError) as exc:
+        # arq's loop cannot outlive its Redis connection. Exit non-zero without a traceback:
+        # the supervisor (`smartcontent dev`, systemd, Kubernetes) starts a new worker, and
+        # the sweeper recovers whatever this one held.
+        log.error("worker_lost_redis", error=repr(exc))
+        raise SystemExit(1) from None
