@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.logging import get_logger
 
@@ -46,6 +47,21 @@ class EmbeddedPostgres:
         self._server = server
         uri: str = server.get_uri()
         log.info("embedded_postgres_started", pgdata=str(self.pgdata))
+        return uri
+
+    def running(self) -> bool:
+        return _postmaster_running(self.pgdata)
+
+    def restart(self) -> str:
+        """Start the cluster again after its postmaster died (same data, same socket)."""
+        server: Any = self._server
+        if server is None:
+            return self.start()
+        with server._lock:  # pgserver's inter-process lock around starting a cluster
+            server.ensure_postgres_running()
+        self._owned = True
+        uri: str = server.get_uri()
+        log.info("embedded_postgres_restarted", pgdata=str(self.pgdata))
         return uri
 
     def stop(self) -> None:
@@ -93,6 +109,7 @@ class EmbeddedRedis:
         redis_dir = (self.data_dir / "redis").resolve()
         redis_dir.mkdir(parents=True, exist_ok=True)
         self._stop_stale(redis_dir / "redis.pid")
+        # A restart keeps the port: the API and the worker were given this URL.
         self.port = self.port or free_port()
         executable = __redis_executable__ or shutil.which("redis-server")
         if not executable:
@@ -147,6 +164,9 @@ class EmbeddedRedis:
                 if not pid_alive(pid):
                     break
                 time.sleep(0.05)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -144,9 +144,15 @@ class Settings(BaseSettings):
     media_decode_concurrency: int = Field(2, ge=1, le=64)
 
     # Jobs
-    job_lease_seconds: int = Field(300, ge=5)
+    # A running attempt holds its job this long and renews it every third of it (heartbeat):
+    # a killed worker's jobs are taken again within about lease + sweeper interval.
+    job_lease_seconds: int = Field(15, ge=2, le=600)
+    # The longest one attempt may run; then it is stopped and counted as a failed attempt.
+    job_timeout_seconds: int = Field(300, ge=1, le=86_400)
     job_max_attempts: int = Field(3, ge=1, le=50)
-    sweeper_interval_seconds: int = Field(30, ge=1, le=3600)
+    # The sweeper (a task in every worker, one at a time through a Postgres advisory lock)
+    # runs this often; a queued job this overdue whose arq job is gone or stale is re-enqueued.
+    sweeper_interval_seconds: int = Field(5, ge=1, le=3600)
     worker_concurrency: int = Field(10, ge=1, le=500)
 
     @field_validator("public_url", "api_public_url")

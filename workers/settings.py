@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import Mapping
 from typing import Any
 
-from arq import cron
 from arq.connections import RedisSettings
+from redis.exceptions import RedisError
 
 from app.db import create_engine, create_session_factory
+from app.jobs import sweeper
 from app.jobs.runner import Handler
 from app.logging import configure_logging, get_logger
 from app.settings import Settings, get_settings
-from workers.tasks import HANDLERS, RedisPublisher, run_job, sweep
+from workers.tasks import HANDLERS, RedisPublisher, run_job
 
 log = get_logger(__name__)
-
-
-def _sweep_schedule(interval: int) -> dict[str, Any]:
-    if interval < 60:
-        return {"second": set(range(0, 60, interval))}
-    return {"minute": set(range(0, 60, max(1, interval // 60))), "second": 0}
 
 
 def worker_settings(
@@ -42,9 +39,25 @@ def worker_settings(
         ctx["session_factory"] = create_session_factory(engine)
         ctx["publisher"] = RedisPublisher(ctx["redis"])
         ctx["handlers"] = handlers
+        # Its own timer, not an arq job: a backlog in the queue cannot delay it.
+        ctx["sweeper"] = asyncio.create_task(
+            sweeper.run_forever(
+                ctx["session_factory"],
+                ctx["redis"],
+                ctx["publisher"],
+                interval_seconds=settings.sweeper_interval_seconds,
+                grace_seconds=settings.sweeper_interval_seconds,
+            ),
+            name="sweeper",
+        )
         log.info("worker_started", host=socket.gethostname())
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        task = ctx.pop("sweeper", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         engine = ctx.get("engine")
         if engine is not None:
             await engine.dispose()
@@ -52,20 +65,14 @@ def worker_settings(
 
     return {
         "functions": [run_job],
-        "cron_jobs": [
-            cron(
-                sweep,
-                run_at_startup=True,
-                unique=True,
-                **_sweep_schedule(settings.sweeper_interval_seconds),
-            )
-        ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_jobs": settings.worker_concurrency,
-        # A job must fit in its lease; arq re-runs a killed worker's job after this + 10 s.
-        "job_timeout": settings.job_lease_seconds,
+        # The runner stops an attempt at JOB_TIMEOUT_SECONDS itself (and counts it); arq's
+        # timeout is only a backstop. arq re-runs a killed worker's job after this + 10 s:
+        # by then the sweeper has handed the row on, and the claim's guard skips it.
+        "job_timeout": settings.job_timeout_seconds + settings.job_lease_seconds,
         # SIGTERM: stop taking jobs, let running ones finish this long, then cancel (re-queued).
         "job_completion_wait": settings.graceful_shutdown_seconds,
         "keep_result": 60,
@@ -85,4 +92,11 @@ def run(settings: Settings | None = None) -> None:
 
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    Worker(**worker_settings(settings)).run()
+    try:
+        Worker(**worker_settings(settings)).run()
+    except (RedisError, OSError) as exc:
+        # arq's loop cannot outlive its Redis connection. Exit non-zero without a traceback:
+        # the supervisor (`smartcontent dev`, systemd, Kubernetes) starts a new worker, and
+        # the sweeper recovers whatever this one held.
+        log.error("worker_lost_redis", error=repr(exc))
+        raise SystemExit(1) from None

@@ -7,9 +7,10 @@ import uuid
 from typing import Any
 
 from app.jobs import runner as job_runner
-from app.jobs import store as jobs
+from app.jobs import sweeper
 from app.jobs.registry import combine
 from app.jobs.runner import Handler
+from app.jobs.sweeper import SweepReport
 from app.logging import get_logger
 from app.services.content import embedding
 from app.services.ops import diagnostics
@@ -34,26 +35,26 @@ class RedisPublisher:
         await self._redis.publish(channel, json.dumps(message, default=str))
 
 
-async def run_job(ctx: dict[str, Any], job_id: str) -> str:
+async def run_job(ctx: dict[str, Any], job_id: str, attempts: int | None = None) -> str:
+    settings = ctx["settings"]
     return await job_runner.run(
         uuid.UUID(job_id),
         factory=ctx["session_factory"],
         publisher=ctx["publisher"],
         enqueuer=ctx["redis"],
-        lease_seconds=ctx["settings"].job_lease_seconds,
+        lease_seconds=settings.job_lease_seconds,
+        timeout_seconds=settings.job_timeout_seconds,
         handlers=ctx["handlers"],
-        settings=ctx["settings"],
+        settings=settings,
+        attempts=attempts,
     )
 
 
-async def sweep(ctx: dict[str, Any]) -> int:
-    """Re-enqueue overdue queued jobs and jobs whose worker died (lease expired)."""
-    settings = ctx["settings"]
-    due = await jobs.due_for_sweep(
-        ctx["session_factory"], grace_seconds=settings.sweeper_interval_seconds
+async def sweep(ctx: dict[str, Any]) -> SweepReport:
+    """One sweeper pass with the worker's connections (the worker runs it on a timer)."""
+    return await sweeper.sweep_once(
+        ctx["session_factory"],
+        ctx["redis"],
+        ctx.get("publisher"),
+        grace_seconds=ctx["settings"].sweeper_interval_seconds,
     )
-    for job_id, attempts in due:
-        await jobs.enqueue(ctx["redis"], job_id, attempts)
-    if due:
-        log.info("sweeper_requeued", count=len(due))
-    return len(due)

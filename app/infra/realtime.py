@@ -4,6 +4,10 @@ Why not `broadcaster` directly: its 0.3 listener dies for good when Redis drops 
 connection and its subscriber queues are unbounded, so one slow websocket grows memory
 without limit. This hub reconnects with backoff, re-subscribes, and tells subscribers when
 they may have missed events (`GAP`) so they catch up from Postgres, the source of truth.
+
+While it is healthy nothing is missed: `subscribe()` returns once Redis has confirmed the
+channel (so a caller that subscribes, then reads stored state, then listens, sees every
+later message), and after a reconnect the GAP comes once the channels are live again.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ class _Gap:
 
 GAP: Final = _Gap()
 Message = dict[str, Any] | _Gap
+
+SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+_READY = b"hub-ready"
 
 
 class Subscription:
@@ -76,6 +83,8 @@ class EventHub:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
+        # Channels whose SUBSCRIBE Redis has not confirmed yet on the current connection.
+        self._confirming: dict[str, asyncio.Future[None]] = {}
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
@@ -99,9 +108,11 @@ class EventHub:
         sub = Subscription(channel, self._queue_size)
         first = channel not in self._subscribers
         self._subscribers.setdefault(channel, set()).add(sub)
-        if first:
-            await self._subscribe_remote(channel)
         try:
+            if first:
+                await self._subscribe_remote(channel)
+            else:
+                await self._confirmed(channel)
             yield sub
         finally:
             subs = self._subscribers.get(channel)
@@ -112,11 +123,26 @@ class EventHub:
                     await self._unsubscribe_remote(channel)
 
     async def _subscribe_remote(self, channel: str) -> None:
-        if self._pubsub is not None:
-            try:
-                await self._pubsub.subscribe(channel)
-            except (RedisError, OSError):
-                log.warning("hub_subscribe_failed", channel=channel)  # the supervisor retries
+        if self._pubsub is None:
+            return  # the supervisor subscribes every channel when it connects, then sends GAP
+        self._confirming[channel] = asyncio.get_running_loop().create_future()
+        try:
+            await self._pubsub.subscribe(channel)
+        except (RedisError, OSError):
+            log.warning("hub_subscribe_failed", channel=channel)  # the supervisor retries
+            return
+        await self._confirmed(channel)
+
+    async def _confirmed(self, channel: str) -> None:
+        """Wait until Redis confirmed the channel's SUBSCRIBE. Bounded: if the connection
+        is failing, the supervisor's GAP after reconnecting covers what this one misses."""
+        pending = self._confirming.get(channel)
+        if pending is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(pending), SUBSCRIBE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("hub_subscribe_unconfirmed", channel=channel)
 
     async def _unsubscribe_remote(self, channel: str) -> None:
         if self._pubsub is not None:
@@ -137,8 +163,14 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.connected.is_set():
+                    backoff = 0.1  # it was up: retry soon, back off only while it stays down
                 log.warning("hub_connection_lost", error=repr(exc), retry_in=backoff)
             self.connected.clear()
+            for pending in self._confirming.values():
+                if not pending.done():
+                    pending.set_result(None)  # the GAP after reconnecting covers it
+            self._confirming.clear()
             await self._close_pubsub()
             self._broadcast_gap()
             await asyncio.sleep(backoff)
@@ -146,17 +178,31 @@ class EventHub:
 
     async def _listen(self) -> None:
         client = aioredis.Redis.from_url(self._url)
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub = client.pubsub(ignore_subscribe_messages=False)
         # A channel to keep the connection in subscribed mode even with no subscribers.
-        await self._pubsub.subscribe("hub:keepalive", *self._subscribers.keys())
-        self.connected.set()
-        log.info("hub_connected", channels=len(self._subscribers))
+        channels = set(self._subscribers)
+        await pubsub.subscribe("hub:keepalive", *channels)
+        self._pubsub = pubsub
+        if missing := set(self._subscribers) - channels:  # arrived while we connected
+            await pubsub.subscribe(*missing)
+        # Replies come in order on this connection: once this PING is answered, every
+        # SUBSCRIBE above is in effect.
+        await pubsub.ping(_READY)
         while True:
             message = await self._pubsub.get_message(timeout=5.0)
             if message is None:
                 await self._pubsub.ping()  # detect a dead connection while idle
                 continue
-            if message.get("type") != "message":
+            kind = message.get("type")
+            if kind == "subscribe":
+                pending = self._confirming.pop(message["channel"].decode(), None)
+                if pending is not None and not pending.done():
+                    pending.set_result(None)
+                continue
+            if kind == "pong" and message.get("data") == _READY:
+                self._ready()
+                continue
+            if kind != "message":
                 continue
             channel = message["channel"].decode()
             try:
@@ -166,6 +212,13 @@ class EventHub:
                 continue
             for sub in list(self._subscribers.get(channel, ())):
                 sub.offer(payload)
+
+    def _ready(self) -> None:
+        self.connected.set()
+        log.info("hub_connected", channels=len(self._subscribers))
+        # Whoever subscribed while we were away (or before the first connection) may have
+        # read stored state before its channel was live: have them read it again now.
+        self._broadcast_gap()
 
     def _broadcast_gap(self) -> None:
         for subs in self._subscribers.values():

@@ -2,7 +2,9 @@
 
 State transitions are single guarded UPDATEs, so a job that arq delivers twice (it is
 at-least-once) or that the sweeper re-enqueues runs its handler only while it holds the
-lease, and completes at most once per attempt.
+lease, and completes at most once per attempt. Each arq job names the attempt count it
+expects to find (`run_job(id, attempts)`): a stale or duplicate arq job finds the row
+moved on and does nothing.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ def job_channel(job_id: uuid.UUID | str) -> str:
     return f"job:{job_id}"
 
 
-def arq_job_id(job_id: uuid.UUID, attempts: int) -> str:
-    """Dedup key: one arq job per (row, attempt about to start)."""
-    return f"job:{job_id}:{attempts}"
+def arq_job_id(job_id: uuid.UUID, attempts: int, generation: int = 0) -> str:
+    """Dedup key: one arq job per (row, attempt about to start, enqueue generation). The
+    sweeper bumps the generation when this id is held by a stale arq entry."""
+    base = f"job:{job_id}:{attempts}"
+    return base if generation == 0 else f"{base}:g{generation}"
 
 
 class Publisher(Protocol):
@@ -54,6 +58,9 @@ class JobEvent:
     message: str | None
     result: dict[str, Any] | None
     error: str | None
+    # Per subscriber, never published: this event is the stored state read after a gap
+    # (or at subscription start), so the events before it may not all have been seen.
+    catch_up: bool = False
 
     @classmethod
     def of(cls, job: Job) -> JobEvent:
@@ -125,13 +132,19 @@ def new_job(
         attempts=0,
         event_seq=0,
         progress=0.0,
+        enqueue_generation=0,
     )
     session.add(job)
     return job
 
 
 async def enqueue(
-    pool: Enqueuer | None, job_id: uuid.UUID, attempts: int, *, defer_seconds: float = 0
+    pool: Enqueuer | None,
+    job_id: uuid.UUID,
+    attempts: int,
+    *,
+    defer_seconds: float = 0,
+    generation: int = 0,
 ) -> bool:
     """Hand a committed job to arq. A failure is logged, not raised: the sweeper recovers it."""
     if pool is None:
@@ -140,7 +153,8 @@ async def enqueue(
         await pool.enqueue_job(
             "run_job",
             str(job_id),
-            _job_id=arq_job_id(job_id, attempts),
+            attempts,
+            _job_id=arq_job_id(job_id, attempts, generation),
             _defer_by=defer_seconds or None,
         )
         return True
@@ -172,30 +186,62 @@ async def get_jobs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Job 
     return [by_id.get(i) for i in ids]
 
 
+def _seconds(value: float) -> Any:
+    return text(f"interval '{float(value)} seconds'")
+
+
 async def claim(
-    factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID, lease_seconds: int
+    factory: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    lease_seconds: float,
+    expected_attempts: int | None = None,
 ) -> Job | None:
-    """Take the lease on a queued job (or one whose lease expired). None: not ours to run."""
+    """Start the next attempt of a queued job and take its lease. None: not ours to run
+    (finished, running elsewhere, out of attempts, or `expected_attempts` is stale)."""
+    conditions = [
+        Job.id == job_id,
+        Job.status == JobStatus.QUEUED,
+        Job.attempts < Job.max_attempts,
+    ]
+    if expected_attempts is not None:
+        conditions.append(Job.attempts == expected_attempts)
     async with factory() as session, session.begin():
         stmt = (
             update(Job)
-            .where(
-                Job.id == job_id,
-                (Job.status == JobStatus.QUEUED)
-                | ((Job.status == JobStatus.RUNNING) & (Job.locked_until < func.now())),
-            )
+            .where(*conditions)
             .values(
                 status=JobStatus.RUNNING,
                 attempts=Job.attempts + 1,
                 event_seq=Job.event_seq + 1,
-                locked_until=func.now() + text(f"interval '{int(lease_seconds)} seconds'"),
+                locked_until=func.now() + _seconds(lease_seconds),
                 started_at=func.now(),
+                # A new attempt starts from nothing: no progress of the previous one.
+                progress=0.0,
                 message=None,
+                result=None,
                 error=None,
             )
             .returning(Job)
         )
         return (await session.scalars(stmt)).one_or_none()
+
+
+async def renew_lease(
+    factory: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    attempt: int,
+    lease_seconds: float,
+) -> bool:
+    """Heartbeat: extend this attempt's lease. False: the attempt lost the job (its lease
+    expired and the sweeper handed it on), so it must stop."""
+    async with factory() as session, session.begin():
+        stmt = (
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempts == attempt)
+            .values(locked_until=func.now() + _seconds(lease_seconds))
+            .returning(Job.id)
+        )
+        return (await session.execute(stmt)).first() is not None
 
 
 async def _transition(
@@ -261,7 +307,7 @@ async def fail(
             "status": JobStatus.QUEUED,
             "error": error,
             "locked_until": None,
-            "run_after": func.now() + text(f"interval '{float(retry_in_seconds)} seconds'"),
+            "run_after": func.now() + _seconds(retry_in_seconds),
         }
     else:
         values = {
@@ -283,22 +329,6 @@ async def release(
         attempt,
         {"status": JobStatus.QUEUED, "locked_until": None, "attempts": attempt - 1},
     )
-
-
-async def due_for_sweep(
-    factory: async_sessionmaker[AsyncSession], *, grace_seconds: int, limit: int = 500
-) -> list[tuple[uuid.UUID, int]]:
-    """Queued jobs overdue by `grace_seconds`, and running jobs whose lease expired."""
-    async with factory() as session:
-        grace = text(f"interval '{int(grace_seconds)} seconds'")
-        queued = select(Job.id, Job.attempts).where(
-            Job.status == JobStatus.QUEUED, Job.run_after < func.now() - grace
-        )
-        stuck = select(Job.id, Job.attempts).where(
-            Job.status == JobStatus.RUNNING, Job.locked_until < func.now()
-        )
-        rows = (await session.execute(queued.union_all(stuck).limit(limit))).all()
-        return [(row[0], row[1]) for row in rows]
 
 
 async def counts_by_status(session: AsyncSession) -> dict[str, int]:

@@ -62,6 +62,12 @@ class Job(UUIDPrimaryKey, Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # Part of the arq job id: the sweeper bumps it to re-enqueue a job whose arq job id is
+    # taken by a stale entry (an in-progress key restored from Redis's append-only file, a
+    # result kept after a skipped run), which arq would otherwise deduplicate away.
+    enqueue_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
     run_after: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

@@ -80,6 +80,12 @@ class JobEvent:
     message: str | None = strawberry.field(description="Progress message, if any.")
     result: JSON | None = strawberry.field(description="Output, once the job succeeded.")
     error: str | None = strawberry.field(description="Failure reason, if the attempt failed.")
+    catch_up: bool = strawberry.field(
+        description="True when this event is the job's stored state rather than the next "
+        "change: the first event of a subscription, and the first after a gap (events lost "
+        "to a slow client or a Redis reconnect). Changes before it may have been skipped: "
+        "treat it as a snapshot. When false, `sequence` is the previous event's plus one."
+    )
     job_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The job, as stored when this event is delivered.")
@@ -97,6 +103,7 @@ class JobEvent:
             message=event.message,
             result=cast(JSON, event.result),
             error=event.error,
+            catch_up=event.catch_up,
             job_id=event.job_id,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +19,9 @@ from tests.helpers import Account, GraphQLWebSocket, create_workspace, gql, ping
 
 FOLLOW = """
 subscription($id: ID!) {
-  jobEvents(id: $id) { sequence attempt status progress message result error job { id status } }
+  jobEvents(id: $id) {
+    sequence catchUp attempt status progress message result error job { id status }
+  }
 }
 """
 
@@ -51,6 +55,9 @@ async def test_worker_events_reach_a_websocket_subscriber(
     events = [p["data"]["jobEvents"] for p in payloads]
     sequences = [e["sequence"] for e in events]
     assert sequences == sorted(set(sequences)), "events arrive once each, in order"
+    assert events[0]["catchUp"] is True, "the first event is the stored state"
+    for before, after in itertools.pairwise(events):
+        assert after["catchUp"] is False and after["sequence"] == before["sequence"] + 1
     assert events[-1]["status"] == "SUCCEEDED"
     assert events[-1]["result"]["pong"] == "hello"
     assert events[-1]["job"] == {"id": job_id, "status": "SUCCEEDED"}
@@ -61,18 +68,17 @@ async def test_subscribing_after_completion_replays_the_final_state(
     app: Starlette, client: httpx.AsyncClient, worker: Worker
 ) -> None:
     job_id, owner = await _ping(client)
-    for _ in range(100):
-        body = await gql(
-            client,
-            "query($id: ID!) { job(id: $id) { status } }",
-            {"id": job_id},
-            headers=owner.headers,
-        )
-        if body["data"]["job"]["status"] == "SUCCEEDED":
-            break
-        import asyncio
-
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(60):  # bounds a broken run only; waits on the condition
+        while True:
+            body = await gql(
+                client,
+                "query($id: ID!) { job(id: $id) { status } }",
+                {"id": job_id},
+                headers=owner.headers,
+            )
+            if body["data"]["job"]["status"] == "SUCCEEDED":
+                break
+            await asyncio.sleep(0.05)
     async with websocket(app) as ws:
         gws = GraphQLWebSocket(ws)
         await gws.init({"authorization": f"Bearer {owner.access_token}"})

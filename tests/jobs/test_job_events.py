@@ -1,0 +1,238 @@
+"""`follow`: every event in sequence while the hub is healthy; after a real gap, one
+catch-up event from stored state. The races are driven deterministically: the stored-state
+reader is held, and the subscriber is not read, while the job moves on."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+
+from app.auth import Principal, WorkspaceAccess
+from app.infra.realtime import EventHub
+from app.jobs import store as jobs
+from app.jobs.events import follow, stored_reader
+from app.jobs.runner import publish
+from app.jobs.store import JobEvent
+from app.models import Job
+from app.permissions import Role
+from tests.conftest import Servers
+from tests.helpers import create_workspace, register
+
+
+@pytest.fixture
+def factory(app: Starlette) -> async_sessionmaker[AsyncSession]:
+    return app.state.smartcontent.session_factory  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def hub(servers: Servers) -> AsyncIterator[EventHub]:
+    # A small queue, so a test can overflow it on purpose.
+    hub = EventHub(servers.redis_url, queue_size=4)
+    await hub.start()
+    await asyncio.wait_for(hub.connected.wait(), 30)
+    yield hub
+    await hub.stop()
+
+
+class Job_:
+    """A job of a real workspace, moved through its states by the test."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> None:
+        self.factory = factory
+        self.id = job_id
+        self.attempt = 0
+
+    async def claim(self) -> Job:
+        row = await jobs.claim(self.factory, self.id, 60)
+        assert row is not None
+        self.attempt = row.attempts
+        return row
+
+    async def progress(self, fraction: float) -> Job:
+        row = await jobs.report_progress(self.factory, self.id, self.attempt, fraction, "step")
+        assert row is not None
+        return row
+
+    async def succeed(self) -> Job:
+        row = await jobs.succeed(self.factory, self.id, self.attempt, {"ok": True})
+        assert row is not None
+        return row
+
+
+@pytest.fixture
+async def job_and_owner(
+    client: httpx.AsyncClient, factory: async_sessionmaker[AsyncSession]
+) -> tuple[Job_, Principal]:
+    owner = await register(client)
+    workspace_id = _uuid_of(await create_workspace(client, owner))
+    async with factory() as session, session.begin():
+        row = jobs.new_job(session, "ping", {}, 3, workspace_id=workspace_id)
+    principal = Principal(
+        kind="user",
+        user_id=_uuid_of(owner.user_id),
+        access={workspace_id: WorkspaceAccess(Role.OWNER, False)},
+    )
+    return Job_(factory, row.id), principal
+
+
+def _uuid_of(global_id: str) -> uuid.UUID:
+    return uuid.UUID(base64.b64decode(global_id).decode().split(":", 1)[1])
+
+
+async def _delivered(hub: EventHub) -> None:
+    """Wait until the hub has handed out everything published so far: Redis delivers in
+    order on the hub's one connection, so once a marker published now has arrived, every
+    earlier message was offered to its subscribers."""
+    channel = f"marker:{uuid.uuid4()}"
+    async with hub.subscribe(channel) as marker:
+        await hub.publish(channel, {"marker": True})
+        assert await marker.get(wait=30) == {"marker": True}
+
+
+def _seqs(events: list[JobEvent]) -> list[tuple[int, bool]]:
+    return [(e.seq, e.catch_up) for e in events]
+
+
+async def test_a_slow_resync_read_does_not_skip_the_queued_events(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    job_and_owner: tuple[Job_, Principal],
+) -> None:
+    """The resync read finishes after the job moved on and returns its newest state; the
+    intermediate events already queued must still be delivered, in order."""
+    job, principal = job_and_owner
+    base = stored_reader(factory)
+    reads = 0
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def held_reader(job_id: uuid.UUID) -> JobEvent | None:
+        nonlocal reads
+        reads += 1
+        if reads == 2:  # the first resync read, after a silent period
+            entered.set()
+            await release.wait()
+        return await base(job_id)
+
+    stream = follow(factory, hub, principal, job.id, read_stored=held_reader, resync_seconds=0.01)
+    first = await anext(stream)
+    assert (first.seq, first.catch_up, first.status) == (0, True, "QUEUED")
+    pending = asyncio.ensure_future(anext(stream))
+    await entered.wait()
+    for row in (await job.claim(), await job.progress(0.5), await job.succeed()):
+        await publish(hub, row)
+    await _delivered(hub)
+    release.set()  # the read now sees the final state, sequence 3
+    events = [await pending] + [event async for event in stream]
+    assert _seqs(events) == [(1, False), (2, False), (3, False)]
+    assert events[-1].status == "SUCCEEDED"
+
+
+async def test_an_overflow_gap_gives_one_catch_up_event_from_stored_state(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    job_and_owner: tuple[Job_, Principal],
+) -> None:
+    job, principal = job_and_owner
+    stream = follow(factory, hub, principal, job.id)
+    assert (await anext(stream)).seq == 0
+    rows = [await job.claim()]
+    rows += [await job.progress(step / 10) for step in range(1, 6)]
+    rows.append(await job.succeed())
+    for row in rows:
+        await publish(hub, row)  # nobody reads `stream`: its queue of 4 overflows
+    await _delivered(hub)
+    events = [event async for event in stream]
+    assert _seqs(events) == [(7, True)], "one snapshot of the stored state, marked"
+    assert events[0].status == "SUCCEEDED" and events[0].result == {"ok": True}
+
+
+async def test_a_lost_publish_is_caught_up_from_stored_state(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    job_and_owner: tuple[Job_, Principal],
+) -> None:
+    """The stream skips a sequence number (a worker's publish failed): the subscriber does
+    not pass the hole off as continuous."""
+    job, principal = job_and_owner
+    stream = follow(factory, hub, principal, job.id)
+    assert (await anext(stream)).seq == 0
+    await publish(hub, await job.claim())
+    assert _seqs([await anext(stream)]) == [(1, False)]
+    await job.progress(0.3)  # sequence 2: committed, never published
+    await publish(hub, await job.progress(0.6))
+    caught_up = await anext(stream)
+    assert _seqs([caught_up]) == [(3, True)] and caught_up.progress == pytest.approx(0.6)
+    await publish(hub, await job.succeed())
+    assert _seqs([event async for event in stream]) == [(4, False)]
+
+
+async def test_an_event_that_never_comes_is_caught_up_after_two_quiet_resyncs(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    job_and_owner: tuple[Job_, Principal],
+) -> None:
+    """The final event's publish was lost and nothing follows it: the resync sees the row
+    ahead, gives the event one more period to arrive, then catches up."""
+    job, principal = job_and_owner
+    reads = 0
+    base = stored_reader(factory)
+
+    async def counting_reader(job_id: uuid.UUID) -> JobEvent | None:
+        nonlocal reads
+        reads += 1
+        return await base(job_id)
+
+    stream = follow(
+        factory, hub, principal, job.id, read_stored=counting_reader, resync_seconds=0.01
+    )
+    assert (await anext(stream)).seq == 0
+    await job.claim()
+    await job.succeed()  # neither published
+    events = [event async for event in stream]
+    assert _seqs(events) == [(2, True)] and events[0].status == "SUCCEEDED"
+    assert reads >= 3, "first read, the resync that saw it ahead, the one that gave up"
+
+
+async def test_a_reconnect_gap_catches_up(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    servers: Servers,
+    job_and_owner: tuple[Job_, Principal],
+) -> None:
+    from redis.asyncio import Redis
+
+    job, principal = job_and_owner
+    base = stored_reader(factory)
+    reads = 0
+    reread_after_reconnect = asyncio.Event()
+
+    async def counting_reader(job_id: uuid.UUID) -> JobEvent | None:
+        nonlocal reads
+        reads += 1
+        event = await base(job_id)
+        if reads == 3:  # 1: at start, 2: GAP at disconnect, 3: GAP once live again
+            reread_after_reconnect.set()
+        return event
+
+    stream = follow(factory, hub, principal, job.id, read_stored=counting_reader)
+    assert (await anext(stream)).seq == 0
+    admin = Redis.from_url(servers.redis_url)
+    try:
+        await job.claim()  # not published: the hub drops right after
+        assert await admin.client_kill_filter(_type="pubsub") >= 1
+        caught_up = await anext(stream)
+    finally:
+        await admin.aclose()
+    assert _seqs([caught_up]) == [(1, True)] and caught_up.status == "RUNNING"
+    pending = asyncio.ensure_future(anext(stream))
+    await reread_after_reconnect.wait()  # nothing new: no event for it
+    await publish(hub, await job.succeed())
+    events = [await pending] + [event async for event in stream]
+    assert _seqs(events) == [(2, False)]
