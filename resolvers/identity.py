@@ -8,7 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.services.identity import accounts as identity
-from app.services.identity import privacy, two_factor
+from app.services.identity import privacy, sessions, two_factor
 from resolvers.common import attempt, principal_of, state_of
 from schema.context import Info
 from schema.types.errors import SuccessPayload
@@ -66,7 +66,7 @@ class IdentityMutation:
         input: Annotated[LoginInput, strawberry.argument(description="The fields.")],
     ) -> AuthPayload:
         result, errors = await attempt(
-            identity.login(
+            sessions.login(
                 state_of(info),
                 principal_of(info).meta,
                 email=input.email,
@@ -89,7 +89,7 @@ class IdentityMutation:
         ],
     ) -> AuthPayload:
         result, errors = await attempt(
-            identity.refresh(state_of(info), principal_of(info).meta, refresh_token)
+            sessions.refresh(state_of(info), principal_of(info).meta, refresh_token)
         )
         return AuthPayload.of(result) if result else AuthPayload.failed(errors)
 
@@ -102,7 +102,7 @@ class IdentityMutation:
         ],
     ) -> SuccessPayload:
         _, errors = await attempt(
-            identity.logout(state_of(info), principal_of(info), refresh_token)
+            sessions.logout(state_of(info), principal_of(info), refresh_token)
         )
         return _ok(errors)
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 from cross_web import HTTPException
-from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -19,12 +18,6 @@ from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
@@ -32,6 +25,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.auth import AuthenticationFailed, Principal, RequestMeta, authenticate
 from app.errors import AppError, ErrorCode, RateLimited, ServiceUnavailable
 from app.http import protocol
+from app.http.admission import DatabaseDown, admit, error_result, rate_limited, rejected
 from app.http.availability import (
     DatabaseUnavailable,
     database_unavailable,
@@ -43,11 +37,10 @@ from app.http.graphiql import page as graphiql_page
 from app.http.middleware import error_body
 from app.http.protocol import GRAPHQL_RESPONSE, JSON, RequestRefused
 from app.http.uploads import operations_from_form, read_form
-from app.infra.ratelimit import Decision
+from app.http.websockets import LegacyWSHandler, TransportWSHandler
 from app.logging import request_id_var
 from app.state import AppState
 from schema.context import Context
-from schema.extensions import format_errors
 from schema.schema import SmartContentSchema
 
 
@@ -57,128 +50,6 @@ def _meta(request: Request | WebSocket) -> RequestMeta:
         request_id=request_id_var.get(),
         user_agent=request.headers.get("user-agent"),
     )
-
-
-def _rate_limited(decision: Decision) -> RateLimited:
-    return RateLimited(
-        f"Rate limit of {decision.limit} operations per minute reached; retry in "
-        f"{decision.retry_after} s.",
-        extra={"retryAfter": decision.retry_after},
-    )
-
-
-def _error_result(error: AppError, max_errors: int) -> ExecutionResult:
-    graphql_error = GraphQLError(error.message, original_error=error)
-    return ExecutionResult(data=None, errors=format_errors([graphql_error], max_errors))
-
-
-class DatabaseDown(Exception):
-    """Raised from `on_ws_connect` when the credential cannot be checked: the handlers
-    close the socket with 1013 (try again later) instead of rejecting the credential."""
-
-    def __init__(self, error: ServiceUnavailable) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def _close_reason(error: ServiceUnavailable) -> str:
-    return f"Database unavailable; retry in {error.extra['retryAfter']} s"[:123]
-
-
-async def _refresh(view: Any, context: Context) -> AppError | None:
-    """Re-check a websocket's credential (see `GraphQLView.refresh_principal`)."""
-    refresh = cast(GraphQLView, view).refresh_principal
-    return await refresh(context)
-
-
-async def _admit(context: Context) -> Decision:
-    principal = context.principal
-    # A request with a credential is also refused while its address is over the limit of
-    # rejected credentials (see RateLimiter.hit).
-    ip = principal.meta.ip if context.authorization else None
-    return await context.state.rate_limiter.hit(principal.rate_limit_key, principal.plan, ip=ip)
-
-
-async def _rejected(context: Context, failure: AuthenticationFailed) -> AppError:
-    """What to answer a rejected credential: UNAUTHENTICATED, or RATE_LIMITED once its
-    address has presented too many that were never valid (token or key guessing)."""
-    if not failure.guess:
-        return failure
-    decision = await context.state.rate_limiter.reject(context.principal.meta.ip)
-    return failure if decision.allowed else _rate_limited(decision)
-
-
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws; before each operation starts, the credential is re-checked and
-    the rate limit applied."""
-
-    async def handle_connection_init(self, message: Any) -> None:
-        try:
-            await super().handle_connection_init(message)
-        except DatabaseDown as exc:
-            await self.websocket.close(code=1013, reason=_close_reason(exc.error))
-
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self.connection_acknowledged and message.get("id") not in self.operations:
-            failure = await _refresh(self.view, self.context)
-            if failure is not None:
-                result = _error_result(failure, 1)
-                await self.send_message(
-                    {
-                        "id": message["id"],
-                        "type": "error",
-                        "payload": [e.formatted for e in result.errors or []],
-                    }
-                )
-                return
-            decision = await _admit(self.context)
-            if not decision.allowed:
-                result = _error_result(_rate_limited(decision), 1)
-                await self.send_message(
-                    {
-                        "id": message["id"],
-                        "type": "error",
-                        "payload": [e.formatted for e in result.errors or []],
-                    }
-                )
-                return
-        await super().handle_subscribe(message)
-
-
-class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    async def handle_connection_init(self, message: Any) -> None:
-        try:
-            await super().handle_connection_init(message)
-        except DatabaseDown as exc:
-            result = _error_result(exc.error, 1)
-            payload = (result.errors or [])[0].formatted
-            await self.send_message(cast(Any, {"type": "connection_error", "payload": payload}))
-            await self.websocket.close(code=1013, reason=_close_reason(exc.error))
-
-    async def handle_start(self, message: StartMessage) -> None:
-        failure = await _refresh(self.view, self.context)
-        if failure is not None:
-            result = _error_result(failure, 1)
-            await self.send_message(
-                {
-                    "id": message["id"],
-                    "type": "error",
-                    "payload": (result.errors or [])[0].formatted,
-                }
-            )
-            return
-        decision = await _admit(self.context)
-        if not decision.allowed:
-            result = _error_result(_rate_limited(decision), 1)
-            await self.send_message(
-                {
-                    "id": message["id"],
-                    "type": "error",
-                    "payload": (result.errors or [])[0].formatted,
-                }
-            )
-            return
-        await super().handle_start(message)
 
 
 _MEDIA_TYPE = "smartcontent.media_type"
@@ -374,7 +245,7 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             context.principal = await self._principal(context.authorization, meta)
         except AuthenticationFailed as exc:
-            context.auth_error = await _rejected(context, exc)
+            context.auth_error = await rejected(context, exc)
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
@@ -393,21 +264,21 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(context.auth_error, ServiceUnavailable):
             sub_response.status_code = 503
             sub_response.headers["Retry-After"] = str(self.retry_after)
-            return _error_result(context.auth_error, self.max_errors)
+            return error_result(context.auth_error, self.max_errors)
         if isinstance(context.auth_error, RateLimited):
             sub_response.status_code = 429
             sub_response.headers["Retry-After"] = str(context.auth_error.extra["retryAfter"])
-            return _error_result(context.auth_error, self.max_errors)
+            return error_result(context.auth_error, self.max_errors)
         if context.auth_error is not None:
             sub_response.status_code = 401
             sub_response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-            return _error_result(context.auth_error, self.max_errors)
-        decision = await _admit(context)
+            return error_result(context.auth_error, self.max_errors)
+        decision = await admit(context)
         for name, value in decision.headers().items():
             sub_response.headers[name] = value
         if not decision.allowed:
             sub_response.status_code = 429
-            return _error_result(_rate_limited(decision), self.max_errors)
+            return error_result(rate_limited(decision), self.max_errors)
         result = await super().execute_operation(
             request=request,
             request_adapter=request_adapter,
@@ -464,7 +335,7 @@ class GraphQLView(GraphQL[Context, None]):
             try:
                 context.principal = await self._principal(authorization, context.principal.meta)
             except AuthenticationFailed as exc:
-                await _rejected(context, exc)  # counts a guess; the connection is refused
+                await rejected(context, exc)  # counts a guess; the connection is refused
                 raise ConnectionRejectionError() from exc
             except Exception as exc:
                 if not database_unavailable(exc):

@@ -11,7 +11,7 @@ import strawberry
 from strawberry import relay
 
 from app.models import User as UserRow
-from app.services.identity.accounts import AuthResult
+from app.services.identity.sessions import AuthResult
 from schema.context import Context
 from schema.loaders.base import uuid_or_nil
 from schema.types.errors import UserError

@@ -1,6 +1,10 @@
 """GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): one test per
 server audit of graphql-http (its ids in the names), plus the status codes the spec asks for
-(405 + Allow, 406, 415) and the `application/graphql-response+json` media type."""
+(405 + Allow, 406, 415) and the `application/graphql-response+json` media type.
+
+Longer than 400 lines because it has one test per graphql-http audit item, named by
+the audit's id, so the list can be read against the audit.
+"""
 
 from __future__ import annotations
 

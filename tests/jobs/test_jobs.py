@@ -1,5 +1,9 @@
 """Job lifecycle: leases and heartbeats, attempts, timeouts, retries, shutdown release, and
-the sweeper (its own timer, its advisory lock, stale arq entries)."""
+the sweeper (its own timer, its advisory lock, stale arq entries).
+
+Longer than 400 lines because the job lifecycle (claims, leases, heartbeats, retries,
+timeouts, the sweeper) is one state machine exercised with shared fixtures.
+"""
 
 from __future__ import annotations
 

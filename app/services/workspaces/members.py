@@ -19,7 +19,7 @@ from app.permissions import Action, Role
 from app.security import tokens
 from app.services import lookup
 from app.services.audit import trail as audit
-from app.services.identity.accounts import normalize_email
+from app.services.identity.sessions import normalize_email
 from app.services.workspaces.teams import joined
 from app.state import AppState
 
