@@ -89,6 +89,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "submitForReview": hidden(Action.CONTENT_SUBMIT),
     "approveContent": hidden(Action.CONTENT_APPROVE),
     "requestChanges": hidden(Action.CONTENT_APPROVE),
+    "archiveContent": hidden(Action.CONTENT_APPROVE),
+    "unarchiveContent": hidden(Action.CONTENT_APPROVE),
     "addComment": hidden(Action.CONTENT_EDIT),
     "createVariation": hidden(Action.CONTENT_EDIT),
     "updateVariation": hidden(Action.CONTENT_EDIT),

@@ -9,21 +9,22 @@ from strawberry.types.execution import ExecutionResult
 from app.auth import AuthenticationFailed
 from app.errors import AppError, RateLimited, ServiceUnavailable
 from app.infra.ratelimit import Decision
+from app.metrics import Metrics
 from schema.context import Context
 from schema.extensions import format_errors
 
 
 def rate_limited(decision: Decision) -> RateLimited:
-    return RateLimited(
-        f"Rate limit of {decision.limit} operations per minute reached; retry in "
-        f"{decision.retry_after} s.",
-        extra={"retryAfter": decision.retry_after},
-    )
+    """The refusal, naming the limit that refused (operations, or rejected credentials)."""
+    return RateLimited(decision.message(), extra={"retryAfter": decision.retry_after})
 
 
-def error_result(error: AppError, max_errors: int) -> ExecutionResult:
+def error_result(error: AppError, max_errors: int, metrics: Metrics) -> ExecutionResult:
+    """An answer refused before the schema ran; counted like the errors the schema returns."""
     graphql_error = GraphQLError(error.message, original_error=error)
-    return ExecutionResult(data=None, errors=format_errors([graphql_error], max_errors))
+    errors = format_errors([graphql_error], max_errors)
+    metrics.count_errors(errors)
+    return ExecutionResult(data=None, errors=errors)
 
 
 class DatabaseDown(Exception):

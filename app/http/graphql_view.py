@@ -264,21 +264,21 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(context.auth_error, ServiceUnavailable):
             sub_response.status_code = 503
             sub_response.headers["Retry-After"] = str(self.retry_after)
-            return error_result(context.auth_error, self.max_errors)
+            return error_result(context.auth_error, self.max_errors, context.state.metrics)
         if isinstance(context.auth_error, RateLimited):
             sub_response.status_code = 429
             sub_response.headers["Retry-After"] = str(context.auth_error.extra["retryAfter"])
-            return error_result(context.auth_error, self.max_errors)
+            return error_result(context.auth_error, self.max_errors, context.state.metrics)
         if context.auth_error is not None:
             sub_response.status_code = 401
             sub_response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-            return error_result(context.auth_error, self.max_errors)
+            return error_result(context.auth_error, self.max_errors, context.state.metrics)
         decision = await admit(context)
         for name, value in decision.headers().items():
             sub_response.headers[name] = value
         if not decision.allowed:
             sub_response.status_code = 429
-            return error_result(rate_limited(decision), self.max_errors)
+            return error_result(rate_limited(decision), self.max_errors, context.state.metrics)
         result = await super().execute_operation(
             request=request,
             request_adapter=request_adapter,

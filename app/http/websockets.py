@@ -44,7 +44,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and message.get("id") not in self.operations:
             failure = await _refresh(self.view, self.context)
             if failure is not None:
-                result = error_result(failure, 1)
+                result = error_result(failure, 1, self.context.state.metrics)
                 await self.send_message(
                     {
                         "id": message["id"],
@@ -55,7 +55,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             decision = await admit(self.context)
             if not decision.allowed:
-                result = error_result(rate_limited(decision), 1)
+                result = error_result(rate_limited(decision), 1, self.context.state.metrics)
                 await self.send_message(
                     {
                         "id": message["id"],
@@ -72,7 +72,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         try:
             await super().handle_connection_init(message)
         except DatabaseDown as exc:
-            result = error_result(exc.error, 1)
+            result = error_result(exc.error, 1, self.context.state.metrics)
             payload = (result.errors or [])[0].formatted
             await self.send_message(cast(Any, {"type": "connection_error", "payload": payload}))
             await self.websocket.close(code=1013, reason=_close_reason(exc.error))
@@ -80,7 +80,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_start(self, message: StartMessage) -> None:
         failure = await _refresh(self.view, self.context)
         if failure is not None:
-            result = error_result(failure, 1)
+            result = error_result(failure, 1, self.context.state.metrics)
             await self.send_message(
                 {
                     "id": message["id"],
@@ -91,7 +91,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             return
         decision = await admit(self.context)
         if not decision.allowed:
-            result = error_result(rate_limited(decision), 1)
+            result = error_result(rate_limited(decision), 1, self.context.state.metrics)
             await self.send_message(
                 {
                     "id": message["id"],

@@ -59,7 +59,8 @@ class ReviewQuery:
 @strawberry.type
 class ReviewMutation:
     @strawberry.mutation(
-        description="Make a review link for someone without an account. Requires member role."
+        description="Make a review link for someone without an account. Requires member role; "
+        "the link can approve only while its creator is an admin or owner."
     )
     async def create_review_link(
         self,

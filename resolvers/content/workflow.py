@@ -50,6 +50,18 @@ class WorkflowMutation:
     ) -> ContentPayload:
         return await _move(info, id, ContentStatus.DRAFT, "requestChanges", comment)
 
+    @strawberry.mutation(
+        description="DRAFT, APPROVED or PUBLISHED -> ARCHIVED. Requires admin role."
+    )
+    async def archive_content(self, info: Info, id: ContentId) -> ContentPayload:
+        call = workflow.archive(state_of(info), principal_of(info), parse_id(id, "Content"))
+        return content_payload(*await attempt(call))
+
+    @strawberry.mutation(description="ARCHIVED -> DRAFT. Requires admin role.")
+    async def unarchive_content(self, info: Info, id: ContentId) -> ContentPayload:
+        call = workflow.unarchive(state_of(info), principal_of(info), parse_id(id, "Content"))
+        return content_payload(*await attempt(call))
+
     @strawberry.mutation(description="Add to an item's review thread. Requires member role.")
     async def add_comment(
         self,

@@ -20,7 +20,9 @@ from schema.types.errors import UserError
 from schema.types.vocabulary import JobStatus
 
 
-@strawberry.type(description="A unit of background work (generation, publishing, ...).")
+@strawberry.type(
+    description="A unit of background work (e.g. `ping`, embedding content and segments)."
+)
 class Job(relay.Node):
     id: relay.NodeID[str]
     kind: str = strawberry.field(description="What the job does, e.g. `ping`.")

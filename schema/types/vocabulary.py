@@ -75,8 +75,8 @@ domain_enum(
     values={
         ContentStatus.DRAFT: "Being written; members edit it.",
         ContentStatus.IN_REVIEW: "Submitted; waiting for an admin.",
-        ContentStatus.APPROVED: "Approved; may be scheduled.",
-        ContentStatus.SCHEDULED: "Queued for publishing.",
+        ContentStatus.APPROVED: "Approved by an admin.",
+        ContentStatus.SCHEDULED: "Scheduled for publishing (no mutation reaches it yet).",
         ContentStatus.PUBLISHED: "Out in the world.",
         ContentStatus.ARCHIVED: "Kept for the record.",
     },
@@ -98,7 +98,8 @@ domain_enum(
     name="ReviewDecision",
     description="What a reviewer decides.",
     values={
-        Decision.APPROVE: "Approve (content in review becomes APPROVED).",
+        Decision.APPROVE: "Approve (content in review becomes APPROVED); only through a link made "
+        "by an admin or owner.",
         Decision.REQUEST_CHANGES: "Send back to DRAFT, with a comment.",
         Decision.COMMENT: "Only comment.",
     },
@@ -118,15 +119,17 @@ domain_enum(
     Platform,
     description="Where content goes. One list, used everywhere.",
     values={
-        Platform.X: "X (Twitter): 280 per post, numbered threads.",
+        Platform.X: "X (Twitter): 280 weighted per post (CJK and emoji 2, links 23), numbered "
+        "threads, 4 images or 1 video.",
         Platform.LINKEDIN: "LinkedIn: 3,000 characters.",
         Platform.FACEBOOK: "Facebook: 63,206 characters.",
         Platform.INSTAGRAM: "Instagram: 2,200 characters, 30 hashtags, needs media.",
         Platform.THREADS: "Threads: 500 characters.",
         Platform.MASTODON: "Mastodon: 500 characters.",
-        Platform.BLUESKY: "Bluesky: 300 characters.",
+        Platform.BLUESKY: "Bluesky: 300 graphemes.",
         Platform.EMAIL: "Email: subject up to 100, preheader.",
-        Platform.WEBHOOK: "A webhook you host: no limits.",
+        Platform.WEBHOOK: "Your own webhook: no text limits (nothing is sent yet: publishing is "
+        "not built).",
     },
 )
 
@@ -153,7 +156,7 @@ domain_enum(
     Role,
     description="What a member (or API key) may do in a workspace.",
     values={
-        Role.OWNER: "Everything, incl. transfer and deletion.",
+        Role.OWNER: "Everything an admin does, plus security policy and ownership transfer.",
         Role.ADMIN: "Approve, publish, manage members and keys.",
         Role.MEMBER: "Create and edit drafts, submit them.",
         Role.VIEWER: "Read only.",

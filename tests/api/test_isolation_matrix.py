@@ -414,6 +414,15 @@ CALLS: dict[str, Call] = {
         'mutation($id: ID!) { requestChanges(id: $id, comment: "Shorter") { errors { code } } }',
         lambda w, p: {"id": _gid("Content", w.review_id)},
     ),
+    "archiveContent": (
+        "mutation($id: ID!) { archiveContent(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    # Unarchiving a draft is a workflow error for those allowed; the decision comes first.
+    "unarchiveContent": (
+        "mutation($id: ID!) { unarchiveContent(id: $id) { errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
     "addComment": (
         'mutation($id: ID!) { addComment(contentId: $id, body: "Nice") { errors { code } } }',
         lambda w, p: {"id": _gid("Content", w.draft_id)},

@@ -86,3 +86,29 @@ async def test_archive_and_unarchive(app: Starlette, client: httpx.AsyncClient) 
         await workflow.archive(state, admin, raw)
     assert [e.code for e in in_review.value.errors] == ["INVALID_TRANSITION"]
     assert await _status(app, people["member"], content_id) == "IN_REVIEW"
+
+
+ARCHIVE = "mutation($id: ID!) { %s(id: $id) { content { status } errors { code } } }"
+
+
+async def test_archive_mutations_over_graphql(client: httpx.AsyncClient) -> None:
+    _, ws, people = await _team(client)
+    content_id = (await _create(client, people["member"], ws))["content"]["id"]
+
+    async def call(who: str, op: str) -> dict[str, Any]:
+        response = await client.post(
+            "/graphql",
+            json={"query": ARCHIVE % op, "variables": {"id": content_id}},
+            headers=people[who].headers,
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    refused = await call("member", "archiveContent")
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    archived = await call("admin", "archiveContent")
+    assert archived["data"]["archiveContent"] == {"content": {"status": "ARCHIVED"}, "errors": []}
+    again = await call("admin", "archiveContent")
+    assert [e["code"] for e in again["data"]["archiveContent"]["errors"]] == ["INVALID_TRANSITION"]
+    restored = await call("admin", "unarchiveContent")
+    assert restored["data"]["unarchiveContent"] == {"content": {"status": "DRAFT"}, "errors": []}

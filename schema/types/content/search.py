@@ -20,7 +20,8 @@ class SearchHit:
         "or RRF score (HYBRID)."
     )
     snippet: str | None = strawberry.field(
-        description="Matching passage with <mark> around hits (keyword matches only)."
+        description="Matching passage as safe HTML: the text escaped, <mark> around hits "
+        "(keyword matches only)."
     )
     content_id: strawberry.Private[uuid.UUID]
     # Read with the hits when the query selects `content` (see searchContent).

@@ -42,7 +42,8 @@ class ContentVariation(relay.Node):
     # The rule check: computed up front when a page asks for it (see Content.preload),
     # otherwise when first read. Plain fields, not resolvers: see schema.lookahead.Later.
     character_count: int | Later[int] = strawberry.field(
-        description="Characters as the platform counts them (X: links count 23).",
+        description="Characters as the platform counts them (X: CJK and emoji 2, links 23; "
+        "Bluesky: graphemes).",
         graphql_type=int,
     )
     within_limits: bool | Later[bool] = strawberry.field(

@@ -87,7 +87,8 @@ class Workspace(relay.Node):
     brand_voice: BrandVoice = strawberry.field(description="How its content should sound.")
     plan: str = strawberry.field(description="Plan tier: free, pro or enterprise.")
     approval_required: bool = strawberry.field(
-        description="Content must be APPROVED before it can be scheduled (default true)."
+        description="When true (the default), editing the text of APPROVED content sends it "
+        "back to DRAFT for another review."
     )
     require_two_factor: bool = strawberry.field(
         description="Members must enable two-factor authentication to act here."
@@ -189,7 +190,8 @@ class UpdateWorkspaceInput:
         default=None, description="New brand voice."
     )
     approval_required: bool | None = strawberry.field(
-        default=None, description="Content must be APPROVED before it can be scheduled."
+        default=None,
+        description="Send APPROVED content back to DRAFT for review when its text is edited.",
     )
     require_two_factor: bool | None = strawberry.field(
         default=None, description="Owner only: require members to use two-factor authentication."
