@@ -155,7 +155,19 @@ async def worker(settings: Settings) -> AsyncIterator[Worker]:
     try:
         yield arq_worker
     finally:
-        await arq_worker.close()
-        task.cancel()
-        with suppress(asyncio.CancelledError, Exception):
-            await task
+        await stop_worker(arq_worker, task)
+
+
+async def stop_worker(worker: Worker, task: asyncio.Task[None], drain: float = 30) -> None:
+    """Stop an in-process worker. A test ends as soon as it sees a job's row final, while arq
+    may still be finishing that job in Redis; `close()` would cancel it there and raise
+    CancelledError. So stop taking jobs and let those running end first (bounded)."""
+    worker.allow_pick_jobs = False
+    with suppress(TimeoutError):
+        async with asyncio.timeout(drain):
+            while any(not t.done() for t in worker.tasks.values()):
+                await asyncio.sleep(0.01)
+    await worker.close()
+    task.cancel()
+    with suppress(asyncio.CancelledError, Exception):
+        await task

@@ -160,7 +160,10 @@ async def run(
                 timeout_seconds=timeout_seconds,
             )
         except asyncio.CancelledError:
-            await asyncio.shield(_stop(task))
+            if time.monotonic() < deadline:
+                await asyncio.shield(_stop(task))
+            else:
+                task.cancel()  # it ignored our stop at the deadline: do not wait on it again
             raise
     except _LeaseLost:
         log.warning("job_lease_lost", job_id=str(job_id), kind=job.kind, attempt=attempt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from app.jobs import sweeper
 from app.jobs.runner import Handler, JobContext, PermanentJobError
 from app.models import Job, JobStatus
 from app.settings import Settings
-from tests.conftest import Servers, make_settings
+from tests.conftest import Servers, make_settings, stop_worker
 from workers.settings import worker_settings
 from workers.tasks import HANDLERS, sweep
 
@@ -461,12 +461,20 @@ async def running_worker(
     try:
         yield worker
     finally:
+        worker.allow_pick_jobs = False
+        releasing = asyncio.create_task(_keep_releasing())
+        try:
+            await stop_worker(worker, task)
+        finally:
+            releasing.cancel()
+
+
+async def _keep_releasing() -> None:
+    """Let blocked handlers finish, also those that start while the worker stops."""
+    while True:
         for event in RELEASE.values():
             event.set()
-        await worker.close()
-        task.cancel()
-        with suppress(asyncio.CancelledError, Exception):
-            await task
+        await asyncio.sleep(0.01)
 
 
 async def _status(factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> str:
