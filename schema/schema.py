@@ -11,9 +11,11 @@ import strawberry
 from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.types.scalar import scalar
 
 from app.settings import Settings
 from resolvers.mutation import Mutation
@@ -36,6 +38,22 @@ CACHE_SIZE = 512
 
 def parse_document(query: str, options: dict[str, Any]) -> DocumentNode:
     return parse(query, **options)
+
+
+def _no_literal(_node: Any, _variables: Any = None) -> Any:
+    # A GraphQLError, so graphql-core reports it as the client's mistake (not masked).
+    raise GraphQLError("A file can only come as a multipart part, passed in a variable.")
+
+
+# Upload as strawberry defines it, but a literal in the document (`file: "x"`) is a
+# validation error instead of a string reaching the resolver as if it were a file.
+STRICT_UPLOAD = scalar(
+    name="Upload",
+    description="Represents a file upload.",
+    serialize=lambda v: v,
+    parse_value=lambda v: v,
+    parse_literal=_no_literal,
+)
 
 
 class SmartContentSchema(strawberry.Schema):
@@ -106,7 +124,7 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map={Upload: STRICT_UPLOAD}),
     )
     schema.execution_timeout = settings.execution_timeout_seconds
     schema.max_errors = settings.max_errors

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import gql
+from tests.helpers import create_workspace, gql, register
 
 PREFLIGHT = {"Apollo-Require-Preflight": "true"}
 UPLOAD = """
@@ -329,3 +329,21 @@ async def test_browsers_may_send_the_preflight_headers(client: httpx.AsyncClient
     assert preflight.status_code == 200
     allowed = preflight.headers["access-control-allow-headers"].lower()
     assert "apollo-require-preflight" in allowed and "x-requested-with" in allowed
+
+
+@pytest.mark.parametrize("literal", ['"x"', "1", "[1]", '{a: "b"}'])
+async def test_an_inline_file_literal_is_refused_before_the_resolver(
+    client: httpx.AsyncClient, literal: str
+) -> None:
+    """`uploadMedia(file: "x")` used to reach the service with a string for a file (an
+    internal error); a file can only be a multipart part, so a literal fails validation."""
+    owner = await register(client)
+    ws = await create_workspace(client, owner)
+    query = (
+        f'mutation {{ uploadMedia(workspaceId: "{ws}", file: {literal}) {{ errors {{ code }} }} }}'
+    )
+    response = await client.post("/graphql", json={"query": query}, headers=owner.headers)
+    body = response.json()
+    codes = [e["extensions"]["code"] for e in body["errors"]]
+    assert codes == ["GRAPHQL_VALIDATION_FAILED"], body
+    assert "multipart" in body["errors"][0]["message"]
