@@ -116,6 +116,36 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(10_000_000, ge=1024)
     max_video_bytes: int = Field(200_000_000, ge=1024)
 
+    # AI text generation (app/ai). AI_PROVIDER=auto: OpenAI if OPENAI_API_KEY is set, else
+    # Anthropic if ANTHROPIC_API_KEY is set, else the offline draft writer (not an LLM).
+    # A local OpenAI-compatible server (Ollama, llama.cpp, vLLM): AI_PROVIDER=openai and
+    # OPENAI_BASE_URL=http://127.0.0.1:11434/v1 (no key needed). OPENAI_* are shared with
+    # the embeddings above.
+    ai_provider: Literal["auto", "offline", "openai", "anthropic"] = "auto"
+    ai_fallback_provider: Literal["offline", "openai", "anthropic"] | None = None
+    openai_model: str = "gpt-4o-mini"
+    # A cheaper model for short transforms (repurposing); unset: OPENAI_MODEL.
+    openai_fast_model: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_fast_model: str | None = "claude-haiku-4-5"
+    # Longest wait for the next bytes of a provider response (the SDK timeout).
+    ai_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # Calls per provider for one completion (first included), jittered exponential backoff.
+    ai_max_attempts: int = Field(2, ge=1, le=10)
+    ai_backoff_seconds: float = Field(0.5, ge=0, le=60)
+    ai_backoff_max_seconds: float = Field(4.0, ge=0, le=300)
+    # One completion, retries and fallback included; must fit in JOB_LEASE_SECONDS.
+    # Unset: 80% of the lease, at most 240 s.
+    ai_deadline_seconds: float | None = Field(None, gt=0)
+    ai_max_output_tokens: int = Field(2048, ge=16, le=200_000)
+    # Consecutive failures that open a provider's circuit, and how long it stays open.
+    ai_breaker_failures: int = Field(3, ge=1, le=100)
+    ai_breaker_cooldown_seconds: float = Field(60.0, gt=0)
+    # The offline writer's pause between chunks, so clients see text arrive as from a model.
+    ai_offline_delay_ms: int = Field(15, ge=0, le=5000)
+
     # Jobs
     job_lease_seconds: int = Field(300, ge=5)
     job_max_attempts: int = Field(3, ge=1, le=50)
@@ -188,6 +218,37 @@ class Settings(BaseSettings):
         if self.embedding_provider == "minilm" and self.embedding_dimensions != 384:
             raise ValueError("EMBEDDING_PROVIDER=minilm needs EMBEDDING_DIMENSIONS=384")
         return self
+
+    @model_validator(mode="after")
+    def _ai_fits_in_lease(self) -> Settings:
+        # The worker's lease must outlive the longest completion, or a second worker could
+        # take the job over while the first is still streaming.
+        if (
+            self.ai_deadline_seconds is not None
+            and self.ai_deadline_seconds + 10 > self.job_lease_seconds
+        ):
+            raise ValueError(
+                "AI_DEADLINE_SECONDS must be at least 10 s below JOB_LEASE_SECONDS "
+                f"({self.ai_deadline_seconds} vs {self.job_lease_seconds})"
+            )
+        return self
+
+    @property
+    def ai_deadline(self) -> float:
+        if self.ai_deadline_seconds is not None:
+            return self.ai_deadline_seconds
+        return min(240.0, self.job_lease_seconds * 0.8)
+
+    @property
+    def resolved_ai_provider(self) -> str:
+        """The primary text provider, with `auto` decided from the keys present."""
+        if self.ai_provider != "auto":
+            return self.ai_provider
+        if self.openai_api_key is not None:
+            return "openai"
+        if self.anthropic_api_key is not None:
+            return "anthropic"
+        return "offline"
 
     @property
     def is_production(self) -> bool:
