@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     ai_breaker_cooldown_seconds: float = Field(60.0, gt=0)
     # The offline writer's pause between chunks, so clients see text arrive as from a model.
     ai_offline_delay_ms: int = Field(15, ge=0, le=5000)
+    # How often the text streamed so far is stored for subscribers that arrive mid-stream.
+    ai_progress_flush_seconds: float = Field(0.25, gt=0, le=60)
+    # The same request by the same caller within this window returns the same job.
+    ai_dedup_seconds: int = Field(30, ge=0, le=3600)
 
     # Jobs
     job_lease_seconds: int = Field(300, ge=5)
