@@ -52,6 +52,14 @@ class Platform(StrEnum):
     WEBHOOK = "WEBHOOK"
 
 
+class GenerationLength(StrEnum):
+    """How long an AI draft should be."""
+
+    SHORT = "SHORT"
+    MEDIUM = "MEDIUM"
+    LONG = "LONG"
+
+
 class CommentKind(StrEnum):
     COMMENT = "COMMENT"
     CHANGES_REQUESTED = "CHANGES_REQUESTED"

@@ -14,6 +14,7 @@ from app.models.vocabulary import (
     ContentFormat,
     ContentStatus,
     ContentType,
+    GenerationLength,
     Platform,
 )
 from app.permissions import Role
@@ -29,6 +30,7 @@ __all__ = [
     "ContentStatus",
     "ContentType",
     "Decision",
+    "GenerationLength",
     "JobStatus",
     "Platform",
     "Role",
@@ -111,6 +113,16 @@ domain_enum(
         SearchMode.KEYWORD: "Words (Postgres full-text search, ranked).",
         SearchMode.SEMANTIC: "Meaning (embeddings, cosine similarity).",
         SearchMode.HYBRID: "Both, merged by reciprocal rank fusion.",
+    },
+)
+
+domain_enum(
+    GenerationLength,
+    description="How long a generated draft should be (blog posts are longer at each step).",
+    values={
+        GenerationLength.SHORT: "About 50 words (a 300-word blog post).",
+        GenerationLength.MEDIUM: "About 150 words (an 800-word blog post).",
+        GenerationLength.LONG: "About 600 words (a 1,500-word blog post).",
     },
 )
 

@@ -32,7 +32,7 @@ from app.ai.metrics import analyze_async
 from app.ai.pricing import estimate_cost
 from app.ai.router import complete, router_for
 from app.auth import Principal
-from app.errors import FieldError, UserErrorCode, ValidationFailed
+from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
 from app.jobs import store as jobs
 from app.jobs.runner import Handler, JobContext, PermanentJobError
 from app.models import (
@@ -45,7 +45,13 @@ from app.models import (
     JobStatus,
     Workspace,
 )
-from app.models.vocabulary import ContentFormat, ContentStatus, ContentType, Platform
+from app.models.vocabulary import (
+    ContentFormat,
+    ContentStatus,
+    ContentType,
+    GenerationLength,
+    Platform,
+)
 from app.permissions import Action
 from app.platforms.rules import RULES
 from app.services.ai import drafts
@@ -57,7 +63,9 @@ from app.state import AppState
 
 GENERATE_KIND = "generate_content"
 GENERATION_KINDS = frozenset({GENERATE_KIND})
-LENGTHS = ("SHORT", "MEDIUM", "LONG")
+
+
+LENGTHS = tuple(GenerationLength)
 MAX_BRIEF = 5000
 MAX_TONE = 200
 MAX_KEYWORDS = 20
@@ -241,6 +249,18 @@ async def start_generation(state: AppState, principal: Principal, request: Gener
         )
     await jobs.enqueue(state.arq, job.id, job.attempts)
     return job
+
+
+async def get_generation(
+    state: AppState, principal: Principal, job_id: uuid.UUID
+) -> tuple[Job, Generation]:
+    """A generation job and its record, for readers of its workspace (else NOT_FOUND)."""
+    job = await jobs.get_visible(state.session_factory, principal, job_id)
+    async with state.session_factory() as session:
+        record = await session.scalar(select(Generation).where(Generation.job_id == job_id))
+    if job.kind not in GENERATION_KINDS or record is None:
+        raise NotFound("No generation job with this id.")
+    return job, record
 
 
 # --- the worker side ---------------------------------------------------------------

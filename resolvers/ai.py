@@ -1,0 +1,91 @@
+"""AI generation: start a generation, read its record, follow its progress."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+
+from app.errors import NotFound
+from app.jobs.events import parse_job_id
+from app.services.ai import generation, progress
+from resolvers.common import attempt, principal_of, state_of
+from schema.context import Info
+from schema.types.ai import (
+    GenerateContentInput,
+    GenerateContentPayload,
+    GenerationJob,
+    GenerationProgress,
+)
+from schema.types.jobs import Job
+
+JobId = Annotated[
+    relay.GlobalID, strawberry.argument(description="Global ID of the generation job.")
+]
+
+
+@strawberry.type
+class AIQuery:
+    @strawberry.field(
+        description="A generation's durable record: prompt template and version, provider, "
+        "model, tokens, cost estimate, latency and attempts. Visible to readers of its "
+        "workspace (null otherwise)."
+    )
+    async def generation_job(self, info: Info, id: JobId) -> GenerationJob | None:
+        job_id = parse_job_id(id.node_id) if id.type_name == "Job" else None
+        if job_id is None:
+            return None
+        try:
+            job, record = await generation.get_generation(
+                state_of(info), principal_of(info), job_id
+            )
+        except NotFound:
+            return None
+        return GenerationJob.from_rows(job, record)
+
+
+@strawberry.type
+class AIMutation:
+    @strawberry.mutation(
+        description="Draft a content item with AI (member role). Returns the queued job at "
+        "once; follow it with generationProgress. The result is one DRAFT item (in the "
+        "campaign if given) with one variation per platform, each within the platform's "
+        "rules. The same request within a short window returns the same job."
+    )
+    async def generate_content(
+        self,
+        info: Info,
+        input: Annotated[GenerateContentInput, strawberry.argument(description="What to write.")],
+    ) -> GenerateContentPayload:
+        row, errors = await attempt(
+            generation.start_generation(state_of(info), principal_of(info), input.to_request())
+        )
+        return GenerateContentPayload(job=Job.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class AISubscription:
+    @strawberry.subscription(
+        description="Follow a generation as it is written: first the current state with the "
+        "text so far, then each delta and stage change in order; the last event is final "
+        "(SUCCEEDED with the content, or FAILED with the error). Readers of its workspace."
+    )
+    async def generation_progress(
+        self, info: Info, job_id: JobId
+    ) -> AsyncGenerator[GenerationProgress, None]:
+        parsed = parse_job_id(job_id.node_id) if job_id.type_name == "Job" else None
+        if parsed is None:
+            raise NotFound("No generation job with this id.")
+        state = state_of(info)
+        stream = progress.follow(
+            state.session_factory,
+            state.hub,
+            principal_of(info),
+            parsed,
+            generation.GENERATION_KINDS,
+        )
+        async for event in stream:
+            info.context.fresh_loaders()
+            yield GenerationProgress.from_event(event)
