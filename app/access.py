@@ -78,6 +78,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "ping": workspace(Action.JOB_RUN),
     # AI generation
     "generateContent": workspace(Action.CONTENT_EDIT),
+    "refineContent": hidden(Action.CONTENT_EDIT),
+    "transformContent": hidden(Action.CONTENT_EDIT),
     # Content library (items addressed by their own id are HIDDEN outside their workspace)
     "content": hidden(Action.CONTENT_READ),
     "contents": workspace(Action.CONTENT_READ),

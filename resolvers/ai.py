@@ -10,16 +10,20 @@ from strawberry import relay
 
 from app.errors import NotFound
 from app.jobs.events import parse_job_id
-from app.services.ai import generation, progress
+from app.services.ai import editing, generation, progress
 from resolvers.common import attempt, principal_of, state_of
 from schema.context import Info
+from schema.ids import parse_id
 from schema.types.ai import (
     GenerateContentInput,
     GenerateContentPayload,
     GenerationJob,
     GenerationProgress,
+    RefineContentPayload,
+    TransformContentPayload,
 )
 from schema.types.jobs import Job
+from schema.types.vocabulary import Platform
 
 JobId = Annotated[
     relay.GlobalID, strawberry.argument(description="Global ID of the generation job.")
@@ -63,6 +67,58 @@ class AIMutation:
             generation.start_generation(state_of(info), principal_of(info), input.to_request())
         )
         return GenerateContentPayload(job=Job.from_row(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        description='Rewrite an item with AI following an instruction ("shorter", "more '
+        'formal", "add a call to action"). Returns the queued job at once; the result '
+        "is stored as the item's next version, so restoreContentVersion undoes it. Same "
+        "rules as updateContent (members edit drafts)."
+    )
+    async def refine_content(
+        self,
+        info: Info,
+        content_id: Annotated[
+            relay.GlobalID, strawberry.argument(description="Global ID of the content.")
+        ],
+        instruction: Annotated[
+            str, strawberry.argument(description="What to change (at most 500 characters).")
+        ],
+    ) -> RefineContentPayload:
+        row, errors = await attempt(
+            editing.start_refinement(
+                state_of(info),
+                principal_of(info),
+                parse_id(content_id, "Content", "contentId"),
+                instruction,
+            )
+        )
+        return RefineContentPayload(job=Job.from_row(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        description="Repurpose an item for platforms with AI: one variation per platform "
+        "(an existing one is rewritten), repaired to the platform's rules (numbered X "
+        "threads, at most 30 Instagram hashtags, email subject and preheader, ...). Returns "
+        "the queued job at once."
+    )
+    async def transform_content(
+        self,
+        info: Info,
+        content_id: Annotated[
+            relay.GlobalID, strawberry.argument(description="Global ID of the content.")
+        ],
+        platforms: Annotated[
+            list[Platform], strawberry.argument(description="Platforms to write for.")
+        ],
+    ) -> TransformContentPayload:
+        row, errors = await attempt(
+            editing.start_transform(
+                state_of(info),
+                principal_of(info),
+                parse_id(content_id, "Content", "contentId"),
+                platforms,
+            )
+        )
+        return TransformContentPayload(job=Job.from_row(row) if row else None, errors=errors)
 
 
 @strawberry.type

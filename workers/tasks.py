@@ -11,7 +11,7 @@ from app.jobs import store as jobs
 from app.jobs.registry import combine
 from app.jobs.runner import Handler
 from app.logging import get_logger
-from app.services.ai import generation
+from app.services.ai import editing, generation
 from app.services.content import embedding
 from app.services.ops import diagnostics
 
@@ -23,6 +23,7 @@ HANDLERS: dict[str, Handler] = combine(
     diagnostics.JOB_HANDLERS,
     embedding.JOB_HANDLERS,
     generation.JOB_HANDLERS,
+    editing.JOB_HANDLERS,
 )
 
 

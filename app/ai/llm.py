@@ -34,6 +34,10 @@ class DraftSpec:
     max_hashtags: int | None = None
     # Which of several alternative drafts this is (0 = the first): varies the wording.
     alternative: int = 0
+    # Refining or repurposing existing text: the text (with its title) and the instruction.
+    source: str | None = None
+    source_title: str | None = None
+    instruction: str | None = None
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,83 @@ def compose(spec: DraftSpec) -> str:
     return "\n".join(head) + "\n\n" + body
 
 
+_CONTRACTIONS = {
+    "can't": "cannot",
+    "won't": "will not",
+    "n't": " not",
+    "'re": " are",
+    "'ll": " will",
+    "'ve": " have",
+    "'m": " am",
+    "it's": "it is",
+    "that's": "that is",
+    "let's": "let us",
+}
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def _formal(text: str) -> str:
+    for short, long in _CONTRACTIONS.items():
+        text = re.sub(re.escape(short), long, text, flags=re.IGNORECASE)
+    return text.replace("!", ".")
+
+
+def refine(spec: DraftSpec) -> str:
+    """Rule-based edits for common instructions: shorter, longer, more formal, more casual,
+    add a call to action, add hashtags. Anything else leaves the text as it is."""
+    source = (spec.source or "").strip()
+    instruction = (spec.instruction or "").lower()
+    title = spec.source_title or (_sentences(source) or ["Draft"])[0].rstrip(".!?")[:90]
+    paragraphs = _paragraphs(source) or [source]
+    if any(w in instruction for w in ("short", "concise", "brief", "trim", "cut", "tight")):
+        if len(paragraphs) > 1:
+            paragraphs = paragraphs[: max(1, (len(paragraphs) + 1) // 2)]
+        else:
+            sentences = _sentences(paragraphs[0])
+            paragraphs = [" ".join(sentences[: max(1, (len(sentences) + 1) // 2)])]
+    if any(w in instruction for w in ("long", "expand", "detail", "more about")):
+        keywords = ", ".join(spec.keywords) if spec.keywords else "what matters most"
+        paragraphs.append(f"Here is more detail: it comes down to {keywords}.")
+    if "formal" in instruction or "professional" in instruction:
+        paragraphs = [_formal(p) for p in paragraphs]
+    if any(w in instruction for w in ("casual", "friendly", "warm", "fun")):
+        paragraphs[0] = "Here is the thing: " + paragraphs[0]
+    if "call to action" in instruction or "cta" in instruction.split():
+        paragraphs.append(_pick(_CTAS, source, spec.alternative))
+    if "hashtag" in instruction and spec.keywords:
+        paragraphs.append(" ".join(_hashtag(k) for k in spec.keywords[:5]))
+    banned = [str(w) for w in (spec.brand_voice or {}).get("banned_words", [])]
+    body = _without_banned("\n\n".join(paragraphs), banned)
+    return f"Title: {_without_banned(title, banned)}\n\n{body}"
+
+
+def adapt(spec: DraftSpec) -> str:
+    """Repurpose `source` for `platform`: the sentences of the text without Markdown
+    headings, the platform's shape (email headers), hashtags from the keywords. Length is
+    left to the platform-rule repair that follows."""
+    source = spec.source or ""
+    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith("#")]
+    sentences = _sentences(" ".join(lines))
+    title = spec.source_title or (sentences[0].rstrip(".!?")[:90] if sentences else "Update")
+    limit = spec.max_chars
+    body_sentences = sentences if limit is None or limit > 1000 else sentences[:6]
+    body = " ".join(body_sentences) or title
+    existing = set(re.findall(r"#\w+", source))
+    tags = [_hashtag(k) for k in spec.keywords[:5]] + sorted(existing)[:5]
+    head = [f"Title: {title}"]
+    if spec.platform == "EMAIL":
+        preheader = sentences[1] if len(sentences) > 1 else title
+        head += [f"Subject: {title[:90]}", f"Preheader: {preheader[:140]}"]
+    elif tags and spec.platform not in {"WEBHOOK"}:
+        limit_tags = spec.max_hashtags if spec.max_hashtags is not None else 5
+        body += "\n\n" + " ".join(list(dict.fromkeys(tags))[: min(5, limit_tags)])
+    banned = [str(w) for w in (spec.brand_voice or {}).get("banned_words", [])]
+    return "\n".join(head) + "\n\n" + _without_banned(body, banned)
+
+
 class OfflineWriter:
     """Streams `compose(...)` in chunks of a few words, `delay_seconds` apart."""
 
@@ -133,7 +210,14 @@ class OfflineWriter:
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         started = time.perf_counter()
         spec = request.draft or DraftSpec(brief=request.prompt)
-        text = await asyncio.to_thread(compose, spec) if len(spec.brief) > 5000 else compose(spec)
+        if spec.source is not None and spec.instruction is not None:
+            write = refine
+        elif spec.source is not None:
+            write = adapt
+        else:
+            write = compose
+        size = len(spec.brief) + len(spec.source or "")
+        text = await asyncio.to_thread(write, spec) if size > 5000 else write(spec)
         pieces = _WORD.findall(text)
         first: float | None = None
         for i in range(0, len(pieces), self._words):

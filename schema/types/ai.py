@@ -81,6 +81,22 @@ class GenerateContentPayload:
     errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
 
 
+@strawberry.type(description="Result of refineContent: the queued (or identical recent) job.")
+class RefineContentPayload:
+    job: Job | None = strawberry.field(
+        description="The job; the refined text becomes the item's next version. Null on errors."
+    )
+    errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
+
+
+@strawberry.type(description="Result of transformContent: the queued (or identical recent) job.")
+class TransformContentPayload:
+    job: Job | None = strawberry.field(
+        description="The job; it writes one variation per platform. Null on errors."
+    )
+    errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
+
+
 @strawberry.type(description="An alternative draft written when more than one was asked for.")
 class GeneratedAlternative:
     title: str = strawberry.field(description="Its title.")

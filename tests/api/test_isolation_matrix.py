@@ -390,6 +390,14 @@ CALLS: dict[str, Call] = {
         'mutation($ws: ID!) { generateContent(input: {workspaceId: $ws, brief: "Tea"}) { job { id } errors { code } } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "refineContent": (
+        'mutation($id: ID!) { refineContent(contentId: $id, instruction: "shorter") { job { id } errors { code } } }',
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "transformContent": (
+        "mutation($id: ID!) { transformContent(contentId: $id, platforms: [X]) { job { id } errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
     "generationJob": (
         "query($id: ID!) { generationJob(id: $id) { promptTemplate } }",
         lambda w, p: {"id": _gid("Job", w.generation_job_id)},

@@ -62,7 +62,10 @@ from app.settings import Settings, get_settings
 from app.state import AppState
 
 GENERATE_KIND = "generate_content"
-GENERATION_KINDS = frozenset({GENERATE_KIND})
+REFINE_KIND = "refine_content"
+TRANSFORM_KIND = "transform_content"
+# Every kind a generation record belongs to (generationJob, generationProgress).
+GENERATION_KINDS = frozenset({GENERATE_KIND, REFINE_KIND, TRANSFORM_KIND})
 
 
 LENGTHS = tuple(GenerationLength)
@@ -152,13 +155,14 @@ def validate(request: GenerateRequest) -> list[FieldError]:
     return errors
 
 
-def fingerprint(principal: Principal, request: GenerateRequest) -> str:
+def fingerprint(principal: Principal, request: GenerateRequest | dict[str, Any]) -> str:
     caller = str(principal.user_id or principal.api_key_id or "")
-    canonical = json.dumps([caller, request.to_json()], sort_keys=True)
+    body = request.to_json() if isinstance(request, GenerateRequest) else request
+    canonical = json.dumps([caller, body], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _recent_duplicate(
+async def recent_duplicate(
     session: AsyncSession, workspace_id: uuid.UUID, print_: str, window_seconds: int
 ) -> Job | None:
     if window_seconds <= 0:
@@ -189,9 +193,8 @@ async def start_generation(state: AppState, principal: Principal, request: Gener
     template = prompts.get(prompts.template_name("generate", request.content_type))
     print_ = fingerprint(principal, request)
     async with state.session_factory() as session, session.begin():
-        # Serialise identical requests so two concurrent ones make one job.
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(print_, 0))))
-        existing = await _recent_duplicate(
+        await lock_fingerprint(session, print_)
+        existing = await recent_duplicate(
             session, request.workspace_id, print_, state.settings.ai_dedup_seconds
         )
         if existing is not None:
@@ -223,20 +226,17 @@ async def start_generation(state: AppState, principal: Principal, request: Gener
             state.settings.job_max_attempts,
             workspace_id=request.workspace_id,
         )
-        await session.flush()
-        session.add(
-            Generation(
-                id=generation_id,
-                workspace_id=request.workspace_id,
-                job_id=job.id,
-                created_by_id=principal.user_id,
-                operation="GENERATE",
-                content_type=request.content_type,
-                request=request.to_json(),
-                fingerprint=print_,
-                prompt_template=template.name,
-                prompt_version=template.version,
-            )
+        await add_generation(
+            session,
+            principal,
+            job,
+            generation_id,
+            workspace_id=request.workspace_id,
+            operation="GENERATE",
+            content_type=request.content_type,
+            request=request.to_json(),
+            fingerprint=print_,
+            template=template,
         )
         audit.record(
             session,
@@ -249,6 +249,45 @@ async def start_generation(state: AppState, principal: Principal, request: Gener
         )
     await jobs.enqueue(state.arq, job.id, job.attempts)
     return job
+
+
+async def add_generation(
+    session: AsyncSession,
+    principal: Principal,
+    job: Job,
+    generation_id: uuid.UUID,
+    *,
+    workspace_id: uuid.UUID,
+    operation: str,
+    content_type: str,
+    request: dict[str, Any],
+    fingerprint: str,
+    template: prompts.Template,
+    content_id: uuid.UUID | None = None,
+) -> None:
+    """The generation record of a new job (its payload names `generation_id`), in the
+    caller's transaction."""
+    await session.flush()  # the job row first: the record refers to it
+    session.add(
+        Generation(
+            id=generation_id,
+            workspace_id=workspace_id,
+            job_id=job.id,
+            created_by_id=principal.user_id,
+            operation=operation,
+            content_type=content_type,
+            request=request,
+            fingerprint=fingerprint,
+            prompt_template=template.name,
+            prompt_version=template.version,
+            content_id=content_id,
+        )
+    )
+
+
+async def lock_fingerprint(session: AsyncSession, print_: str) -> None:
+    """Serialise identical requests so two concurrent ones make one job."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(print_, 0))))
 
 
 async def get_generation(
@@ -267,7 +306,7 @@ async def get_generation(
 
 
 @dataclass
-class _Accounting:
+class Accounting:
     calls: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     first_token_ms: float | None = None
@@ -311,14 +350,14 @@ class _Accounting:
 
 
 @dataclass(frozen=True)
-class _Inputs:
+class Inputs:
     generation: Generation
     request: dict[str, Any]
     brand_voice: dict[str, Any]
     segment: dict[str, Any] | None
 
 
-async def _load(ctx: JobContext) -> _Inputs | None:
+async def load_inputs(ctx: JobContext) -> Inputs | None:
     try:
         generation_id = uuid.UUID(str(ctx.payload["generation_id"]))
     except (KeyError, ValueError) as exc:
@@ -330,7 +369,7 @@ async def _load(ctx: JobContext) -> _Inputs | None:
         workspace = await session.get(Workspace, generation.workspace_id)
         segment_id = generation.request.get("audience_segment_id")
         segment = await session.get(AudienceSegment, uuid.UUID(segment_id)) if segment_id else None
-    return _Inputs(
+    return Inputs(
         generation=generation,
         request=generation.request,
         brand_voice=dict(workspace.brand_voice or {}) if workspace else {},
@@ -345,7 +384,7 @@ async def _load(ctx: JobContext) -> _Inputs | None:
     )
 
 
-def _done_result(generation: Generation) -> dict[str, Any]:
+def done_result(generation: Generation) -> dict[str, Any]:
     return {
         "generation_id": str(generation.id),
         "content_id": str(generation.content_id),
@@ -355,11 +394,11 @@ def _done_result(generation: Generation) -> dict[str, Any]:
     }
 
 
-async def _complete(
+async def complete_stage(
     ctx: JobContext,
     settings: Settings,
     streamer: Streamer,
-    accounting: _Accounting,
+    accounting: Accounting,
     *,
     stage: str,
     index: int | None,
@@ -381,7 +420,7 @@ async def _complete(
     return text_out
 
 
-def _spec(inputs: _Inputs, platform: Platform | None, alternative: int = 0) -> DraftSpec:
+def draft_spec(inputs: Inputs, platform: Platform | None, alternative: int = 0) -> DraftSpec:
     request = inputs.request
     rule = RULES[platform] if platform is not None else None
     return DraftSpec(
@@ -399,7 +438,7 @@ def _spec(inputs: _Inputs, platform: Platform | None, alternative: int = 0) -> D
     )
 
 
-def _completion(
+def completion(
     rendered: prompts.RenderedPrompt,
     spec: DraftSpec,
     *,
@@ -418,12 +457,12 @@ def _completion(
 
 
 async def run_generation(ctx: JobContext) -> dict[str, Any]:
-    inputs = await _load(ctx)
+    inputs = await load_inputs(ctx)
     if inputs is None:
         return {"skipped": "generation deleted"}
     generation = inputs.generation
-    if generation.content_id is not None:
-        return _done_result(generation)  # an earlier attempt saved it; do not save twice
+    if generation.finished_at is not None:
+        return done_result(generation)  # an earlier attempt saved it; do not save twice
     settings = ctx.settings or get_settings()
     request = inputs.request
     platforms = [Platform(p) for p in request.get("platforms") or []]
@@ -432,7 +471,7 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
     length = request.get("length") or "MEDIUM"
     max_tokens = min(MAX_TOKENS.get(length, 900), settings.ai_max_output_tokens)
     streamer = Streamer(ctx, generation.id, flush_seconds=settings.ai_progress_flush_seconds)
-    accounting = _Accounting()
+    accounting = Accounting()
     common = {
         "brand_voice": inputs.brand_voice,
         "segment": inputs.segment,
@@ -444,7 +483,7 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
     try:
         template = prompts.get(generation.prompt_template, generation.prompt_version)
         rendered = prompts.render(template, brief=request["brief"], **common)
-        answer = await _complete(
+        answer = await complete_stage(
             ctx,
             settings,
             streamer,
@@ -452,8 +491,8 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
             stage="draft",
             index=None,
             fraction=0.0,
-            request=_completion(
-                rendered, _spec(inputs, None), task="generate", max_tokens=max_tokens
+            request=completion(
+                rendered, draft_spec(inputs, None), task="generate", max_tokens=max_tokens
             ),
         )
         draft = drafts.parse(answer, fallback_title=request["brief"][:90])
@@ -462,7 +501,7 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
         variations: list[tuple[Platform, drafts.Draft, list[str]]] = []
         for i, platform in enumerate(platforms):
             rendered = prompts.render(transform, source=draft.body, platform=platform, **common)
-            answer = await _complete(
+            answer = await complete_stage(
                 ctx,
                 settings,
                 streamer,
@@ -470,8 +509,8 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
                 stage="variation",
                 index=i,
                 fraction=(1 + i) / steps,
-                request=_completion(
-                    rendered, _spec(inputs, platform), task="transform", max_tokens=max_tokens
+                request=completion(
+                    rendered, draft_spec(inputs, platform), task="transform", max_tokens=max_tokens
                 ),
             )
             parsed = drafts.parse(answer, fallback_title=draft.title)
@@ -483,7 +522,7 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
         alternative_drafts: list[dict[str, Any]] = []
         for k in range(1, alternatives + 1):
             rendered = prompts.render(template, brief=request["brief"], **common)
-            answer = await _complete(
+            answer = await complete_stage(
                 ctx,
                 settings,
                 streamer,
@@ -491,9 +530,9 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
                 stage="alternative",
                 index=k - 1,
                 fraction=(len(platforms) + k) / steps,
-                request=_completion(
+                request=completion(
                     rendered,
-                    _spec(inputs, None, alternative=k),
+                    draft_spec(inputs, None, alternative=k),
                     task="generate",
                     max_tokens=max_tokens,
                     temperature=0.9,
@@ -518,17 +557,43 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
             ctx, settings, inputs, draft, variations, alternative_drafts, accounting
         )
     except Exception as exc:
-        await _record_failure(ctx, generation.id, exc, accounting, settings)
+        await record_failure(ctx, generation.id, exc, accounting, settings)
         raise
     saved["metrics"] = metrics.to_json()
     return saved
 
 
-async def _record_failure(
+async def finish(
+    session: AsyncSession,
+    generation_id: uuid.UUID,
+    totals: dict[str, Any],
+    attempts: int,
+    **values: Any,
+) -> bool:
+    """Mark the generation saved, with its accounting; False when an earlier or concurrent
+    attempt already did (the caller then saves nothing)."""
+    claimed = await session.execute(
+        update(Generation)
+        .where(Generation.id == generation_id, Generation.finished_at.is_(None))
+        .values(
+            **{k: v for k, v in totals.items() if k != "provider_calls"},
+            provider_calls=Generation.provider_calls + totals["provider_calls"],
+            attempts=attempts,
+            error=None,
+            partial=None,
+            finished_at=func.now(),
+            **values,
+        )
+        .returning(Generation.id)
+    )
+    return claimed.first() is not None
+
+
+async def record_failure(
     ctx: JobContext,
     generation_id: uuid.UUID,
     exc: Exception,
-    accounting: _Accounting,
+    accounting: Accounting,
     settings: Settings,
 ) -> None:
     totals = accounting.totals(settings)
@@ -548,11 +613,11 @@ async def _record_failure(
 async def _save(
     ctx: JobContext,
     settings: Settings,
-    inputs: _Inputs,
+    inputs: Inputs,
     draft: drafts.Draft,
     variations: list[tuple[Platform, drafts.Draft, list[str]]],
     alternatives: list[dict[str, Any]],
-    accounting: _Accounting,
+    accounting: Accounting,
 ) -> dict[str, Any]:
     generation = inputs.generation
     totals = accounting.totals(settings)
@@ -561,11 +626,11 @@ async def _save(
         variation_ids = await _write(
             ctx, settings, inputs, draft, variations, alternatives, totals, content_id
         )
-    except _AlreadySaved:
+    except AlreadySaved:
         async with ctx.factory() as session:
             current = await session.get(Generation, generation.id)
         assert current is not None
-        return _done_result(current)
+        return done_result(current)
     return {
         "generation_id": str(generation.id),
         "content_id": str(content_id),
@@ -579,14 +644,14 @@ async def _save(
     }
 
 
-class _AlreadySaved(Exception):
-    pass
+class AlreadySaved(Exception):
+    """An earlier or concurrent attempt saved this generation."""
 
 
 async def _write(
     ctx: JobContext,
     settings: Settings,
-    inputs: _Inputs,
+    inputs: Inputs,
     draft: drafts.Draft,
     variations: list[tuple[Platform, drafts.Draft, list[str]]],
     alternatives: list[dict[str, Any]],
@@ -598,22 +663,10 @@ async def _write(
     async with ctx.factory() as session, session.begin():
         # Claim the generation for this content first: a concurrent or repeated attempt
         # that already saved makes this update match nothing, and we save nothing.
-        claimed = await session.execute(
-            update(Generation)
-            .where(Generation.id == generation.id, Generation.content_id.is_(None))
-            .values(
-                **{k: v for k, v in totals.items() if k != "provider_calls"},
-                provider_calls=Generation.provider_calls + totals["provider_calls"],
-                attempts=ctx.job.attempts,
-                alternatives=alternatives,
-                error=None,
-                partial=None,
-                finished_at=func.now(),
-            )
-            .returning(Generation.id)
-        )
-        if claimed.first() is None:
-            raise _AlreadySaved
+        if not await finish(
+            session, generation.id, totals, ctx.job.attempts, alternatives=alternatives
+        ):
+            raise AlreadySaved
         campaign_id = request.get("campaign_id")
         if campaign_id is not None:
             exists = await session.scalar(
