@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     ai_progress_flush_seconds: float = Field(0.25, gt=0, le=60)
     # The same request by the same caller within this window returns the same job.
     ai_dedup_seconds: int = Field(30, ge=0, le=3600)
+    # How often a running generation checks whether it was cancelled (then stops its stream).
+    ai_cancel_poll_seconds: float = Field(1.0, gt=0, le=60)
 
     # Jobs
     job_lease_seconds: int = Field(300, ge=5)

@@ -15,6 +15,7 @@ from resolvers.common import attempt, principal_of, state_of
 from schema.context import Info
 from schema.ids import parse_id
 from schema.types.ai import (
+    CancelGenerationPayload,
     GenerateContentInput,
     GenerateContentPayload,
     GenerationJob,
@@ -119,6 +120,19 @@ class AIMutation:
             )
         )
         return TransformContentPayload(job=Job.from_row(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        description="Stop a queued or running generation (member role): the job becomes "
+        "CANCELLED at once, its provider stream is stopped and nothing is saved."
+    )
+    async def cancel_generation(self, info: Info, job_id: JobId) -> CancelGenerationPayload:
+        parsed = parse_job_id(job_id.node_id) if job_id.type_name == "Job" else None
+        if parsed is None:
+            raise NotFound("No generation job with this id.")
+        row, errors = await attempt(
+            generation.cancel_generation(state_of(info), principal_of(info), parsed)
+        )
+        return CancelGenerationPayload(job=Job.from_row(row) if row else None, errors=errors)
 
 
 @strawberry.type

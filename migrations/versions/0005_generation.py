@@ -19,6 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Jobs can be cancelled (cancelGeneration).
+    op.drop_constraint(op.f('ck_jobs_status_valid'), 'jobs', type_='check')
+    op.create_check_constraint(
+        op.f('ck_jobs_status_valid'), 'jobs',
+        "status IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')",
+    )
     op.create_table('generations',
     sa.Column('workspace_id', sa.UUID(), nullable=False),
     sa.Column('job_id', sa.UUID(), nullable=False),
@@ -67,3 +73,8 @@ def downgrade() -> None:
     op.drop_index('ix_generations_workspace_created', table_name='generations')
     op.drop_index('ix_generations_content_id', table_name='generations')
     op.drop_table('generations')
+    op.execute("UPDATE jobs SET status = 'FAILED' WHERE status = 'CANCELLED'")
+    op.drop_constraint(op.f('ck_jobs_status_valid'), 'jobs', type_='check')
+    op.create_check_constraint(
+        op.f('ck_jobs_status_valid'), 'jobs', "status IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED')"
+    )

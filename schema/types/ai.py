@@ -97,6 +97,14 @@ class TransformContentPayload:
     errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
 
 
+@strawberry.type(description="Result of cancelGeneration.")
+class CancelGenerationPayload:
+    job: Job | None = strawberry.field(description="The job, now CANCELLED. Null on errors.")
+    errors: list[UserError] = strawberry.field(
+        description="Why it was not cancelled (INVALID_STATE: it had already finished)."
+    )
+
+
 @strawberry.type(description="An alternative draft written when more than one was asked for.")
 class GeneratedAlternative:
     title: str = strawberry.field(description="Its title.")

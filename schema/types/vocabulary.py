@@ -152,12 +152,14 @@ domain_enum(
 domain_enum(
     JobStatus,
     description="Lifecycle of a background job: QUEUED -> RUNNING -> SUCCEEDED or FAILED "
-    "(a failed attempt with attempts left goes back to QUEUED).",
+    "(a failed attempt with attempts left goes back to QUEUED); CANCELLED when stopped on "
+    "request.",
     values={
         JobStatus.QUEUED: "Waiting for a worker.",
         JobStatus.RUNNING: "A worker holds the job's lease.",
         JobStatus.SUCCEEDED: "Finished; `result` is set.",
         JobStatus.FAILED: "Gave up; `error` says why.",
+        JobStatus.CANCELLED: "Stopped on request (cancelGeneration); final.",
     },
 )
 

@@ -62,6 +62,8 @@ Behaviour = Stream | Status | Hang | Malformed
 class Script:
     steps: list[Behaviour] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Streams that ended early because the client went away (a stopped generation).
+    abandoned: int = 0
 
     def next(self) -> Behaviour:
         if not self.steps:
@@ -139,7 +141,11 @@ class FakeLLM:
             assert isinstance(step, Stream)
             for i, text in enumerate(step.chunks):
                 if step.gate is not None and i == step.gate_after:
-                    await step.gate.wait()
+                    try:
+                        await step.gate.wait()
+                    except BaseException:
+                        self.openai.abandoned += 1
+                        raise
                 if step.delay_seconds and i:
                     await asyncio.sleep(step.delay_seconds)
                 yield _sse(chunk({"content": text}))

@@ -291,3 +291,41 @@ async def test_a_provider_outage_leaves_the_job_retriable(
     async with state.session_factory() as session:
         row = await session.get(Job, job.id)
     assert row is not None and row.status == "QUEUED" and "503" in (row.error or "")
+
+
+async def test_cancel_stops_the_provider_stream_and_saves_nothing(
+    app: Starlette, client: httpx.AsyncClient, servers: Servers, fake: FakeLLM
+) -> None:
+    state = state_of(app)
+    principal, workspace_id = await owner_in_workspace(client)
+    gate = asyncio.Event()  # never set: the "model" stalls after its first chunk
+    fake.openai.steps = [Stream(["Title: Slow\n\n", "never", " sent"], gate=gate, gate_after=1)]
+    job = await generation.start_generation(
+        state, principal, GenerateRequest(workspace_id=workspace_id, brief="Slow tea")
+    )
+    running = asyncio.create_task(
+        _run_with(state, servers, fake, job.id, ai_cancel_poll_seconds=0.05)
+    )
+    for _ in range(400):
+        if fake.openai.requests:
+            break
+        await asyncio.sleep(0.01)
+    cancelled = await generation.cancel_generation(state, principal, job.id)
+    assert cancelled.status == "CANCELLED"
+    outcome, collector = await asyncio.wait_for(running, 30)
+    assert outcome in ("failed", "retrying")  # the runner's own write finds it cancelled
+    streamed = [m["delta"]["text"] for m in collector.messages if "delta" in m]
+    assert streamed in ([], ["Title: Slow\n\n"]), "nothing after the stall"
+    for _ in range(400):
+        if fake.openai.abandoned:
+            break
+        await asyncio.sleep(0.01)
+    assert fake.openai.abandoned == 1, "the provider's stream was closed"
+    async with state.session_factory() as session:
+        row = await session.get(Job, job.id)
+        contents = (await session.scalars(select(Content))).all()
+    assert row is not None and row.status == "CANCELLED" and row.error == "Cancelled on request."
+    assert contents == []
+    with pytest.raises(ValidationFailed) as again:
+        await generation.cancel_generation(state, principal, job.id)
+    assert again.value.errors[0].code == "INVALID_STATE"

@@ -398,6 +398,10 @@ CALLS: dict[str, Call] = {
         "mutation($id: ID!) { transformContent(contentId: $id, platforms: [X]) { job { id } errors { code } } }",
         lambda w, p: {"id": _gid("Content", w.draft_id)},
     ),
+    "cancelGeneration": (
+        "mutation($id: ID!) { cancelGeneration(jobId: $id) { job { status } errors { code } } }",
+        lambda w, p: {"id": _gid("Job", w.generation_job_id)},
+    ),
     "generationJob": (
         "query($id: ID!) { generationJob(id: $id) { promptTemplate } }",
         lambda w, p: {"id": _gid("Job", w.generation_job_id)},

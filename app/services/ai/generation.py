@@ -14,6 +14,7 @@ The worker then, streaming every delta to subscribers:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -34,7 +35,7 @@ from app.ai.router import complete, router_for
 from app.auth import Principal
 from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
 from app.jobs import store as jobs
-from app.jobs.runner import Handler, JobContext, PermanentJobError
+from app.jobs.runner import Handler, JobContext, PermanentJobError, publish
 from app.models import (
     AudienceSegment,
     Content,
@@ -285,6 +286,53 @@ async def add_generation(
     )
 
 
+class _RedisPublisher:
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        await self._redis.publish(channel, json.dumps(message, default=str))
+
+
+async def cancel_generation(state: AppState, principal: Principal, job_id: uuid.UUID) -> Job:
+    """Stop a queued or running generation: the job becomes CANCELLED at once (final, for
+    every subscriber); a worker running it stops its provider stream within
+    AI_CANCEL_POLL_SECONDS and saves nothing."""
+    job = await jobs.get_visible(state.session_factory, principal, job_id)
+    if job.kind not in GENERATION_KINDS or job.workspace_id is None:
+        raise NotFound("No generation job with this id.")
+    principal.require(job.workspace_id, Action.CONTENT_EDIT)
+    async with state.session_factory() as session, session.begin():
+        row = (
+            await session.scalars(
+                update(Job)
+                .where(Job.id == job_id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+                .values(
+                    status=JobStatus.CANCELLED,
+                    event_seq=Job.event_seq + 1,
+                    error="Cancelled on request.",
+                    locked_until=None,
+                    finished_at=func.now(),
+                )
+                .returning(Job)
+            )
+        ).one_or_none()
+        if row is None:
+            raise ValidationFailed(
+                [FieldError("jobId", UserErrorCode.INVALID_STATE, "The job has already finished.")]
+            )
+        audit.record(
+            session,
+            principal,
+            "cancelGeneration",
+            workspace_id=job.workspace_id,
+            target_type="Job",
+            target_id=job_id,
+        )
+    await publish(_RedisPublisher(state.redis), row)
+    return row
+
+
 async def lock_fingerprint(session: AsyncSession, print_: str) -> None:
     """Serialise identical requests so two concurrent ones make one job."""
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(print_, 0))))
@@ -394,6 +442,20 @@ def done_result(generation: Generation) -> dict[str, Any]:
     }
 
 
+class JobCancelled(Exception):
+    """The job was cancelled while it ran: its stream was stopped, nothing is saved."""
+
+
+async def _watch_cancel(ctx: JobContext, interval: float) -> None:
+    """Return once the job's row says CANCELLED (polled: workers hold no pub/sub)."""
+    while True:
+        await asyncio.sleep(interval)
+        async with ctx.factory() as session:
+            status = await session.scalar(select(Job.status).where(Job.id == ctx.job.id))
+        if status == JobStatus.CANCELLED:
+            return
+
+
 async def complete_stage(
     ctx: JobContext,
     settings: Settings,
@@ -407,10 +469,25 @@ async def complete_stage(
 ) -> str:
     await streamer.begin(stage, index, fraction)
     offset = accounting.elapsed_ms()
-    try:
-        text_out, usage = await complete(
+    work = asyncio.create_task(
+        complete(
             router_for(settings), request, streamer.delta, deadline_seconds=settings.ai_deadline
         )
+    )
+    watcher = asyncio.create_task(_watch_cancel(ctx, settings.ai_cancel_poll_seconds))
+    try:
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not work.done():
+            # Cancelled (or the worker is stopping): closing the stream closes the
+            # provider's HTTP response, so the model stops generating for us.
+            work.cancel()
+        await asyncio.gather(work, watcher, return_exceptions=True)
+    if work.cancelled():
+        raise JobCancelled("cancelled on request")
+    try:
+        text_out, usage = work.result()
     except ProviderError as exc:
         if not exc.retryable:
             raise PermanentJobError(f"the AI provider refused the request ({exc})") from exc
@@ -571,7 +648,15 @@ async def finish(
     **values: Any,
 ) -> bool:
     """Mark the generation saved, with its accounting; False when an earlier or concurrent
-    attempt already did (the caller then saves nothing)."""
+    attempt already did (the caller then saves nothing). A cancelled job saves nothing."""
+    status = await session.scalar(
+        select(Job.status)
+        .join(Generation, Generation.job_id == Job.id)
+        .where(Generation.id == generation_id)
+        .with_for_update(of=Job)
+    )
+    if status == JobStatus.CANCELLED:
+        raise JobCancelled("cancelled on request")
     claimed = await session.execute(
         update(Generation)
         .where(Generation.id == generation_id, Generation.finished_at.is_(None))
