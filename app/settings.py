@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     ai_progress_flush_seconds: float = Field(0.25, gt=0, le=60)
     # The same request by the same caller within this window returns the same job.
     ai_dedup_seconds: int = Field(30, ge=0, le=3600)
+    # AI tokens (input + output, as providers report them) a workspace may use per calendar
+    # month (UTC), by plan; 0: no limit. Checked before a generation is queued.
+    ai_monthly_tokens_free: int = Field(200_000, ge=0)
+    ai_monthly_tokens_pro: int = Field(5_000_000, ge=0)
+    ai_monthly_tokens_enterprise: int = Field(0, ge=0)
     # How often a running generation checks whether it was cancelled (then stops its stream).
     ai_cancel_poll_seconds: float = Field(1.0, gt=0, le=60)
 

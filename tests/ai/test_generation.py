@@ -329,3 +329,58 @@ async def test_cancel_stops_the_provider_stream_and_saves_nothing(
     with pytest.raises(ValidationFailed) as again:
         await generation.cancel_generation(state, principal, job.id)
     assert again.value.errors[0].code == "INVALID_STATE"
+
+
+async def test_a_workspace_over_its_monthly_tokens_is_refused_before_any_job(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, update
+
+    from app.models import Workspace
+
+    state = state_of(app)
+    principal, workspace_id = await owner_in_workspace(client)
+    allowance = state.settings.ai_monthly_tokens_free
+    first = await generation.start_generation(
+        state, principal, GenerateRequest(workspace_id=workspace_id, brief="First")
+    )
+    async with state.session_factory() as session, session.begin():
+        # Last month's usage does not count.
+        await session.execute(
+            update(Generation)
+            .where(Generation.job_id == first.id)
+            .values(input_tokens=allowance, created_at=datetime.now(UTC) - timedelta(days=40))
+        )
+    second = await generation.start_generation(
+        state, principal, GenerateRequest(workspace_id=workspace_id, brief="Second")
+    )
+    async with state.session_factory() as session, session.begin():
+        await session.execute(
+            update(Generation)
+            .where(Generation.job_id == second.id)
+            .values(input_tokens=allowance - 10, output_tokens=10)
+        )
+    with pytest.raises(ValidationFailed) as refused:
+        await generation.start_generation(
+            state, principal, GenerateRequest(workspace_id=workspace_id, brief="Third")
+        )
+    [error] = refused.value.errors
+    assert error.code == "QUOTA_EXCEEDED" and f"{allowance:,}" in error.message
+    async with state.session_factory() as session:
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Job).where(Job.kind == "generate_content")
+            )
+            == 2
+        )
+    # A bigger plan has a bigger allowance.
+    async with state.session_factory() as session, session.begin():
+        await session.execute(
+            update(Workspace).where(Workspace.id == workspace_id).values(plan="pro")
+        )
+    third = await generation.start_generation(
+        state, principal, GenerateRequest(workspace_id=workspace_id, brief="Third")
+    )
+    assert third.id not in (first.id, second.id)

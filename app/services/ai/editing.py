@@ -25,7 +25,7 @@ from app.models.vocabulary import Platform
 from app.permissions import Action
 from app.platforms.rules import RULES
 from app.services import lookup
-from app.services.ai import drafts
+from app.services.ai import drafts, quotas
 from app.services.ai.generation import (
     REFINE_KIND,
     TRANSFORM_KIND,
@@ -80,6 +80,7 @@ async def _start(
         )
         if existing is not None:
             return existing
+        await quotas.check(session, state.settings, content.workspace_id)
         generation_id = uuid.uuid4()
         job = create_job(session, generation_id, content.workspace_id)
         await add_generation(

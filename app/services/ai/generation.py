@@ -55,7 +55,7 @@ from app.models.vocabulary import (
 )
 from app.permissions import Action
 from app.platforms.rules import RULES
-from app.services.ai import drafts
+from app.services.ai import drafts, quotas
 from app.services.ai.progress import Streamer
 from app.services.audit import trail as audit
 from app.services.content import items
@@ -200,6 +200,7 @@ async def start_generation(state: AppState, principal: Principal, request: Gener
         )
         if existing is not None:
             return existing
+        await quotas.check(session, state.settings, request.workspace_id)
         if request.campaign_id is not None:
             await items.check_campaign(session, request.workspace_id, request.campaign_id)
         if request.audience_segment_id is not None:
