@@ -51,6 +51,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "auditLog": workspace(Action.AUDIT_READ),
     "job": hidden(Action.WORKSPACE_READ),
     "generationJob": hidden(Action.WORKSPACE_READ),
+    "generationJobs": workspace(Action.WORKSPACE_READ),
     # Mutations: accounts and sessions
     "register": PUBLIC,
     "login": PUBLIC,

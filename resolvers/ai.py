@@ -11,14 +11,24 @@ from strawberry import relay
 from app.errors import NotFound
 from app.jobs.events import parse_job_id
 from app.services.ai import editing, generation, progress
-from resolvers.common import attempt, principal_of, state_of
+from resolvers.common import (
+    After,
+    First,
+    WorkspaceId,
+    attempt,
+    page_limit,
+    principal_of,
+    state_of,
+)
 from schema.context import Info
 from schema.ids import parse_id
+from schema.pagination import Connection, page_size
 from schema.types.ai import (
     CancelGenerationPayload,
     GenerateContentInput,
     GenerateContentPayload,
     GenerationJob,
+    GenerationJobFilterInput,
     GenerationProgress,
     RefineContentPayload,
     TransformContentPayload,
@@ -49,6 +59,32 @@ class AIQuery:
         except NotFound:
             return None
         return GenerationJob.from_rows(job, record)
+
+    @strawberry.field(
+        description="A workspace's generation jobs, newest first, each with its durable "
+        "record. Requires viewer role."
+    )
+    async def generation_jobs(
+        self,
+        info: Info,
+        workspace_id: WorkspaceId,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            GenerationJobFilterInput | None, strawberry.argument(description="Narrow the list.")
+        ] = None,
+    ) -> Connection[GenerationJob]:
+        page = await generation.list_generations(
+            state_of(info),
+            principal_of(info),
+            parse_id(workspace_id, "Workspace", "workspaceId"),
+            first=page_size(first, page_limit(info)),
+            after=after,
+            filters=(filter or GenerationJobFilterInput()).to_filter(),
+        )
+        jobs = await info.context.loaders.jobs.job.load_many([row.job_id for row in page.items])
+        by_id = {job.id: job for job in jobs if job is not None}
+        return Connection.of(page, lambda row: GenerationJob.from_rows(by_id[row.job_id], row))
 
 
 @strawberry.type

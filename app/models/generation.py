@@ -24,17 +24,13 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps, UUIDPrimaryKey
-
-OPERATIONS = ("GENERATE", "REFINE", "TRANSFORM")
+from app.models.vocabulary import GenerationOperation, one_of
 
 
 class Generation(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "generations"
     __table_args__ = (
-        CheckConstraint(
-            "operation IN (" + ", ".join(repr(o) for o in OPERATIONS) + ")",
-            name="operation_valid",
-        ),
+        CheckConstraint(one_of("operation", GenerationOperation), name="operation_valid"),
         Index("uq_generations_job_id", "job_id", unique=True),
         Index(
             "ix_generations_workspace_created",

@@ -60,6 +60,14 @@ class GenerationLength(StrEnum):
     LONG = "LONG"
 
 
+class GenerationOperation(StrEnum):
+    """What an AI job does to content."""
+
+    GENERATE = "GENERATE"
+    REFINE = "REFINE"
+    TRANSFORM = "TRANSFORM"
+
+
 class CommentKind(StrEnum):
     COMMENT = "COMMENT"
     CHANGES_REQUESTED = "CHANGES_REQUESTED"

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from app.models import Generation as GenerationRow
 from app.models import Job as JobRow
-from app.services.ai.generation import GenerateRequest
+from app.services.ai.generation import GenerateRequest, GenerationFilter
 from app.services.ai.progress import ProgressEvent
 from schema.context import Info
 from schema.ids import optional_id, parse_id, to_global_id
@@ -20,7 +20,13 @@ from schema.loaders.base import uuid_or_nil
 from schema.types.content.items import Content
 from schema.types.errors import UserError
 from schema.types.jobs import Job
-from schema.types.vocabulary import ContentType, GenerationLength, JobStatus, Platform
+from schema.types.vocabulary import (
+    ContentType,
+    GenerationLength,
+    GenerationOperation,
+    JobStatus,
+    Platform,
+)
 
 
 @strawberry.input(description="What to write. The job drafts one content item (DRAFT).")
@@ -73,6 +79,22 @@ class GenerateContentInput:
         )
 
 
+@strawberry.input(description="Narrow a list of generation jobs.")
+class GenerationJobFilterInput:
+    operation: GenerationOperation | None = strawberry.field(
+        default=None, description="Only this operation."
+    )
+    content_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Only jobs that wrote or edited this content item."
+    )
+
+    def to_filter(self) -> GenerationFilter:
+        return GenerationFilter(
+            operation=self.operation.value if self.operation else None,
+            content_id=optional_id(self.content_id, "Content", "filter.contentId"),
+        )
+
+
 @strawberry.type(description="Result of generateContent: the queued (or identical recent) job.")
 class GenerateContentPayload:
     job: Job | None = strawberry.field(
@@ -119,7 +141,7 @@ class GeneratedAlternative:
 )
 class GenerationJob:
     job: Job = strawberry.field(description="The background job that runs it.")
-    operation: str = strawberry.field(description="GENERATE, REFINE or TRANSFORM.")
+    operation: GenerationOperation = strawberry.field(description="What the job does.")
     content_type: ContentType = strawberry.field(description="Kind of piece asked for.")
     prompt_template: str = strawberry.field(
         description="Prompt template used (a file in app/ai/prompts)."
@@ -169,7 +191,7 @@ class GenerationJob:
     def from_rows(cls, job: JobRow, row: GenerationRow) -> GenerationJob:
         return cls(
             job=Job.from_row(job),
-            operation=row.operation,
+            operation=GenerationOperation(row.operation),
             content_type=ContentType(row.content_type),
             prompt_template=row.prompt_template,
             prompt_version=row.prompt_version,

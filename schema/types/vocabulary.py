@@ -15,6 +15,7 @@ from app.models.vocabulary import (
     ContentStatus,
     ContentType,
     GenerationLength,
+    GenerationOperation,
     Platform,
 )
 from app.permissions import Role
@@ -31,6 +32,7 @@ __all__ = [
     "ContentType",
     "Decision",
     "GenerationLength",
+    "GenerationOperation",
     "JobStatus",
     "Platform",
     "Role",
@@ -123,6 +125,16 @@ domain_enum(
         GenerationLength.SHORT: "About 50 words (a 300-word blog post).",
         GenerationLength.MEDIUM: "About 150 words (an 800-word blog post).",
         GenerationLength.LONG: "About 600 words (a 1,500-word blog post).",
+    },
+)
+
+domain_enum(
+    GenerationOperation,
+    description="What an AI generation job does.",
+    values={
+        GenerationOperation.GENERATE: "Drafts a new item (generateContent).",
+        GenerationOperation.REFINE: "Rewrites an item as its next version (refineContent).",
+        GenerationOperation.TRANSFORM: "Writes platform variations (transformContent).",
     },
 )
 

@@ -212,3 +212,53 @@ async def test_generation_job_of_another_workspace_is_null(
     mine = await gql(client, RECORD, {"id": job_id}, headers=owner.headers)
     assert mine["data"]["generationJob"]["job"]["status"] == "QUEUED"
     assert mine["data"]["generationJob"]["provider"] is None
+
+
+LIST = """
+query($ws: ID!, $after: String, $f: GenerationJobFilterInput) {
+  generationJobs(workspaceId: $ws, first: 1, after: $after, filter: $f) {
+    edges { cursor node { operation promptTemplate job { id status } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_generation_jobs_lists_a_workspace_newest_first(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    owner = await register(client)
+    workspace = await create_workspace(client, owner)
+    ids = []
+    for brief in ("One", "Two"):
+        body = await gql(
+            client,
+            GENERATE,
+            {"input": {"workspaceId": workspace, "brief": brief}},
+            headers=owner.headers,
+        )
+        ids.append(body["data"]["generateContent"]["job"]["id"])
+    first = (await gql(client, LIST, {"ws": workspace}, headers=owner.headers))["data"][
+        "generationJobs"
+    ]
+    assert [e["node"]["job"]["id"] for e in first["edges"]] == [ids[1]]
+    assert first["pageInfo"]["hasNextPage"]
+    second = (
+        await gql(
+            client,
+            LIST,
+            {"ws": workspace, "after": first["pageInfo"]["endCursor"]},
+            headers=owner.headers,
+        )
+    )["data"]["generationJobs"]
+    assert [e["node"]["job"]["id"] for e in second["edges"]] == [ids[0]]
+    assert second["edges"][0]["node"]["operation"] == "GENERATE"
+    refined = (
+        await gql(
+            client, LIST, {"ws": workspace, "f": {"operation": "REFINE"}}, headers=owner.headers
+        )
+    )["data"]["generationJobs"]
+    assert refined["edges"] == []
+    stranger = await register(client)
+    denied = await gql(client, LIST, {"ws": workspace}, headers=stranger.headers)
+    assert denied["errors"][0]["extensions"]["code"] in ("FORBIDDEN", "NOT_FOUND")

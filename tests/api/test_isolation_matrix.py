@@ -402,6 +402,10 @@ CALLS: dict[str, Call] = {
         "mutation($id: ID!) { cancelGeneration(jobId: $id) { job { status } errors { code } } }",
         lambda w, p: {"id": _gid("Job", w.generation_job_id)},
     ),
+    "generationJobs": (
+        "query($ws: ID!) { generationJobs(workspaceId: $ws) { edges { node { operation } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
     "generationJob": (
         "query($id: ID!) { generationJob(id: $id) { promptTemplate } }",
         lambda w, p: {"id": _gid("Job", w.generation_job_id)},

@@ -53,6 +53,7 @@ from app.models.vocabulary import (
     GenerationLength,
     Platform,
 )
+from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action
 from app.platforms.rules import RULES
 from app.services.ai import drafts, quotas
@@ -337,6 +338,34 @@ async def cancel_generation(state: AppState, principal: Principal, job_id: uuid.
 async def lock_fingerprint(session: AsyncSession, print_: str) -> None:
     """Serialise identical requests so two concurrent ones make one job."""
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(print_, 0))))
+
+
+@dataclass(frozen=True)
+class GenerationFilter:
+    operation: str | None = None
+    content_id: uuid.UUID | None = None
+
+
+async def list_generations(
+    state: AppState,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    *,
+    first: int,
+    after: str | None,
+    filters: GenerationFilter | None = None,
+) -> Page[Generation]:
+    """A workspace's generation records, newest first (readers of the workspace)."""
+    principal.require(workspace_id, Action.WORKSPACE_READ)
+    filters = filters or GenerationFilter()
+    query = select(Generation).where(Generation.workspace_id == workspace_id)
+    if filters.operation is not None:
+        query = query.where(Generation.operation == filters.operation)
+    if filters.content_id is not None:
+        query = query.where(Generation.content_id == filters.content_id)
+    return await fetch_page(
+        state.session_factory, query, newest_first(Generation), first=first, after=after
+    )
 
 
 async def get_generation(
