@@ -232,23 +232,29 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _ai_fits_in_lease(self) -> Settings:
-        # The worker's lease must outlive the longest completion, or a second worker could
-        # take the job over while the first is still streaming.
-        if (
-            self.ai_deadline_seconds is not None
-            and self.ai_deadline_seconds + 10 > self.job_lease_seconds
-        ):
+        # One attempt must outlive the longest completion, or the job could be taken over
+        # (or stopped) while it is still streaming.
+        limit = self.attempt_limit_seconds
+        if self.ai_deadline_seconds is not None and self.ai_deadline_seconds + 10 > limit:
             raise ValueError(
-                "AI_DEADLINE_SECONDS must be at least 10 s below JOB_LEASE_SECONDS "
-                f"({self.ai_deadline_seconds} vs {self.job_lease_seconds})"
+                "AI_DEADLINE_SECONDS must be at least 10 s below the job attempt limit "
+                f"(JOB_LEASE_SECONDS, or JOB_TIMEOUT_SECONDS where it exists): "
+                f"{self.ai_deadline_seconds} vs {limit}"
             )
         return self
+
+    @property
+    def attempt_limit_seconds(self) -> int:
+        """How long one job attempt may run: the lease here; once the job machinery has a
+        separate attempt limit (JOB_TIMEOUT_SECONDS, with a short lease renewed by a
+        heartbeat), that limit. Read by name so either tree gets it right."""
+        return int(getattr(self, "job_timeout_seconds", self.job_lease_seconds))
 
     @property
     def ai_deadline(self) -> float:
         if self.ai_deadline_seconds is not None:
             return self.ai_deadline_seconds
-        return min(240.0, self.job_lease_seconds * 0.8)
+        return min(240.0, self.attempt_limit_seconds * 0.8)
 
     @property
     def resolved_ai_provider(self) -> str:
