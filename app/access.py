@@ -50,6 +50,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "apiKeys": workspace(Action.API_KEY_MANAGE),
     "auditLog": workspace(Action.AUDIT_READ),
     "job": hidden(Action.WORKSPACE_READ),
+    "generationJob": hidden(Action.WORKSPACE_READ),
+    "generationJobs": workspace(Action.WORKSPACE_READ),
     # Mutations: accounts and sessions
     "register": PUBLIC,
     "login": PUBLIC,
@@ -75,6 +77,11 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "createApiKey": workspace(Action.API_KEY_MANAGE),
     "revokeApiKey": workspace(Action.API_KEY_MANAGE),
     "ping": workspace(Action.JOB_RUN),
+    # AI generation
+    "generateContent": workspace(Action.CONTENT_EDIT),
+    "refineContent": hidden(Action.CONTENT_EDIT),
+    "transformContent": hidden(Action.CONTENT_EDIT),
+    "cancelGeneration": hidden(Action.CONTENT_EDIT),
     # Content library (items addressed by their own id are HIDDEN outside their workspace)
     "content": hidden(Action.CONTENT_READ),
     "contents": workspace(Action.CONTENT_READ),
@@ -114,4 +121,5 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "respondToReviewLink": PUBLIC,
     # Subscriptions
     "jobEvents": hidden(Action.WORKSPACE_READ),
+    "generationProgress": hidden(Action.WORKSPACE_READ),
 }

@@ -55,6 +55,7 @@ class UserErrorCode(StrEnum):
     NOT_PENDING = "NOT_PENDING"
     OUT_OF_RANGE = "OUT_OF_RANGE"
     OWNER = "OWNER"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     REQUIRED = "REQUIRED"
     SAME_USER = "SAME_USER"
     TAKEN = "TAKEN"
@@ -101,6 +102,8 @@ USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
     UserErrorCode.NOT_PENDING: "Nothing is waiting to be confirmed.",
     UserErrorCode.OUT_OF_RANGE: "The number lies outside the allowed range.",
     UserErrorCode.OWNER: "The workspace owner cannot be changed or removed this way.",
+    UserErrorCode.QUOTA_EXCEEDED: "The workspace used its AI token allowance for this month "
+    "(by plan); it renews on the first of the month.",
     UserErrorCode.REQUIRED: "The value is required.",
     UserErrorCode.SAME_USER: "You cannot do this to yourself.",
     UserErrorCode.TAKEN: "The value is already in use (e.g. an email address).",

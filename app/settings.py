@@ -143,6 +143,47 @@ class Settings(BaseSettings):
     # Images decoded / videos parsed at once per process, each in a thread off the event loop.
     media_decode_concurrency: int = Field(2, ge=1, le=64)
 
+    # AI text generation (app/ai). AI_PROVIDER=auto: OpenAI if OPENAI_API_KEY is set, else
+    # Anthropic if ANTHROPIC_API_KEY is set, else the offline draft writer (not an LLM).
+    # A local OpenAI-compatible server (Ollama, llama.cpp, vLLM): AI_PROVIDER=openai and
+    # OPENAI_BASE_URL=http://127.0.0.1:11434/v1 (no key needed). OPENAI_* are shared with
+    # the embeddings above.
+    ai_provider: Literal["auto", "offline", "openai", "anthropic"] = "auto"
+    ai_fallback_provider: Literal["offline", "openai", "anthropic"] | None = None
+    openai_model: str = "gpt-4o-mini"
+    # A cheaper model for short transforms (repurposing); unset: OPENAI_MODEL.
+    openai_fast_model: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_fast_model: str | None = "claude-haiku-4-5"
+    # Longest wait for the next bytes of a provider response (the SDK timeout).
+    ai_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # Calls per provider for one completion (first included), jittered exponential backoff.
+    ai_max_attempts: int = Field(2, ge=1, le=10)
+    ai_backoff_seconds: float = Field(0.5, ge=0, le=60)
+    ai_backoff_max_seconds: float = Field(4.0, ge=0, le=300)
+    # One completion, retries and fallback included; must fit in JOB_LEASE_SECONDS.
+    # Unset: 80% of the lease, at most 240 s.
+    ai_deadline_seconds: float | None = Field(None, gt=0)
+    ai_max_output_tokens: int = Field(2048, ge=16, le=200_000)
+    # Consecutive failures that open a provider's circuit, and how long it stays open.
+    ai_breaker_failures: int = Field(3, ge=1, le=100)
+    ai_breaker_cooldown_seconds: float = Field(60.0, gt=0)
+    # The offline writer's pause between chunks, so clients see text arrive as from a model.
+    ai_offline_delay_ms: int = Field(15, ge=0, le=5000)
+    # How often the text streamed so far is stored for subscribers that arrive mid-stream.
+    ai_progress_flush_seconds: float = Field(0.25, gt=0, le=60)
+    # The same request by the same caller within this window returns the same job.
+    ai_dedup_seconds: int = Field(30, ge=0, le=3600)
+    # AI tokens (input + output, as providers report them) a workspace may use per calendar
+    # month (UTC), by plan; 0: no limit. Checked before a generation is queued.
+    ai_monthly_tokens_free: int = Field(200_000, ge=0)
+    ai_monthly_tokens_pro: int = Field(5_000_000, ge=0)
+    ai_monthly_tokens_enterprise: int = Field(0, ge=0)
+    # How often a running generation checks whether it was cancelled (then stops its stream).
+    ai_cancel_poll_seconds: float = Field(1.0, gt=0, le=60)
+
     # Jobs
     # A running attempt holds its job this long and renews it every third of it (heartbeat):
     # a killed worker's jobs are taken again within about lease + sweeper interval.
@@ -232,6 +273,41 @@ class Settings(BaseSettings):
         if self.embedding_provider == "minilm" and self.embedding_dimensions != 384:
             raise ValueError("EMBEDDING_PROVIDER=minilm needs EMBEDDING_DIMENSIONS=384")
         return self
+
+    @model_validator(mode="after")
+    def _ai_fits_in_lease(self) -> Settings:
+        # One attempt must outlive the longest completion, or the job could be taken over
+        # (or stopped) while it is still streaming.
+        limit = self.attempt_limit_seconds
+        if self.ai_deadline_seconds is not None and self.ai_deadline_seconds + 10 > limit:
+            raise ValueError(
+                "AI_DEADLINE_SECONDS must be at least 10 s below the job attempt limit "
+                f"(JOB_TIMEOUT_SECONDS): "
+                f"{self.ai_deadline_seconds} vs {limit}"
+            )
+        return self
+
+    @property
+    def attempt_limit_seconds(self) -> int:
+        """How long one job attempt may run (the lease is short and renewed by a heartbeat)."""
+        return self.job_timeout_seconds
+
+    @property
+    def ai_deadline(self) -> float:
+        if self.ai_deadline_seconds is not None:
+            return self.ai_deadline_seconds
+        return min(240.0, self.attempt_limit_seconds * 0.8)
+
+    @property
+    def resolved_ai_provider(self) -> str:
+        """The primary text provider, with `auto` decided from the keys present."""
+        if self.ai_provider != "auto":
+            return self.ai_provider
+        if self.openai_api_key is not None:
+            return "openai"
+        if self.anthropic_api_key is not None:
+            return "anthropic"
+        return "offline"
 
     @property
     def is_production(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.ai import AIMutation
 from resolvers.content.campaigns import CampaignMutation
 from resolvers.content.items import ContentItemMutation
 from resolvers.content.media import MediaMutation
@@ -30,5 +31,6 @@ class Mutation(
     SegmentMutation,
     ReviewMutation,
     JobMutation,
+    AIMutation,
 ):
     pass

@@ -9,6 +9,7 @@ from strawberry import relay
 
 from app.errors import BadUserInput
 from app.services.ops import health
+from resolvers.ai import AIQuery
 from resolvers.audit import AuditQuery
 from resolvers.content.campaigns import CampaignQuery
 from resolvers.content.items import ContentItemQuery
@@ -37,6 +38,7 @@ class Query(
     SegmentQuery,
     ReviewQuery,
     JobQuery,
+    AIQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.ai import AISubscription
 from resolvers.jobs import JobSubscription
 
 
 @strawberry.type(description="Live updates over websockets (graphql-transport-ws).")
-class Subscription(JobSubscription):
+class Subscription(JobSubscription, AISubscription):
     pass

@@ -12,6 +12,7 @@ from app.models.content import (
     MediaAsset,
     ReviewLink,
 )
+from app.models.generation import Generation
 from app.models.identity import PasswordResetToken, RefreshToken, User
 from app.models.job import Job, JobStatus
 from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, Workspace
@@ -27,6 +28,7 @@ __all__ = [
     "ContentMedia",
     "ContentVariation",
     "ContentVersion",
+    "Generation",
     "Invitation",
     "Job",
     "JobStatus",

@@ -52,6 +52,22 @@ class Platform(StrEnum):
     WEBHOOK = "WEBHOOK"
 
 
+class GenerationLength(StrEnum):
+    """How long an AI draft should be."""
+
+    SHORT = "SHORT"
+    MEDIUM = "MEDIUM"
+    LONG = "LONG"
+
+
+class GenerationOperation(StrEnum):
+    """What an AI job does to content."""
+
+    GENERATE = "GENERATE"
+    REFINE = "REFINE"
+    TRANSFORM = "TRANSFORM"
+
+
 class CommentKind(StrEnum):
     COMMENT = "COMMENT"
     CHANGES_REQUESTED = "CHANGES_REQUESTED"

@@ -14,6 +14,8 @@ from app.models.vocabulary import (
     ContentFormat,
     ContentStatus,
     ContentType,
+    GenerationLength,
+    GenerationOperation,
     Platform,
 )
 from app.permissions import Role
@@ -29,6 +31,8 @@ __all__ = [
     "ContentStatus",
     "ContentType",
     "Decision",
+    "GenerationLength",
+    "GenerationOperation",
     "JobStatus",
     "Platform",
     "Role",
@@ -116,6 +120,26 @@ domain_enum(
 )
 
 domain_enum(
+    GenerationLength,
+    description="How long a generated draft should be (blog posts are longer at each step).",
+    values={
+        GenerationLength.SHORT: "About 50 words (a 300-word blog post).",
+        GenerationLength.MEDIUM: "About 150 words (an 800-word blog post).",
+        GenerationLength.LONG: "About 600 words (a 1,500-word blog post).",
+    },
+)
+
+domain_enum(
+    GenerationOperation,
+    description="What an AI generation job does.",
+    values={
+        GenerationOperation.GENERATE: "Drafts a new item (generateContent).",
+        GenerationOperation.REFINE: "Rewrites an item as its next version (refineContent).",
+        GenerationOperation.TRANSFORM: "Writes platform variations (transformContent).",
+    },
+)
+
+domain_enum(
     Platform,
     description="Where content goes. One list, used everywhere.",
     values={
@@ -143,12 +167,14 @@ domain_enum(
 domain_enum(
     JobStatus,
     description="Lifecycle of a background job: QUEUED -> RUNNING -> SUCCEEDED or FAILED "
-    "(a failed attempt with attempts left goes back to QUEUED).",
+    "(a failed attempt with attempts left goes back to QUEUED); CANCELLED when stopped on "
+    "request.",
     values={
         JobStatus.QUEUED: "Waiting for a worker.",
         JobStatus.RUNNING: "A worker holds the job's lease.",
         JobStatus.SUCCEEDED: "Finished; `result` is set.",
         JobStatus.FAILED: "Gave up; `error` says why.",
+        JobStatus.CANCELLED: "Stopped on request (cancelGeneration); final.",
     },
 )
 

@@ -36,6 +36,7 @@ from app.models import (
     Content,
     ContentVariation,
     ContentVersion,
+    Generation,
     Invitation,
     Job,
     MediaAsset,
@@ -81,6 +82,7 @@ class World:
     target_user_id: uuid.UUID = NIL
     target_key_id: uuid.UUID = NIL
     job_id: uuid.UUID = NIL
+    generation_job_id: uuid.UUID = NIL
     draft_id: uuid.UUID = NIL  # a DRAFT item (version 1) with an X variation
     review_id: uuid.UUID = NIL  # an IN_REVIEW item
     version_id: uuid.UUID = NIL
@@ -242,6 +244,33 @@ async def _build_world(app: Starlette) -> World:
                 progress=0.0,
             )
         )
+        world.generation_job_id = uuid.uuid4()
+        session.add(
+            Job(
+                id=world.generation_job_id,
+                workspace_id=world.workspace_id,
+                kind="generate_content",
+                status="QUEUED",
+                payload={},
+                max_attempts=3,
+                attempts=0,
+                event_seq=0,
+                progress=0.0,
+            )
+        )
+        await session.flush()
+        session.add(
+            Generation(
+                workspace_id=world.workspace_id,
+                job_id=world.generation_job_id,
+                operation="GENERATE",
+                content_type="SOCIAL_POST",
+                request={},
+                fingerprint="0" * 64,
+                prompt_template="generate_social_post",
+                prompt_version=1,
+            )
+        )
     return world
 
 
@@ -359,6 +388,30 @@ CALLS: dict[str, Call] = {
     "ping": (
         "mutation($ws: ID!) { ping(workspaceId: $ws) { errors { code } } }",
         lambda w, p: {"ws": w.ws},
+    ),
+    "generateContent": (
+        'mutation($ws: ID!) { generateContent(input: {workspaceId: $ws, brief: "Tea"}) { job { id } errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "refineContent": (
+        'mutation($id: ID!) { refineContent(contentId: $id, instruction: "shorter") { job { id } errors { code } } }',
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "transformContent": (
+        "mutation($id: ID!) { transformContent(contentId: $id, platforms: [X]) { job { id } errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
+    "cancelGeneration": (
+        "mutation($id: ID!) { cancelGeneration(jobId: $id) { job { status } errors { code } } }",
+        lambda w, p: {"id": _gid("Job", w.generation_job_id)},
+    ),
+    "generationJobs": (
+        "query($ws: ID!) { generationJobs(workspaceId: $ws) { edges { node { operation } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "generationJob": (
+        "query($id: ID!) { generationJob(id: $id) { promptTemplate } }",
+        lambda w, p: {"id": _gid("Job", w.generation_job_id)},
     ),
     "content": (
         "query($id: ID!) { content(id: $id) { id } }",
@@ -509,6 +562,10 @@ CALLS: dict[str, Call] = {
     "jobEvents": (
         "subscription($id: ID!) { jobEvents(id: $id) { status } }",
         lambda w, p: {"id": _gid("Job", w.job_id)},
+    ),
+    "generationProgress": (
+        "subscription($id: ID!) { generationProgress(jobId: $id) { status } }",
+        lambda w, p: {"id": _gid("Job", w.generation_job_id)},
     ),
 }
 

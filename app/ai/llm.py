@@ -1,0 +1,116 @@
+"""The one small interface every text provider implements.
+
+A provider streams text deltas for a request and ends with one `Finished` carrying the
+usage it reported (or an estimate where it reports none). Errors are mapped to
+`ProviderError` with a `retryable` flag, so the router (app/ai/router.py) decides about
+retries and fallback without knowing any SDK's exception classes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+# What a request is for: the router can send short transforms to a cheaper model.
+Task = Literal["generate", "refine", "transform"]
+
+
+@dataclass(frozen=True)
+class DraftSpec:
+    """The structured inputs of a draft, for the offline writer (LLMs get the rendered
+    prompt instead, which carries the same information as text)."""
+
+    brief: str
+    content_type: str = "SOCIAL_POST"
+    tone: str = ""
+    length: str = "MEDIUM"
+    keywords: tuple[str, ...] = ()
+    platform: str | None = None
+    brand_voice: dict[str, Any] = field(default_factory=dict)
+    segment: dict[str, Any] | None = None
+    max_chars: int | None = None
+    max_hashtags: int | None = None
+    # Which of several alternative drafts this is (0 = the first): varies the wording.
+    alternative: int = 0
+    # Refining or repurposing existing text: the text (with its title) and the instruction.
+    source: str | None = None
+    source_title: str | None = None
+    instruction: str | None = None
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    system: str
+    prompt: str
+    max_tokens: int = 1024
+    temperature: float = 0.7
+    task: Task = "generate"
+    draft: DraftSpec | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one completion cost and how fast it was."""
+
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    # True when the provider reported no usage and the counts were estimated.
+    estimated: bool = False
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+    attempts: int = 1
+    fallback_from: str | None = None
+
+    def with_(self, **changes: Any) -> Usage:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    usage: Usage
+
+
+StreamItem = Delta | Finished
+
+
+class ProviderError(Exception):
+    """A provider call failed. `retryable`: rate limit, 5xx, timeout or connection trouble
+    (worth another try or the secondary provider); otherwise retrying cannot help."""
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        rate_limited: bool = False,
+    ) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.retryable = retryable
+        self.status = status
+        self.rate_limited = rate_limited
+
+
+class Provider(Protocol):
+    name: str
+
+    def model_for(self, task: Task) -> str: ...
+
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English (tiktoken needs its vocabulary files
+    downloaded at run time, which this deployment cannot assume)."""
+    return max(1, math.ceil(len(text) / 4)) if text else 0

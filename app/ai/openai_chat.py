@@ -1,0 +1,126 @@
+"""OpenAI chat completions, streamed, through the official SDK (`AsyncOpenAI`).
+
+Any OpenAI-compatible server works through `OPENAI_BASE_URL` (vLLM, Ollama, llama.cpp,
+Azure's OpenAI endpoint). The SDK's own retries are off: the router retries with
+jittered backoff and falls back, and the timeout is the time allowed between bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from app.ai.llm import (
+    CompletionRequest,
+    Delta,
+    Finished,
+    ProviderError,
+    StreamItem,
+    Task,
+    Usage,
+    estimate_tokens,
+)
+
+NAME = "openai"
+
+
+def map_error(exc: Exception) -> ProviderError:
+    """SDK exceptions -> ProviderError (retryable for 429, 5xx, timeouts, connections)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(NAME, "timed out", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(NAME, "connection failed", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        return ProviderError(
+            NAME,
+            f"HTTP {status}",
+            retryable=status == 429 or status >= 500,
+            status=status,
+            rate_limited=status == 429,
+        )
+    # Anything else while reading the stream (bad JSON, unexpected shapes).
+    return ProviderError(NAME, f"malformed response ({type(exc).__name__})", retryable=True)
+
+
+class OpenAIChat:
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        model: str,
+        fast_model: str | None = None,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        # A local server (Ollama, llama.cpp) takes any key; the SDK insists on one.
+        self._client = AsyncOpenAI(
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            timeout=timeout_seconds,
+            max_retries=0,
+        )
+        self.name = NAME
+        self._model = model
+        self._fast_model = fast_model or model
+
+    def model_for(self, task: Task) -> str:
+        return self._fast_model if task == "transform" else self._model
+
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
+        model = self.model_for(request.task)
+        started = time.perf_counter()
+        first: float | None = None
+        usage: Any = None
+        reported_model = model
+        produced: list[str] = []
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model,
+                messages=[
+                    {"role": "system", "content": request.system},
+                    {"role": "user", "content": request.prompt},
+                ],
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.model:
+                        reported_model = chunk.model
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    for choice in chunk.choices:
+                        text = choice.delta.content if choice.delta is not None else None
+                        if text:
+                            if first is None:
+                                first = time.perf_counter()
+                            produced.append(text)
+                            yield Delta(text)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise map_error(exc) from exc
+        output = "".join(produced)
+        if not output:
+            raise ProviderError(NAME, "the stream ended without any text", retryable=True)
+        finished = time.perf_counter()
+        yield Finished(
+            Usage(
+                provider=NAME,
+                model=reported_model,
+                input_tokens=usage.prompt_tokens
+                if usage
+                else estimate_tokens(request.system + request.prompt),
+                output_tokens=usage.completion_tokens if usage else estimate_tokens(output),
+                estimated=usage is None,
+                first_token_ms=(first - started) * 1000 if first is not None else None,
+                total_ms=(finished - started) * 1000,
+            )
+        )

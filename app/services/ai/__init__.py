@@ -1,0 +1,1 @@
+"""The AI engine\x27s domain: generation jobs, their progress stream, drafts and repair."""

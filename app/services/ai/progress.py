@@ -1,0 +1,313 @@
+"""Generated text streamed to subscribers as it arrives, and followed by late subscribers.
+
+The worker publishes each delta on the job's channel (`job:{id}`) as a job event carrying
+the row's current `seq` plus a `delta` object numbered per attempt (`index` 1, 2, ...).
+Deltas do not advance the row's `event_seq` (a database write per token would be the
+bottleneck), so job-event followers see them as already-covered repeats and skip them;
+stage changes are ordinary progress events that do advance it.
+
+The text so far is flushed to the generation row (`partial`) every
+AI_PROGRESS_FLUSH_SECONDS and at each stage change. A subscriber arriving mid-stream gets
+the stored state with the text so far (`catch_up`), then every later delta; if the first
+live delta is ahead of what was stored, it waits for the next flush and catches up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth import Principal
+from app.errors import NotFound
+from app.infra.realtime import GAP, EventHub
+from app.jobs import store as jobs
+from app.jobs.runner import JobContext, publish
+from app.jobs.store import JobEvent, job_channel
+from app.logging import get_logger
+from app.models import Generation, Job, JobStatus
+
+log = get_logger(__name__)
+
+RESYNC_SECONDS = 15.0
+# How long a subscriber waits for a flush covering deltas it missed before it subscribed.
+CATCH_UP_WAIT_SECONDS = 5.0
+
+
+def stage_message(stage: str, variation_index: int | None) -> str:
+    return stage if variation_index is None else f"{stage}:{variation_index}"
+
+
+def parse_stage(message: str | None) -> tuple[str | None, int | None]:
+    if not message:
+        return None, None
+    stage, _, index = message.partition(":")
+    return stage, int(index) if index.isdigit() else None
+
+
+class Streamer:
+    """The worker side: stage changes, deltas, and flushing the text so far."""
+
+    def __init__(
+        self, ctx: JobContext, generation_id: uuid.UUID, *, flush_seconds: float = 0.25
+    ) -> None:
+        self._ctx = ctx
+        self._generation_id = generation_id
+        self._flush_seconds = flush_seconds
+        self._row: Job = ctx.job
+        self.attempt = ctx.job.attempts
+        self.index = 0
+        self.stage = "queued"
+        self.variation_index: int | None = None
+        self._text: list[str] = []
+        self._flushed_index = 0
+        self._last_flush = time.monotonic()
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    async def begin(self, stage: str, variation_index: int | None, fraction: float) -> None:
+        """A new stage: reset the text, store it, and publish the change as a job event."""
+        self.stage, self.variation_index = stage, variation_index
+        self._text = []
+        await self.flush(force=True)
+        row = await jobs.report_progress(
+            self._ctx.factory,
+            self._row.id,
+            self.attempt,
+            fraction,
+            stage_message(stage, variation_index),
+        )
+        if row is not None:
+            self._row = row
+            await publish(self._ctx.publisher, row)
+
+    async def delta(self, text: str) -> None:
+        self.index += 1
+        self._text.append(text)
+        message = JobEvent.of(self._row).to_message()
+        message["delta"] = {
+            "attempt": self.attempt,
+            "index": self.index,
+            "stage": self.stage,
+            "variation_index": self.variation_index,
+            "text": text,
+        }
+        try:
+            await self._ctx.publisher.publish(job_channel(self._row.id), message)
+        except Exception as exc:  # subscribers catch up from the flushed text
+            log.warning("delta_publish_failed", job_id=str(self._row.id), error=repr(exc))
+        if time.monotonic() - self._last_flush >= self._flush_seconds:
+            await self.flush()
+
+    async def flush(self, *, force: bool = False) -> None:
+        if not force and self._flushed_index == self.index:
+            return
+        partial = {
+            "attempt": self.attempt,
+            "index": self.index,
+            "stage": self.stage,
+            "variation_index": self.variation_index,
+            "text": self.text,
+        }
+        async with self._ctx.factory() as session, session.begin():
+            await session.execute(
+                update(Generation)
+                .where(Generation.id == self._generation_id)
+                .values(partial=partial)
+            )
+        self._flushed_index = self.index
+        self._last_flush = time.monotonic()
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One event of `generationProgress`."""
+
+    job_id: uuid.UUID
+    status: str
+    attempt: int
+    sequence: int
+    stage: str | None
+    variation_index: int | None
+    delta: str | None
+    text: str | None  # catch-up events: the current stage's text so far
+    progress: float
+    result: dict[str, Any] | None
+    error: str | None
+    catch_up: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return JobStatus(self.status).is_final
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    event: ProgressEvent
+    index: int  # deltas of this attempt covered by `event.text`
+
+
+async def _snapshot(
+    factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+) -> _Snapshot | None:
+    # A short session per read: never hold a pooled connection across a `yield`.
+    async with factory() as session:
+        row = (
+            await session.execute(
+                select(Job, Generation.partial)
+                .outerjoin(Generation, Generation.job_id == Job.id)
+                .where(Job.id == job_id)
+            )
+        ).first()
+    if row is None:
+        return None
+    job, partial = row[0], row[1] or {}
+    stage, variation_index = parse_stage(job.message)
+    same_attempt = partial.get("attempt") == job.attempts and job.status == JobStatus.RUNNING
+    index = int(partial.get("index", 0)) if same_attempt else 0
+    text = str(partial.get("text", "")) if same_attempt else None
+    if same_attempt and partial.get("stage"):
+        stage, variation_index = partial["stage"], partial.get("variation_index")
+    return _Snapshot(
+        ProgressEvent(
+            job_id=job.id,
+            status=job.status,
+            attempt=job.attempts,
+            sequence=job.event_seq,
+            stage=stage,
+            variation_index=variation_index,
+            delta=None,
+            text=text,
+            progress=job.progress,
+            result=job.result if job.status == JobStatus.SUCCEEDED else None,
+            error=job.error,
+            catch_up=True,
+        ),
+        index,
+    )
+
+
+def _from_state(message: dict[str, Any]) -> ProgressEvent:
+    event = JobEvent.from_message(message)
+    stage, variation_index = parse_stage(event.message)
+    return ProgressEvent(
+        job_id=event.job_id,
+        status=event.status,
+        attempt=event.attempt,
+        sequence=event.seq,
+        stage=stage,
+        variation_index=variation_index,
+        delta=None,
+        text=None,
+        progress=event.progress,
+        result=event.result if event.status == JobStatus.SUCCEEDED else None,
+        error=event.error,
+    )
+
+
+async def follow(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    principal: Principal,
+    job_id: uuid.UUID,
+    kinds: frozenset[str],
+    *,
+    resync_seconds: float = RESYNC_SECONDS,
+) -> AsyncIterator[ProgressEvent]:
+    """Yield the stored state with the text so far, then each delta and state change in
+    order, until the job is final."""
+    job = await jobs.get_visible(factory, principal, job_id)
+    if job.kind not in kinds:
+        raise NotFound("No job with this id.")
+    async with hub.subscribe(job_channel(job_id)) as subscription:
+        snap = await _snapshot(factory, job_id)
+        if snap is None:
+            raise NotFound("No job with this id.")
+        yield snap.event
+        if snap.event.is_final:
+            return
+        sequence, attempt, index = snap.event.sequence, snap.event.attempt, snap.index
+        while True:
+            try:
+                message = await subscription.get(wait=resync_seconds)
+            except TimeoutError:
+                message = None
+            if message is None or message is GAP:
+                snap = await _snapshot(factory, job_id)
+                if snap is None:
+                    return
+                moved = snap.event.sequence > sequence or snap.event.attempt != attempt
+                if not moved and (message is None or snap.index <= index):
+                    continue
+                sequence, attempt, index = snap.event.sequence, snap.event.attempt, snap.index
+                yield snap.event
+                if snap.event.is_final:
+                    return
+                continue
+            assert isinstance(message, dict)
+            delta = message.get("delta")
+            if delta is None:
+                event = _from_state(message)
+                if event.sequence <= sequence:
+                    continue
+                sequence = event.sequence
+                if event.attempt != attempt:
+                    attempt, index = event.attempt, 0
+                yield event
+                if event.is_final:
+                    return
+                continue
+            delta_attempt, delta_index = int(delta["attempt"]), int(delta["index"])
+            if delta_attempt < attempt or (delta_attempt == attempt and delta_index <= index):
+                continue  # already in a catch-up's text
+            if delta_attempt > attempt:
+                attempt, index = delta_attempt, 0
+            if delta_index > index + 1:
+                # Deltas published before we subscribed and after the last flush: wait for
+                # a flush that covers them, then catch up from it.
+                snap = await _wait_for_flush(factory, job_id, attempt, delta_index - 1)
+                if snap is None:
+                    return
+                sequence = max(sequence, snap.event.sequence)
+                index = snap.index
+                yield snap.event
+                if snap.event.is_final:
+                    return
+                if delta_index <= index:
+                    continue
+            index = delta_index
+            yield ProgressEvent(
+                job_id=job_id,
+                status=JobStatus.RUNNING,
+                attempt=attempt,
+                sequence=sequence,
+                stage=delta.get("stage"),
+                variation_index=delta.get("variation_index"),
+                delta=str(delta["text"]),
+                text=None,
+                progress=float(message.get("progress", 0.0)),
+                result=None,
+                error=None,
+            )
+
+
+async def _wait_for_flush(
+    factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID, attempt: int, needed: int
+) -> _Snapshot | None:
+    deadline = time.monotonic() + CATCH_UP_WAIT_SECONDS
+    while True:
+        snap = await _snapshot(factory, job_id)
+        if snap is None or snap.event.is_final:
+            return snap
+        covered = snap.event.attempt != attempt or snap.index >= needed
+        if covered or time.monotonic() > deadline:
+            return snap
+        await asyncio.sleep(0.05)
