@@ -12,7 +12,7 @@ from app.jobs.registry import combine
 from app.jobs.runner import Handler
 from app.jobs.sweeper import SweepReport
 from app.logging import get_logger
-from app.services.ai import editing, generation
+from app.services.ai import editing, generate_job
 from app.services.content import embedding
 from app.services.ops import diagnostics
 
@@ -23,7 +23,7 @@ log = get_logger(__name__)
 HANDLERS: dict[str, Handler] = combine(
     diagnostics.JOB_HANDLERS,
     embedding.JOB_HANDLERS,
-    generation.JOB_HANDLERS,
+    generate_job.JOB_HANDLERS,
     editing.JOB_HANDLERS,
 )
 

@@ -21,27 +21,14 @@ from app.ai.llm import (
     Task,
     Usage,
     estimate_tokens,
+    sdk_error,
 )
 
 NAME = "anthropic"
 
 
 def map_error(exc: Exception) -> ProviderError:
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderError(NAME, "timed out", retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderError(NAME, "connection failed", retryable=True)
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        # 529 is Anthropic's "overloaded": as retryable as a 5xx.
-        return ProviderError(
-            NAME,
-            f"HTTP {status}",
-            retryable=status == 429 or status >= 500,
-            status=status,
-            rate_limited=status == 429,
-        )
-    return ProviderError(NAME, f"malformed response ({type(exc).__name__})", retryable=True)
+    return sdk_error(NAME, anthropic, exc)
 
 
 class AnthropicMessages:

@@ -102,6 +102,27 @@ class ProviderError(Exception):
         self.rate_limited = rate_limited
 
 
+def sdk_error(provider: str, sdk: Any, exc: Exception) -> ProviderError:
+    """An official SDK's exception as a ProviderError: retryable for 429, 5xx (Anthropic's
+    529 "overloaded" included), timeouts and connection trouble. The OpenAI and Anthropic
+    SDKs are generated from one template and name these classes alike (`sdk` is the module);
+    anything else while reading a stream is a malformed response."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError(provider, "timed out", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderError(provider, "connection failed", retryable=True)
+    if isinstance(exc, sdk.APIStatusError):
+        status = int(exc.status_code)
+        return ProviderError(
+            provider,
+            f"HTTP {status}",
+            retryable=status == 429 or status >= 500,
+            status=status,
+            rate_limited=status == 429,
+        )
+    return ProviderError(provider, f"malformed response ({type(exc).__name__})", retryable=True)
+
+
 class Provider(Protocol):
     name: str
 

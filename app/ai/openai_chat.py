@@ -23,28 +23,14 @@ from app.ai.llm import (
     Task,
     Usage,
     estimate_tokens,
+    sdk_error,
 )
 
 NAME = "openai"
 
 
 def map_error(exc: Exception) -> ProviderError:
-    """SDK exceptions -> ProviderError (retryable for 429, 5xx, timeouts, connections)."""
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(NAME, "timed out", retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderError(NAME, "connection failed", retryable=True)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        return ProviderError(
-            NAME,
-            f"HTTP {status}",
-            retryable=status == 429 or status >= 500,
-            status=status,
-            rate_limited=status == 429,
-        )
-    # Anything else while reading the stream (bad JSON, unexpected shapes).
-    return ProviderError(NAME, f"malformed response ({type(exc).__name__})", retryable=True)
+    return sdk_error(NAME, openai, exc)
 
 
 class OpenAIChat:

@@ -238,7 +238,9 @@ async def serve_fake_llm() -> AsyncIterator[FakeLLM]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     fake.port = sock.getsockname()[1]
-    config = uvicorn.Config(fake.app, log_level="warning", lifespan="off")
+    # No log_config, log_level or access_log: each makes uvicorn reconfigure the process's
+    # loggers (levels, propagation, the service's own filters) for every later test.
+    config = uvicorn.Config(fake.app, lifespan="off", log_config=None)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

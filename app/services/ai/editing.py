@@ -26,22 +26,24 @@ from app.permissions import Action
 from app.platforms.rules import RULES
 from app.services import lookup
 from app.services.ai import drafts, quotas
-from app.services.ai.generation import (
-    REFINE_KIND,
-    TRANSFORM_KIND,
+from app.services.ai.attempts import (
     Accounting,
     AlreadySaved,
     Inputs,
-    add_generation,
     complete_stage,
     completion,
     done_result,
-    fingerprint,
     finish,
     load_inputs,
+    record_failure,
+)
+from app.services.ai.generation import (
+    REFINE_KIND,
+    TRANSFORM_KIND,
+    add_generation,
+    fingerprint,
     lock_fingerprint,
     recent_duplicate,
-    record_failure,
 )
 from app.services.ai.progress import Streamer
 from app.services.audit import trail as audit
