@@ -16,9 +16,9 @@ from app.ai.llm import (
     CompletionRequest,
     Delta,
     Finished,
+    ModelChoice,
     ProviderError,
     StreamItem,
-    Task,
     Usage,
     estimate_tokens,
     sdk_error,
@@ -31,7 +31,7 @@ def map_error(exc: Exception) -> ProviderError:
     return sdk_error(NAME, anthropic, exc)
 
 
-class AnthropicMessages:
+class AnthropicMessages(ModelChoice):
     def __init__(
         self,
         *,
@@ -47,12 +47,8 @@ class AnthropicMessages:
             timeout=timeout_seconds,
             max_retries=0,
         )
+        super().__init__(model, fast_model)
         self.name = NAME
-        self._model = model
-        self._fast_model = fast_model or model
-
-    def model_for(self, task: Task) -> str:
-        return self._fast_model if task == "transform" else self._model
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         model = self.model_for(request.task)

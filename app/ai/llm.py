@@ -102,6 +102,18 @@ class ProviderError(Exception):
         self.rate_limited = rate_limited
 
 
+class ModelChoice:
+    """Which model a task uses: the fast one for per-platform rewrites, else the main one
+    (shared by the SDK-backed providers)."""
+
+    def __init__(self, model: str, fast_model: str | None) -> None:
+        self._model = model
+        self._fast_model = fast_model or model
+
+    def model_for(self, task: Task) -> str:
+        return self._fast_model if task == "transform" else self._model
+
+
 def sdk_error(provider: str, sdk: Any, exc: Exception) -> ProviderError:
     """An official SDK's exception as a ProviderError: retryable for 429, 5xx (Anthropic's
     529 "overloaded" included), timeouts and connection trouble. The OpenAI and Anthropic

@@ -18,9 +18,9 @@ from app.ai.llm import (
     CompletionRequest,
     Delta,
     Finished,
+    ModelChoice,
     ProviderError,
     StreamItem,
-    Task,
     Usage,
     estimate_tokens,
     sdk_error,
@@ -33,7 +33,7 @@ def map_error(exc: Exception) -> ProviderError:
     return sdk_error(NAME, openai, exc)
 
 
-class OpenAIChat:
+class OpenAIChat(ModelChoice):
     def __init__(
         self,
         *,
@@ -50,12 +50,8 @@ class OpenAIChat:
             timeout=timeout_seconds,
             max_retries=0,
         )
+        super().__init__(model, fast_model)
         self.name = NAME
-        self._model = model
-        self._fast_model = fast_model or model
-
-    def model_for(self, task: Task) -> str:
-        return self._fast_model if task == "transform" else self._model
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         model = self.model_for(request.task)
