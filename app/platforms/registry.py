@@ -1,0 +1,25 @@
+"""Which adapter publishes to each platform (one `Publisher` per platform)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from app.models.vocabulary import Platform
+from app.platforms.publishing import Publisher
+from app.settings import Settings
+
+# Builds a platform's adapter around the caller's HTTP client and the settings (API base
+# URLs are settings, so tests point adapters at local fakes of each platform).
+PublisherFactory = Callable[[httpx.AsyncClient, Settings], Publisher]
+
+FACTORIES: dict[Platform, PublisherFactory] = {}
+
+
+def publisher_for(platform: Platform, http: httpx.AsyncClient, settings: Settings) -> Publisher:
+    try:
+        factory = FACTORIES[platform]
+    except KeyError:
+        raise LookupError(f"no publisher for {platform.value}") from None
+    return factory(http, settings)
