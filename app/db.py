@@ -46,7 +46,9 @@ def create_engine(
         # Pinged on checkout only after being idle (see _ping_when_idle), not every time.
         pool_pre_ping=False,
         pool_recycle=1800,
+        pool_timeout=settings.db_pool_timeout_seconds,
         connect_args={
+            "timeout": settings.db_connect_timeout_seconds,
             "server_settings": {
                 "application_name": application_name,
                 # Filtered HNSW scans (one workspace among many) keep searching until enough

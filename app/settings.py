@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(10, ge=0, le=200)
     # A pooled connection idle this long is pinged before use (a busy one is not).
     db_ping_idle_seconds: float = Field(10.0, ge=0)
+    # A new connection must finish its handshake in this time (a black-holed host must not
+    # hang a request), and a request waits at most this long for a free pooled connection.
+    db_connect_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
