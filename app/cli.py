@@ -35,6 +35,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=True,
         workers=args.workers or settings.api_workers,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        # One websocket message may be as large as one HTTP body, no larger.
+        ws_max_size=settings.max_body_bytes,
         ws_ping_interval=20,
         ws_ping_timeout=20,
     )

@@ -297,3 +297,22 @@ def test_logs_are_json_lines_carrying_the_request_id(servers: Servers, tmp_path:
     assert records, "logs are JSON"
     assert all({"event", "level", "timestamp"} <= set(r) for r in records)
     assert any(r.get("request_id") == "trace-abc-123" for r in records)
+
+
+async def test_a_websocket_message_over_the_body_limit_closes_the_connection(
+    api: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    # The same bound as an HTTP body (MAX_BODY_BYTES, 1 MB), not uvicorn's 16 MiB default.
+    base, _proc = api
+    url = base.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(
+        url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        max_size=None,
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"x": "a" * 2_000_000}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(WAIT_SECONDS):
+                await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009  # message too big
