@@ -23,8 +23,8 @@ from app.ai.llm import (
     StreamItem,
     Task,
     Usage,
-    estimate_tokens,
 )
+from app.ai.tokens import usage_counts
 
 NAME = "offline"
 MODEL = "offline-draft-writer-v1"
@@ -228,12 +228,13 @@ class OfflineWriter:
             yield Delta("".join(pieces[i : i + self._words]))
             if not self._delay:
                 await asyncio.sleep(0)  # let others run, as a network stream would
+        input_tokens, output_tokens, _ = await usage_counts(request, text)
         yield Finished(
             Usage(
                 provider=NAME,
                 model=MODEL,
-                input_tokens=estimate_tokens(request.system + request.prompt),
-                output_tokens=estimate_tokens(text),
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
                 estimated=True,
                 first_token_ms=(first - started) * 1000 if first is not None else None,
                 total_ms=(time.perf_counter() - started) * 1000,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.ai import tokens
 from app.ai.anthropic_messages import AnthropicMessages
 from app.ai.llm import CompletionRequest, Delta, DraftSpec, Finished, ProviderError, StreamItem
 from app.ai.offline import OfflineWriter, compose
@@ -93,6 +94,30 @@ async def test_anthropic_streams_deltas_and_reports_usage(fake: FakeLLM) -> None
     # SDK versions differ in how they present the key; each sends it one of these ways.
     assert "sk-ant-test" in (headers.get("x-api-key"), headers.get("authorization", "")[7:])
     assert "anthropic-version" in headers
+
+
+def estimated_input(request: CompletionRequest) -> int:
+    return tokens.COUNTER.count_messages(tokens.prompt_messages(request))
+
+
+async def test_openai_without_usage_is_estimated_with_tiktoken(fake: FakeLLM) -> None:
+    """A server that ignores `stream_options.include_usage` (older Ollama, llama.cpp)."""
+    fake.openai.steps = [Stream(["Green", " tea", " rocks."], report_usage=False)]
+    deltas, finished = await drain(openai_for(fake).stream(REQUEST))
+    usage = finished.usage
+    assert usage.estimated
+    assert usage.input_tokens == estimated_input(REQUEST)
+    assert usage.output_tokens == tokens.COUNTER.count("".join(deltas)) == 4
+
+
+async def test_anthropic_without_an_output_count_estimates_only_that(fake: FakeLLM) -> None:
+    fake.anthropic.steps = [
+        Stream(["Oolong", " is", " great."], input_tokens=30, report_usage=False)
+    ]
+    deltas, finished = await drain(anthropic_for(fake).stream(REQUEST))
+    usage = finished.usage
+    assert usage.estimated and usage.input_tokens == 30, "the reported input count is kept"
+    assert usage.output_tokens == tokens.COUNTER.count("".join(deltas))
 
 
 async def test_short_transforms_route_to_the_fast_model(fake: FakeLLM) -> None:
@@ -263,7 +288,10 @@ async def test_offline_writer_streams_a_structured_draft_and_says_it_is_offline(
     assert text == compose(spec)
     assert text.startswith("Title: Our new oat latte launches Monday")
     assert "Students" in text and "#OatLatte" in text
-    assert finished.usage.provider == "offline" and finished.usage.estimated
+    usage = finished.usage
+    assert usage.provider == "offline" and usage.estimated
+    assert usage.input_tokens == estimated_input(request)
+    assert usage.output_tokens == tokens.COUNTER.count(text)
 
 
 def test_offline_writer_drops_banned_words_and_writes_email_headers() -> None:
