@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     ai_monthly_tokens_enterprise: int = Field(0, ge=0)
     # How often a running generation checks whether it was cancelled (then stops its stream).
     ai_cancel_poll_seconds: float = Field(1.0, gt=0, le=60)
+    # Times a platform variation that breaks the platform's rules beyond a harmless cut is
+    # sent back to the model (naming the violations) before the deterministic repair; 0: never.
+    ai_repair_reasks: int = Field(1, ge=0, le=5)
 
     # Jobs
     # A running attempt holds its job this long and renews it every third of it (heartbeat):

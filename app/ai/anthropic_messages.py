@@ -1,7 +1,8 @@
 """Anthropic messages, streamed, through the official SDK (`AsyncAnthropic`).
 
 Usage comes from the stream itself: input tokens in `message_start`, the final output
-count in `message_delta`. SDK retries are off (the router retries and falls back).
+count in `message_delta` (a count missing from them is estimated with tiktoken, app/ai/
+tokens.py, and marked so). SDK retries are off (the router retries and falls back).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from app.ai.llm import (
     ProviderError,
     StreamItem,
     Usage,
-    estimate_tokens,
     sdk_error,
 )
+from app.ai.tokens import reported, usage_counts
 
 NAME = "anthropic"
 
@@ -72,8 +73,8 @@ class AnthropicMessages(ModelChoice):
                 async for event in stream:
                     if event.type == "message_start":
                         reported_model = event.message.model or model
-                        input_tokens = event.message.usage.input_tokens
-                        output_tokens = event.message.usage.output_tokens
+                        # Its output count is the first token or so, not the final one.
+                        input_tokens = reported(event.message.usage, "input_tokens")
                     elif event.type == "content_block_delta":
                         if event.delta.type == "text_delta" and event.delta.text:
                             if first is None:
@@ -81,8 +82,7 @@ class AnthropicMessages(ModelChoice):
                             produced.append(event.delta.text)
                             yield Delta(event.delta.text)
                     elif event.type == "message_delta":
-                        if event.usage is not None:
-                            output_tokens = event.usage.output_tokens
+                        output_tokens = reported(getattr(event, "usage", None), "output_tokens")
                     elif event.type == "message_stop":
                         stopped = True
         except ProviderError:
@@ -94,18 +94,17 @@ class AnthropicMessages(ModelChoice):
             raise ProviderError(NAME, "the stream ended before message_stop", retryable=True)
         if not output:
             raise ProviderError(NAME, "the stream ended without any text", retryable=True)
+        input_tokens, output_tokens, estimated = await usage_counts(
+            request, output, input_tokens=input_tokens, output_tokens=output_tokens
+        )
         finished = time.perf_counter()
         yield Finished(
             Usage(
                 provider=NAME,
                 model=reported_model,
-                input_tokens=input_tokens
-                if input_tokens is not None
-                else estimate_tokens(request.system + request.prompt),
-                output_tokens=output_tokens
-                if output_tokens is not None
-                else estimate_tokens(output),
-                estimated=input_tokens is None,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                estimated=estimated,
                 first_token_ms=(first - started) * 1000 if first is not None else None,
                 total_ms=(finished - started) * 1000,
             )

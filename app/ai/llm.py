@@ -8,7 +8,6 @@ retries and fallback without knowing any SDK's exception classes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
@@ -141,9 +140,3 @@ class Provider(Protocol):
     def model_for(self, task: Task) -> str: ...
 
     def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]: ...
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token for English (tiktoken needs its vocabulary files
-    downloaded at run time, which this deployment cannot assume)."""
-    return max(1, math.ceil(len(text) / 4)) if text else 0

@@ -23,8 +23,9 @@ from app.ai.llm import (
     StreamItem,
     Task,
     Usage,
-    estimate_tokens,
 )
+from app.ai.tokens import usage_counts
+from app.platforms.rules import RULES
 
 NAME = "offline"
 MODEL = "offline-draft-writer-v1"
@@ -172,16 +173,38 @@ def refine(spec: DraftSpec) -> str:
     return f"Title: {_without_banned(title, banned)}\n\n{body}"
 
 
+_THREADED = {p.value for p, rule in RULES.items() if rule.threads}
+_TAGS_ROOM = 80  # characters kept free for the hashtag line
+
+
+def _fitting(sentences: list[str], limit: int) -> list[str]:
+    """The leading sentences that fit in `limit` characters together (at least one)."""
+    kept: list[str] = []
+    size = -1  # no space before the first
+    for sentence in sentences:
+        size += 1 + len(sentence)
+        if kept and size > limit:
+            break
+        kept.append(sentence)
+    return kept
+
+
 def adapt(spec: DraftSpec) -> str:
     """Repurpose `source` for `platform`: the sentences of the text without Markdown
-    headings, the platform's shape (email headers), hashtags from the keywords. Length is
-    left to the platform-rule repair that follows."""
+    headings, the platform's shape (email headers), hashtags from the keywords. A post
+    keeps the whole sentences that fit its limit (a thread, six at most); the platform-rule
+    repair that follows is the guarantee."""
     source = spec.source or ""
     lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith("#")]
     sentences = _sentences(" ".join(lines))
     title = spec.source_title or (sentences[0].rstrip(".!?")[:90] if sentences else "Update")
     limit = spec.max_chars
-    body_sentences = sentences if limit is None or limit > 1000 else sentences[:6]
+    if limit is None:
+        body_sentences = sentences
+    elif spec.platform in _THREADED:
+        body_sentences = sentences[:6]
+    else:
+        body_sentences = _fitting(sentences, limit - _TAGS_ROOM)
     body = " ".join(body_sentences) or title
     existing = set(re.findall(r"#\w+", source))
     tags = [_hashtag(k) for k in spec.keywords[:5]] + sorted(existing)[:5]
@@ -228,12 +251,13 @@ class OfflineWriter:
             yield Delta("".join(pieces[i : i + self._words]))
             if not self._delay:
                 await asyncio.sleep(0)  # let others run, as a network stream would
+        input_tokens, output_tokens, _ = await usage_counts(request, text)
         yield Finished(
             Usage(
                 provider=NAME,
                 model=MODEL,
-                input_tokens=estimate_tokens(request.system + request.prompt),
-                output_tokens=estimate_tokens(text),
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
                 estimated=True,
                 first_token_ms=(first - started) * 1000 if first is not None else None,
                 total_ms=(time.perf_counter() - started) * 1000,

@@ -3,6 +3,11 @@
 Any OpenAI-compatible server works through `OPENAI_BASE_URL` (vLLM, Ollama, llama.cpp,
 Azure's OpenAI endpoint). The SDK's own retries are off: the router retries with
 jittered backoff and falls back, and the timeout is the time allowed between bytes.
+
+Usage: the request asks for it (`stream_options.include_usage`), and OpenAI then sends it
+in a last chunk with no choices; servers that ignore the option (older Ollama and
+llama.cpp builds) send none, and a count missing from the report is estimated with
+tiktoken (app/ai/tokens.py) and marked so.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from app.ai.llm import (
     ProviderError,
     StreamItem,
     Usage,
-    estimate_tokens,
     sdk_error,
 )
+from app.ai.tokens import reported, usage_counts
 
 NAME = "openai"
 
@@ -92,16 +97,20 @@ class OpenAIChat(ModelChoice):
         output = "".join(produced)
         if not output:
             raise ProviderError(NAME, "the stream ended without any text", retryable=True)
+        input_tokens, output_tokens, estimated = await usage_counts(
+            request,
+            output,
+            input_tokens=reported(usage, "prompt_tokens"),
+            output_tokens=reported(usage, "completion_tokens"),
+        )
         finished = time.perf_counter()
         yield Finished(
             Usage(
                 provider=NAME,
                 model=reported_model,
-                input_tokens=usage.prompt_tokens
-                if usage
-                else estimate_tokens(request.system + request.prompt),
-                output_tokens=usage.completion_tokens if usage else estimate_tokens(output),
-                estimated=usage is None,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                estimated=estimated,
                 first_token_ms=(first - started) * 1000 if first is not None else None,
                 total_ms=(finished - started) * 1000,
             )

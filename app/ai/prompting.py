@@ -32,7 +32,7 @@ BLOG_LENGTH_GUIDE = {
     "MEDIUM": "medium-length (about 800 words)",
     "LONG": "long (about 1,500 words)",
 }
-OPERATIONS = ("generate", "refine", "transform")
+OPERATIONS = ("generate", "refine", "transform", "repair")
 
 
 class PromptNotFound(LookupError):
@@ -96,6 +96,8 @@ def template_name(operation: str, content_type: str | None = None) -> str:
         return "refine_content"
     if operation == "transform":
         return "transform_platform"
+    if operation == "repair":  # a platform variation that broke the rules, asked again
+        return "repair_platform"
     raise PromptNotFound(f"no prompt for operation {operation!r}")
 
 
@@ -214,6 +216,9 @@ def render(template: Template, **values: Any) -> RenderedPrompt:
         ),
         "instruction": str(values.get("instruction") or ""),
         "source": str(values.get("source") or ""),
+        # Repairing a variation: the answer that broke the rules, and how it broke them.
+        "answer": str(values.get("answer") or ""),
+        "violations": str(values.get("violations") or ""),
     }
     return RenderedPrompt(
         template=template.name,

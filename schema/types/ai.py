@@ -234,7 +234,9 @@ class GenerationProgress:
     )
     sequence: int = strawberry.field(description="The job's event sequence at this event.")
     stage: str | None = strawberry.field(
-        description="draft, variation, alternative or saving; null before the job starts."
+        description="draft, variation, repair (a variation that broke its platform's rules, "
+        "asked again: its text replaces that variation's), alternative or saving; null "
+        "before the job starts."
     )
     variation_index: int | None = strawberry.field(
         description="Which platform variation (in the requested order) or alternative."

@@ -35,6 +35,9 @@ class Stream:
     gate: asyncio.Event | None = None
     gate_after: int = 0
     delay_seconds: float = 0.0  # pause between chunks (the benchmark's fixed token rate)
+    # False: no usage, as from a server that ignores `stream_options` (OpenAI) or leaves the
+    # output count out of `message_delta` (Anthropic).
+    report_usage: bool = True
 
 
 @dataclass
@@ -150,7 +153,7 @@ class FakeLLM:
                     await asyncio.sleep(step.delay_seconds)
                 yield _sse(chunk({"content": text}))
             yield _sse(chunk({}, "stop"))
-            if body.get("stream_options", {}).get("include_usage"):
+            if step.report_usage and body.get("stream_options", {}).get("include_usage"):
                 usage = {
                     "prompt_tokens": step.input_tokens,
                     "completion_tokens": step.output_tokens,
@@ -218,14 +221,13 @@ class FakeLLM:
                 return
             assert isinstance(step, Stream)
             yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-            yield _sse(
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                    "usage": {"output_tokens": step.output_tokens},
-                },
-                "message_delta",
-            )
+            delta: dict[str, Any] = {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            }
+            if step.report_usage:
+                delta["usage"] = {"output_tokens": step.output_tokens}
+            yield _sse(delta, "message_delta")
             yield _sse({"type": "message_stop"}, "message_stop")
 
         return StreamingResponse(events(), media_type="text/event-stream")

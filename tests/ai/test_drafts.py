@@ -97,3 +97,53 @@ def test_email_gets_a_subject_and_trimmed_headers() -> None:
 def test_an_empty_answer_becomes_the_title_not_an_empty_post() -> None:
     fixed, _ = drafts.repair(Platform.LINKEDIN, drafts.Draft("T", "  "), title="The title")
     assert fixed.body == "The title"
+
+
+def codes(platform: Platform, draft: drafts.Draft) -> list[str]:
+    return [v.code for v in drafts.reask_reasons(platform, draft)]
+
+
+def test_a_small_overrun_is_cut_but_a_large_one_is_worth_asking_again() -> None:
+    sentence = "A sentence of exactly fifty characters, near enough. "
+    assert codes(Platform.BLUESKY, drafts.Draft("T", (sentence * 6)[:330])) == [], "10% over"
+    assert codes(Platform.BLUESKY, drafts.Draft("T", sentence * 9)) == ["TOO_LONG"], "50% over"
+    assert codes(Platform.LINKEDIN, drafts.Draft("T", blog_post(1500))) == ["TOO_LONG"]
+    assert codes(Platform.LINKEDIN, drafts.Draft("T", "Fine.")) == []
+    # Hashtags past Instagram's 30 are dropped: nothing worth a second call.
+    tags = "Caption. " + " ".join(f"#tag{i}" for i in range(40))
+    assert codes(Platform.INSTAGRAM, drafts.Draft("T", tags)) == []
+    assert codes(Platform.LINKEDIN, drafts.Draft("T", " ")) == ["EMPTY"]
+
+
+def test_an_x_thread_is_asked_again_for_far_too_long_parts_or_too_many() -> None:
+    # A long text without explicit parts becomes a thread by itself: fine.
+    assert codes(Platform.X, drafts.Draft("T", "word " * 200)) == []
+    # An explicit part a little over is re-split; one far over would be broken mid-thought.
+    assert codes(Platform.X, drafts.Draft("T", "w" * 10 + " " + "x " * 140 + "\n---\nok")) == []
+    far = ("word " * 120).strip() + "\n---\nshort part"
+    assert codes(Platform.X, drafts.Draft("T", far)) == ["TOO_LONG"]
+    # More than 25 parts of 280 can only be cut short.
+    assert codes(Platform.X, drafts.Draft("T", blog_post(1500))) == ["TOO_MANY_PARTS"]
+    explicit = "\n---\n".join(f"Part {i}." for i in range(30))
+    assert codes(Platform.X, drafts.Draft("T", explicit)) == ["TOO_MANY_PARTS"]
+
+
+def test_an_email_without_a_subject_or_with_far_too_long_headers_is_asked_again() -> None:
+    assert codes(Platform.EMAIL, drafts.Draft("T", "Hi!")) == ["SUBJECT_REQUIRED"]
+    assert codes(Platform.EMAIL, drafts.Draft("T", "Hi!", "s" * 110, "p" * 160)) == []
+    assert codes(Platform.EMAIL, drafts.Draft("T", "Hi!", "s" * 130, "p" * 200)) == [
+        "SUBJECT_TOO_LONG",
+        "PREHEADER_TOO_LONG",
+    ]
+
+
+def test_a_draft_written_back_as_an_answer_parses_to_itself() -> None:
+    for draft in (
+        drafts.Draft("A title", "Body.\n\nMore."),
+        drafts.Draft("Mail", "Hello.", "Subject line", "Preheader text"),
+    ):
+        assert drafts.parse(drafts.as_answer(draft), fallback_title="x") == draft
+    text = drafts.describe_violations(
+        drafts.reask_reasons(Platform.X, drafts.Draft("T", ("word " * 120) + "\n---\nb"))
+    )
+    assert text.startswith("- TOO_LONG: Part 1 has") and "the limit is 280" in text

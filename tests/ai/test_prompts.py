@@ -27,7 +27,7 @@ def test_every_content_type_and_operation_has_a_template() -> None:
     for content_type in ContentType:
         template = prompts.get(prompts.template_name("generate", content_type.value))
         assert template.version >= 1
-    for operation in ("refine", "transform"):
+    for operation in ("refine", "transform", "repair"):
         assert prompts.get(prompts.template_name(operation)).version >= 1
 
 
@@ -87,3 +87,19 @@ def test_unknown_templates_and_versions_are_clear_errors() -> None:
     with pytest.raises(prompts.PromptNotFound):
         prompts.get("generate_email", version=99)
     assert prompts.get("generate_email", version=1).key == "generate_email.v1"
+
+
+def test_the_repair_prompt_names_the_violations_the_limits_and_the_broken_text() -> None:
+    rendered = prompts.render(
+        prompts.get(prompts.template_name("repair")),
+        platform=Platform.X,
+        content_type="BLOG_POST",
+        brand_voice=VOICE,
+        answer="Title: Long\n\nA part far too long ${x}",
+        violations="- TOO_LONG: Part 1 has 600 characters; the limit is 280.",
+    )
+    assert (rendered.template, rendered.version) == ("repair_platform", 1)
+    assert "Never use these words: cheap" in rendered.system
+    assert "- TOO_LONG: Part 1 has 600 characters; the limit is 280." in rendered.user
+    assert "A part far too long ${x}" in rendered.user, "the answer is inserted verbatim"
+    assert "280 characters per post" in rendered.user and "Title: <a title" in rendered.user

@@ -4,16 +4,23 @@ the router's retries, fallback and circuit breaker; the offline writer."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
+from app.ai import prompting as prompts
+from app.ai import tokens
 from app.ai.anthropic_messages import AnthropicMessages
 from app.ai.llm import CompletionRequest, Delta, DraftSpec, Finished, ProviderError, StreamItem
-from app.ai.offline import OfflineWriter, compose
+from app.ai.offline import OfflineWriter, adapt, compose
 from app.ai.openai_chat import OpenAIChat
 from app.ai.router import CircuitBreaker, RetryPolicy, Router, build_router, complete
+from app.models.vocabulary import Platform
+from app.platforms.rules import RULES
+from app.services.ai import drafts
 from app.settings import Settings
 from tests.ai.fake_llm import FakeLLM, Hang, Malformed, Status, Stream, serve_fake_llm
+from tests.ai.test_drafts import blog_post
 
 pytestmark = pytest.mark.no_db
 
@@ -93,6 +100,30 @@ async def test_anthropic_streams_deltas_and_reports_usage(fake: FakeLLM) -> None
     # SDK versions differ in how they present the key; each sends it one of these ways.
     assert "sk-ant-test" in (headers.get("x-api-key"), headers.get("authorization", "")[7:])
     assert "anthropic-version" in headers
+
+
+def estimated_input(request: CompletionRequest) -> int:
+    return tokens.COUNTER.count_messages(tokens.prompt_messages(request))
+
+
+async def test_openai_without_usage_is_estimated_with_tiktoken(fake: FakeLLM) -> None:
+    """A server that ignores `stream_options.include_usage` (older Ollama, llama.cpp)."""
+    fake.openai.steps = [Stream(["Green", " tea", " rocks."], report_usage=False)]
+    deltas, finished = await drain(openai_for(fake).stream(REQUEST))
+    usage = finished.usage
+    assert usage.estimated
+    assert usage.input_tokens == estimated_input(REQUEST)
+    assert usage.output_tokens == tokens.COUNTER.count("".join(deltas)) == 4
+
+
+async def test_anthropic_without_an_output_count_estimates_only_that(fake: FakeLLM) -> None:
+    fake.anthropic.steps = [
+        Stream(["Oolong", " is", " great."], input_tokens=30, report_usage=False)
+    ]
+    deltas, finished = await drain(anthropic_for(fake).stream(REQUEST))
+    usage = finished.usage
+    assert usage.estimated and usage.input_tokens == 30, "the reported input count is kept"
+    assert usage.output_tokens == tokens.COUNTER.count("".join(deltas))
 
 
 async def test_short_transforms_route_to_the_fast_model(fake: FakeLLM) -> None:
@@ -263,6 +294,45 @@ async def test_offline_writer_streams_a_structured_draft_and_says_it_is_offline(
     assert text == compose(spec)
     assert text.startswith("Title: Our new oat latte launches Monday")
     assert "Students" in text and "#OatLatte" in text
+    usage = finished.usage
+    assert usage.provider == "offline" and usage.estimated
+    assert usage.input_tokens == estimated_input(request)
+    assert usage.output_tokens == tokens.COUNTER.count(text)
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+async def test_offline_writer_adapts_within_limits_and_answers_a_re_ask(platform: Platform) -> None:
+    """It repurposes a 1,500-word post within the platform's limits, so it is never asked
+    again; asked anyway (the repair prompt, with the broken text as its source), it adapts
+    that text within the limits: no rule-following is claimed, and nothing breaks."""
+    rule = RULES[platform]
+    spec = DraftSpec(
+        brief="Repurposing",
+        keywords=("content", "marketing"),
+        platform=platform.value,
+        max_chars=rule.max_chars,
+        max_hashtags=rule.max_hashtags,
+        source=blog_post(1500),
+        source_title="Repurposing without the busywork",
+    )
+    first = drafts.parse(adapt(spec), fallback_title="T")
+    assert drafts.reask_reasons(platform, first) == [], platform
+    broken = drafts.Draft("T", blog_post(600) if rule.max_chars else "")
+    repair = prompts.render(
+        prompts.get(prompts.template_name("repair")),
+        platform=platform,
+        answer=drafts.as_answer(broken),
+        violations=drafts.describe_violations(drafts.reask_reasons(platform, broken)),
+    )
+    request = CompletionRequest(
+        system=repair.system,
+        prompt=repair.user,
+        task="transform",
+        draft=replace(spec, source=broken.body, source_title=broken.title),
+    )
+    deltas, finished = await drain(OfflineWriter().stream(request))
+    again = drafts.parse("".join(deltas), fallback_title="T")
+    assert drafts.reask_reasons(platform, again) == [], platform
     assert finished.usage.provider == "offline" and finished.usage.estimated
 
 

@@ -1,12 +1,14 @@
 """One attempt of a generation-type job (generate, refine, transform): its inputs, the
-model call streamed stage by stage, accounting, cancellation and failure."""
+model call streamed stage by stage, a platform variation re-asked and repaired to the
+rules, accounting, cancellation and failure."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +20,7 @@ from app.ai.llm import CompletionRequest, DraftSpec, ProviderError, Task, Usage
 from app.ai.pricing import estimate_cost
 from app.ai.router import complete, router_for
 from app.jobs.runner import JobContext, PermanentJobError
+from app.logging import get_logger
 from app.models import (
     AudienceSegment,
     Generation,
@@ -29,8 +32,11 @@ from app.models.vocabulary import (
     Platform,
 )
 from app.platforms.rules import RULES
+from app.services.ai import drafts
 from app.services.ai.progress import Streamer
 from app.settings import Settings
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -39,11 +45,20 @@ class Accounting:
     started: float = field(default_factory=time.perf_counter)
     first_token_ms: float | None = None
 
-    def add(self, stage: str, index: int | None, usage: Usage, offset_ms: float) -> None:
+    def add(
+        self,
+        stage: str,
+        index: int | None,
+        usage: Usage,
+        offset_ms: float,
+        prompt: str | None = None,
+    ) -> None:
         if self.first_token_ms is None and usage.first_token_ms is not None:
             self.first_token_ms = offset_ms + usage.first_token_ms
         entry = asdict(usage)
         entry.update(stage=stage, variation_index=index)
+        if prompt is not None:  # a call on another template than the generation's
+            entry["prompt"] = prompt
         self.calls.append(entry)
 
     def elapsed_ms(self) -> float:
@@ -146,6 +161,7 @@ async def complete_stage(
     index: int | None,
     fraction: float,
     request: CompletionRequest,
+    prompt: str | None = None,
 ) -> str:
     await streamer.begin(stage, index, fraction)
     offset = accounting.elapsed_ms()
@@ -173,7 +189,7 @@ async def complete_stage(
             raise PermanentJobError(f"the AI provider refused the request ({exc})") from exc
         raise
     await streamer.flush(force=True)
-    accounting.add(stage, index, usage, offset)
+    accounting.add(stage, index, usage, offset, prompt)
     return text_out
 
 
@@ -211,6 +227,96 @@ def completion(
         task=task,
         draft=spec,
     )
+
+
+async def platform_variation(
+    ctx: JobContext,
+    settings: Settings,
+    streamer: Streamer,
+    accounting: Accounting,
+    *,
+    index: int,
+    fraction: float,
+    platform: Platform,
+    request: CompletionRequest,
+    prompt_values: Mapping[str, Any],
+    title: str,
+    defaults: drafts.Draft | None = None,
+) -> tuple[drafts.Draft, list[str]]:
+    """One platform variation, never broken: the model's answer (stage `variation`); while
+    it breaks the platform's rules in a way a cut would lose meaning, the model asked again
+    with the violations named (stage `repair`, the same index, at most AI_REPAIR_REASKS
+    times); then the deterministic repair as the final guarantee. Returns the variation and
+    what was done to it. `defaults` gives an email the draft's subject and preheader when
+    its answer has none."""
+
+    def read(answer: str) -> drafts.Draft:
+        parsed = drafts.parse(answer, fallback_title=title)
+        if defaults is not None and platform is Platform.EMAIL and parsed.subject is None:
+            parsed = replace(parsed, subject=defaults.subject, preheader=defaults.preheader)
+        return parsed
+
+    answer = await complete_stage(
+        ctx,
+        settings,
+        streamer,
+        accounting,
+        stage="variation",
+        index=index,
+        fraction=fraction,
+        request=request,
+    )
+    current = read(answer)
+    reasons = drafts.reask_reasons(platform, current)
+    done: list[str] = []
+    template = prompts.get(prompts.template_name("repair"))
+    for _ in range(settings.ai_repair_reasks):
+        if not reasons:
+            break
+        done.append("RE-ASKED: " + "; ".join(f"{v.code} ({v.message})" for v in reasons))
+        rendered = prompts.render(
+            template,
+            **{**prompt_values, "platform": platform},
+            answer=drafts.as_answer(current),
+            violations=drafts.describe_violations(reasons),
+        )
+        spec = request.draft
+        try:
+            answer = await complete_stage(
+                ctx,
+                settings,
+                streamer,
+                accounting,
+                stage="repair",
+                index=index,
+                fraction=fraction,
+                request=replace(
+                    request,
+                    system=rendered.system,
+                    prompt=rendered.user,
+                    # The offline writer adapts the broken text to the limits again.
+                    draft=replace(
+                        spec, source=current.body, source_title=current.title, instruction=None
+                    )
+                    if spec is not None
+                    else None,
+                ),
+                prompt=template.key,
+            )
+        except (ProviderError, PermanentJobError) as exc:
+            # The first answer is still there to repair: one failed re-ask is not worth
+            # failing (and retrying) the whole job for.
+            log.warning("ai_reask_failed", job_id=str(ctx.job.id), error=str(exc)[:300])
+            done.append(f"RE-ASK FAILED: {str(exc)[:200]}")
+            break
+        candidate = read(answer)
+        candidate_reasons = drafts.reask_reasons(platform, candidate)
+        if len(candidate_reasons) <= len(reasons):  # keep the newer answer unless it is worse
+            current, reasons = candidate, candidate_reasons
+        else:
+            done.append("RE-ASK WORSE: kept the earlier answer")
+    fixed, repairs = drafts.repair(platform, current, title=title)
+    return fixed, done + repairs
 
 
 async def finish(

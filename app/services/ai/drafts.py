@@ -1,11 +1,15 @@
 """From a model's answer to a saved draft: parse the `Title:`/`Subject:`/`Preheader:` head,
 and repair a platform variation until it satisfies the platform's text rules.
 
-Repair is deterministic and always ends within the rules: hashtags past the limit are
-dropped, an X thread is re-split at word boundaries into numbered parts (and cut to the
-part limit), other posts are cut at the last sentence (or word) that fits, an email gets a
-subject from the title and both headers are trimmed. Media rules (Instagram needs an image)
-cannot be met by text: media are attached by people later and checked on every read.
+Where a repair would lose meaning (`reask_reasons`: a text far over its limit, a thread
+needing more parts than the platform allows, an empty text, an email without a subject),
+the job first asks the model again, naming the violations (app/services/ai/attempts.py,
+`platform_variation`). The deterministic `repair` is the final guarantee and always ends
+within the rules: hashtags past the limit are dropped, an X thread is re-split at word
+boundaries into numbered parts (and cut to the part limit), other posts are cut at the
+last sentence (or word) that fits, an email gets a subject from the title and both headers
+are trimmed. Media rules (Instagram needs an image) cannot be met by text: media are
+attached by people later and checked on every read.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from app.platforms.rules import (
     RULES,
     THREAD_BREAK,
     PlatformRule,
+    Violation,
     count_characters,
     evaluate,
 )
@@ -90,6 +95,63 @@ def parse(text: str, *, fallback_title: str) -> Draft:
 def text_violations(platform: Platform, draft: Draft) -> list[str]:
     evaluation = evaluate(platform, draft.body, subject=draft.subject, preheader=draft.preheader)
     return [v.code for v in evaluation.violations if v.code in TEXT_RULES]
+
+
+# Over its limit by more than this share, a text would lose too much to a cut: worth asking
+# the model again. Less, and a cut at a sentence (or re-splitting a thread) loses little.
+REASK_OVER_SHARE = 0.2
+# Violations a cut or a default cannot fix without losing meaning, whatever their size.
+_ALWAYS_REASK = frozenset({"EMPTY", "TOO_MANY_PARTS", "SUBJECT_REQUIRED"})
+
+
+def _far_over(size: int, limit: int | None) -> bool:
+    return limit is not None and size > limit * (1 + REASK_OVER_SHARE)
+
+
+def reask_reasons(platform: Platform, draft: Draft) -> list[Violation]:
+    """The text-rule violations that `repair` could fix only by losing meaning, so the model
+    should be asked again; [] when the draft is within the rules or a repair loses little
+    (a few hashtags dropped, a text a little long cut at a sentence, a thread re-split)."""
+    rule = RULES[platform]
+    evaluation = evaluate(platform, draft.body, subject=draft.subject, preheader=draft.preheader)
+    reasons: list[Violation] = []
+    for violation in evaluation.violations:
+        code = violation.code
+        limit: int | None
+        if code in _ALWAYS_REASK:
+            reasons.append(violation)
+            continue
+        if code == "TOO_LONG" and violation.part is not None and rule.threads:
+            # An explicit part of a thread, far too long: re-splitting would break the
+            # author's parts mid-sentence.
+            size = count_characters(evaluation.parts[violation.part - 1], rule)
+            limit = rule.max_chars
+        elif code == "TOO_LONG":
+            size, limit = evaluation.character_count, rule.max_chars
+        elif code == "SUBJECT_TOO_LONG":
+            size, limit = len(draft.subject or ""), rule.subject_max
+        elif code == "PREHEADER_TOO_LONG":
+            size, limit = len(draft.preheader or ""), rule.preheader_max
+        else:  # hashtags past the limit: dropping the last few loses little
+            continue
+        if _far_over(size, limit):
+            reasons.append(violation)
+    return reasons
+
+
+def describe_violations(violations: list[Violation]) -> str:
+    """The violations as lines for a repair prompt."""
+    return "\n".join(f"- {v.code}: {v.message}" for v in violations)
+
+
+def as_answer(draft: Draft) -> str:
+    """The draft written back in the answer format the prompts ask for."""
+    head = [f"Title: {draft.title}"]
+    if draft.subject is not None:
+        head.append(f"Subject: {draft.subject}")
+    if draft.preheader is not None:
+        head.append(f"Preheader: {draft.preheader}")
+    return "\n".join(head) + "\n\n" + draft.body
 
 
 def _limit_hashtags(body: str, limit: int) -> str:

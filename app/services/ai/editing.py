@@ -35,6 +35,7 @@ from app.services.ai.attempts import (
     done_result,
     finish,
     load_inputs,
+    platform_variation,
     record_failure,
 )
 from app.services.ai.generation import (
@@ -305,33 +306,31 @@ async def run_transform(ctx: JobContext) -> dict[str, Any]:
     results: list[tuple[Platform, drafts.Draft, list[str]]] = []
     try:
         template = prompts.get(inputs.generation.prompt_template, inputs.generation.prompt_version)
+        values = {
+            "content_type": content.content_type,
+            "brand_voice": inputs.brand_voice,
+            "segment": inputs.segment,
+            "keywords": content.tags,
+        }
         for i, platform in enumerate(platforms):
-            rendered = prompts.render(
-                template,
-                source=content.body,
-                platform=platform,
-                content_type=content.content_type,
-                brand_voice=inputs.brand_voice,
-                segment=inputs.segment,
-                keywords=content.tags,
-            )
-            answer = await complete_stage(
+            rendered = prompts.render(template, source=content.body, platform=platform, **values)
+            fixed, repairs = await platform_variation(
                 ctx,
                 settings,
                 streamer,
                 accounting,
-                stage="variation",
                 index=i,
                 fraction=i / (len(platforms) + 1),
+                platform=platform,
                 request=completion(
                     rendered,
                     _source_spec(inputs, content, platform),
                     task="transform",
                     max_tokens=settings.ai_max_output_tokens,
                 ),
+                prompt_values=values,
+                title=content.title,
             )
-            parsed = drafts.parse(answer, fallback_title=content.title)
-            fixed, repairs = drafts.repair(platform, parsed, title=content.title)
             results.append((platform, fixed, repairs))
         await streamer.begin("saving", None, len(platforms) / (len(platforms) + 1))
         totals = accounting.totals(settings)

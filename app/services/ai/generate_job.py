@@ -1,9 +1,10 @@
-"""The generate_content job: draft, platform variations repaired to the rules, alternatives,
-saved once."""
+"""The generate_content job: draft, platform variations (re-asked and repaired to the
+rules), alternatives, saved once."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text, update
@@ -34,6 +35,7 @@ from app.services.ai.attempts import (
     draft_spec,
     finish,
     load_inputs,
+    platform_variation,
     record_failure,
 )
 from app.services.ai.generation import GENERATE_KIND, MAX_TOKENS
@@ -87,22 +89,23 @@ async def run_generation(ctx: JobContext) -> dict[str, Any]:
         variations: list[tuple[Platform, drafts.Draft, list[str]]] = []
         for i, platform in enumerate(platforms):
             rendered = prompts.render(transform, source=draft.body, platform=platform, **common)
-            answer = await complete_stage(
+            # The offline writer adapts the draft, as a model is asked to.
+            spec = replace(
+                draft_spec(inputs, platform), source=draft.body, source_title=draft.title
+            )
+            fixed, repairs = await platform_variation(
                 ctx,
                 settings,
                 streamer,
                 accounting,
-                stage="variation",
                 index=i,
                 fraction=(1 + i) / steps,
-                request=completion(
-                    rendered, draft_spec(inputs, platform), task="transform", max_tokens=max_tokens
-                ),
+                platform=platform,
+                request=completion(rendered, spec, task="transform", max_tokens=max_tokens),
+                prompt_values=common,
+                title=draft.title,
+                defaults=draft,
             )
-            parsed = drafts.parse(answer, fallback_title=draft.title)
-            if parsed.subject is None and platform is Platform.EMAIL:
-                parsed = drafts.Draft(parsed.title, parsed.body, draft.subject, draft.preheader)
-            fixed, repairs = drafts.repair(platform, parsed, title=draft.title)
             variations.append((platform, fixed, repairs))
 
         alternative_drafts: list[dict[str, Any]] = []
