@@ -7,7 +7,7 @@ The account flow (routes, state storage, token encryption) calls, in order:
 2. On `/oauth/{platform}/callback?code&state`: check `state`, then
    `await complete(settings, platform, code, code_verifier, redirect_uri)` -> `TokenSet`
    (long-lived tokens where the platform has them: Facebook, Threads).
-3. `await identify(http, settings, platform, tokens)` -> the `Identity`s the tokens act
+3. `await identities.identify(http, settings, platform, tokens)` -> the `Identity`s the tokens act
    for (the user; for Facebook and Instagram each Page / business account, with the Page's
    own token): what to store as `Credentials.external_id`, `extra` and the name.
 4. Before expiry: `await refresh(settings, platform, credentials)` -> `TokenSet`
@@ -25,7 +25,7 @@ callback to the session that began it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -87,18 +87,6 @@ class AuthorizationRequest:
     url: str
     state: str
     code_verifier: str
-
-
-@dataclass(frozen=True)
-class Identity:
-    """An account the tokens can publish as."""
-
-    external_id: str
-    name: str
-    username: str | None = None
-    # The token to store for this account when it is not the user's (a Page's token).
-    access_token: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -405,63 +393,3 @@ async def register_mastodon_app(
     if not isinstance(body, dict) or not body.get("client_id") or not body.get("client_secret"):
         raise PermanentError("the Mastodon server did not register the app")
     return mastodon_app(base, str(body["client_id"]), str(body["client_secret"]))
-
-
-async def identify(
-    http: httpx.AsyncClient, settings: Settings, platform: Platform, tokens: TokenSet
-) -> list[Identity]:
-    """Who the tokens publish as. Facebook: each Page the user manages (with the Page's
-    token); Instagram: each business account linked to those Pages (with its Page's token)."""
-    token = tokens.access_token
-    api = Api(http, platform.value)
-    bearer = {"Authorization": f"Bearer {token}"}
-    graph = f"{settings.meta_graph_base_url}/{settings.meta_graph_version}"
-    if platform is Platform.X:
-        body = await api.json(
-            "GET", f"{settings.x_api_base_url}/2/users/me", creates=False, headers=bearer
-        )
-        user = body.get("data", {})
-        return [Identity(str(user["id"]), user.get("name", ""), user.get("username"))]
-    if platform is Platform.LINKEDIN:
-        body = await api.json(
-            "GET", f"{settings.linkedin_api_base_url}/v2/userinfo", creates=False, headers=bearer
-        )
-        return [Identity(f"urn:li:person:{body['sub']}", body.get("name", ""))]
-    if platform is Platform.THREADS:
-        body = await api.json(
-            "GET",
-            f"{settings.threads_api_base_url}/{settings.threads_api_version}/me",
-            creates=False,
-            params={"fields": "id,username,name", "access_token": token},
-            secrets=(token,),
-        )
-        return [Identity(str(body["id"]), body.get("name") or "", body.get("username"))]
-    if platform in (Platform.FACEBOOK, Platform.INSTAGRAM):
-        fields = "id,name,access_token"
-        if platform is Platform.INSTAGRAM:
-            fields += ",instagram_business_account{id,username,name}"
-        body = await api.json(
-            "GET",
-            f"{graph}/me/accounts",
-            creates=False,
-            params={"fields": fields, "access_token": token},
-            secrets=(token,),
-        )
-        found: list[Identity] = []
-        for page in body.get("data", []):
-            if platform is Platform.FACEBOOK:
-                found.append(
-                    Identity(str(page["id"]), page.get("name", ""), None, page.get("access_token"))
-                )
-            elif ig := page.get("instagram_business_account"):
-                found.append(
-                    Identity(
-                        str(ig["id"]),
-                        ig.get("name") or ig.get("username", ""),
-                        ig.get("username"),
-                        page.get("access_token"),
-                        {"page_id": str(page["id"])},
-                    )
-                )
-        return found
-    raise NotConfigured(f"{platform.value} does not connect through OAuth")
