@@ -1,4 +1,9 @@
-"""Service settings, read from the environment and `.env`, validated once at start."""
+"""Service settings, read from the environment and `.env`, validated once at start.
+
+Longer than 400 lines because every knob of the service is a field of the one validated
+`Settings` class (split by the comments that group them), and one class is what each
+process validates once at start.
+"""
 
 from __future__ import annotations
 

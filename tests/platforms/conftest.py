@@ -53,9 +53,10 @@ def adapter_settings(fake: FakePlatforms, **overrides: Any) -> Settings:
         "bluesky_pds_url": fake.url,
         "platform_media_poll_seconds": 0,
         "platform_media_poll_attempts": 5,
+        "smtp_timeout_seconds": 5,
     }
     values.update(overrides)
-    return Settings(**values)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
@@ -87,4 +88,6 @@ def creds(external_id: str | None = None, token: str | None = TOKEN, **extra: st
 
 
 def image(fake: FakePlatforms, alt: str | None = "A red dot") -> MediaItem:
-    return MediaItem(url=f"{fake.url}/media/dot.png?sig=media-signature", mime_type="image/png", alt_text=alt)
+    return MediaItem(
+        url=f"{fake.url}/media/dot.png?sig=media-signature", mime_type="image/png", alt_text=alt
+    )

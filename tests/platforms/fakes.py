@@ -324,14 +324,21 @@ class FakePlatforms:
     def _li_check(self, request: Request) -> Response | None:
         if _bearer(request) != TOKEN:
             return JSONResponse(
-                {"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
-                 "message": "Invalid access token"},
+                {
+                    "status": 401,
+                    "serviceErrorCode": 65600,
+                    "code": "INVALID_ACCESS_TOKEN",
+                    "message": "Invalid access token",
+                },
                 status_code=401,
             )
         if not re.fullmatch(r"\d{6}", request.headers.get("linkedin-version", "")):
             return JSONResponse(
-                {"status": 426, "code": "NONEXISTENT_VERSION",
-                 "message": "Requested version  is not active"},
+                {
+                    "status": 426,
+                    "code": "NONEXISTENT_VERSION",
+                    "message": "Requested version  is not active",
+                },
                 status_code=426,
             )
         if request.headers.get("x-restli-protocol-version") != "2.0.0":
@@ -450,8 +457,13 @@ class FakePlatforms:
         q = request.query_params
         if q.get("grant_type") != "fb_exchange_token" or not q.get("fb_exchange_token"):
             return JSONResponse(
-                {"error": {"message": "Invalid OAuth access token", "type": "OAuthException",
-                           "code": 190}},
+                {
+                    "error": {
+                        "message": "Invalid OAuth access token",
+                        "type": "OAuthException",
+                        "code": 190,
+                    }
+                },
                 status_code=400,
             )
         return JSONResponse(
@@ -470,8 +482,13 @@ class FakePlatforms:
         q = request.query_params
         if q.get("grant_type") != "th_refresh_token" or q.get("access_token") != TOKEN:
             return JSONResponse(
-                {"error": {"message": "Session has expired", "type": "OAuthException",
-                           "code": 190}},
+                {
+                    "error": {
+                        "message": "Session has expired",
+                        "type": "OAuthException",
+                        "code": 190,
+                    }
+                },
                 status_code=400,
             )
         return JSONResponse(
@@ -482,9 +499,15 @@ class FakePlatforms:
     def _graph_auth(self, request: Request, fields: dict[str, str]) -> Response | None:
         if fields.get("access_token") != TOKEN:
             return JSONResponse(
-                {"error": {"message": "Error validating access token: Session has expired",
-                           "type": "OAuthException", "code": 190, "error_subcode": 463,
-                           "fbtrace_id": "AbC"}},
+                {
+                    "error": {
+                        "message": "Error validating access token: Session has expired",
+                        "type": "OAuthException",
+                        "code": 190,
+                        "error_subcode": 463,
+                        "fbtrace_id": "AbC",
+                    }
+                },
                 status_code=400,
             )
         return None
@@ -519,11 +542,17 @@ class FakePlatforms:
         if request.method == "GET" and edge == "insights":
             names = fields.get("metric", "").split(",")
             return JSONResponse(
-                {"data": [{"name": n, "period": "lifetime", "values": [{"value": 5 + i}]}
-                          for i, n in enumerate(names)]}
+                {
+                    "data": [
+                        {"name": n, "period": "lifetime", "values": [{"value": 5 + i}]}
+                        for i, n in enumerate(names)
+                    ]
+                }
             )
         if edge == "feed":
-            if not fields.get("message") and not any(k.startswith("attached_media") for k in fields):
+            if not fields.get("message") and not any(
+                k.startswith("attached_media") for k in fields
+            ):
                 return self._graph_error("(#100) Missing message or attachment")
             post_id = f"{owner}_{new}"
             self.graph[post_id] = {"kind": "post", **fields}
@@ -546,11 +575,14 @@ class FakePlatforms:
         if edge == "media":
             if fields.get("media_type") == "CAROUSEL":
                 children = fields.get("children", "").split(",")
-                if not all(self.graph.get(c, {}).get("is_carousel_item") == "true"
-                           for c in children):
+                if not all(
+                    self.graph.get(c, {}).get("is_carousel_item") == "true" for c in children
+                ):
                     return self._graph_error("(#100) The children must be carousel items")
             elif not fields.get("image_url") and not fields.get("video_url"):
-                return self._graph_error("(#100) Only photo or video can be accepted as media type.")
+                return self._graph_error(
+                    "(#100) Only photo or video can be accepted as media type."
+                )
             self.graph[new] = {"kind": "container", "polls": self.poll_pending, **fields}
             return JSONResponse({"id": new})
         if edge == "media_publish":
@@ -580,7 +612,9 @@ class FakePlatforms:
             node["polls"] -= 1
             return JSONResponse({"id": node_id, "status_code": status})
         if node["kind"] == "ig_media":
-            return JSONResponse({"id": node_id, "permalink": f"https://www.instagram.com/p/X{node_id}/"})
+            return JSONResponse(
+                {"id": node_id, "permalink": f"https://www.instagram.com/p/X{node_id}/"}
+            )
         return JSONResponse(
             {
                 "id": node_id,
@@ -606,8 +640,12 @@ class FakePlatforms:
         if request.method == "GET" and edge == "insights":
             names = fields.get("metric", "").split(",")
             return JSONResponse(
-                {"data": [{"name": n, "period": "lifetime", "values": [{"value": 1 + i}]}
-                          for i, n in enumerate(names)]}
+                {
+                    "data": [
+                        {"name": n, "period": "lifetime", "values": [{"value": 1 + i}]}
+                        for i, n in enumerate(names)
+                    ]
+                }
             )
         if edge == "threads":
             kind = fields.get("media_type")
@@ -618,18 +656,26 @@ class FakePlatforms:
             reply = fields.get("reply_to_id")
             if reply and self.graph.get(reply, {}).get("kind") != "thread":
                 return self._graph_error("(#100) reply_to_id does not exist")
-            self.graph[new] = {"kind": "th_container", "owner": owner,
-                               "polls": self.poll_pending, **fields}
+            self.graph[new] = {
+                "kind": "th_container",
+                "owner": owner,
+                "polls": self.poll_pending,
+                **fields,
+            }
             return JSONResponse({"id": new})
         if edge == "threads_publish":
             container = self.graph.get(fields.get("creation_id", ""))
             if not container or container["kind"] != "th_container" or container.get("done"):
-                return self._graph_error("(#100) The media is not ready or already published",
-                                         code=24)
+                return self._graph_error(
+                    "(#100) The media is not ready or already published", code=24
+                )
             container["done"] = True
-            self.graph[new] = {"kind": "thread", "container": fields["creation_id"],
-                               "reply_to_id": container.get("reply_to_id"),
-                               "text": container.get("text")}
+            self.graph[new] = {
+                "kind": "thread",
+                "container": fields["creation_id"],
+                "reply_to_id": container.get("reply_to_id"),
+                "text": container.get("text"),
+            }
             return JSONResponse({"id": new})
         return self._graph_error(f"Unknown edge {edge}")
 
@@ -648,7 +694,9 @@ class FakePlatforms:
             status = "IN_PROGRESS" if node["polls"] > 0 else "FINISHED"
             node["polls"] -= 1
             return JSONResponse({"id": node_id, "status": status})
-        return JSONResponse({"id": node_id, "permalink": f"https://www.threads.net/@dev/post/T{node_id}"})
+        return JSONResponse(
+            {"id": node_id, "permalink": f"https://www.threads.net/@dev/post/T{node_id}"}
+        )
 
     # ---- Mastodon --------------------------------------------------------------------
     def _md_auth(self, request: Request) -> Response | None:
@@ -695,7 +743,9 @@ class FakePlatforms:
         if request.method == "DELETE":
             del self.statuses[status["id"]]
             return JSONResponse({**status, "text": "deleted"})
-        return JSONResponse({**status, "favourites_count": 6, "reblogs_count": 2, "replies_count": 1})
+        return JSONResponse(
+            {**status, "favourites_count": 6, "reblogs_count": 2, "replies_count": 1}
+        )
 
     async def md_upload(self, request: Request) -> Response:
         if denied := self._md_auth(request):
@@ -704,7 +754,11 @@ class FakePlatforms:
         file = form.get("file")
         if not isinstance(file, UploadFile):
             return JSONResponse({"error": "Validation failed: File can't be blank"}, 422)
-        request.state.seen.files["file"] = (file.filename or "", file.content_type or "", await file.read())
+        request.state.seen.files["file"] = (
+            file.filename or "",
+            file.content_type or "",
+            await file.read(),
+        )
         media_id = self._new_id()
         self.md_media_polls[media_id] = self.poll_pending
         body = {"id": media_id, "type": "image", "description": form.get("description")}
@@ -725,8 +779,13 @@ class FakePlatforms:
         if not form.get("client_name") or not form.get("redirect_uris"):
             return JSONResponse({"error": "Validation failed"}, status_code=422)
         return JSONResponse(
-            {"id": "563419", "name": form["client_name"], "client_id": "md-client",
-             "client_secret": "md-secret", "redirect_uri": form["redirect_uris"]}
+            {
+                "id": "563419",
+                "name": form["client_name"],
+                "client_id": "md-client",
+                "client_secret": "md-secret",
+                "redirect_uri": form["redirect_uris"],
+            }
         )
 
     # ---- Bluesky XRPC ----------------------------------------------------------------
@@ -734,11 +793,22 @@ class FakePlatforms:
 
     def session_jwts(self, lifetime: int = 7200) -> dict[str, str]:
         now = int(time.time())
-        access = jwt.encode({"scope": "com.atproto.access", "sub": self.DID, "iat": now,
-                             "exp": now + lifetime}, JWT_SECRET, algorithm="HS256")
-        refresh = jwt.encode({"scope": "com.atproto.refresh", "sub": self.DID, "iat": now,
-                              "exp": now + 90 * 86400, "jti": self._new_id()},
-                             JWT_SECRET, algorithm="HS256")
+        access = jwt.encode(
+            {"scope": "com.atproto.access", "sub": self.DID, "iat": now, "exp": now + lifetime},
+            JWT_SECRET,
+            algorithm="HS256",
+        )
+        refresh = jwt.encode(
+            {
+                "scope": "com.atproto.refresh",
+                "sub": self.DID,
+                "iat": now,
+                "exp": now + 90 * 86400,
+                "jti": self._new_id(),
+            },
+            JWT_SECRET,
+            algorithm="HS256",
+        )
         return {"accessJwt": access, "refreshJwt": refresh}
 
     def _xrpc_error(self, status: int, error: str, message: str) -> Response:
@@ -762,26 +832,43 @@ class FakePlatforms:
         nsid = request.path_params["nsid"]
         if nsid == "com.atproto.server.createSession":
             body = await request.json()
-            if body.get("identifier") not in ("dev.bsky.social", self.DID) or body.get(
-                "password"
-            ) != "app-pass-word":
-                return self._xrpc_error(401, "AuthenticationRequired", "Invalid identifier or password")
-            return JSONResponse({"did": self.DID, "handle": "dev.bsky.social", "active": True,
-                                 **self.session_jwts()})
+            if (
+                body.get("identifier") not in ("dev.bsky.social", self.DID)
+                or body.get("password") != "app-pass-word"
+            ):
+                return self._xrpc_error(
+                    401, "AuthenticationRequired", "Invalid identifier or password"
+                )
+            return JSONResponse(
+                {
+                    "did": self.DID,
+                    "handle": "dev.bsky.social",
+                    "active": True,
+                    **self.session_jwts(),
+                }
+            )
         if nsid == "com.atproto.server.refreshSession":
             if denied := self._xrpc_auth(request, "com.atproto.refresh"):
                 return denied
-            return JSONResponse({"did": self.DID, "handle": "dev.bsky.social",
-                                 **self.session_jwts()})
+            return JSONResponse(
+                {"did": self.DID, "handle": "dev.bsky.social", **self.session_jwts()}
+            )
         if denied := self._xrpc_auth(request):
             return denied
         if nsid == "com.atproto.repo.uploadBlob":
             data = await request.body()
             link = "bafkrei" + hashlib.sha256(data).hexdigest()[:40]
             self.blobs[link] = data
-            return JSONResponse({"blob": {"$type": "blob", "ref": {"$link": link},
-                                          "mimeType": request.headers.get("content-type"),
-                                          "size": len(data)}})
+            return JSONResponse(
+                {
+                    "blob": {
+                        "$type": "blob",
+                        "ref": {"$link": link},
+                        "mimeType": request.headers.get("content-type"),
+                        "size": len(data),
+                    }
+                }
+            )
         if nsid == "com.atproto.repo.createRecord":
             body = await request.json()
             record = body.get("record", {})
@@ -797,8 +884,14 @@ class FakePlatforms:
             uri = f"at://{self.DID}/app.bsky.feed.post/{rkey}"
             cid = "bafyrei" + hashlib.sha256(json.dumps(record).encode()).hexdigest()[:40]
             self.records[uri] = {"cid": cid, "value": record, "order": len(self.records)}
-            return JSONResponse({"uri": uri, "cid": cid, "validationStatus": "valid",
-                                 "commit": {"cid": "bafycommit", "rev": "3l" + rkey}})
+            return JSONResponse(
+                {
+                    "uri": uri,
+                    "cid": cid,
+                    "validationStatus": "valid",
+                    "commit": {"cid": "bafycommit", "rev": "3l" + rkey},
+                }
+            )
         if nsid == "com.atproto.repo.getRecord":
             q = request.query_params
             uri = f"at://{q.get('repo')}/{q.get('collection')}/{q.get('rkey')}"
@@ -809,8 +902,9 @@ class FakePlatforms:
         if nsid == "com.atproto.repo.listRecords":
             limit = int(request.query_params.get("limit", "50"))
             newest = sorted(self.records.items(), key=lambda kv: -kv[1]["order"])[:limit]
-            return JSONResponse({"records": [{"uri": u, "cid": r["cid"], "value": r["value"]}
-                                             for u, r in newest]})
+            return JSONResponse(
+                {"records": [{"uri": u, "cid": r["cid"], "value": r["value"]} for u, r in newest]}
+            )
         if nsid == "com.atproto.repo.deleteRecord":
             body = await request.json()
             self.records.pop(f"at://{body['repo']}/{body['collection']}/{body['rkey']}", None)
@@ -818,10 +912,21 @@ class FakePlatforms:
         if nsid == "app.bsky.feed.getPosts":
             uri = request.query_params.get("uris", "")
             stored = self.records.get(uri)
-            posts = [] if stored is None else [
-                {"uri": uri, "cid": stored["cid"], "record": stored["value"], "likeCount": 8,
-                 "repostCount": 2, "replyCount": 1, "quoteCount": 1}
-            ]
+            posts = (
+                []
+                if stored is None
+                else [
+                    {
+                        "uri": uri,
+                        "cid": stored["cid"],
+                        "record": stored["value"],
+                        "likeCount": 8,
+                        "repostCount": 2,
+                        "replyCount": 1,
+                        "quoteCount": 1,
+                    }
+                ]
+            )
             return JSONResponse({"posts": posts})
         return self._xrpc_error(501, "MethodNotImplemented", f"Method Not Implemented: {nsid}")
 

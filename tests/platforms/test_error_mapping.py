@@ -36,13 +36,25 @@ IG_ID = "17841400001"
 
 
 def graph_error(message: str, code: int, **more: Any) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "OAuthException", "code": code,
-                      "fbtrace_id": "AxyZ", **more}}
+    return {
+        "error": {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+            "fbtrace_id": "AxyZ",
+            **more,
+        }
+    }
 
 
 def usage(minutes: int) -> dict[str, str]:
-    entry = {"type": "pages", "call_count": 100, "total_cputime": 20, "total_time": 20,
-             "estimated_time_to_regain_access": minutes}
+    entry = {
+        "type": "pages",
+        "call_count": 100,
+        "total_cputime": 20,
+        "total_time": 20,
+        "estimated_time_to_regain_access": minutes,
+    }
     return {"x-business-use-case-usage": json.dumps({"111": [entry]})}
 
 
@@ -54,8 +66,12 @@ class Case:
     rate_limit: Fault
     retry_after: tuple[float, float]
     invalid: Fault
-    server_error: Fault = field(default_factory=lambda: Fault(500, {"error": "Internal Server Error"}))
-    post: Callable[[FakePlatforms], Post] = lambda fake: make_post("Hello #launch https://example.com")
+    server_error: Fault = field(
+        default_factory=lambda: Fault(500, {"error": "Internal Server Error"})
+    )
+    post: Callable[[FakePlatforms], Post] = lambda fake: make_post(
+        "Hello #launch https://example.com"
+    )
     # A lost answer is safe to retry (the platform de-duplicates by our key).
     idempotent: bool = False
 
@@ -73,19 +89,38 @@ CASES = [
         Platform.X,
         "/2/tweets",
         lambda token: creds(token=token),
-        Fault(429, {"title": "Too Many Requests", "detail": "Too Many Requests", "status": 429},
-              {"x-rate-limit-remaining": "0", "x-rate-limit-reset": _now(30)}),
+        Fault(
+            429,
+            {"title": "Too Many Requests", "detail": "Too Many Requests", "status": 429},
+            {"x-rate-limit-remaining": "0", "x-rate-limit-reset": _now(30)},
+        ),
         (20, 30),
-        Fault(400, {"title": "Invalid Request", "status": 400, "type": "about:blank",
-                    "detail": f"One or more parameters to your request was invalid ({TOKEN})."}),
-        Fault(503, {"title": "Service Unavailable", "detail": "Service Unavailable", "status": 503}),
+        Fault(
+            400,
+            {
+                "title": "Invalid Request",
+                "status": 400,
+                "type": "about:blank",
+                "detail": f"One or more parameters to your request was invalid ({TOKEN}).",
+            },
+        ),
+        Fault(
+            503, {"title": "Service Unavailable", "detail": "Service Unavailable", "status": 503}
+        ),
     ),
     Case(
         Platform.LINKEDIN,
         "/rest/posts",
         lambda token: creds("urn:li:person:782bbtaQ", token=token),
-        Fault(429, {"status": 429, "message": "Resource level throttle APPLICATION DAY limit "
-                    "for calls to this resource is reached."}, {"retry-after": "30"}),
+        Fault(
+            429,
+            {
+                "status": 429,
+                "message": "Resource level throttle APPLICATION DAY limit "
+                "for calls to this resource is reached.",
+            },
+            {"retry-after": "30"},
+        ),
         (30, 30),
         Fault(422, {"status": 422, "message": f"ERROR :: /commentary :: {TOKEN} is too long"}),
         Fault(500, {"status": 500, "message": "Internal Server Error"}),
@@ -103,7 +138,9 @@ CASES = [
         Platform.INSTAGRAM,
         f"/v23.0/{IG_ID}/media_publish",
         lambda token: creds(IG_ID, token=token),
-        Fault(400, graph_error("Application request limit reached", 4, is_transient=True), usage(1)),
+        Fault(
+            400, graph_error("Application request limit reached", 4, is_transient=True), usage(1)
+        ),
         (60, 60),
         Fault(400, graph_error(f"The media is not ready for publishing ({TOKEN})", 9007)),
         Fault(500, graph_error("An unexpected error has occurred.", 2, is_transient=True)),
@@ -122,9 +159,15 @@ CASES = [
         Platform.MASTODON,
         "/api/v1/statuses",
         lambda token: creds(token=token, instance_url="{fake}"),
-        Fault(429, {"error": "Too many requests"},
-              {"x-ratelimit-limit": "300", "x-ratelimit-remaining": "0",
-               "x-ratelimit-reset": (datetime.now(UTC) + timedelta(seconds=30)).isoformat()}),
+        Fault(
+            429,
+            {"error": "Too many requests"},
+            {
+                "x-ratelimit-limit": "300",
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": (datetime.now(UTC) + timedelta(seconds=30)).isoformat(),
+            },
+        ),
         (20, 30),
         Fault(422, {"error": f"Validation failed: Text character limit of 500 exceeded {TOKEN}"}),
         Fault(503, {"error": "Service Unavailable"}),
@@ -133,14 +176,28 @@ CASES = [
     Case(
         Platform.BLUESKY,
         "/xrpc/com.atproto.repo.createRecord",
-        lambda token: Credentials(external_id="did:plc:fake1234", access_token=token,
-                                  extra={"handle": "dev.bsky.social"}),
-        Fault(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
-              {"ratelimit-limit": "5000", "ratelimit-remaining": "0",
-               "ratelimit-reset": _now(30), "ratelimit-policy": "5000;w=3600"}),
+        lambda token: Credentials(
+            external_id="did:plc:fake1234", access_token=token, extra={"handle": "dev.bsky.social"}
+        ),
+        Fault(
+            429,
+            {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+            {
+                "ratelimit-limit": "5000",
+                "ratelimit-remaining": "0",
+                "ratelimit-reset": _now(30),
+                "ratelimit-policy": "5000;w=3600",
+            },
+        ),
         (20, 30),
-        Fault(400, {"error": "InvalidRequest", "message": "Invalid app.bsky.feed.post record: "
-                    f"Record/text must not be longer than 300 graphemes ({TOKEN})"}),
+        Fault(
+            400,
+            {
+                "error": "InvalidRequest",
+                "message": "Invalid app.bsky.feed.post record: "
+                f"Record/text must not be longer than 300 graphemes ({TOKEN})",
+            },
+        ),
         Fault(502, {"error": "UpstreamFailure", "message": "Upstream Failure"}),
     ),
 ]
@@ -149,14 +206,23 @@ CASES = [
 def _credentials(case: Case, fake: FakePlatforms, token: str | None) -> Credentials:
     found = case.credentials(token)
     if case.platform is Platform.BLUESKY and token == TOKEN:
-        found = Credentials(external_id=found.external_id, extra=found.extra,
-                            access_token=fake.session_jwts()["accessJwt"])
+        found = Credentials(
+            external_id=found.external_id,
+            extra=found.extra,
+            access_token=fake.session_jwts()["accessJwt"],
+        )
     extra = {k: v.replace("{fake}", fake.url) for k, v in found.extra.items()}
     return Credentials(access_token=found.access_token, external_id=found.external_id, extra=extra)
 
 
-async def _publish(case: Case, fake: FakePlatforms, http: httpx.AsyncClient, settings: Settings,
-                   token: str | None = TOKEN, post: Post | None = None) -> Any:
+async def _publish(
+    case: Case,
+    fake: FakePlatforms,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    token: str | None = TOKEN,
+    post: Post | None = None,
+) -> Any:
     publisher = publisher_for(case.platform, http, settings)
     return await publisher.publish(post or case.post(fake), _credentials(case, fake, token))
 
@@ -194,8 +260,9 @@ async def test_invalid_content_is_permanent_with_the_platforms_message_and_no_to
     fake.fail("POST", case.path, Fault(case.invalid.status, body))
     publisher = publisher_for(case.platform, http, platform_settings)
     credentials = _credentials(case, fake, TOKEN)
-    credentials = Credentials(access_token=secret, external_id=credentials.external_id,
-                              extra=credentials.extra)
+    credentials = Credentials(
+        access_token=secret, external_id=credentials.external_id, extra=credentials.extra
+    )
     with pytest.raises(PermanentError) as caught:
         await publisher.publish(case.post(fake), credentials)
     error = caught.value
@@ -204,8 +271,10 @@ async def test_invalid_content_is_permanent_with_the_platforms_message_and_no_to
     assert secret not in error.message and "[redacted]" in error.message
     assert len(error.message) <= 300
     # The platform's own words reach the user.
-    assert any(word in error.message.lower() for word in ("invalid", "too long", "exceeded", "not ready",
-                                                  "at most", "longer than"))
+    assert any(
+        word in error.message.lower()
+        for word in ("invalid", "too long", "exceeded", "not ready", "at most", "longer than")
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -247,16 +316,23 @@ async def test_unreachable_platform_is_retryable(
     with __import__("socket").socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, not listening
-        settings = adapter_settings(fake, x_api_base_url=closed, linkedin_api_base_url=closed,
-                                    meta_graph_base_url=closed, threads_api_base_url=closed,
-                                    bluesky_pds_url=closed)
+        settings = adapter_settings(
+            fake,
+            x_api_base_url=closed,
+            linkedin_api_base_url=closed,
+            meta_graph_base_url=closed,
+            threads_api_base_url=closed,
+            bluesky_pds_url=closed,
+        )
         credentials = _credentials(case, fake, TOKEN)
         if case.platform is Platform.MASTODON:
             credentials = Credentials(access_token=TOKEN, extra={"instance_url": closed})
         if case.platform is Platform.BLUESKY:
-            credentials = Credentials(external_id=credentials.external_id,
-                                      access_token=credentials.access_token,
-                                      extra={"pds_url": closed})
+            credentials = Credentials(
+                external_id=credentials.external_id,
+                access_token=credentials.access_token,
+                extra={"pds_url": closed},
+            )
         publisher = publisher_for(case.platform, http, settings)
         post = make_post("Hello") if case.platform is not Platform.INSTAGRAM else case.post(fake)
         with pytest.raises(RetryableError) as caught:

@@ -34,7 +34,9 @@ def test_little_text_escapes_markup_but_keeps_links_and_hashtags() -> None:
     )
 
 
-async def test_linkedin_post(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_linkedin_post(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     publisher = publisher_for(Platform.LINKEDIN, http, platform_settings)
     published = await publisher.publish(make_post("Hiring (remote) #jobs"), creds(AUTHOR))
     [seen] = fake.requests("POST", "/rest/posts")
@@ -45,8 +47,11 @@ async def test_linkedin_post(fake: FakePlatforms, http: httpx.AsyncClient, platf
         "author": AUTHOR,
         "commentary": "Hiring \\(remote\\) #jobs",
         "visibility": "PUBLIC",
-        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [],
-                         "thirdPartyDistributionChannels": []},
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": [],
+        },
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": False,
     }
@@ -65,9 +70,13 @@ async def test_linkedin_post(fake: FakePlatforms, http: httpx.AsyncClient, platf
     assert d.headers["linkedin-version"] and urn not in fake.li_posts
 
 
-async def test_linkedin_images(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_linkedin_images(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     publisher = publisher_for(Platform.LINKEDIN, http, platform_settings)
-    await publisher.publish(make_post("Two pictures", media=(image(fake), image(fake, None))), creds(AUTHOR))
+    await publisher.publish(
+        make_post("Two pictures", media=(image(fake), image(fake, None))), creds(AUTHOR)
+    )
     inits = fake.requests("POST", "/rest/images")
     assert [s.query for s in inits] == [{"action": "initializeUpload"}] * 2
     assert inits[0].json() == {"initializeUploadRequest": {"owner": AUTHOR}}
@@ -78,7 +87,9 @@ async def test_linkedin_images(fake: FakePlatforms, http: httpx.AsyncClient, pla
     assert all(i["id"].startswith("urn:li:image:") for i in images)
 
 
-async def test_linkedin_validate(http: httpx.AsyncClient, platform_settings: Settings, fake: FakePlatforms) -> None:
+async def test_linkedin_validate(
+    http: httpx.AsyncClient, platform_settings: Settings, fake: FakePlatforms
+) -> None:
     publisher = publisher_for(Platform.LINKEDIN, http, platform_settings)
     assert publisher.validate(make_post("ok"), creds(AUTHOR)) == []
     problems = publisher.validate(make_post("ok", media=(video(fake),)), creds("12345"))
@@ -86,7 +97,9 @@ async def test_linkedin_validate(http: httpx.AsyncClient, platform_settings: Set
     assert "The LinkedIn account's author must be a urn:li: URN." in problems
 
 
-async def test_facebook_text_photo_album_video(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_facebook_text_photo_album_video(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     publisher = publisher_for(Platform.FACEBOOK, http, platform_settings)
     page = creds("111")
     text = await publisher.publish(make_post("Page update"), page)
@@ -115,8 +128,12 @@ async def test_facebook_text_photo_album_video(fake: FakePlatforms, http: httpx.
     assert clip.url == f"https://www.facebook.com/111/videos/{clip.platform_post_id}"
 
     comment = await publisher.comment(text, "First!", page)
-    assert fake.graph[comment.platform_post_id] == {"kind": "comment", "parent": text.platform_post_id,
-                                                     "message": "First!", "access_token": TOKEN}
+    assert fake.graph[comment.platform_post_id] == {
+        "kind": "comment",
+        "parent": text.platform_post_id,
+        "message": "First!",
+        "access_token": TOKEN,
+    }
     metrics = await publisher.fetch_metrics(text, page)
     assert (metrics.likes, metrics.comments, metrics.shares) == (9, 3, 2)
     assert (metrics.impressions, metrics.reach) == (5, 6)
@@ -124,13 +141,19 @@ async def test_facebook_text_photo_album_video(fake: FakePlatforms, http: httpx.
     assert text.platform_post_id not in fake.graph
 
 
-async def test_instagram_container_then_publish(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_instagram_container_then_publish(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     publisher = publisher_for(Platform.INSTAGRAM, http, platform_settings)
     fake.poll_pending = 2  # the container reports IN_PROGRESS twice, then FINISHED
     published = await publisher.publish(make_post("Caption #tag", media=(image(fake),)), creds(IG))
     [create] = fake.requests("POST", f"/v23.0/{IG}/media")
-    assert create.form() == {"caption": "Caption #tag", "image_url": image(fake).url,
-                             "alt_text": "A red dot", "access_token": TOKEN}
+    assert create.form() == {
+        "caption": "Caption #tag",
+        "image_url": image(fake).url,
+        "alt_text": "A red dot",
+        "access_token": TOKEN,
+    }
     container = fake.graph[published.platform_post_id]["container"]
     polls = fake.requests("GET", f"/v23.0/{container}")
     assert len(polls) == 3 and polls[0].query["fields"] == "status_code,status"
@@ -139,13 +162,19 @@ async def test_instagram_container_then_publish(fake: FakePlatforms, http: httpx
     assert published.url == f"https://www.instagram.com/p/X{published.platform_post_id}/"
 
 
-async def test_instagram_carousel_and_reel(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_instagram_carousel_and_reel(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     publisher = publisher_for(Platform.INSTAGRAM, http, platform_settings)
     await publisher.publish(make_post("Carousel", media=(image(fake), video(fake))), creds(IG))
     first, second, carousel = [s.form() for s in fake.requests("POST", f"/v23.0/{IG}/media")]
     assert first["is_carousel_item"] == "true" and first["image_url"] == image(fake).url
-    assert second == {"media_type": "VIDEO", "video_url": video(fake).url,
-                      "is_carousel_item": "true", "access_token": TOKEN}
+    assert second == {
+        "media_type": "VIDEO",
+        "video_url": video(fake).url,
+        "is_carousel_item": "true",
+        "access_token": TOKEN,
+    }
     assert carousel["media_type"] == "CAROUSEL" and carousel["caption"] == "Carousel"
     assert len(carousel["children"].split(",")) == 2
     await publisher.publish(make_post("Reel", media=(video(fake),)), creds(IG))
@@ -174,6 +203,8 @@ async def test_instagram_container_steps_are_retryable_publish_is_not(
 
 async def test_instagram_needs_media(http: httpx.AsyncClient, platform_settings: Settings) -> None:
     publisher = publisher_for(Platform.INSTAGRAM, http, platform_settings)
-    assert "INSTAGRAM needs at least one image or video." in publisher.validate(make_post("x"), creds(IG))
+    assert "INSTAGRAM needs at least one image or video." in publisher.validate(
+        make_post("x"), creds(IG)
+    )
     with pytest.raises(PermanentError):
         await publisher.publish(make_post("x"), creds(IG))

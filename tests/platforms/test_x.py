@@ -14,7 +14,6 @@ from app.platforms.adapters.x import XPublisher
 from app.platforms.publishing import (
     Credentials,
     PermanentError,
-    Published,
     RetryableError,
 )
 from app.platforms.registry import publisher_for
@@ -31,7 +30,9 @@ def x(http: httpx.AsyncClient, settings: Settings) -> XPublisher:
     return publisher
 
 
-async def test_single_post(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_single_post(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     published = await x(http, platform_settings).publish(
         make_post("Launch day!"), creds(username="dev")
     )
@@ -44,7 +45,9 @@ async def test_single_post(fake: FakePlatforms, http: httpx.AsyncClient, platfor
     assert published.part_ids == (published.platform_post_id,)
 
 
-async def test_thread_is_a_reply_chain(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_thread_is_a_reply_chain(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     parts = ("One 1/3", "Two 2/3", "Three 3/3")
     published = await x(http, platform_settings).publish(make_post(parts[0], parts), creds())
     bodies = [s.json() for s in fake.requests("POST", "/2/tweets")]
@@ -65,7 +68,9 @@ async def test_thread_cut_short_resumes_without_reposting(
     parts = ("A 1/3", "B 2/3", "C 3/3")
     post = make_post(parts[0], parts)
     # The first tweet goes out, the second meets a 503.
-    fake.fail("POST", "/2/tweets", Fault(503, {"title": "Service Unavailable", "status": 503}), after=1)
+    fake.fail(
+        "POST", "/2/tweets", Fault(503, {"title": "Service Unavailable", "status": 503}), after=1
+    )
     with pytest.raises(RetryableError) as caught:
         await x(http, platform_settings).publish(post, creds())
     partial = caught.value.partial
@@ -73,7 +78,9 @@ async def test_thread_cut_short_resumes_without_reposting(
     assert len(fake.tweets) == 1
 
     resumed = await x(http, platform_settings).publish(
-        make_post(parts[0], parts, idempotency_key=post.idempotency_key, published_parts=partial.part_ids),
+        make_post(
+            parts[0], parts, idempotency_key=post.idempotency_key, published_parts=partial.part_ids
+        ),
         creds(),
     )
     assert resumed.part_ids[0] == partial.part_ids[0] and len(resumed.part_ids) == 3
@@ -82,7 +89,9 @@ async def test_thread_cut_short_resumes_without_reposting(
     assert bodies[-2] == {"text": "B 2/3", "reply": {"in_reply_to_tweet_id": partial.part_ids[0]}}
 
 
-async def test_media_upload_then_attach(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_media_upload_then_attach(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     published = await x(http, platform_settings).publish(
         make_post("With a picture", media=(image(fake),)), creds()
     )
@@ -97,7 +106,9 @@ async def test_media_upload_then_attach(fake: FakePlatforms, http: httpx.AsyncCl
     assert fake.tweets[published.platform_post_id]["media"] == {"media_ids": [media_id]}
 
 
-async def test_comment_delete_metrics(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_comment_delete_metrics(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     publisher = x(http, platform_settings)
     published = await publisher.publish(make_post("a", ("a 1/2", "b 2/2")), creds())
     reply = await publisher.comment(published, "First comment", creds())
@@ -115,40 +126,85 @@ async def test_comment_delete_metrics(fake: FakePlatforms, http: httpx.AsyncClie
     await publisher.delete(published, creds())  # already gone: nothing to do
 
 
-async def test_rate_limit_uses_x_reset_headers(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_rate_limit_uses_x_reset_headers(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     reset = int(time.time()) + 40
-    fake.fail("POST", "/2/tweets", Fault(429, {"title": "Too Many Requests", "detail": "Too Many Requests", "status": 429},
-                                           {"x-rate-limit-limit": "200", "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}))
+    fake.fail(
+        "POST",
+        "/2/tweets",
+        Fault(
+            429,
+            {"title": "Too Many Requests", "detail": "Too Many Requests", "status": 429},
+            {
+                "x-rate-limit-limit": "200",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(reset),
+            },
+        ),
+    )
     with pytest.raises(RetryableError) as caught:
         await x(http, platform_settings).publish(make_post(), creds())
     assert caught.value.retry_after is not None and 30 < caught.value.retry_after <= 40
     # The 24-hour posting cap wins over the per-window reset.
     day = int(time.time()) + 3600
-    fake.fail("POST", "/2/tweets", Fault(429, {"title": "Too Many Requests", "status": 429},
-                                           {"x-rate-limit-reset": str(reset), "x-user-limit-24hour-remaining": "0",
-                                            "x-user-limit-24hour-reset": str(day)}))
+    fake.fail(
+        "POST",
+        "/2/tweets",
+        Fault(
+            429,
+            {"title": "Too Many Requests", "status": 429},
+            {
+                "x-rate-limit-reset": str(reset),
+                "x-user-limit-24hour-remaining": "0",
+                "x-user-limit-24hour-reset": str(day),
+            },
+        ),
+    )
     with pytest.raises(RetryableError) as caught:
         await x(http, platform_settings).publish(make_post(), creds())
     assert caught.value.retry_after is not None and 3500 < caught.value.retry_after <= 3600
 
 
-async def test_duplicate_content_is_permanent(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
-    fake.fail("POST", "/2/tweets", Fault(403, {"detail": "You are not allowed to create a Tweet with duplicate content.",
-                                           "type": "about:blank", "title": "Forbidden", "status": 403}))
+async def test_duplicate_content_is_permanent(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
+    fake.fail(
+        "POST",
+        "/2/tweets",
+        Fault(
+            403,
+            {
+                "detail": "You are not allowed to create a Tweet with duplicate content.",
+                "type": "about:blank",
+                "title": "Forbidden",
+                "status": 403,
+            },
+        ),
+    )
     with pytest.raises(PermanentError) as caught:
         await x(http, platform_settings).publish(make_post(), creds())
     assert "duplicate content" in caught.value.message and caught.value.status == 403
 
 
-async def test_refresh_rotates_tokens(fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings) -> None:
+async def test_refresh_rotates_tokens(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
     tokens = await x(http, platform_settings).refresh_token(
         Credentials(access_token="old", refresh_token="refresh-1")
     )
     [seen] = fake.requests("POST", "/2/oauth2/token")
-    assert seen.form() == {"grant_type": "refresh_token", "refresh_token": "refresh-1", "scope": platform_settings.x_scopes}
+    assert seen.form() == {
+        "grant_type": "refresh_token",
+        "refresh_token": "refresh-1",
+        "scope": platform_settings.x_scopes,
+    }
     # A confidential client authenticates with HTTP Basic (X's OAuth 2.0 docs).
     assert seen.headers["authorization"].startswith("Basic ")
-    assert tokens.access_token.startswith("x-access-") and tokens.refresh_token not in (None, "refresh-1")
+    assert tokens.access_token.startswith("x-access-") and tokens.refresh_token not in (
+        None,
+        "refresh-1",
+    )
     assert tokens.expires_at is not None
 
 
