@@ -80,8 +80,16 @@ class Case:
         return self.platform.value
 
 
-def _now(seconds: int) -> str:
-    return str(int(time.time()) + seconds)
+# Reset times are filled in when the test runs (collection may be minutes earlier).
+IN_30_EPOCH = "<now+30 as Unix seconds>"
+IN_30_ISO = "<now+30 as ISO 8601>"
+
+
+def _timed(fault: Fault) -> Fault:
+    now = datetime.now(UTC) + timedelta(seconds=30)
+    stamps = {IN_30_EPOCH: str(int(time.time()) + 30), IN_30_ISO: now.isoformat()}
+    headers = {k: stamps.get(v, v) for k, v in fault.headers.items()}
+    return Fault(fault.status, fault.body, headers)
 
 
 CASES = [
@@ -92,7 +100,7 @@ CASES = [
         Fault(
             429,
             {"title": "Too Many Requests", "detail": "Too Many Requests", "status": 429},
-            {"x-rate-limit-remaining": "0", "x-rate-limit-reset": _now(30)},
+            {"x-rate-limit-remaining": "0", "x-rate-limit-reset": IN_30_EPOCH},
         ),
         (20, 30),
         Fault(
@@ -165,7 +173,7 @@ CASES = [
             {
                 "x-ratelimit-limit": "300",
                 "x-ratelimit-remaining": "0",
-                "x-ratelimit-reset": (datetime.now(UTC) + timedelta(seconds=30)).isoformat(),
+                "x-ratelimit-reset": IN_30_ISO,
             },
         ),
         (20, 30),
@@ -185,7 +193,7 @@ CASES = [
             {
                 "ratelimit-limit": "5000",
                 "ratelimit-remaining": "0",
-                "ratelimit-reset": _now(30),
+                "ratelimit-reset": IN_30_EPOCH,
                 "ratelimit-policy": "5000;w=3600",
             },
         ),
@@ -231,7 +239,7 @@ async def _publish(
 async def test_rate_limit_is_retryable_with_the_platforms_retry_after(
     case: Case, fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
 ) -> None:
-    fake.fail("POST", case.path, case.rate_limit)
+    fake.fail("POST", case.path, _timed(case.rate_limit))
     with pytest.raises(RetryableError) as caught:
         await _publish(case, fake, http, platform_settings)
     low, high = case.retry_after

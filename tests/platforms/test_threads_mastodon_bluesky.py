@@ -307,3 +307,25 @@ async def test_bluesky_rate_limit_on_upload_is_retryable(
     with pytest.raises(RetryableError) as caught:
         await publisher.publish(make_post("Pic", media=(image(fake),)), bsky(fake))
     assert caught.value.retry_after == 5 and not fake.records
+
+
+async def test_bluesky_session_refused_by_the_pds_is_replaced(
+    fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
+) -> None:
+    import jwt as pyjwt
+
+    forged = pyjwt.encode(
+        {"scope": "com.atproto.access", "sub": DID},
+        "some-other-secret-of-32-bytes!!!",
+        algorithm="HS256",
+    )
+    publisher = publisher_for(Platform.BLUESKY, http, platform_settings)
+    credentials = Credentials(
+        external_id=DID,
+        access_token=forged,
+        extra={"handle": "dev.bsky.social", "pds_url": fake.url, "app_password": "app-pass-word"},
+    )
+    await publisher.publish(make_post("Still goes out"), credentials)
+    assert len(fake.records) == 1
+    creates = fake.requests("POST", "/xrpc/com.atproto.repo.createRecord")
+    assert [s.headers["authorization"] == f"Bearer {forged}" for s in creates] == [True, False]
