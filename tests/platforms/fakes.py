@@ -92,6 +92,10 @@ class FakePlatforms:
             Route("/2/tweets", self.x_create, methods=["POST"]),
             Route("/2/tweets/{id}", self.x_tweet, methods=["GET", "DELETE"]),
             Route("/2/media/upload", self.x_upload, methods=["POST"]),
+            Route("/2/media/upload", self.x_status, methods=["GET"]),
+            Route("/2/media/upload/initialize", self.x_init, methods=["POST"]),
+            Route("/2/media/upload/{id}/append", self.x_append, methods=["POST"]),
+            Route("/2/media/upload/{id}/finalize", self.x_finalize, methods=["POST"]),
             Route("/2/media/metadata", self.x_metadata, methods=["POST"]),
             Route("/2/users/me", self.x_me, methods=["GET"]),
             Route("/2/oauth2/token", self.oauth_token("x"), methods=["POST"]),
@@ -307,6 +311,61 @@ class FakePlatforms:
         self.x_media[media_id] = {"size": len(data), "category": category}
         body = {"id": media_id, "media_key": f"3_{media_id}", "size": len(data)}
         return JSONResponse({"data": {**body, "expires_after_secs": 86400}})
+
+    async def x_init(self, request: Request) -> Response:
+        if denied := self._x_auth(request):
+            return denied
+        body = await request.json()
+        if body.get("media_category") != "tweet_video" or not body.get("total_bytes"):
+            return JSONResponse({"title": "Invalid Request", "status": 400}, status_code=400)
+        media_id = self._new_id()
+        self.x_media[media_id] = {**body, "chunks": {}, "polls": self.poll_pending}
+        return JSONResponse(
+            {"data": {"id": media_id, "media_key": f"7_{media_id}", "expires_after_secs": 86399}}
+        )
+
+    async def x_append(self, request: Request) -> Response:
+        if denied := self._x_auth(request):
+            return denied
+        media = self.x_media.get(request.path_params["id"])
+        form = await request.form()
+        chunk = form.get("media")
+        if media is None or not isinstance(chunk, UploadFile):
+            return JSONResponse({"title": "Invalid Request", "status": 400}, status_code=400)
+        media["chunks"][int(str(form.get("segment_index")))] = await chunk.read()
+        return JSONResponse({"data": {"expires_at": int(time.time()) + 86400}})
+
+    async def x_finalize(self, request: Request) -> Response:
+        if denied := self._x_auth(request):
+            return denied
+        media_id = request.path_params["id"]
+        media = self.x_media[media_id]
+        data = b"".join(media["chunks"][i] for i in sorted(media["chunks"]))
+        if len(data) != media["total_bytes"]:
+            return JSONResponse(
+                {"title": "Invalid Request", "detail": "size mismatch", "status": 400},
+                status_code=400,
+            )
+        media["data"] = data
+        body: dict[str, Any] = {"id": media_id, "size": len(data), "expires_after_secs": 86400}
+        if media["polls"]:
+            body["processing_info"] = {"state": "pending", "check_after_secs": 1}
+        return JSONResponse({"data": body})
+
+    async def x_status(self, request: Request) -> Response:
+        if denied := self._x_auth(request):
+            return denied
+        media = self.x_media[request.query_params["media_id"]]
+        media["polls"] -= 1
+        state = "in_progress" if media["polls"] > 0 else "succeeded"
+        return JSONResponse(
+            {
+                "data": {
+                    "id": request.query_params["media_id"],
+                    "processing_info": {"state": state, "progress_percent": 50},
+                }
+            }
+        )
 
     async def x_metadata(self, request: Request) -> Response:
         if denied := self._x_auth(request):

@@ -106,6 +106,35 @@ async def test_media_upload_then_attach(
     assert fake.tweets[published.platform_post_id]["media"] == {"media_ids": [media_id]}
 
 
+async def test_video_upload_in_chunks(
+    fake: FakePlatforms,
+    http: httpx.AsyncClient,
+    platform_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.platforms.adapters import x as x_module
+    from app.platforms.publishing import MediaItem
+
+    monkeypatch.setattr(x_module, "VIDEO_CHUNK_BYTES", 30)  # the fake serves a 67-byte PNG
+    fake.poll_pending = 2  # "pending" after finalize, "in_progress" once, then "succeeded"
+    clip = MediaItem(url=f"{fake.url}/media/clip.mp4", mime_type="video/mp4")
+    published = await x(http, platform_settings).publish(make_post("Watch", media=(clip,)), creds())
+    [init] = fake.requests("POST", "/2/media/upload/initialize")
+    assert init.json() == {
+        "media_type": "video/mp4",
+        "total_bytes": len(PNG),
+        "media_category": "tweet_video",
+    }
+    media_id = fake.tweets[published.platform_post_id]["media"]["media_ids"][0]
+    appends = fake.requests("POST", f"/2/media/upload/{media_id}/append")
+    assert [b'name="segment_index"\r\n\r\n%d' % i in a.body for i, a in enumerate(appends)] == [
+        True
+    ] * 3
+    assert fake.x_media[media_id]["data"] == PNG
+    statuses = fake.requests("GET", "/2/media/upload")
+    assert [s.query for s in statuses] == [{"command": "STATUS", "media_id": media_id}] * 2
+
+
 async def test_comment_delete_metrics(
     fake: FakePlatforms, http: httpx.AsyncClient, platform_settings: Settings
 ) -> None:

@@ -1,4 +1,6 @@
-"""X (API v2): POST /2/tweets, threads as reply chains, media through /2/media/upload.
+"""X (API v2): POST /2/tweets, threads as reply chains, media through /2/media/upload
+(one request for images; a video goes up in chunks: initialize, append, finalize, then
+STATUS until X has processed it).
 
 A thread is one tweet per part, each replying to the one before it
 (`reply.in_reply_to_tweet_id`). X offers no idempotency key and no documented lookup of a
@@ -19,6 +21,7 @@ from app.platforms.adapters.base import (
     credential_problems,
     fetch_media,
     is_video,
+    poll_until,
     require,
     retry_after_header,
     seconds_until_epoch,
@@ -35,6 +38,8 @@ from app.platforms.publishing import (
     TokenSet,
 )
 from app.settings import Settings
+
+VIDEO_CHUNK_BYTES = 4 * 1024 * 1024
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -78,8 +83,6 @@ class XPublisher:
         videos = [m for m in post.media if is_video(m)]
         if videos and len(post.media) > 1:
             problems.append("X takes up to 4 images or 1 video per post, not both.")
-        if videos:
-            problems.append("Video upload to X is not supported yet; attach images.")
         return problems
 
     def _headers(self, credentials: Credentials) -> dict[str, str]:
@@ -87,6 +90,8 @@ class XPublisher:
 
     async def _upload(self, item: MediaItem, credentials: Credentials) -> str:
         data = await fetch_media(self.http, item, self.settings.platform_media_max_bytes)
+        if is_video(item):
+            return await self._upload_video(item, data, credentials)
         category = "tweet_gif" if item.mime_type == "image/gif" else "tweet_image"
         body = await self.api.json(
             "POST",
@@ -108,6 +113,67 @@ class XPublisher:
                 secrets=secrets_of(credentials),
                 headers=self._headers(credentials),
                 json={"id": media_id, "metadata": {"alt_text": {"text": item.alt_text[:1000]}}},
+            )
+        return media_id
+
+    async def _upload_video(self, item: MediaItem, data: bytes, credentials: Credentials) -> str:
+        """Chunked upload (all steps invisible until a tweet attaches the media)."""
+        secrets = secrets_of(credentials)
+        headers = self._headers(credentials)
+        body = await self.api.json(
+            "POST",
+            f"{self.base}/2/media/upload/initialize",
+            creates=False,
+            secrets=secrets,
+            headers=headers,
+            json={
+                "media_type": item.mime_type,
+                "total_bytes": len(data),
+                "media_category": "tweet_video",
+            },
+        )
+        media_id = str(body.get("data", {}).get("id") or "")
+        if not media_id:
+            raise PermanentError("X did not start the video upload")
+        for index, start in enumerate(range(0, len(data), VIDEO_CHUNK_BYTES)):
+            await self.api.send(
+                "POST",
+                f"{self.base}/2/media/upload/{media_id}/append",
+                creates=False,
+                secrets=secrets,
+                headers=headers,
+                data={"segment_index": str(index)},
+                files={"media": ("chunk", data[start : start + VIDEO_CHUNK_BYTES], "video/mp4")},
+            )
+        body = await self.api.json(
+            "POST",
+            f"{self.base}/2/media/upload/{media_id}/finalize",
+            creates=False,
+            secrets=secrets,
+            headers=headers,
+        )
+        if body.get("data", {}).get("processing_info"):
+
+            async def processed() -> bool:
+                status = await self.api.json(
+                    "GET",
+                    f"{self.base}/2/media/upload",
+                    creates=False,
+                    secrets=secrets,
+                    headers=headers,
+                    params={"command": "STATUS", "media_id": media_id},
+                )
+                info = status.get("data", {}).get("processing_info", {})
+                if info.get("state") == "failed":
+                    reason = str((info.get("error") or {}).get("message", ""))[:200]
+                    raise PermanentError(f"X could not process the video: {reason}")
+                return info.get("state") in (None, "succeeded")
+
+            await poll_until(
+                processed,
+                interval=self.settings.platform_media_poll_seconds,
+                attempts=self.settings.platform_media_poll_attempts,
+                what="X video",
             )
         return media_id
 
