@@ -22,7 +22,8 @@ from app.platforms.publishing import (
 
 # https://developers.facebook.com/docs/graph-api/guides/error-handling
 AUTH_CODES = frozenset({102, 190, 10}) | frozenset(range(200, 300))
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613}) | frozenset(range(80001, 80015))
+# 9: Instagram's publishing limit (posts per 24 hours).
+RATE_LIMIT_CODES = frozenset({4, 9, 17, 32, 613}) | frozenset(range(80001, 80015))
 TRANSIENT_CODES = frozenset({1, 2})
 
 
