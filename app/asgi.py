@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         arq=JobQueue(redis_url),
         metrics=metrics,
         keys=keys,
-        mailer=build_mailer(settings.mailer),
+        mailer=build_mailer(settings.mailer, settings),
         login_throttle=LoginThrottle(
             redis, settings.login_max_failures, settings.login_lock_seconds
         ),
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await state.hub.stop()
+            await state.mailer.aclose()
             await state.arq.aclose()
             await state.redis.aclose()
             await engine.dispose()

@@ -1,4 +1,9 @@
-"""Service settings, read from the environment and `.env`, validated once at start."""
+"""Service settings, read from the environment and `.env`, validated once at start.
+
+Longer than 400 lines because every knob of the service is a field of the one validated
+`Settings` class (split by the comments that group them), and one class is what each
+process validates once at start.
+"""
 
 from __future__ import annotations
 
@@ -106,7 +111,8 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(30, ge=1, le=365)
     password_reset_minutes: int = Field(60, ge=5, le=1440)
     invitation_days: int = Field(7, ge=1, le=90)
-    mailer: Literal["log", "memory"] = "log"
+    # smtp: send through SMTP_HOST (below); log: write mails to the log; memory: tests.
+    mailer: Literal["log", "memory", "smtp"] = "log"
     login_max_failures: int = Field(5, ge=1, le=100)
     login_lock_seconds: int = Field(30, ge=1, le=3600)
     # Token-bucket rate limits: requests per minute per principal, by plan tier.
@@ -203,6 +209,66 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: int = Field(5, ge=1, le=3600)
     worker_concurrency: int = Field(10, ge=1, le=500)
 
+    # Publishing: platform APIs
+    # Base URLs are settings so tests (and self-hosted gateways) can point adapters elsewhere.
+    # OAuth client ids and secrets come from each platform's developer console; a platform
+    # without them cannot be connected through OAuth (startAccountConnection refuses it).
+    x_api_base_url: str = "https://api.x.com"
+    x_authorize_url: str = "https://x.com/i/oauth2/authorize"
+    x_token_url: str = "https://api.x.com/2/oauth2/token"  # noqa: S105 (a URL)
+    x_client_id: str | None = None
+    x_client_secret: SecretStr | None = None
+    x_scopes: str = "tweet.read tweet.write users.read media.write offline.access"
+    linkedin_api_base_url: str = "https://api.linkedin.com"
+    # The Posts API is versioned by month (LinkedIn-Version: YYYYMM); versions sunset
+    # after about a year, so keep this recent.
+    linkedin_api_version: str = "202511"
+    linkedin_authorize_url: str = "https://www.linkedin.com/oauth/v2/authorization"
+    linkedin_token_url: str = "https://www.linkedin.com/oauth/v2/accessToken"  # noqa: S105
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: SecretStr | None = None
+    linkedin_scopes: str = "openid profile w_member_social"
+    # Facebook Pages and Instagram (through Facebook Login) share one Meta app.
+    meta_graph_base_url: str = "https://graph.facebook.com"
+    meta_graph_version: str = "v23.0"
+    facebook_authorize_url: str = "https://www.facebook.com/v23.0/dialog/oauth"
+    facebook_client_id: str | None = None
+    facebook_client_secret: SecretStr | None = None
+    facebook_scopes: str = (
+        "pages_show_list,pages_manage_posts,pages_read_engagement,read_insights,"
+        "instagram_basic,instagram_content_publish,instagram_manage_comments,"
+        "instagram_manage_insights"
+    )
+    threads_api_base_url: str = "https://graph.threads.net"
+    threads_api_version: str = "v1.0"
+    threads_authorize_url: str = "https://threads.net/oauth/authorize"
+    threads_client_id: str | None = None
+    threads_client_secret: SecretStr | None = None
+    threads_scopes: str = (
+        "threads_basic,threads_content_publish,threads_manage_replies,threads_manage_insights"
+    )
+    # Bluesky: the PDS used when an account names none (accounts on other PDSes store theirs).
+    bluesky_pds_url: str = "https://bsky.social"
+    bluesky_web_url: str = "https://bsky.app"
+    # Media a platform processes before it can be posted (videos, carousels): how often and
+    # how many times its status is asked before the attempt gives up (retryable).
+    platform_media_poll_seconds: float = Field(3.0, ge=0, le=60)
+    platform_media_poll_attempts: int = Field(40, ge=1, le=1000)
+    # Token requests (code exchange, refresh) to the platforms' OAuth endpoints.
+    oauth_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    # Largest media file an adapter downloads to re-upload (X, LinkedIn, Mastodon, Bluesky).
+    platform_media_max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    # SMTP: the app's own mail (MAILER=smtp) and email accounts without their own server.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # STARTTLS on a plain connection (port 587); SMTP_TLS: TLS from the start (port 465).
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_from: str = "SmartContent <no-reply@localhost>"
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=600)
+
     @field_validator("public_url", "api_public_url")
     @classmethod
     def _base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -273,6 +339,35 @@ class Settings(BaseSettings):
                 raise ValueError("ENCRYPTION_KEYS is required in production")
         elif self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters")
+        return self
+
+    @field_validator(
+        "x_api_base_url",
+        "x_authorize_url",
+        "x_token_url",
+        "linkedin_api_base_url",
+        "linkedin_authorize_url",
+        "linkedin_token_url",
+        "meta_graph_base_url",
+        "facebook_authorize_url",
+        "threads_api_base_url",
+        "threads_authorize_url",
+        "bluesky_pds_url",
+        "bluesky_web_url",
+    )
+    @classmethod
+    def _platform_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"must look like https://api.example.com; got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _smtp(self) -> Settings:
+        if self.mailer == "smtp" and not self.smtp_host:
+            raise ValueError("MAILER=smtp needs SMTP_HOST")
+        if self.smtp_tls and self.smtp_starttls and "smtp_starttls" in self.model_fields_set:
+            raise ValueError("SMTP_TLS and SMTP_STARTTLS exclude each other; set one")
         return self
 
     @model_validator(mode="after")

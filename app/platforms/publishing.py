@@ -64,6 +64,9 @@ class Post:
     # Stable per target across retries: sent where the platform accepts one, and used to
     # recognise a post created by an attempt whose answer was lost.
     idempotency_key: str = ""
+    # Ids of the thread parts an earlier attempt already created (from the error's
+    # `partial`), first first: publishing continues the chain after the last of them.
+    published_parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,23 +99,36 @@ class TokenSet:
 
 
 class PublishError(Exception):
-    """Base of what an adapter raises; `message` is safe to show (no secrets)."""
+    """Base of what an adapter raises; `message` is safe to show (no secrets).
+
+    `partial`: the thread parts this attempt created before it failed (a thread is
+    several requests); a retry passes their ids as `Post.published_parts` so the parts
+    already out are not posted again.
+    """
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, partial: Published | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.partial = partial
 
 
 class RetryableError(PublishError):
     retryable = True
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        partial: Published | None = None,
     ) -> None:
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, partial=partial)
         self.retry_after = retry_after
 
 

@@ -7,6 +7,14 @@ from collections.abc import Callable
 import httpx
 
 from app.models.vocabulary import Platform
+from app.platforms.adapters.bluesky import BlueskyPublisher
+from app.platforms.adapters.email import EmailPublisher
+from app.platforms.adapters.facebook import FacebookPublisher
+from app.platforms.adapters.instagram import InstagramPublisher
+from app.platforms.adapters.linkedin import LinkedInPublisher
+from app.platforms.adapters.mastodon import MastodonPublisher
+from app.platforms.adapters.threads import ThreadsPublisher
+from app.platforms.adapters.x import XPublisher
 from app.platforms.publishing import Publisher
 from app.settings import Settings
 
@@ -14,7 +22,16 @@ from app.settings import Settings
 # URLs are settings, so tests point adapters at local fakes of each platform).
 PublisherFactory = Callable[[httpx.AsyncClient, Settings], Publisher]
 
-FACTORIES: dict[Platform, PublisherFactory] = {}
+FACTORIES: dict[Platform, PublisherFactory] = {
+    Platform.X: XPublisher,
+    Platform.LINKEDIN: LinkedInPublisher,
+    Platform.FACEBOOK: FacebookPublisher,
+    Platform.INSTAGRAM: InstagramPublisher,
+    Platform.THREADS: ThreadsPublisher,
+    Platform.MASTODON: MastodonPublisher,
+    Platform.BLUESKY: BlueskyPublisher,
+    Platform.EMAIL: EmailPublisher,
+}
 
 
 def publisher_for(platform: Platform, http: httpx.AsyncClient, settings: Settings) -> Publisher:
