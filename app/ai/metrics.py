@@ -235,11 +235,12 @@ def _chunks(text: str) -> Iterator[str]:
     while start < size:
         end = min(start + SENTIMENT_CHUNK, size)
         if end < size:
-            cut = max(text.rfind(b, start, end) for b in CHUNK_BREAKS)
-            if cut <= start:
-                cut = text.rfind(" ", start, end)
+            # Just after the last break in the window (-1 + len when there is none).
+            cut = max(text.rfind(b, start, end) + len(b) for b in CHUNK_BREAKS)
+            if cut <= start + 2:
+                cut = text.rfind(" ", start, end) + 1
             if cut > start:
-                end = cut + 1
+                end = cut
         yield text[start:end]
         start = end
 
