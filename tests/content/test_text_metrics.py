@@ -1,35 +1,26 @@
-"""Text metrics and brand-voice warnings stored with every written text: content create,
-update and version restore, variations, AI generate/refine/transform; warnings that follow
-brand-voice and tag changes (the refresh job), writes ordered with a brand-voice change,
-and the migration's backfill."""
+"""Text metrics and brand-voice warnings stored with the text by the API's writers (content
+create, update and version restore, variations); warnings that follow brand-voice and tag
+changes (the refresh job); a write ordered after a brand-voice change. The AI jobs and the
+backfill: test_text_metrics_jobs.py."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
-import asyncpg
 import httpx
-from alembic import command
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
 from app.ai.metrics import ALGORITHM_VERSION, analyze
-from app.db import asyncpg_url, plain_pg_url
-from app.embedded import with_database
 from app.jobs import runner as job_runner
-from app.migrate import alembic_config
-from app.models import Content, ContentVariation, Job, Workspace
+from app.models import ContentVariation, Job, Workspace
 from app.services.content.text_metrics import REFRESH_KIND, queue_refresh
 from app.settings import Settings
 from tests.ai.test_generation import Collector
 from tests.api.test_query_counts import count_statements
-from tests.conftest import Servers, _recreate_database
 from tests.helpers import Account, create_workspace, gql, register
-from tests.teams import gid, state_of, uid
+from tests.teams import state_of, uid
 from workers.tasks import HANDLERS
 
 METRICS = """
@@ -110,7 +101,7 @@ def codes(node: dict[str, Any]) -> set[tuple[str, str | None]]:
     return {(w["code"], w["term"]) for w in node["warnings"]}
 
 
-async def _workspace(
+async def workspace_with_voice(
     client: httpx.AsyncClient, voice: dict[str, Any] | None
 ) -> tuple[Account, str]:
     owner = await register(client)
@@ -121,7 +112,7 @@ async def _workspace(
     return owner, ws
 
 
-async def _create(
+async def create_content(
     client: httpx.AsyncClient, owner: Account, ws: str, body: str, tags: list[str]
 ) -> dict[str, Any]:
     created = await gql(
@@ -136,13 +127,15 @@ async def _create(
     return content
 
 
-async def _read(client: httpx.AsyncClient, owner: Account, content_id: str) -> dict[str, Any]:
+async def read_content(
+    client: httpx.AsyncClient, owner: Account, content_id: str
+) -> dict[str, Any]:
     body = await gql(client, CONTENT, {"id": content_id}, headers=owner.headers)
     node: dict[str, Any] = body["data"]["content"]
     return node
 
 
-async def _run_queued(app: Starlette, settings: Settings, kind: str) -> list[dict[str, Any]]:
+async def run_queued(app: Starlette, settings: Settings, kind: str) -> list[dict[str, Any]]:
     """Run every queued job of `kind` as a worker would; their results."""
     state = state_of(app)
     async with state.session_factory() as session:
@@ -175,8 +168,8 @@ async def _run_queued(app: Starlette, settings: Settings, kind: str) -> list[dic
 async def test_create_update_and_restore_store_the_metrics_of_the_text(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    owner, ws = await _workspace(client, VOICE_BANNING_CHEAP)
-    content = await _create(client, owner, ws, BODY, ["latte", "Vegan"])
+    owner, ws = await workspace_with_voice(client, VOICE_BANNING_CHEAP)
+    content = await create_content(client, owner, ws, BODY, ["latte", "Vegan"])
     assert shown(content) == expected(BODY, VOICE_BANNING_CHEAP, ["latte", "vegan"])
     metrics = content["textMetrics"]
     assert (metrics["questions"], metrics["hasCallToAction"]) == (1, True)
@@ -214,7 +207,7 @@ async def test_create_update_and_restore_store_the_metrics_of_the_text(
         headers=owner.headers,
     )
     assert shown(retitled["data"]["updateContent"]["content"]) == shown(edited)
-    node = await _read(client, owner, content["id"])
+    node = await read_content(client, owner, content["id"])
     first_version = node["versions"][-1]["id"]
     restored = await gql(
         client,
@@ -230,8 +223,8 @@ async def test_create_update_and_restore_store_the_metrics_of_the_text(
 async def test_variations_are_measured_against_their_items_tags(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    owner, ws = await _workspace(client, {"bannedWords": ["cheap"]})
-    content = await _create(client, owner, ws, BODY, ["latte"])
+    owner, ws = await workspace_with_voice(client, {"bannedWords": ["cheap"]})
+    content = await create_content(client, owner, ws, BODY, ["latte"])
     created = await gql(
         client,
         CREATE_VARIATION,
@@ -267,13 +260,13 @@ async def test_variations_are_measured_against_their_items_tags(
 async def test_warnings_follow_a_brand_voice_change_through_the_refresh_job(
     app: Starlette, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    owner, ws = await _workspace(client, None)
-    content = await _create(client, owner, ws, BODY, [])
+    owner, ws = await workspace_with_voice(client, None)
+    content = await create_content(client, owner, ws, BODY, [])
     await gql(
         client, CREATE_VARIATION, {"id": content["id"], "p": "LINKEDIN"}, headers=owner.headers
     )
     assert content["warnings"] == []
-    before = await _read(client, owner, content["id"])
+    before = await read_content(client, owner, content["id"])
     state = state_of(app)
     async with state.session_factory() as session:
         stamps = {
@@ -282,9 +275,9 @@ async def test_warnings_follow_a_brand_voice_change_through_the_refresh_job(
 
     changed = await gql(client, VOICE, {"id": ws, "v": VOICE_BANNING_CHEAP}, headers=owner.headers)
     assert changed["data"]["updateWorkspace"]["errors"] == []
-    [result] = await _run_queued(app, settings, REFRESH_KIND)
+    [result] = await run_queued(app, settings, REFRESH_KIND)
     assert result["refreshed"] == 2
-    after = await _read(client, owner, content["id"])
+    after = await read_content(client, owner, content["id"])
     want = {("BANNED_WORD", "cheap"), ("KEYWORD_MISSING", "barista")}
     assert codes(after) == want
     assert codes(after["variations"][0]) == want
@@ -296,24 +289,24 @@ async def test_warnings_follow_a_brand_voice_change_through_the_refresh_job(
 
     # Saving the same voice again queues nothing; a voice without the ban clears it.
     await gql(client, VOICE, {"id": ws, "v": VOICE_BANNING_CHEAP}, headers=owner.headers)
-    assert await _run_queued(app, settings, REFRESH_KIND) == []
+    assert await run_queued(app, settings, REFRESH_KIND) == []
     await gql(client, VOICE, {"id": ws, "v": {"keywords": ["barista"]}}, headers=owner.headers)
-    [again] = await _run_queued(app, settings, REFRESH_KIND)
-    cleared = await _read(client, owner, content["id"])
+    [again] = await run_queued(app, settings, REFRESH_KIND)
+    cleared = await read_content(client, owner, content["id"])
     assert codes(cleared) == {("KEYWORD_MISSING", "barista")}
     assert codes(cleared["variations"][0]) == {("KEYWORD_MISSING", "barista")}
     # Run again: nothing is stale any more (idempotent).
     async with state.session_factory() as session, session.begin():
         queue_refresh(session, uid(ws), 3)
-    [idle] = await _run_queued(app, settings, REFRESH_KIND)
+    [idle] = await run_queued(app, settings, REFRESH_KIND)
     assert idle["refreshed"] == 0 and again["refreshed"] == 2
 
 
 async def test_a_tags_change_rechecks_the_item_at_once_and_its_variations_by_job(
     app: Starlette, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    owner, ws = await _workspace(client, None)
-    content = await _create(client, owner, ws, BODY, [])
+    owner, ws = await workspace_with_voice(client, None)
+    content = await create_content(client, owner, ws, BODY, [])
     await gql(client, CREATE_VARIATION, {"id": content["id"], "p": "X"}, headers=owner.headers)
     retagged = await gql(
         client,
@@ -322,9 +315,9 @@ async def test_a_tags_change_rechecks_the_item_at_once_and_its_variations_by_job
         headers=owner.headers,
     )
     assert codes(retagged["data"]["updateContent"]["content"]) == {("KEYWORD_MISSING", "espresso")}
-    [result] = await _run_queued(app, settings, REFRESH_KIND)
+    [result] = await run_queued(app, settings, REFRESH_KIND)
     assert result["refreshed"] == 1, "only the variation was stale"
-    node = await _read(client, owner, content["id"])
+    node = await read_content(client, owner, content["id"])
     assert codes(node["variations"][0]) == {("KEYWORD_MISSING", "espresso")}
     # The same tags again: nothing to re-check.
     await gql(
@@ -333,7 +326,7 @@ async def test_a_tags_change_rechecks_the_item_at_once_and_its_variations_by_job
         {"id": content["id"], "i": {"tags": ["Espresso"]}, "v": 2},
         headers=owner.headers,
     )
-    assert await _run_queued(app, settings, REFRESH_KIND) == []
+    assert await run_queued(app, settings, REFRESH_KIND) == []
 
 
 async def test_a_write_during_a_brand_voice_change_waits_and_sees_the_new_voice(
@@ -341,7 +334,7 @@ async def test_a_write_during_a_brand_voice_change_waits_and_sees_the_new_voice(
 ) -> None:
     """The change holds the workspace row; a concurrent write waits for it (FOR SHARE), so
     it is checked against the new voice, not the one a refresh job would never revisit."""
-    owner, ws = await _workspace(client, None)
+    owner, ws = await workspace_with_voice(client, None)
     state = state_of(app)
     async with state.session_factory() as session, session.begin():
         await session.execute(
@@ -352,7 +345,7 @@ async def test_a_write_during_a_brand_voice_change_waits_and_sees_the_new_voice(
             .where(Workspace.id == uid(ws))
             .values(brand_voice={"banned_words": ["cheap"]})
         )
-        writer = asyncio.create_task(_create(client, owner, ws, BODY, []))
+        writer = asyncio.create_task(create_content(client, owner, ws, BODY, []))
         async with state.engine.connect() as probe:
             for _ in range(2000):  # until the write waits on our lock
                 waiting = await probe.scalar(
@@ -366,163 +359,3 @@ async def test_a_write_during_a_brand_voice_change_waits_and_sees_the_new_voice(
         assert not writer.done(), "the write must wait for the brand-voice change"
     content = await writer
     assert codes(content) == {("BANNED_WORD", "cheap")}
-
-
-async def test_ai_writes_store_metrics(
-    app: Starlette, client: httpx.AsyncClient, settings: Settings
-) -> None:
-    """generateContent (item and variations), refineContent and transformContent, with
-    the offline writer."""
-    owner, ws = await _workspace(client, {"bannedWords": ["synergy"], "keywords": ["coffee"]})
-    voice = {"bannedWords": ["synergy"], "keywords": ["coffee"]}
-    queued = await gql(
-        client,
-        "mutation($i: GenerateContentInput!) { generateContent(input: $i) { job { id } errors { code } } }",
-        {
-            "i": {
-                "workspaceId": ws,
-                "brief": "Announce our autumn oat latte to regulars",
-                "keywords": ["latte"],
-                "platforms": ["X", "LINKEDIN"],
-            }
-        },
-        headers=owner.headers,
-    )
-    assert queued["data"]["generateContent"]["errors"] == []
-    [generated] = await _run_queued(app, settings, "generate_content")
-    node = await _read(client, owner, gid("Content", generated["content_id"]))
-    assert node["textMetrics"] is not None and node["textMetrics"]["words"] > 5
-    assert shown(node) == expected(node["body"], voice, node["tags"])
-    assert len(node["variations"]) == 2
-    for variation in node["variations"]:
-        assert shown(variation) == expected(variation["body"], voice, node["tags"])
-
-    refine = await gql(
-        client,
-        'mutation($id: ID!) { refineContent(contentId: $id, instruction: "shorter") { job { id } } }',
-        {"id": node["id"]},
-        headers=owner.headers,
-    )
-    assert refine["data"]["refineContent"]["job"]
-    await _run_queued(app, settings, "refine_content")
-    refined = await _read(client, owner, node["id"])
-    assert refined["version"] == 2 and refined["body"] != node["body"]
-    assert shown(refined) == expected(refined["body"], voice, node["tags"])
-
-    transform = await gql(
-        client,
-        "mutation($id: ID!) { transformContent(contentId: $id, platforms: [X, BLUESKY]) { job { id } } }",
-        {"id": node["id"]},
-        headers=owner.headers,
-    )
-    assert transform["data"]["transformContent"]["job"]
-    await _run_queued(app, settings, "transform_content")
-    transformed = await _read(client, owner, node["id"])
-    platforms = {v["platform"]: v for v in transformed["variations"]}
-    assert set(platforms) == {"X", "LINKEDIN", "BLUESKY"}
-    for variation in transformed["variations"]:
-        assert shown(variation) == expected(variation["body"], voice, node["tags"])
-
-
-async def test_rows_without_metrics_are_backfilled_by_the_job(
-    app: Starlette, client: httpx.AsyncClient, settings: Settings
-) -> None:
-    """Rows from before the metrics (null), or from an older algorithm, are measured."""
-    owner, ws = await _workspace(client, {"bannedWords": ["cheap"]})
-    await _run_queued(app, settings, REFRESH_KIND)  # the voice's, on an empty workspace
-    content = await _create(client, owner, ws, BODY, [])
-    await gql(client, CREATE_VARIATION, {"id": content["id"], "p": "X"}, headers=owner.headers)
-    state = state_of(app)
-    async with state.session_factory() as session, session.begin():
-        await session.execute(
-            text("UPDATE contents SET text_metrics = NULL, text_metrics_version = NULL")
-        )
-        await session.execute(text("UPDATE content_variations SET text_metrics_version = 0"))
-        queue_refresh(session, uid(ws), 3)
-    assert (await _read(client, owner, content["id"]))["textMetrics"] is None
-    [result] = await _run_queued(app, settings, REFRESH_KIND)
-    assert result["refreshed"] == 2
-    node = await _read(client, owner, content["id"])
-    assert shown(node) == expected(BODY, {"bannedWords": ["cheap"]})
-    assert shown(node["variations"][0]) == expected(BODY, {"bannedWords": ["cheap"]})
-    async with state.session_factory() as session:
-        versions = set((await session.scalars(select(Content.text_metrics_version))).all()) | set(
-            (await session.scalars(select(ContentVariation.text_metrics_version))).all()
-        )
-    assert versions == {ALGORITHM_VERSION}
-
-
-async def test_the_migration_queues_the_backfill_and_the_job_measures_old_rows(
-    servers: Servers, settings: Settings
-) -> None:
-    """A library from before 0007: upgrading adds the columns and one refresh job per
-    workspace with content (run here as the worker would); downgrading removes them."""
-    name = f"smartcontent_migration_{uuid.uuid4().hex[:8]}"
-    url = with_database(servers.database_url, name)
-    await _recreate_database(servers.database_url, name)
-    config = alembic_config(url)
-    engine = create_async_engine(asyncpg_url(url), poolclass=NullPool)
-    ws, empty, content_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    try:
-        await asyncio.to_thread(command.upgrade, config, "0005")
-        async with engine.begin() as conn:
-            for workspace_id in (ws, empty):
-                await conn.execute(
-                    text(
-                        "INSERT INTO workspaces (id, name, brand_voice) VALUES "
-                        """(:id, 'W', '{"banned_words": ["cheap"]}')"""
-                    ),
-                    {"id": workspace_id},
-                )
-            await conn.execute(
-                text(
-                    "INSERT INTO contents (id, workspace_id, title, body, content_type, format) "
-                    "VALUES (:id, :ws, 'T', :body, 'SOCIAL_POST', 'PLAIN')"
-                ),
-                {"id": content_id, "ws": ws, "body": BODY},
-            )
-        await asyncio.to_thread(command.upgrade, config, "head")
-        factory = async_sessionmaker(engine, expire_on_commit=False)
-        async with factory() as session:
-            jobs = (await session.scalars(select(Job).where(Job.kind == REFRESH_KIND))).all()
-        assert [(j.workspace_id, j.status, j.payload) for j in jobs] == [
-            (ws, "QUEUED", {"workspace_id": str(ws)})
-        ], "one job, for the workspace with content"
-        outcome = await job_runner.run(
-            jobs[0].id,
-            factory=factory,
-            publisher=Collector(),
-            enqueuer=None,
-            lease_seconds=60,
-            handlers=HANDLERS,
-            settings=settings,
-        )
-        assert outcome == "succeeded"
-        async with factory() as session:
-            row = await session.get(Content, content_id)
-        assert row is not None and row.text_metrics_version == ALGORITHM_VERSION
-        assert row.text_metrics is not None
-        stored = analyze(BODY, brand_voice={"banned_words": ["cheap"]})
-        assert row.text_metrics["words"] == stored.words
-        assert [w["term"] for w in row.text_metrics["warnings"]] == ["cheap"]
-
-        await asyncio.to_thread(command.downgrade, config, "0005")
-        async with engine.connect() as conn:
-            columns = set(
-                (
-                    await conn.execute(
-                        text(
-                            "SELECT column_name FROM information_schema.columns"
-                            " WHERE table_name = 'contents'"
-                        )
-                    )
-                ).scalars()
-            )
-        assert "text_metrics" not in columns and "body" in columns
-    finally:
-        await engine.dispose()
-        conn_ = await asyncpg.connect(plain_pg_url(servers.database_url))
-        try:
-            await conn_.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn_.close()

@@ -193,7 +193,11 @@ def _light(model: Model) -> Select[Any]:
     columns = (model.id, model.text_metrics_version, model.text_metrics["voice_key"].astext)
     if model is Content:
         return select(Content.tags, *columns)
-    return select(Content.tags, *columns).join(Content, Content.id == ContentVariation.content_id)
+    return (
+        select(Content.tags, *columns)
+        .select_from(ContentVariation)
+        .join(Content, Content.id == ContentVariation.content_id)
+    )
 
 
 def _stale(seen: _Seen, voice: dict[str, Any]) -> bool:
