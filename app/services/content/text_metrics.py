@@ -21,7 +21,8 @@ workspace `FOR UPDATE` and a tags change locks the item. So a write either sees 
 voice and tags, or commits before the change does, and then the job (which starts after
 the change commits) sees the write. The job's updates are guarded by the key it read, and
 a row changed meanwhile is read again, so the job never stores warnings older than the
-row's. Locks are always taken in one order: item, variation, workspace.
+row's. Locks are always taken in one order, item, workspace, variation, and the job
+holds one row lock at a time, so none of this can deadlock.
 """
 
 from __future__ import annotations
@@ -124,13 +125,16 @@ async def measure_item(session: AsyncSession, content_id: uuid.UUID, text: str) 
 
 
 async def lock_item(session: AsyncSession, content_id: uuid.UUID) -> None:
-    """Share-lock an item before one of its variations (the lock order: item first)."""
-    await _item(session, content_id, exclusive=False)
+    """Share-lock an item and its workspace before locking one of its variations (the
+    lock order: item, workspace, variation)."""
+    found = await _item(session, content_id, exclusive=False)
+    if found is not None:
+        await _brand_voice(session, found[0])
 
 
 async def measure_variation(session: AsyncSession, content_id: uuid.UUID, text: str) -> Measured:
     """`measure` for new text of a variation of item `content_id`: share-locks the item for
-    its tags (call it before locking or writing the variation)."""
+    its tags (call it, or `lock_item`, before locking or writing the variation)."""
     found = await _item(session, content_id, exclusive=False)
     if found is None:
         return Measured((await analyze_async(text)).stored(voice_key(None)))
@@ -236,8 +240,9 @@ async def _refresh_rows(ctx: JobContext, run: _Run, model: Model, ids: list[uuid
             updates.append((seen, await _remeasure(body, metrics, version, voice, seen.tags)))
             run.measured_chars += len(body)
         changed: list[uuid.UUID] = []
-        async with ctx.factory() as session, session.begin():
-            for seen, measured in updates:
+        for seen, measured in updates:
+            # One row per transaction: the job never holds a lock while waiting for another.
+            async with ctx.factory() as session, session.begin():
                 done = await session.scalar(
                     update(model)
                     .where(
@@ -249,10 +254,10 @@ async def _refresh_rows(ctx: JobContext, run: _Run, model: Model, ids: list[uuid
                     .values(**measured.values(), updated_at=model.updated_at)
                     .returning(model.id)
                 )
-                if done is None:
-                    changed.append(seen.id)  # a writer got there first: read it again
-                else:
-                    run.refreshed += 1
+            if done is None:
+                changed.append(seen.id)  # a writer got there first: read it again
+            else:
+                run.refreshed += 1
         if not changed:
             return True
         pending = changed

@@ -130,7 +130,7 @@ async def update(
 ) -> ContentVariation:
     _validate(fields)
     async with state.session_factory() as session, session.begin():
-        if fields.body is not None:  # its item first (the lock order): its tags are keywords
+        if fields.body is not None:  # item and workspace first (the lock order; text_metrics)
             item_id = await session.scalar(
                 select(ContentVariation.content_id).where(ContentVariation.id == variation_id)
             )
