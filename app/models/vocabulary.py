@@ -79,6 +79,22 @@ class MediaKind(StrEnum):
     VIDEO = "VIDEO"
 
 
+class SentimentLabel(StrEnum):
+    """How a text reads (VADER's compound score, thresholds +-0.05)."""
+
+    POSITIVE = "POSITIVE"
+    NEUTRAL = "NEUTRAL"
+    NEGATIVE = "NEGATIVE"
+
+
+class ContentWarningCode(StrEnum):
+    """A brand-voice check a text fails (app/ai/metrics.py)."""
+
+    BANNED_WORD = "BANNED_WORD"
+    KEYWORD_MISSING = "KEYWORD_MISSING"
+    TONE = "TONE"
+
+
 def one_of(column: str, values: type[StrEnum]) -> str:
     """A CHECK constraint's SQL: `column` holds one of the enum's values."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"

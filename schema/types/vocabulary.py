@@ -14,9 +14,11 @@ from app.models.vocabulary import (
     ContentFormat,
     ContentStatus,
     ContentType,
+    ContentWarningCode,
     GenerationLength,
     GenerationOperation,
     Platform,
+    SentimentLabel,
 )
 from app.permissions import Role
 from app.services.content.library import ContentOrder
@@ -30,6 +32,7 @@ __all__ = [
     "ContentOrder",
     "ContentStatus",
     "ContentType",
+    "ContentWarningCode",
     "Decision",
     "GenerationLength",
     "GenerationOperation",
@@ -37,6 +40,7 @@ __all__ = [
     "Platform",
     "Role",
     "SearchMode",
+    "SentimentLabel",
     "UserErrorCode",
 ]
 
@@ -186,5 +190,27 @@ domain_enum(
         Role.ADMIN: "Approve, publish, manage members and keys.",
         Role.MEMBER: "Create and edit drafts, submit them.",
         Role.VIEWER: "Read only.",
+    },
+)
+
+domain_enum(
+    SentimentLabel,
+    description="How a text reads, from its sentiment score (VADER compound, -1..1).",
+    values={
+        SentimentLabel.POSITIVE: "Score 0.05 or more.",
+        SentimentLabel.NEUTRAL: "Between -0.05 and 0.05.",
+        SentimentLabel.NEGATIVE: "Score -0.05 or less.",
+    },
+)
+
+domain_enum(
+    ContentWarningCode,
+    description="A brand-voice check a text fails.",
+    values={
+        ContentWarningCode.BANNED_WORD: "Uses a word the brand voice bans (`term`).",
+        ContentWarningCode.KEYWORD_MISSING: "Does not mention a keyword (`term`): one of the "
+        "item's tags or the brand voice's keywords (a hashtag of it counts).",
+        ContentWarningCode.TONE: "Reads negative while the brand voice's tone is positive "
+        "(friendly, upbeat, warm...).",
     },
 )

@@ -389,7 +389,12 @@ query($ws: ID!, $n: Int!) {
       author { id name }
       campaign { id name }
       commentCount
-      variations { platform characterCount withinLimits violations { code } }
+      textMetrics { words sentiment { label } hashtags hasCallToAction }
+      warnings { code term }
+      variations {
+        platform characterCount withinLimits violations { code }
+        textMetrics { words } warnings { code }
+      }
     } }
   }
 }
@@ -418,6 +423,16 @@ async def test_library_page_statement_count_does_not_grow(
         assert all(e["node"]["author"] and e["node"]["campaign"] for e in edges)
         assert all(
             len(e["node"]["variations"]) == 2 and e["node"]["commentCount"] == 1 for e in edges
+        )
+        # Text metrics and warnings come with the rows: no statement of their own.
+        assert all(e["node"]["textMetrics"]["words"] == 40 for e in edges)
+        assert all(
+            e["node"]["warnings"] == [{"code": "BANNED_WORD", "term": "body"}] for e in edges
+        )
+        assert all(
+            v["textMetrics"]["words"] == 2 and v["warnings"][0]["code"] == "BANNED_WORD"
+            for e in edges
+            for v in e["node"]["variations"]
         )
         counts[size] = len(statements)
     assert counts[10] == counts[100], counts
@@ -500,7 +515,18 @@ async def _seed_contents(
     import base64
     import uuid
 
+    from app.ai.metrics import analyze, voice_key
     from app.models import Content, ContentComment, ContentVariation
+
+    voice = {"banned_words": ["body", "variation"]}
+    measured = {  # as a writer stores them (app/services/content/text_metrics.py)
+        "text_metrics": analyze("Body 0 " * 20, brand_voice=voice).stored(voice_key(voice)),
+        "text_metrics_version": 1,
+    }
+    of_variation = {
+        "text_metrics": analyze("Variation 0", brand_voice=voice).stored(voice_key(voice)),
+        "text_metrics_version": 1,
+    }
 
     def raw(gid: str) -> uuid.UUID:
         return uuid.UUID(base64.b64decode(gid).decode().split(":", 1)[1])
@@ -521,6 +547,7 @@ async def _seed_contents(
                     created_by_id=raw(owner.user_id),
                     campaign_id=raw(campaign_id),
                     version=1,
+                    **measured,
                 )
             )
             await session.flush()
@@ -533,6 +560,7 @@ async def _seed_contents(
                         platform=platform,
                         body=f"Variation {i}",
                         media_ids=[],
+                        **of_variation,
                     )
                 )
             session.add(

@@ -65,7 +65,9 @@ def fake_openai() -> Iterator[tuple[str, FakeOpenAI]]:
     fake = FakeOpenAI()
     app = Starlette(routes=[Route("/v1/embeddings", fake.embeddings, methods=["POST"])])
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # log_config=None: uvicorn would otherwise reconfigure the process's logging (tests
+    # after this one then lose the access-log filter).
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

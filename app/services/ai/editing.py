@@ -48,7 +48,7 @@ from app.services.ai.generation import (
 )
 from app.services.ai.progress import Streamer
 from app.services.audit import trail as audit
-from app.services.content import items
+from app.services.content import items, text_metrics
 from app.settings import get_settings
 from app.state import AppState
 
@@ -247,6 +247,8 @@ async def run_refinement(ctx: JobContext) -> dict[str, Any]:
         async with ctx.factory() as session, session.begin():
             if not await finish(session, inputs.generation.id, totals, ctx.job.attempts):
                 raise AlreadySaved
+            body = revised.body[: items.MAX_BODY]
+            measured = await text_metrics.measure_item(session, content.id, body)
             version = await session.scalar(
                 update(Content)
                 .where(Content.id == content.id, Content.deleted_at.is_(None))
@@ -255,6 +257,7 @@ async def run_refinement(ctx: JobContext) -> dict[str, Any]:
                     body=revised.body[: items.MAX_BODY],
                     version=Content.version + 1,
                     updated_by_id=inputs.generation.created_by_id,
+                    **measured.values(),
                 )
                 .returning(Content.version)
             )
@@ -347,6 +350,7 @@ async def run_transform(ctx: JobContext) -> dict[str, Any]:
             }
             ids: list[str] = []
             for platform, fixed, _repairs in results:
+                measured = await text_metrics.measure_variation(session, content.id, fixed.body)
                 variation = existing.get(platform.value)
                 if variation is None:
                     variation = ContentVariation(
@@ -361,6 +365,7 @@ async def run_transform(ctx: JobContext) -> dict[str, Any]:
                 variation.body = fixed.body
                 variation.subject = fixed.subject
                 variation.preheader = fixed.preheader
+                measured.apply(variation)
                 ids.append(str(variation.id))
     except AlreadySaved:
         return done_result(inputs.generation)

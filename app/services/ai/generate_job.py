@@ -40,7 +40,7 @@ from app.services.ai.attempts import (
 )
 from app.services.ai.generation import GENERATE_KIND, MAX_TOKENS
 from app.services.ai.progress import Streamer
-from app.services.content import items
+from app.services.content import items, text_metrics
 from app.settings import Settings, get_settings
 
 
@@ -226,6 +226,7 @@ async def _write(
             updated_by_id=generation.created_by_id,
             version=1,
         )
+        await text_metrics.measure_content(session, content)
         session.add(content)
         await session.flush()
         session.add(
@@ -252,6 +253,7 @@ async def _write(
                 media_ids=[],
                 created_by_id=generation.created_by_id,
             )
+            (await text_metrics.measure_variation(session, content.id, fixed.body)).apply(variation)
             session.add(variation)
             variation_ids.append(str(variation.id))
         await session.execute(

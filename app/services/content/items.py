@@ -20,6 +20,7 @@ from app.models.vocabulary import ContentFormat, ContentStatus, ContentType
 from app.permissions import Action, Role
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.content import text_metrics
 from app.services.content.duplicates import Duplicate, near_duplicates
 from app.state import AppState
 
@@ -135,6 +136,7 @@ async def create(
             updated_by_id=principal.user_id,
             version=1,
         )
+        await text_metrics.measure_content(session, content)
         session.add(content)
         await session.flush()
         session.add(version_row(content, principal))
@@ -245,10 +247,13 @@ async def update_content(
                 changes[name] = value.strip() if name == "title" else value
         if fields.tags is not None:
             changes["tags"] = _clean_tags(fields.tags)
+        retag = "tags" in changes and changes["tags"] != content.tags
         if fields.campaign_id is not None or fields.clear_campaign:
             changes["campaign_id"] = None if fields.clear_campaign else fields.campaign_id
         for name, value in changes.items():
             setattr(content, name, value)
+        if "body" in changes or retag or content.text_metrics is None:
+            await text_metrics.measure_content(session, content)  # written with the text
         text_changed = bool({"title", "body", "format"} & set(changes))
         was_embedded = content.embedded_version == content.version
         content.version += 1
@@ -264,6 +269,8 @@ async def update_content(
         session.add(version_row(content, principal))
         duplicates: list[Duplicate] = []
         job = None
+        # The variations' keyword checks use the item's tags: a job re-checks them.
+        refresh = text_metrics.refresh_item(session, content, state.settings) if retag else None
         if text_changed:
             duplicates = await near_duplicates(
                 session,
@@ -284,8 +291,9 @@ async def update_content(
             content,
             {"fields": sorted(changes), "version": content.version},
         )
-    if job is not None:
-        await jobs.enqueue(state.arq, job.id, 0)
+    for queued in (job, refresh):
+        if queued is not None:
+            await jobs.enqueue(state.arq, queued.id, 0)
     return await reload(state, content_id), duplicates
 
 
@@ -363,6 +371,7 @@ async def restore_version(state: AppState, principal: Principal, version_id: uui
         )
         require_edit(principal, content)
         content.title, content.body, content.format = old.title, old.body, old.format
+        await text_metrics.measure_content(session, content)
         content.version += 1
         content.updated_by_id = principal.user_id
         await session.flush()

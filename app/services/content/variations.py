@@ -18,6 +18,7 @@ from app.permissions import Action
 from app.platforms.rules import Evaluation, MediaItem, evaluate
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.content import text_metrics
 from app.state import AppState
 
 MAX_BODY = 100_000
@@ -95,12 +96,14 @@ async def create(
                 ]
             )
         await _check_media(session, content.workspace_id, fields.media_ids or [])
+        body = fields.body if fields.body is not None else content.body
+        measured = await text_metrics.measure_variation(session, content_id, body)
         variation = ContentVariation(
             id=uuid.uuid4(),
             content_id=content_id,
             workspace_id=content.workspace_id,
             platform=platform.value,
-            body=fields.body if fields.body is not None else content.body,
+            body=body,
             subject=fields.subject
             if fields.subject is not None
             else (content.title if platform is Platform.EMAIL else None),
@@ -108,6 +111,7 @@ async def create(
             media_ids=fields.media_ids or [],
             created_by_id=principal.user_id,
         )
+        measured.apply(variation)
         session.add(variation)
         audit.record(
             session,
@@ -126,6 +130,12 @@ async def update(
 ) -> ContentVariation:
     _validate(fields)
     async with state.session_factory() as session, session.begin():
+        if fields.body is not None:  # item and workspace first (the lock order; text_metrics)
+            item_id = await session.scalar(
+                select(ContentVariation.content_id).where(ContentVariation.id == variation_id)
+            )
+            if item_id is not None:
+                await text_metrics.lock_item(session, item_id)
         variation = await lookup.scoped_row(
             session, ContentVariation, variation_id, principal, Action.CONTENT_EDIT, for_update=True
         )
@@ -134,6 +144,10 @@ async def update(
             variation.media_ids = fields.media_ids
         if fields.body is not None:
             variation.body = fields.body
+            measured = await text_metrics.measure_variation(
+                session, variation.content_id, fields.body
+            )
+            measured.apply(variation)
         if fields.subject is not None:
             variation.subject = fields.subject
         if fields.preheader is not None:

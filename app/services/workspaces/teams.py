@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, WorkspaceAccess
 from app.errors import FieldError, UserErrorCode, ValidationFailed
-from app.models import Membership, Workspace
+from app.jobs import store as jobs
+from app.models import Job, Membership, Workspace
 from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action, Role
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.content import text_metrics
 from app.state import AppState
 
 MAX_NAME = 200
@@ -118,6 +120,7 @@ async def update_workspace(
     if require_two_factor is not None:
         principal.require(workspace_id, Action.SECURITY_POLICY)
     changes: dict[str, Any] = {}
+    refresh: Job | None = None
     async with state.session_factory() as session, session.begin():
         workspace = await lookup.scoped_row(
             session, Workspace, workspace_id, principal, None, for_update=True
@@ -127,7 +130,14 @@ async def update_workspace(
         if brand_voice is not None:
             if errors := _check_brand_voice(brand_voice):
                 raise ValidationFailed(errors)
-            workspace.brand_voice = changes["brand_voice"] = brand_voice.to_json()
+            voice = brand_voice.to_json()
+            if voice != workspace.brand_voice:
+                # Stored warnings were checked against the old voice: a job re-checks them
+                # (content written meanwhile waits for this lock, so it sees the new voice).
+                refresh = text_metrics.queue_refresh(
+                    session, workspace_id, state.settings.job_max_attempts
+                )
+            workspace.brand_voice = changes["brand_voice"] = voice
         if require_two_factor is not None:
             if require_two_factor and principal.kind == "user" and not principal.two_factor_enabled:
                 raise ValidationFailed(
@@ -151,6 +161,8 @@ async def update_workspace(
             target_id=workspace_id,
             details=changes,
         )
+    if refresh is not None:
+        await jobs.enqueue(state.arq, refresh.id, 0)
     return workspace
 
 

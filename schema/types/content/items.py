@@ -27,6 +27,12 @@ from schema.lookahead import Later, Selected, load_map, nothing
 from schema.pagination import Connection, page_size
 from schema.types.content.campaigns import Campaign
 from schema.types.content.media import MediaAsset
+from schema.types.content.metrics import (
+    METRICS_DESCRIPTION,
+    WARNINGS_DESCRIPTION,
+    ContentWarning,
+    TextMetrics,
+)
 from schema.types.content.variations import RULE_FIELDS, ContentVariation
 from schema.types.errors import UserError
 from schema.types.identity import User, load_user
@@ -138,6 +144,14 @@ class Content(relay.Node):
         description="Per-platform variations.", graphql_type=list[ContentVariation]
     )
     row: strawberry.Private[ContentRow]
+
+    @strawberry.field(description=METRICS_DESCRIPTION + " Of the body.")
+    def text_metrics(self) -> TextMetrics | None:
+        return TextMetrics.of(self.row.text_metrics, self.row.text_metrics_version)
+
+    @strawberry.field(description=WARNINGS_DESCRIPTION)
+    def warnings(self) -> list[ContentWarning]:
+        return ContentWarning.all_of(self.row.text_metrics)
 
     @strawberry.field(description="Attached media, in order (see setContentMedia).")
     async def media(self, info: Info) -> list[MediaAsset]:

@@ -18,6 +18,12 @@ from schema.context import Info, current_loaders, visible_rows
 from schema.ids import parse_id
 from schema.lookahead import MISSING, Later, Missing
 from schema.types.content.media import MediaAsset
+from schema.types.content.metrics import (
+    METRICS_DESCRIPTION,
+    WARNINGS_DESCRIPTION,
+    ContentWarning,
+    TextMetrics,
+)
 from schema.types.errors import UserError
 from schema.types.vocabulary import Platform
 
@@ -60,6 +66,14 @@ class ContentVariation(relay.Node):
     row: strawberry.Private[VariationRow]
     # The attached media once known: at once when none are attached, or loaded with a page.
     media_rows: strawberry.Private[list[MediaRow] | Missing] = MISSING
+
+    @strawberry.field(description=METRICS_DESCRIPTION + " Of the body (not subject or preheader).")
+    def text_metrics(self) -> TextMetrics | None:
+        return TextMetrics.of(self.row.text_metrics, self.row.text_metrics_version)
+
+    @strawberry.field(description=WARNINGS_DESCRIPTION)
+    def warnings(self) -> list[ContentWarning]:
+        return ContentWarning.all_of(self.row.text_metrics)
 
     @strawberry.field(description="Attached media, in order.", graphql_type=list[MediaAsset])
     def media(self, info: Info) -> list[MediaAsset] | Awaitable[list[MediaAsset]]:
