@@ -21,7 +21,7 @@ _SPACE = re.compile(r"\s+")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 # "<change> Why: <reason>" (also "because:"/"reason:", after a dash, in bold).
 _REASON = re.compile(
-    r"\s*(?:[-\u2013\u2014]+\s*)?\**\b(?:why|because|reason)\b\**\s*:\s*", re.IGNORECASE
+    r"\s*(?:[-\u2013\u2014]+\s*)?\**\b(?:why|because|reason)\b\**\s*:\**\s*", re.IGNORECASE
 )
 MAX_CHANGES = 12
 DASHES = " -\u2013\u2014"  # hyphen, en and em dash
@@ -90,10 +90,15 @@ async def ask(
     raise UnusableAnswer(f"{stage} {index}: {issue}")
 
 
-def _label_line(line: str, name: str) -> str | None:
-    """The value of a `Name: value` line (Markdown emphasis or heading marks allowed)."""
-    match = re.match(rf"^[#*_\s]*{name}[*_\s]*:[*_\s]*(.*)$", line.strip(), re.IGNORECASE)
-    return match[1].strip().strip("*_ ") if match else None
+def _label_line(line: str, name: str, *, heading: bool = False) -> str | None:
+    """The value of a `Name: value` line (Markdown emphasis or heading marks allowed);
+    with `heading`, a line of just the name (`## Changes`) counts too, with value ""."""
+    colon = ":?" if heading else ":"
+    pattern = rf"^[#*_\s]*{name}[*_\s]*{colon}[*_\s]*(.*)$"
+    match = re.match(pattern, line.strip(), re.IGNORECASE)
+    if match is None or (heading and ":" not in line and match[1].strip()):
+        return None  # "Changes to the menu ..." is a sentence, not the section
+    return match[1].strip().strip("*_ ")
 
 
 def split_angle(answer: str) -> tuple[str, str | None]:
@@ -110,12 +115,14 @@ def split_changes(answer: str) -> tuple[str, list[dict[str, str | None]]]:
     """The answer without its trailing `Changes:` section, and the section's items as
     {change, reason} (reason None when the item gave none)."""
     lines = answer.splitlines()
-    heads = [i for i, line in enumerate(lines) if _label_line(line, "changes") is not None]
+    heads = [
+        i for i, line in enumerate(lines) if _label_line(line, "changes", heading=True) is not None
+    ]
     if not heads:
         return answer, []
     head = heads[-1]
     items: list[dict[str, str | None]] = []
-    rest = [_label_line(lines[head], "changes") or "", *lines[head + 1 :]]
+    rest = [_label_line(lines[head], "changes", heading=True) or "", *lines[head + 1 :]]
     for line in rest:
         text = _BULLET.sub("", line).strip()
         if not text or len(items) >= MAX_CHANGES:
