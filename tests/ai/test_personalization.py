@@ -6,62 +6,41 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from arq.worker import Worker
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 
-from app.jobs import runner as job_runner
-from app.models import ContentPersonalization, Generation, Job
-from app.state import AppState
+from app.models import ContentPersonalization, Generation
+from tests.ai.derived_helpers import (
+    BODY,
+    SEGMENTS,
+    Item,
+    gid,
+    jobs_of,
+    make_item,
+    requeue,
+    run_job,
+    versions,
+)
 from tests.ai.fake_llm import FakeLLM, Stream, serve_fake_llm
 from tests.ai.test_editing import wait_done
-from tests.ai.test_generation import Collector
-from tests.conftest import Servers, make_settings
-from tests.helpers import Account, gql, register
+from tests.conftest import Servers
+from tests.helpers import gql, register
 from tests.teams import state_of, uid
-from workers.tasks import HANDLERS
 
-WORKSPACE = """
-mutation($i: CreateWorkspaceInput!) { createWorkspace(input: $i) { workspace { id } errors { code } } }
-"""
-CREATE = """
-mutation($i: CreateContentInput!) {
-  createContent(input: $i) { content { id version } errors { code } }
-}
-"""
 UPDATE = """
 mutation($id: ID!, $i: UpdateContentInput!, $v: Int!) {
   updateContent(id: $id, input: $i, expectedVersion: $v) { content { version } errors { code } }
-}
-"""
-SEGMENT = """
-mutation($ws: ID!, $n: String!, $d: String!, $a: SegmentAttributesInput) {
-  createAudienceSegment(workspaceId: $ws, name: $n, description: $d, attributes: $a) {
-    segment { id } errors { code }
-  }
 }
 """
 PERSONALIZE = """
 mutation($id: ID!, $s: [ID!]!) {
   personalizeContent(contentId: $id, segmentIds: $s) {
     job { id status } errors { field code message }
-  }
-}
-"""
-VERSIONS = """
-query($id: ID!) {
-  content(id: $id) {
-    version body
-    personalizations {
-      id title body basedOnVersion createdAt updatedAt metrics
-      changes { change reason }
-      segment { id name }
-    }
   }
 }
 """
@@ -74,78 +53,12 @@ query($id: ID!) {
   }
 }
 """
-BODY = (
-    "Our oat latte launches Monday. It is creamy, vegan and cheap. Baristas spent a year on "
-    "the recipe.\n\nTry it today and tell us what you think.\n\n#OatLatte"
-)
-SEGMENTS = [
-    (
-        "Students",
-        "Undergraduates on a tight budget",
-        {"experienceLevel": "beginner", "interests": ["budget", "study breaks"]},
-    ),
-    (
-        "Cafe owners",
-        "Independent cafe owners choosing suppliers",
-        {"industry": "hospitality", "experienceLevel": "expert", "interests": ["margins"]},
-    ),
-]
-
-
-@dataclass
-class Item:
-    owner: Account
-    workspace_id: str
-    content_id: str
-    segment_ids: list[str]
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeLLM]:
     async with serve_fake_llm() as server:
         yield server
-
-
-async def make_item(
-    client: httpx.AsyncClient,
-    *,
-    body: str = BODY,
-    content_type: str = "SOCIAL_POST",
-    segments: list[tuple[str, str, dict[str, Any]]] = SEGMENTS,
-    owner: Account | None = None,
-) -> Item:
-    """A workspace with a brand voice, an item in it, and audience segments."""
-    owner = owner or await register(client)
-    voice = {"tone": "warm", "bannedWords": ["cheap"], "keywords": ["oat milk"]}
-    made = await gql(
-        client, WORKSPACE, {"i": {"name": "Cafe", "brandVoice": voice}}, headers=owner.headers
-    )
-    workspace_id = made["data"]["createWorkspace"]["workspace"]["id"]
-    created = await gql(
-        client,
-        CREATE,
-        {
-            "i": {
-                "workspaceId": workspace_id,
-                "title": "Oat latte launch",
-                "body": body,
-                "contentType": content_type,
-                "tags": ["vegan"],
-            }
-        },
-        headers=owner.headers,
-    )
-    content_id = created["data"]["createContent"]["content"]["id"]
-    segment_ids = []
-    for name, description, attributes in segments:
-        made = await gql(
-            client,
-            SEGMENT,
-            {"ws": workspace_id, "n": name, "d": description, "a": attributes},
-            headers=owner.headers,
-        )
-        segment_ids.append(made["data"]["createAudienceSegment"]["segment"]["id"])
-    return Item(owner, workspace_id, content_id, segment_ids)
 
 
 async def personalize(
@@ -159,19 +72,6 @@ async def personalize(
     )
     payload: dict[str, Any] = body["data"]["personalizeContent"]
     return payload
-
-
-async def versions(client: httpx.AsyncClient, item: Item) -> dict[str, Any]:
-    body = await gql(client, VERSIONS, {"id": item.content_id}, headers=item.owner.headers)
-    content: dict[str, Any] = body["data"]["content"]
-    return content
-
-
-async def jobs_of(state: AppState, kind: str) -> int:
-    async with state.session_factory() as session:
-        return int(
-            await session.scalar(select(func.count()).select_from(Job).where(Job.kind == kind)) or 0
-        )
 
 
 async def test_two_segments_give_two_versions_with_changes_and_a_rerun_replaces_them(
@@ -253,11 +153,11 @@ async def test_segments_must_be_in_the_items_workspace_and_number_one_to_ten(
     assert refused["job"] is None
     assert [(e["field"], e["code"]) for e in refused["errors"]] == [("segmentIds.1", "NOT_FOUND")]
     assert "Elsewhere" not in refused["errors"][0]["message"]
-    unknown = await personalize(client, item, [_gid("AudienceSegment", uuid.uuid4())])
+    unknown = await personalize(client, item, [gid("AudienceSegment", uuid.uuid4())])
     assert [e["code"] for e in unknown["errors"]] == ["NOT_FOUND"]
     none = await personalize(client, item, [])
     assert [(e["field"], e["code"]) for e in none["errors"]] == [("segmentIds", "OUT_OF_RANGE")]
-    many = [_gid("AudienceSegment", uuid.uuid4()) for _ in range(11)]
+    many = [gid("AudienceSegment", uuid.uuid4()) for _ in range(11)]
     too_many = await personalize(client, item, many)
     assert [e["code"] for e in too_many["errors"]] == ["OUT_OF_RANGE"]
     assert await jobs_of(state, "personalize_content") == 0
@@ -293,44 +193,6 @@ async def test_a_workspace_over_its_tokens_is_refused_before_any_job(
     refused = await personalize(client, item, item.segment_ids[1:])
     assert refused["job"] is None and [e["code"] for e in refused["errors"]] == ["QUOTA_EXCEEDED"]
     assert await jobs_of(state, "personalize_content") == 1
-
-
-def _gid(type_name: str, value: uuid.UUID) -> str:
-    import base64
-
-    return base64.b64encode(f"{type_name}:{value}".encode()).decode()
-
-
-async def run_job(
-    state: AppState, servers: Servers, fake: FakeLLM, job_id: uuid.UUID
-) -> tuple[str, Collector]:
-    collector = Collector()
-    outcome = await job_runner.run(
-        job_id,
-        factory=state.session_factory,
-        publisher=collector,
-        enqueuer=None,
-        lease_seconds=60,
-        handlers=HANDLERS,
-        settings=make_settings(
-            servers,
-            ai_provider="openai",
-            openai_api_key="sk-test",
-            openai_base_url=fake.openai_url,
-            ai_backoff_seconds=0,
-        ),
-    )
-    return outcome, collector
-
-
-async def requeue(state: AppState, job_id: uuid.UUID) -> None:
-    """As if the worker died after saving and before recording success: the job runs again."""
-    async with state.session_factory() as session, session.begin():
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(status="QUEUED", locked_until=None, result=None, finished_at=None)
-        )
 
 
 async def test_a_model_writes_the_changes_section_and_a_retried_attempt_saves_nothing_twice(

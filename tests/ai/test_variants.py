@@ -28,10 +28,10 @@ from app.models.vocabulary import Platform
 from app.platforms.rules import evaluate
 from app.services.ai import drafts
 from app.services.ai.variants import label_for
+from tests.ai.derived_helpers import BODY, Item, make_item, run_job, versions
 from tests.ai.fake_llm import FakeLLM, Stream, serve_fake_llm
 from tests.ai.test_drafts import blog_post
 from tests.ai.test_editing import wait_done
-from tests.ai.test_personalization import BODY, Item, make_item, run_job, versions
 from tests.api.test_query_counts import count_statements
 from tests.conftest import Servers
 from tests.helpers import gql, register
