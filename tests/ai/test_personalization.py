@@ -167,6 +167,12 @@ async def test_segments_must_be_in_the_items_workspace_and_number_one_to_ten(
     async with state.session_factory() as session:
         record = (await session.scalars(select(Generation))).one()
     assert record.request["segment_ids"] == [str(uid(item.segment_ids[0]))]
+    # It is a generation job like the others: it can be cancelled.
+    cancel = (
+        "mutation($id: ID!) { cancelGeneration(jobId: $id) { job { status } errors { code } } }"
+    )
+    cancelled = await gql(client, cancel, {"id": twice["job"]["id"]}, headers=item.owner.headers)
+    assert cancelled["data"]["cancelGeneration"]["job"]["status"] == "CANCELLED"
     # Someone outside the item's workspace cannot tell the item exists.
     stranger = await register(client)
     hidden = await gql(
