@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from starlette.applications import Starlette
 
-from app.models import ContentPersonalization, Generation
+from app.models import AudienceSegment, ContentPersonalization, Generation, Job
 from tests.ai.derived_helpers import (
     BODY,
     SEGMENTS,
@@ -292,3 +292,38 @@ async def test_personalised_versions_are_invisible_outside_the_workspace(
     assert theirs["data"]["node"] is None
     record = await gql(client, RECORD, {"id": queued["job"]["id"]}, headers=stranger.headers)
     assert record["data"]["generationJob"] is None
+
+
+async def test_a_segment_deleted_before_the_run_is_skipped_and_all_deleted_fails(
+    app: Starlette, client: httpx.AsyncClient, servers: Servers, fake: FakeLLM
+) -> None:
+    state = state_of(app)
+    item = await make_item(client)
+    fake.openai.steps = [Stream(["Title: T\n\nFor cafe owners.\n\nChanges:\n- x Why: y"])]
+    queued = await personalize(client, item)
+    async with state.session_factory() as session, session.begin():
+        await session.execute(
+            delete(AudienceSegment).where(AudienceSegment.id == uid(item.segment_ids[0]))
+        )
+    outcome, collector = await run_job(state, servers, fake, uid(queued["job"]["id"]))
+    assert outcome == "succeeded"
+    states = [m for m in collector.messages if "delta" not in m]
+    assert [m["message"] for m in states if m["status"] == "RUNNING"][1:] == [
+        "personalization:1",
+        "saving",
+    ]
+    assert states[-1]["result"]["skipped_segments"] == 1
+    [version] = (await versions(client, item))["personalizations"]
+    assert version["segment"]["name"] == "Cafe owners"
+
+    only = await make_item(client, segments=SEGMENTS[:1])
+    queued = await personalize(client, only)
+    async with state.session_factory() as session, session.begin():
+        await session.execute(
+            delete(AudienceSegment).where(AudienceSegment.id == uid(only.segment_ids[0]))
+        )
+    outcome, _ = await run_job(state, servers, fake, uid(queued["job"]["id"]))
+    assert outcome == "failed"
+    async with state.session_factory() as session:
+        job = await session.get(Job, uid(queued["job"]["id"]))
+    assert job is not None and "segments were deleted" in (job.error or "")

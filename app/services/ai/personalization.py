@@ -116,8 +116,11 @@ def _segment(row: AudienceSegment) -> dict[str, Any]:
     }
 
 
-async def _segments(ctx: JobContext, workspace_id: uuid.UUID, ids: list[str]) -> list[Any]:
-    """The requested segments still in the workspace, in the requested order."""
+async def _segments(
+    ctx: JobContext, workspace_id: uuid.UUID, ids: list[str]
+) -> list[tuple[int, AudienceSegment]]:
+    """The requested segments still in the workspace, with their position in the request
+    (the stage's `variationIndex`)."""
     async with ctx.factory() as session:
         rows = (
             await session.scalars(
@@ -128,7 +131,7 @@ async def _segments(ctx: JobContext, workspace_id: uuid.UUID, ids: list[str]) ->
             )
         ).all()
     by_id = {str(r.id): r for r in rows}
-    return [by_id[i] for i in ids if i in by_id]
+    return [(n, by_id[i]) for n, i in enumerate(ids) if i in by_id]
 
 
 def _problem(content: Content) -> Callable[[str], str | None]:
@@ -162,7 +165,7 @@ async def run_personalization(ctx: JobContext) -> dict[str, Any]:
     written: list[tuple[AudienceSegment, drafts.Draft, list[dict[str, Any]], dict[str, Any]]] = []
     try:
         template = prompts.get(inputs.generation.prompt_template, inputs.generation.prompt_version)
-        for i, segment in enumerate(segments):
+        for step, (i, segment) in enumerate(segments):
             audience = _segment(segment)
             rendered = prompts.render(
                 template,
@@ -179,7 +182,7 @@ async def run_personalization(ctx: JobContext) -> dict[str, Any]:
                 accounting,
                 stage="personalization",
                 index=i,
-                fraction=i / (len(segments) + 1),
+                fraction=step / (len(segments) + 1),
                 rendered=rendered,
                 spec=DraftSpec(
                     brief=content.title,
