@@ -81,6 +81,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "generateContent": workspace(Action.CONTENT_EDIT),
     "refineContent": hidden(Action.CONTENT_EDIT),
     "transformContent": hidden(Action.CONTENT_EDIT),
+    "personalizeContent": hidden(Action.CONTENT_EDIT),
+    "generateVariants": hidden(Action.CONTENT_EDIT),
     "cancelGeneration": hidden(Action.CONTENT_EDIT),
     # Content library (items addressed by their own id are HIDDEN outside their workspace)
     "content": hidden(Action.CONTENT_READ),

@@ -10,7 +10,7 @@ from strawberry import relay
 
 from app.errors import NotFound
 from app.jobs.events import parse_job_id
-from app.services.ai import editing, generation, progress
+from app.services.ai import editing, generation, personalization, progress, variants
 from resolvers.common import (
     After,
     First,
@@ -27,9 +27,11 @@ from schema.types.ai import (
     CancelGenerationPayload,
     GenerateContentInput,
     GenerateContentPayload,
+    GenerateVariantsPayload,
     GenerationJob,
     GenerationJobFilterInput,
     GenerationProgress,
+    PersonalizeContentPayload,
     RefineContentPayload,
     TransformContentPayload,
 )
@@ -156,6 +158,59 @@ class AIMutation:
             )
         )
         return TransformContentPayload(job=Job.from_row(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        description="Write one version of an item per audience segment with AI, each in "
+        "the brand voice with a list of what changed and why; the item itself is unchanged "
+        "and personalising for a segment again replaces its version. 1 to 10 segments of "
+        "the item's workspace. Returns the queued job at once (stage `personalization`, "
+        "`variationIndex` = the segment's position). Same rules as updateContent."
+    )
+    async def personalize_content(
+        self,
+        info: Info,
+        content_id: Annotated[
+            relay.GlobalID, strawberry.argument(description="Global ID of the content.")
+        ],
+        segment_ids: Annotated[
+            list[relay.GlobalID],
+            strawberry.argument(description="Audience segments to write for (1 to 10)."),
+        ],
+    ) -> PersonalizeContentPayload:
+        row, errors = await attempt(
+            personalization.start_personalization(
+                state_of(info),
+                principal_of(info),
+                parse_id(content_id, "Content", "contentId"),
+                [parse_id(s, "AudienceSegment", "segmentIds") for s in segment_ids],
+            )
+        )
+        return PersonalizeContentPayload(job=Job.from_row(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        description="Write A/B-test variants of an item with AI (1 to 5 per call): each takes "
+        "a different hook and says which, is labelled B, C, ... (the item is A) and carries "
+        "its text for each of the item's platforms within their rules. The item itself is "
+        "unchanged. Returns the queued job at once (stage `variant`). Same rules as "
+        "updateContent."
+    )
+    async def generate_variants(
+        self,
+        info: Info,
+        content_id: Annotated[
+            relay.GlobalID, strawberry.argument(description="Global ID of the content.")
+        ],
+        count: Annotated[int, strawberry.argument(description="How many variants (1 to 5).")],
+    ) -> GenerateVariantsPayload:
+        row, errors = await attempt(
+            variants.start_variants(
+                state_of(info),
+                principal_of(info),
+                parse_id(content_id, "Content", "contentId"),
+                count,
+            )
+        )
+        return GenerateVariantsPayload(job=Job.from_row(row) if row else None, errors=errors)
 
     @strawberry.mutation(
         description="Stop a queued or running generation (member role): the job becomes "

@@ -12,7 +12,7 @@ from app.jobs.registry import combine
 from app.jobs.runner import Handler
 from app.jobs.sweeper import SweepReport
 from app.logging import get_logger
-from app.services.ai import editing, generate_job
+from app.services.ai import editing, generate_job, personalization, variants
 from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
 
@@ -26,6 +26,8 @@ HANDLERS: dict[str, Handler] = combine(
     generate_job.JOB_HANDLERS,
     editing.JOB_HANDLERS,
     text_metrics.JOB_HANDLERS,
+    personalization.JOB_HANDLERS,
+    variants.JOB_HANDLERS,
 )
 
 

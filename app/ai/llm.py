@@ -37,6 +37,10 @@ class DraftSpec:
     source: str | None = None
     source_title: str | None = None
     instruction: str | None = None
+    # Personalising `source` for `segment`, or writing an A/B variant of it with this angle
+    # (app/services/ai/personalization.py, variants.py).
+    personalize: bool = False
+    angle: str | None = None
 
 
 @dataclass(frozen=True)

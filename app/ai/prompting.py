@@ -32,7 +32,17 @@ BLOG_LENGTH_GUIDE = {
     "MEDIUM": "medium-length (about 800 words)",
     "LONG": "long (about 1,500 words)",
 }
-OPERATIONS = ("generate", "refine", "transform", "repair")
+OPERATIONS = ("generate", "refine", "transform", "repair", "personalize", "variants")
+# The hooks A/B-test variants take, in the order they are tried (app/services/ai/variants.py;
+# the offline writer implements each key mechanically).
+VARIANT_ANGLES: dict[str, str] = {
+    "question": "Open with a question your reader wants answered, then answer it.",
+    "benefit": "Lead with the main benefit to the reader, in the first sentence.",
+    "story": "Open with a short, concrete scenario the reader recognises (invent no facts, "
+    "figures, names or quotes).",
+    "bold": "Open with a bold, confident one-line statement that the rest of the text supports.",
+    "action": "Lead with the call to action and a reason to act now; keep the rest short.",
+}
 
 
 class PromptNotFound(LookupError):
@@ -98,6 +108,10 @@ def template_name(operation: str, content_type: str | None = None) -> str:
         return "transform_platform"
     if operation == "repair":  # a platform variation that broke the rules, asked again
         return "repair_platform"
+    if operation == "personalize":
+        return "personalize_content"
+    if operation == "variants":
+        return "generate_variants"
     raise PromptNotFound(f"no prompt for operation {operation!r}")
 
 
@@ -193,6 +207,32 @@ def output_format(content_type: str, platform: Platform | None) -> str:
     return "\n".join(lines)
 
 
+def item_format(content_type: str) -> str:
+    """The head and text of a whole item (for emails the title is the subject line)."""
+    if content_type == "EMAIL":
+        title = "Title: <the email's subject line, at most 100 characters>"
+    else:
+        title = "Title: <a title of at most 90 characters>"
+    return f"{title}\n\n<the text>"
+
+
+def describe_targets(platforms: Any) -> str:
+    """The strictest text limits among the platforms a short piece also goes to."""
+    targets = [p for p in platforms or () if isinstance(p, Platform)]
+    limits = [m for p in targets if (m := RULES[p].max_chars)]
+    if not limits:
+        return ""
+    names = ", ".join(p.value for p in targets)
+    line = (
+        f"\nThis piece is also posted on {names}: keep it within {min(limits)} characters "
+        "(the strictest of their limits)"
+    )
+    hashtags = [h for p in targets if (h := RULES[p].max_hashtags) is not None]
+    if hashtags:
+        line += f" and at most {min(hashtags)} hashtags"
+    return line + "."
+
+
 def render(template: Template, **values: Any) -> RenderedPrompt:
     """Fill a template. Every placeholder must have a value (a missing one is a bug)."""
     content_type = str(values.get("content_type") or "SOCIAL_POST")
@@ -219,6 +259,10 @@ def render(template: Template, **values: Any) -> RenderedPrompt:
         # Repairing a variation: the answer that broke the rules, and how it broke them.
         "answer": str(values.get("answer") or ""),
         "violations": str(values.get("violations") or ""),
+        "item_format": item_format(content_type),
+        "angle": str(values.get("angle") or ""),
+        "label": str(values.get("label") or "B"),
+        "target_limits": describe_targets(values.get("platforms")),
     }
     return RenderedPrompt(
         template=template.name,

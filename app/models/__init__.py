@@ -15,6 +15,7 @@ from app.models.content import (
 from app.models.generation import Generation
 from app.models.identity import PasswordResetToken, RefreshToken, User
 from app.models.job import Job, JobStatus
+from app.models.personalization import ContentPersonalization, ContentVariant
 from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, Workspace
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "Content",
     "ContentComment",
     "ContentMedia",
+    "ContentPersonalization",
+    "ContentVariant",
     "ContentVariation",
     "ContentVersion",
     "Generation",

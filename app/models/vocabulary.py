@@ -66,6 +66,8 @@ class GenerationOperation(StrEnum):
     GENERATE = "GENERATE"
     REFINE = "REFINE"
     TRANSFORM = "TRANSFORM"
+    PERSONALIZE = "PERSONALIZE"
+    VARIANTS = "VARIANTS"
 
 
 class CommentKind(StrEnum):

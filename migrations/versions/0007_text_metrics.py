@@ -1,7 +1,7 @@
 """text metrics: each content item's and variation's metrics and brand-voice warnings
 
 Revision ID: 0007_text_metrics
-Revises: 0005
+Revises: 0006_variants
 Create Date: 2026-12-02 10:00:00
 
 Existing rows are measured lazily: one `refresh_text_metrics` job per workspace that has
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 # Chained after the other 0006/0007 migrations by whoever merges them.
 revision: str = "0007_text_metrics"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_variants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

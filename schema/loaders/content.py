@@ -12,11 +12,14 @@ from app.models import (
     Campaign,
     Content,
     ContentComment,
+    ContentPersonalization,
+    ContentVariant,
     ContentVariation,
     ContentVersion,
     MediaAsset,
 )
 from app.pagination import Page
+from app.services.ai import personalization, variants
 from app.services.content import campaigns, comments, items, media, search, variations, versions
 from schema.loaders.base import PageKey, by_id, mapped, pages
 
@@ -55,6 +58,31 @@ class ContentLoaders:
         )
         self.media_by_content: DataLoader[uuid.UUID, list[MediaAsset]] = DataLoader(
             load_fn=lambda ids: mapped(state, media.media_for_contents, ids, list)
+        )
+        # AI-written alternatives: by id (node), per item (Content), per generation record.
+        self.personalizations: DataLoader[uuid.UUID, ContentPersonalization | None] = DataLoader(
+            load_fn=lambda ids: by_id(state, ContentPersonalization, ids)
+        )
+        self.personalizations_by_content: DataLoader[uuid.UUID, list[ContentPersonalization]] = (
+            DataLoader(
+                load_fn=lambda ids: mapped(state, personalization.personalizations_for, ids, list)
+            )
+        )
+        self.personalizations_by_generation: DataLoader[uuid.UUID, list[ContentPersonalization]] = (
+            DataLoader(
+                load_fn=lambda ids: mapped(
+                    state, personalization.personalizations_by_generation, ids, list
+                )
+            )
+        )
+        self.variants: DataLoader[uuid.UUID, ContentVariant | None] = DataLoader(
+            load_fn=lambda ids: by_id(state, ContentVariant, ids)
+        )
+        self.variants_by_content: DataLoader[uuid.UUID, list[ContentVariant]] = DataLoader(
+            load_fn=lambda ids: mapped(state, variants.variants_for, ids, list)
+        )
+        self.variants_by_generation: DataLoader[uuid.UUID, list[ContentVariant]] = DataLoader(
+            load_fn=lambda ids: mapped(state, variants.variants_by_generation, ids, list)
         )
         # (campaign id, first, after) -> a page of the campaign's items
         self.campaign_contents: DataLoader[PageKey, Page[Content]] = DataLoader(

@@ -18,6 +18,7 @@ from schema.context import Info
 from schema.ids import optional_id, parse_id, to_global_id
 from schema.loaders.base import uuid_or_nil
 from schema.types.content.items import Content
+from schema.types.content.variants import ContentPersonalization, ContentVariant
 from schema.types.errors import UserError
 from schema.types.jobs import Job
 from schema.types.vocabulary import (
@@ -119,6 +120,27 @@ class TransformContentPayload:
     errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
 
 
+@strawberry.type(description="Result of personalizeContent: the queued (or identical recent) job.")
+class PersonalizeContentPayload:
+    job: Job | None = strawberry.field(
+        description="The job; it writes one version of the item per segment (see "
+        "Content.personalizations). Null on errors."
+    )
+    errors: list[UserError] = strawberry.field(
+        description="Why nothing was queued, if so (NOT_FOUND: a segment is not in the "
+        "item's workspace)."
+    )
+
+
+@strawberry.type(description="Result of generateVariants: the queued (or identical recent) job.")
+class GenerateVariantsPayload:
+    job: Job | None = strawberry.field(
+        description="The job; it adds A/B-test variants to the item (see Content.variants). "
+        "Null on errors."
+    )
+    errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
+
+
 @strawberry.type(description="Result of cancelGeneration.")
 class CancelGenerationPayload:
     job: Job | None = strawberry.field(description="The job, now CANCELLED. Null on errors.")
@@ -179,13 +201,27 @@ class GenerationJob:
     created_at: datetime = strawberry.field(description="When it was requested.")
     finished_at: datetime | None = strawberry.field(description="When the item was saved.")
     content_id: strawberry.Private[uuid.UUID | None]
+    generation_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The content item it wrote, once saved.")
+    @strawberry.field(description="The content item it wrote or worked on, once saved.")
     async def content(self, info: Info) -> Content | None:
         if self.content_id is None:
             return None
         [node] = await Content.resolve_nodes(info=info, node_ids=[str(self.content_id)])
         return node
+
+    @strawberry.field(
+        description="The personalised versions it wrote (PERSONALIZE) that are still "
+        "current: personalising the item for a segment again replaces its version."
+    )
+    async def personalizations(self, info: Info) -> list[ContentPersonalization]:
+        loader = info.context.loaders.content.personalizations_by_generation
+        return [ContentPersonalization.from_row(r) for r in await loader.load(self.generation_id)]
+
+    @strawberry.field(description="The A/B-test variants it wrote (VARIANTS).")
+    async def variants(self, info: Info) -> list[ContentVariant]:
+        loader = info.context.loaders.content.variants_by_generation
+        return [ContentVariant.from_row(r) for r in await loader.load(self.generation_id)]
 
     @classmethod
     def from_rows(cls, job: JobRow, row: GenerationRow) -> GenerationJob:
@@ -218,6 +254,7 @@ class GenerationJob:
             created_at=row.created_at,
             finished_at=row.finished_at,
             content_id=row.content_id,
+            generation_id=row.id,
         )
 
 
@@ -235,11 +272,12 @@ class GenerationProgress:
     sequence: int = strawberry.field(description="The job's event sequence at this event.")
     stage: str | None = strawberry.field(
         description="draft, variation, repair (a variation that broke its platform's rules, "
-        "asked again: its text replaces that variation's), alternative or saving; null "
-        "before the job starts."
+        "asked again: its text replaces that variation's), alternative, personalization, "
+        "variant or saving; null before the job starts."
     )
     variation_index: int | None = strawberry.field(
-        description="Which platform variation (in the requested order) or alternative."
+        description="Which platform variation, alternative, segment or variant (in the "
+        "requested order)."
     )
     delta: str | None = strawberry.field(
         description="The next chunk of generated text, as the model produced it."

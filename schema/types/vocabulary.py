@@ -140,6 +140,9 @@ domain_enum(
         GenerationOperation.GENERATE: "Drafts a new item (generateContent).",
         GenerationOperation.REFINE: "Rewrites an item as its next version (refineContent).",
         GenerationOperation.TRANSFORM: "Writes platform variations (transformContent).",
+        GenerationOperation.PERSONALIZE: "Writes one version of an item per audience segment "
+        "(personalizeContent).",
+        GenerationOperation.VARIANTS: "Writes A/B-test variants of an item (generateVariants).",
     },
 )
 

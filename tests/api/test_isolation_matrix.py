@@ -401,6 +401,19 @@ CALLS: dict[str, Call] = {
         "mutation($id: ID!) { transformContent(contentId: $id, platforms: [X]) { job { id } errors { code } } }",
         lambda w, p: {"id": _gid("Content", w.draft_id)},
     ),
+    "personalizeContent": (
+        "mutation($id: ID!, $s: [ID!]!) { personalizeContent(contentId: $id, segmentIds: $s)"
+        " { job { id } errors { code } } }",
+        lambda w, p: {
+            "id": _gid("Content", w.draft_id),
+            "s": [_gid("AudienceSegment", w.segment_id)],
+        },
+    ),
+    "generateVariants": (
+        "mutation($id: ID!) { generateVariants(contentId: $id, count: 2)"
+        " { job { id } errors { code } } }",
+        lambda w, p: {"id": _gid("Content", w.draft_id)},
+    ),
     "cancelGeneration": (
         "mutation($id: ID!) { cancelGeneration(jobId: $id) { job { status } errors { code } } }",
         lambda w, p: {"id": _gid("Job", w.generation_job_id)},

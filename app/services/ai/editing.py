@@ -58,7 +58,7 @@ JobFactory = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Job]
 MAX_SOURCE_TOKENS = 4000
 
 
-async def _start(
+async def start_edit(
     state: AppState,
     principal: Principal,
     content_id: uuid.UUID,
@@ -131,7 +131,7 @@ async def start_refinement(
                 )
             ]
         )
-    return await _start(
+    return await start_edit(
         state,
         principal,
         content_id,
@@ -158,7 +158,7 @@ async def start_transform(
         raise ValidationFailed(
             [FieldError("platforms", UserErrorCode.REQUIRED, "Name at least one platform.")]
         )
-    return await _start(
+    return await start_edit(
         state,
         principal,
         content_id,

@@ -50,8 +50,12 @@ from app.state import AppState
 GENERATE_KIND = "generate_content"
 REFINE_KIND = "refine_content"
 TRANSFORM_KIND = "transform_content"
+PERSONALIZE_KIND = "personalize_content"
+VARIANTS_KIND = "generate_variants"
 # Every kind a generation record belongs to (generationJob, generationProgress).
-GENERATION_KINDS = frozenset({GENERATE_KIND, REFINE_KIND, TRANSFORM_KIND})
+GENERATION_KINDS = frozenset(
+    {GENERATE_KIND, REFINE_KIND, TRANSFORM_KIND, PERSONALIZE_KIND, VARIANTS_KIND}
+)
 
 
 LENGTHS = tuple(GenerationLength)

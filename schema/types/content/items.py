@@ -33,6 +33,7 @@ from schema.types.content.metrics import (
     ContentWarning,
     TextMetrics,
 )
+from schema.types.content.variants import ContentPersonalization, ContentVariant
 from schema.types.content.variations import RULE_FIELDS, ContentVariation
 from schema.types.errors import UserError
 from schema.types.identity import User, load_user
@@ -167,6 +168,16 @@ class Content(relay.Node):
     async def comments(self, info: Info) -> list[ContentComment]:
         rows = await info.context.loaders.content.comments_by_content.load(self.row.id)
         return [ContentComment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Versions written for audience segments (personalizeContent).")
+    async def personalizations(self, info: Info) -> list[ContentPersonalization]:
+        rows = await info.context.loaders.content.personalizations_by_content.load(self.row.id)
+        return [ContentPersonalization.from_row(r) for r in rows]
+
+    @strawberry.field(description="A/B-test variants B, C, ... (generateVariants).")
+    async def variants(self, info: Info) -> list[ContentVariant]:
+        rows = await info.context.loaders.content.variants_by_content.load(self.row.id)
+        return [ContentVariant.from_row(r) for r in rows]
 
     @strawberry.field(description="Nearest items by meaning (empty until this item is embedded).")
     async def similar(
