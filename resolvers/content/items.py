@@ -23,14 +23,12 @@ from resolvers.common import (
 from schema.context import Info
 from schema.ids import parse_id, to_global_id
 from schema.pagination import Connection
-from schema.types.content.items import (
-    Content,
+from schema.types.content.item_inputs import (
     ContentFilterInput,
-    ContentPayload,
     CreateContentInput,
-    DuplicateWarning,
     UpdateContentInput,
 )
+from schema.types.content.items import Content, ContentPayload, DuplicateWarning
 from schema.types.errors import UserError
 from schema.types.vocabulary import ContentOrder
 
