@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from app.models.vocabulary import Platform
+from app.platforms.adapters import webhook
 from app.platforms.publishing import Publisher
 from app.settings import Settings
 
@@ -14,7 +15,9 @@ from app.settings import Settings
 # URLs are settings, so tests point adapters at local fakes of each platform).
 PublisherFactory = Callable[[httpx.AsyncClient, Settings], Publisher]
 
-FACTORIES: dict[Platform, PublisherFactory] = {}
+FACTORIES: dict[Platform, PublisherFactory] = {
+    Platform.WEBHOOK: webhook.factory,
+}
 
 
 def publisher_for(platform: Platform, http: httpx.AsyncClient, settings: Settings) -> Publisher:
