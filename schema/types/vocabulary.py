@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.errors import USER_ERROR_DESCRIPTIONS, UserErrorCode
 from app.models.job import JobStatus
+from app.models.publishing import AccountStatus, TargetStatus
 from app.models.vocabulary import (
     CampaignStatus,
     ContentFormat,
@@ -25,6 +26,7 @@ from app.services.content.search import SearchMode
 from schema.enums import domain_enum
 
 __all__ = [
+    "AccountStatus",
     "CampaignStatus",
     "ContentFormat",
     "ContentOrder",
@@ -37,6 +39,7 @@ __all__ = [
     "Platform",
     "Role",
     "SearchMode",
+    "TargetStatus",
     "UserErrorCode",
 ]
 
@@ -152,8 +155,8 @@ domain_enum(
         Platform.MASTODON: "Mastodon: 500 characters.",
         Platform.BLUESKY: "Bluesky: 300 graphemes.",
         Platform.EMAIL: "Email: subject up to 100, preheader.",
-        Platform.WEBHOOK: "Your own webhook: no text limits (nothing is sent yet: publishing is "
-        "not built).",
+        Platform.WEBHOOK: "Your own webhook: a signed JSON POST (X-SmartContent-Signature), no "
+        "text limits.",
     },
 )
 
@@ -186,5 +189,35 @@ domain_enum(
         Role.ADMIN: "Approve, publish, manage members and keys.",
         Role.MEMBER: "Create and edit drafts, submit them.",
         Role.VIEWER: "Read only.",
+    },
+)
+
+domain_enum(
+    AccountStatus,
+    name="SocialAccountStatus",
+    description="Whether a connected account can publish.",
+    values={
+        AccountStatus.CONNECTED: "Ready to publish.",
+        AccountStatus.NEEDS_RECONNECT: "The platform refused its token (revoked, or the refresh "
+        "failed): an admin must connect it again. Posts due meanwhile fail with the reason.",
+        AccountStatus.DISCONNECTED: "Disconnected by an admin; its credentials are erased.",
+    },
+)
+
+domain_enum(
+    TargetStatus,
+    name="PostStatus",
+    description="Delivery of a scheduled post to one account: PENDING -> PUBLISHING -> "
+    "PUBLISHED, FAILED or UNKNOWN; CANCELLED before it went out. A retryable failure goes "
+    "back to PENDING with the next attempt's time.",
+    values={
+        TargetStatus.PENDING: "Waiting for its time (or for its next attempt after a retryable "
+        "failure).",
+        TargetStatus.PUBLISHING: "A worker is sending it now.",
+        TargetStatus.PUBLISHED: "Out on the platform; platformPostId and platformUrl are set.",
+        TargetStatus.FAILED: "Not published; `error` says why (the platform's own message).",
+        TargetStatus.CANCELLED: "Cancelled before it went out.",
+        TargetStatus.UNKNOWN: "The platform may have published it but never told us, and it "
+        "cannot be asked: confirm it (confirmPostPublished) or send it again (retryPost).",
     },
 )

@@ -1,0 +1,130 @@
+"""What one target sends: the text for its platform (the scheduled variation, else the
+content's variation for that platform, else the content itself), its media, and the check
+against the platform's rules. Used when scheduling (to refuse early) and again at publish
+time (the text may have been edited since)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.infra.storage import Storage
+from app.models import Content, ContentMedia, ContentVariation, MediaAsset
+from app.models.vocabulary import Platform
+from app.platforms import rules
+from app.platforms.publishing import MediaItem, Post
+
+
+@dataclass(frozen=True)
+class Draft:
+    platform: Platform
+    body: str
+    title: str
+    subject: str | None
+    preheader: str | None
+    media: Sequence[MediaAsset]
+
+
+async def draft_for(
+    session: AsyncSession,
+    content: Content,
+    platform: Platform,
+    variation: ContentVariation | None,
+) -> Draft:
+    """The text `platform` gets. `variation`: the one scheduled, if one was; otherwise the
+    content's variation for the platform is used when it has one."""
+    if variation is None:
+        variation = await session.scalar(
+            select(ContentVariation).where(
+                ContentVariation.content_id == content.id,
+                ContentVariation.platform == platform.value,
+            )
+        )
+    if variation is not None:
+        media = await _assets(session, variation.workspace_id, variation.media_ids)
+        return Draft(
+            platform=platform,
+            body=variation.body,
+            title=content.title,
+            subject=variation.subject or (content.title if platform is Platform.EMAIL else None),
+            preheader=variation.preheader,
+            media=media,
+        )
+    rows = await session.scalars(
+        select(MediaAsset)
+        .join(ContentMedia, ContentMedia.media_id == MediaAsset.id)
+        .where(ContentMedia.content_id == content.id)
+        .order_by(ContentMedia.position)
+    )
+    return Draft(
+        platform=platform,
+        body=content.body,
+        title=content.title,
+        subject=content.title if platform is Platform.EMAIL else None,
+        preheader=None,
+        media=list(rows.all()),
+    )
+
+
+async def _assets(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[MediaAsset]:
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(MediaAsset).where(MediaAsset.id.in_(ids), MediaAsset.workspace_id == workspace_id)
+    )
+    by_id = {row.id: row for row in rows.all()}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def check(draft: Draft) -> rules.Evaluation:
+    return rules.evaluate(
+        draft.platform,
+        draft.body,
+        subject=draft.subject,
+        preheader=draft.preheader,
+        media=[
+            rules.MediaItem(mime_type=m.mime_type, size_bytes=m.size_bytes, kind=m.kind)
+            for m in draft.media
+        ],
+    )
+
+
+def post_of(
+    draft: Draft,
+    evaluation: rules.Evaluation,
+    *,
+    target_id: uuid.UUID,
+    content_id: uuid.UUID,
+    idempotency_key: str,
+    storage: Storage | None,
+) -> Post:
+    parts = tuple(evaluation.parts) if evaluation.parts else (draft.body,)
+    media = tuple(
+        MediaItem(
+            url=storage.url(m.storage_key) if storage is not None else m.storage_key,
+            mime_type=m.mime_type,
+            alt_text=m.alt_text or None,
+        )
+        for m in draft.media
+    )
+    return Post(
+        target_id=target_id,
+        content_id=content_id,
+        text=draft.body,
+        parts=parts,
+        media=media,
+        subject=draft.subject,
+        preheader=draft.preheader,
+        title=draft.title,
+        idempotency_key=idempotency_key,
+    )
+
+
+def violations_text(evaluation: rules.Evaluation) -> str:
+    return " ".join(v.message for v in evaluation.violations)
