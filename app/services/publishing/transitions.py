@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, text, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import AccountStatus, Content, PostTarget, ScheduledPost, SocialAccount
@@ -22,7 +22,10 @@ from app.services.content.workflow import TRANSITIONS
 
 # Publishing moves content along the workflow table's own edge.
 assert (ContentStatus.SCHEDULED, ContentStatus.PUBLISHED) in TRANSITIONS
+assert (ContentStatus.SCHEDULED, ContentStatus.APPROVED) in TRANSITIONS
 
+# A content item stays SCHEDULED while any of its targets may still go out (or went).
+LIVE = (S.PENDING.value, S.PUBLISHING.value, S.PUBLISHED.value, S.UNKNOWN.value)
 # arq may start a deferred job a moment before the due time Postgres sees.
 EARLY_TOLERANCE_SECONDS = 1.0
 
@@ -125,15 +128,28 @@ async def published(
 
 async def mark_content_published(session: AsyncSession, post_id: uuid.UUID) -> None:
     content_id = (
-        ScheduledPost.__table__.select()
-        .with_only_columns(ScheduledPost.content_id)
-        .where(ScheduledPost.id == post_id)
-        .scalar_subquery()
+        select(ScheduledPost.content_id).where(ScheduledPost.id == post_id).scalar_subquery()
     )
     await session.execute(
         update(Content)
         .where(Content.id == content_id, Content.status == ContentStatus.SCHEDULED.value)
         .values(status=ContentStatus.PUBLISHED.value)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def unschedule_if_idle(session: AsyncSession, content_id: uuid.UUID) -> None:
+    """SCHEDULED -> APPROVED (the workflow's "unscheduled") once nothing of it is left to go."""
+    live = (
+        select(PostTarget.id)
+        .join(ScheduledPost, ScheduledPost.id == PostTarget.post_id)
+        .where(ScheduledPost.content_id == content_id, PostTarget.status.in_(LIVE))
+        .exists()
+    )
+    await session.execute(
+        update(Content)
+        .where(Content.id == content_id, Content.status == ContentStatus.SCHEDULED.value, ~live)
+        .values(status=ContentStatus.APPROVED.value)
         .execution_options(synchronize_session=False)
     )
 
@@ -176,6 +192,12 @@ async def failed(
             _held(target_id, attempt),
             {"status": S.FAILED.value, "error": error, "locked_until": None},
         )
+        if row is not None:
+            content_id = await session.scalar(
+                select(ScheduledPost.content_id).where(ScheduledPost.id == row.post_id)
+            )
+            if content_id is not None:
+                await unschedule_if_idle(session, content_id)
         if row is not None and reconnect_account is not None:
             await session.execute(
                 update(SocialAccount)
