@@ -49,10 +49,10 @@ from app.models import (
     User,
     Workspace,
 )
-from app.platforms.publishing import Credentials
-from app.services.publishing.accounts import seal
 from app.permissions import PERMISSIONS, Role
+from app.platforms.publishing import Credentials
 from app.security import passwords, tokens
+from app.services.publishing.accounts import seal
 from app.settings import Settings
 from schema.schema import build_schema
 from tests.helpers import PASSWORD
