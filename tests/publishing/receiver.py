@@ -71,11 +71,13 @@ class Receiver:
         self.deliveries: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
         self.raw: list[bytes] = []
+        self.lookups = 0
         self.released = asyncio.Event()
         self.port = 0
         self.app = Starlette(
             routes=[
                 Route("/hook/{name}", self._hook, methods=["POST"]),
+                Route("/hook/{name}/posts", self._lookup, methods=["GET"]),
                 Route("/redirect", self._redirect, methods=["POST"]),
             ]
         )
@@ -133,6 +135,16 @@ class Receiver:
         return JSONResponse(
             {"id": post.post_id, "url": f"https://receiver.example/p/{post.post_id}"},
             status_code=201 if new else 200,
+        )
+
+    async def _lookup(self, request: Request) -> Response:
+        """What a platform with a look-up API offers: the post created under a key."""
+        self.lookups += 1
+        post = self.created.get(request.query_params.get("idempotency_key", ""))
+        if post is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse(
+            {"id": post.post_id, "url": f"https://receiver.example/p/{post.post_id}"}
         )
 
     async def _redirect(self, request: Request) -> Response:

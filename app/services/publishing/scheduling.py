@@ -378,7 +378,7 @@ async def cancel_post(state: AppState, principal: Principal, post_id: uuid.UUID)
                     status=S.CANCELLED.value, locked_until=None, event_seq=PostTarget.event_seq + 1
                 )
                 .returning(PostTarget)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
         ).all()
         if not rows:

@@ -76,7 +76,7 @@ async def _expire(session: AsyncSession, batch: int) -> list[PostTarget]:
             event_seq=PostTarget.event_seq + 1,
         )
         .returning(PostTarget)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return list((await session.scalars(stmt)).all())
 
@@ -132,7 +132,7 @@ async def _bump(session: AsyncSession, target_id: uuid.UUID, attempts: int, gen:
         )
         .values(enqueue_generation=gen + 1)
         .returning(PostTarget.id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return (await session.execute(stmt)).first() is not None
 

@@ -59,7 +59,7 @@ async def apply(
         .where(*where)
         .values(event_seq=PostTarget.event_seq + 1, **values)
         .returning(PostTarget)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return (await session.scalars(stmt)).one_or_none()
 
@@ -134,7 +134,7 @@ async def mark_content_published(session: AsyncSession, post_id: uuid.UUID) -> N
         update(Content)
         .where(Content.id == content_id, Content.status == ContentStatus.SCHEDULED.value)
         .values(status=ContentStatus.PUBLISHED.value)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
 
 
@@ -150,7 +150,7 @@ async def unschedule_if_idle(session: AsyncSession, content_id: uuid.UUID) -> No
         update(Content)
         .where(Content.id == content_id, Content.status == ContentStatus.SCHEDULED.value, ~live)
         .values(status=ContentStatus.APPROVED.value)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
 
 
@@ -206,7 +206,7 @@ async def failed(
                     SocialAccount.status == AccountStatus.CONNECTED.value,
                 )
                 .values(status=AccountStatus.NEEDS_RECONNECT.value, status_reason=error)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
         return row
 
