@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from app.services.publishing import accounts, calendar, follow, scheduling
+from app.services.publishing import accounts, calendar, follow, resolution, scheduling
 from resolvers.common import (
     After,
     First,
@@ -233,7 +233,7 @@ class PublishingMutation:
             str | None, strawberry.argument(description="The platform's id of it, if known.")
         ] = None,
     ) -> PostTargetPayload:
-        call = scheduling.confirm_published(
+        call = resolution.confirm_published(
             state_of(info),
             principal_of(info),
             parse_id(id, "PostTarget"),
@@ -247,7 +247,7 @@ class PublishingMutation:
         "UNKNOWN: you checked, and it did not go out). Requires admin role."
     )
     async def retry_post(self, info: Info, id: TargetId) -> PostTargetPayload:
-        call = scheduling.retry_target(
+        call = resolution.retry_target(
             state_of(info), principal_of(info), parse_id(id, "PostTarget")
         )
         return PostTargetPayload.of(*await attempt(call))

@@ -328,3 +328,31 @@ async def test_scheduled_posts_filters(
     assert await ids({"status": "PUBLISHED"}) == []
     assert await ids({"from": (base + timedelta(hours=1)).isoformat()}) == [second]
     assert await ids({"to": (base + timedelta(hours=1)).isoformat()}) == [first]
+
+
+async def test_disconnect_fails_waiting_posts_with_the_reason(
+    client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver
+) -> None:
+    a = (await connect_webhook(client, team, receiver.url, "A"))["account"]["id"]
+    b = (await connect_webhook(client, team, receiver.url, "B"))["account"]["id"]
+    content_id = await approved_content(client, team)
+    only_a = (await schedule(client, team, content_id, [a], datetime.now(UTC) + SOON))["post"]
+    both = (await schedule(client, team, content_id, [a, b], datetime.now(UTC) + SOON))["post"]
+    await call(
+        client,
+        team.owner,
+        "mutation($id: ID!) { disconnectSocialAccount(id: $id) { errors { code } } }",
+        {"id": a},
+    )
+    [row] = await targets_of(state, only_a["id"])
+    assert row.status == "FAILED" and row.error == accounts.DISCONNECTED_ERROR
+    statuses = {
+        gid("SocialAccount", t.social_account_id): t.status
+        for t in await targets_of(state, both["id"])
+    }
+    assert statuses == {a: "FAILED", b: "PENDING"}  # the other account's target is untouched
+    async with state.session_factory() as session:
+        account = await session.get(SocialAccount, uid(a))
+        content = await session.get(Content, uid(content_id))
+    assert account is not None and account.credentials is None
+    assert content is not None and content.status == "SCHEDULED"  # B still goes out

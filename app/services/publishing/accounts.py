@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
 from app.infra import outbound
-from app.models import AccountStatus, PostTarget, SocialAccount, TargetStatus
+from app.models import AccountStatus, PostTarget, ScheduledPost, SocialAccount, TargetStatus
 from app.models.vocabulary import Platform
 from app.pagination import Page
 from app.permissions import Action
@@ -35,6 +35,7 @@ from app.platforms.publishing import Credentials
 from app.security.crypto import SecretBox
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.publishing import events, transitions
 from app.state import AppState
 
 MAX_NAME = 200
@@ -288,6 +289,7 @@ async def connect_email(
 async def disconnect(state: AppState, principal: Principal, account_id: uuid.UUID) -> SocialAccount:
     """Disconnect: the credentials are erased, and its targets still waiting fail at once
     with the reason (none would publish); published posts are kept."""
+    failed: list[PostTarget] = []
     async with state.session_factory() as session, session.begin():
         try:
             account = await lookup.scoped_row(
@@ -304,21 +306,37 @@ async def disconnect(state: AppState, principal: Principal, account_id: uuid.UUI
             account.status = AccountStatus.DISCONNECTED.value
             account.credentials = None
             account.disconnected_at = datetime.now(UTC)
-            await session.execute(
-                update(PostTarget)
-                .where(
-                    PostTarget.social_account_id == account.id,
-                    PostTarget.status == TargetStatus.PENDING.value,
-                )
-                .values(
-                    status=TargetStatus.FAILED.value,
-                    error=DISCONNECTED_ERROR,
-                    event_seq=PostTarget.event_seq + 1,
-                )
+            failed = list(
+                (
+                    await session.scalars(
+                        update(PostTarget)
+                        .where(
+                            PostTarget.social_account_id == account.id,
+                            PostTarget.status == TargetStatus.PENDING.value,
+                        )
+                        .values(
+                            status=TargetStatus.FAILED.value,
+                            error=DISCONNECTED_ERROR,
+                            event_seq=PostTarget.event_seq + 1,
+                        )
+                        .returning(PostTarget)
+                        .execution_options(synchronize_session=False, populate_existing=True)
+                    )
+                ).all()
             )
-        audit.record_row(session, principal, "disconnectSocialAccount", account)
+            contents = await session.scalars(
+                select(ScheduledPost.content_id)
+                .where(ScheduledPost.id.in_({t.post_id for t in failed}))
+                .distinct()
+            )
+            for content_id in contents.all():
+                await transitions.unschedule_if_idle(session, content_id)
+        audit.record_row(
+            session, principal, "disconnectSocialAccount", account, {"failed": len(failed)}
+        )
         await session.flush()
         await session.refresh(account)
+    await events.emit(state.hub, failed)
     return account
 
 

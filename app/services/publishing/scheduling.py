@@ -55,7 +55,7 @@ class ScheduleRequest:
     timezone: str
 
 
-def _refuse(field: str | None, code: UserErrorCode, message: str) -> ValidationFailed:
+def refuse(field: str | None, code: UserErrorCode, message: str) -> ValidationFailed:
     return ValidationFailed([FieldError(field, code, message)])
 
 
@@ -63,19 +63,19 @@ def _when(scheduled_at: datetime, timezone: str) -> datetime:
     """The UTC instant; a time without offset is a wall-clock time in `timezone`."""
     tz = zone(timezone)
     if tz is None:
-        raise _refuse("timezone", UserErrorCode.INVALID, f"Unknown time zone {timezone!r}.")
+        raise refuse("timezone", UserErrorCode.INVALID, f"Unknown time zone {timezone!r}.")
     when = to_utc(scheduled_at, tz)
     if when is None:
-        raise _refuse(
+        raise refuse(
             "scheduledAt",
             UserErrorCode.INVALID,
             f"{scheduled_at:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks skip it).",
         )
     now = datetime.now(UTC)
     if when <= now:
-        raise _refuse("scheduledAt", UserErrorCode.IN_THE_PAST, "The time lies in the past.")
+        raise refuse("scheduledAt", UserErrorCode.IN_THE_PAST, "The time lies in the past.")
     if when > now + MAX_AHEAD:
-        raise _refuse("scheduledAt", UserErrorCode.TOO_FAR, "At most two years ahead.")
+        raise refuse("scheduledAt", UserErrorCode.TOO_FAR, "At most two years ahead.")
     return when
 
 
@@ -101,13 +101,13 @@ def schedule_content(
     action = TRANSITIONS.get((current, ContentStatus.SCHEDULED))
     needs_approval = workspace.approval_required and current is not ContentStatus.APPROVED
     if needs_approval and current in (ContentStatus.DRAFT, ContentStatus.IN_REVIEW):
-        raise _refuse(
+        raise refuse(
             "contentId",
             UserErrorCode.APPROVAL_REQUIRED,
             f"This workspace requires approval before scheduling; the content is {current.value}.",
         )
     if action is None:
-        raise _refuse(
+        raise refuse(
             "contentId",
             UserErrorCode.INVALID_TRANSITION,
             f"Content that is {current.value} cannot be scheduled.",
@@ -122,7 +122,7 @@ async def _source(
     session: AsyncSession, principal: Principal, request: ScheduleRequest
 ) -> tuple[Content, ContentVariation | None]:
     if (request.content_id is None) == (request.variation_id is None):
-        raise _refuse("contentId", UserErrorCode.REQUIRED, "Give a contentId or a variationId.")
+        raise refuse("contentId", UserErrorCode.REQUIRED, "Give a contentId or a variationId.")
     variation = None
     content_id = request.content_id
     if request.variation_id is not None:
@@ -136,7 +136,7 @@ async def _source(
     )
     principal.require(content.workspace_id, Action.CONTENT_PUBLISH)
     if content.deleted_at is not None:
-        raise _refuse("contentId", UserErrorCode.DELETED, "Restore the content first.")
+        raise refuse("contentId", UserErrorCode.DELETED, "Restore the content first.")
     return content, variation
 
 
@@ -145,9 +145,9 @@ async def _accounts(
 ) -> list[SocialAccount]:
     unique = list(dict.fromkeys(ids))
     if not unique:
-        raise _refuse("socialAccountIds", UserErrorCode.REQUIRED, "Choose at least one account.")
+        raise refuse("socialAccountIds", UserErrorCode.REQUIRED, "Choose at least one account.")
     if len(unique) > MAX_ACCOUNTS:
-        raise _refuse("socialAccountIds", UserErrorCode.TOO_MANY, f"At most {MAX_ACCOUNTS}.")
+        raise refuse("socialAccountIds", UserErrorCode.TOO_MANY, f"At most {MAX_ACCOUNTS}.")
     rows = await session.scalars(
         select(SocialAccount).where(
             SocialAccount.id.in_(unique), SocialAccount.workspace_id == workspace_id
@@ -155,7 +155,7 @@ async def _accounts(
     )
     found = {row.id: row for row in rows.all()}
     if len(found) != len(unique):
-        raise _refuse(
+        raise refuse(
             "socialAccountIds",
             UserErrorCode.NOT_FOUND,
             "An account does not exist in this content's workspace.",
@@ -315,7 +315,7 @@ async def _move(
         post = await _post_row(session, principal, post_id)
         pending = await _pending(session, post.id)
         if not pending:
-            raise _refuse(
+            raise refuse(
                 None, UserErrorCode.INVALID_STATE, "Nothing of this post is waiting to go out."
             )
         due = when or datetime.now(UTC)
@@ -382,103 +382,10 @@ async def cancel_post(state: AppState, principal: Principal, post_id: uuid.UUID)
             )
         ).all()
         if not rows:
-            raise _refuse(
+            raise refuse(
                 None, UserErrorCode.INVALID_STATE, "Nothing of this post is left to cancel."
             )
         await transitions.unschedule_if_idle(session, post.content_id)
         audit.record_row(session, principal, "cancelScheduledPost", post, {"targets": len(rows)})
     await events.emit(state.hub, list(rows))
     return post
-
-
-async def _target_row(
-    session: AsyncSession, principal: Principal, target_id: uuid.UUID
-) -> PostTarget:
-    try:
-        return await lookup.scoped_row(
-            session, PostTarget, target_id, principal, Action.CONTENT_PUBLISH, for_update=True
-        )
-    except NotFound:
-        raise NotFound("No such post target.") from None
-
-
-async def confirm_published(
-    state: AppState,
-    principal: Principal,
-    target_id: uuid.UUID,
-    *,
-    platform_url: str | None,
-    platform_post_id: str | None,
-) -> PostTarget:
-    """A person checked the platform: the UNKNOWN target did go out."""
-    if platform_url is not None and len(platform_url) > 2000:
-        raise _refuse("platformUrl", UserErrorCode.TOO_LONG, "At most 2,000 characters.")
-    if platform_post_id is not None and len(platform_post_id) > 255:
-        raise _refuse("platformPostId", UserErrorCode.TOO_LONG, "At most 255 characters.")
-    async with state.session_factory() as session, session.begin():
-        target = await _target_row(session, principal, target_id)
-        row = await transitions.apply(
-            session,
-            [PostTarget.id == target.id, PostTarget.status == S.UNKNOWN.value],
-            {
-                "status": S.PUBLISHED.value,
-                "published_at": datetime.now(UTC),
-                "platform_url": platform_url or target.platform_url,
-                "platform_post_id": platform_post_id or target.platform_post_id,
-                "in_doubt": False,
-                "error": None,
-                "resolved_by_id": principal.user_id,
-            },
-        )
-        if row is None:
-            raise _refuse(
-                None, UserErrorCode.INVALID_STATE, "Only a post whose outcome is UNKNOWN."
-            )
-        await transitions.mark_content_published(session, row.post_id)
-        audit.record_row(session, principal, "confirmPostPublished", row)
-    await events.emit(state.hub, [row])
-    return row
-
-
-async def retry_target(state: AppState, principal: Principal, target_id: uuid.UUID) -> PostTarget:
-    """Send an UNKNOWN or FAILED target again, now, with a fresh allowance of attempts.
-    For UNKNOWN this is the person's decision that it did not go out."""
-    async with state.session_factory() as session, session.begin():
-        target = await _target_row(session, principal, target_id)
-        account = await session.get(SocialAccount, target.social_account_id)
-        if account is None or account.status != AccountStatus.CONNECTED.value:
-            raise _refuse(
-                None,
-                UserErrorCode.ACCOUNT_NOT_CONNECTED,
-                "The account is not connected; connect it again first.",
-            )
-        row = await transitions.apply(
-            session,
-            [
-                PostTarget.id == target.id,
-                PostTarget.status.in_((S.UNKNOWN.value, S.FAILED.value)),
-            ],
-            {
-                "status": S.PENDING.value,
-                "next_attempt_at": datetime.now(UTC),
-                "max_attempts": PostTarget.attempts + state.settings.publish_max_attempts,
-                "enqueue_generation": PostTarget.enqueue_generation + 1,
-                "in_doubt": False,
-                "error": None,
-                "resolved_by_id": principal.user_id,
-            },
-        )
-        if row is None:
-            raise _refuse(
-                None, UserErrorCode.INVALID_STATE, "Only a FAILED or UNKNOWN post can be retried."
-            )
-        post = await session.get(ScheduledPost, row.post_id)
-        assert post is not None
-        content = await session.get(Content, post.content_id, with_for_update=True)
-        workspace = await session.get(Workspace, row.workspace_id)
-        assert content is not None and workspace is not None
-        schedule_content(principal, workspace, content)
-        audit.record_row(session, principal, "retryPost", row)
-    await delivery.enqueue(state.arq, row.id, row.attempts, generation=row.enqueue_generation)
-    await events.emit(state.hub, [row])
-    return row
