@@ -138,7 +138,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=max_connections,
-            max_keepalive_connections=max_connections // 5 or 1,
+            max_keepalive_connections=max_connections,
             keepalive_expiry=5.0,
             http1=True,
             http2=False,

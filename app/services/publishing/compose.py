@@ -34,10 +34,15 @@ async def draft_for(
     content: Content,
     platform: Platform,
     variation: ContentVariation | None,
+    *,
+    find_variation: bool = True,
+    content_has_media: bool | None = None,
 ) -> Draft:
     """The text `platform` gets. `variation`: the one scheduled, if one was; otherwise the
-    content's variation for the platform is used when it has one."""
-    if variation is None:
+    content's variation for the platform is used when it has one (`find_variation=False`:
+    the caller already looked, and `variation` is it). `content_has_media=False` skips
+    looking for the content's media."""
+    if variation is None and find_variation:
         variation = await session.scalar(
             select(ContentVariation).where(
                 ContentVariation.content_id == content.id,
@@ -54,19 +59,22 @@ async def draft_for(
             preheader=variation.preheader,
             media=media,
         )
-    rows = await session.scalars(
-        select(MediaAsset)
-        .join(ContentMedia, ContentMedia.media_id == MediaAsset.id)
-        .where(ContentMedia.content_id == content.id)
-        .order_by(ContentMedia.position)
-    )
+    attached: list[MediaAsset] = []
+    if content_has_media is not False:
+        rows = await session.scalars(
+            select(MediaAsset)
+            .join(ContentMedia, ContentMedia.media_id == MediaAsset.id)
+            .where(ContentMedia.content_id == content.id)
+            .order_by(ContentMedia.position)
+        )
+        attached = list(rows.all())
     return Draft(
         platform=platform,
         body=content.body,
         title=content.title,
         subject=content.title if platform is Platform.EMAIL else None,
         preheader=None,
-        media=list(rows.all()),
+        media=attached,
     )
 
 

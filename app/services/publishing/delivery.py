@@ -29,6 +29,7 @@ from typing import TypeVar
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased, load_only
 
 from app.infra.outbound import OutboundBlocked
 from app.infra.storage import Storage
@@ -37,12 +38,13 @@ from app.logging import get_logger
 from app.models import (
     AccountStatus,
     Content,
+    ContentMedia,
     ContentVariation,
     PostTarget,
     ScheduledPost,
     SocialAccount,
 )
-from app.models.vocabulary import Platform
+from app.models.vocabulary import ContentStatus, Platform
 from app.platforms import registry
 from app.platforms.publishing import (
     AuthError,
@@ -122,8 +124,18 @@ def backoff_seconds(settings: Settings, attempt: int, retry_after: float | None)
 @dataclass
 class _Attempt:
     target: PostTarget
+    # What it sends, read in the claim's transaction; a string says why it cannot be sent.
+    loaded: _Loaded | str
     sent: bool = False  # a request that may create the post has left
     publisher: Publisher | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    content_id: uuid.UUID
+    content_scheduled: bool
+    draft: compose.Draft
+    sealed_credentials: str | None
 
 
 class _Unknown(Exception):
@@ -134,13 +146,11 @@ async def run(delivery: Delivery, target_id: uuid.UUID, expected_attempts: int) 
     """One attempt of `target_id` if the row still has `expected_attempts` started (the arq
     job's view). Returns what happened, for logs and tests."""
     settings = delivery.settings
-    target = await transitions.claim(
-        delivery.factory, target_id, expected_attempts, settings.publish_lease_seconds
-    )
-    if target is None:
+    attempt = await _claim(delivery, target_id, expected_attempts)
+    if attempt is None:
         return "skipped"
+    target = attempt.target
     await events.emit(delivery.events, [target])
-    attempt = _Attempt(target)
     try:
         async with asyncio.timeout(settings.publish_attempt_timeout_seconds):
             result = await _deliver(delivery, attempt)
@@ -174,7 +184,10 @@ async def run(delivery: Delivery, target_id: uuid.UUID, expected_attempts: int) 
         return await _done(delivery, row, "failed")
     except RetryableError as exc:
         return await _record_retryable(delivery, attempt, exc.message, exc.retry_after)
-    row = await transitions.published(delivery.factory, target, target.attempts, result)
+    scheduled = isinstance(attempt.loaded, _Loaded) and attempt.loaded.content_scheduled
+    row = await transitions.published(
+        delivery.factory, target, target.attempts, result, content_scheduled=scheduled
+    )
     return await _done(delivery, row, "published")
 
 
@@ -247,16 +260,27 @@ async def _record_unknown(delivery: Delivery, attempt: _Attempt, message: str) -
     return await _done(delivery, row, "unknown")
 
 
+async def _claim(
+    delivery: Delivery, target_id: uuid.UUID, expected_attempts: int
+) -> _Attempt | None:
+    """Claim the target and read what it sends, in one transaction."""
+    async with delivery.factory() as session, session.begin():
+        target = await transitions.claim(
+            session, target_id, expected_attempts, delivery.settings.publish_lease_seconds
+        )
+        if target is None:
+            return None
+        return _Attempt(target, await _load(session, target))
+
+
 async def _deliver(delivery: Delivery, attempt: _Attempt) -> Published:
     target = attempt.target
-    async with delivery.factory() as session:
-        loaded = await _load(session, target)
-        if isinstance(loaded, str):
-            raise PermanentError(loaded)
-        content, variation, account = loaded
-        platform = Platform(target.platform)
-        draft = await compose.draft_for(session, content, platform, variation)
-    credentials = unseal(delivery.box, account.credentials)
+    loaded = attempt.loaded
+    if isinstance(loaded, str):
+        raise PermanentError(loaded)
+    draft = loaded.draft
+    platform = draft.platform
+    credentials = unseal(delivery.box, loaded.sealed_credentials)
     try:
         publisher = registry.publisher_for(platform, delivery.http, delivery.settings)
     except LookupError:
@@ -264,14 +288,13 @@ async def _deliver(delivery: Delivery, attempt: _Attempt) -> Published:
     attempt.publisher = publisher
     evaluation = compose.check(draft)
     if evaluation.violations:
-        raise PermanentError(
-            f"Breaks {platform.value}'s rules: " + compose.violations_text(evaluation)
-        )
+        broken = compose.violations_text(evaluation)
+        raise PermanentError(f"Breaks {platform.value}'s rules: {broken}")
     post = compose.post_of(
         draft,
         evaluation,
         target_id=target.id,
-        content_id=content.id,
+        content_id=loaded.content_id,
         idempotency_key=target.idempotency_key,
         storage=delivery.storage,
     )
@@ -311,27 +334,70 @@ async def _call(call: Awaitable[T], *, looking_up: bool = False) -> T:
         raise _Unknown(f"Unexpected error while sending ({type(exc).__name__}).") from None
 
 
-async def _load(
-    session: AsyncSession, target: PostTarget
-) -> tuple[Content, ContentVariation | None, SocialAccount] | str:
-    """The target's content, scheduled variation and account; a string says why not."""
+# Only the columns a post is made of (not the embedding or the search vector).
+_CONTENT_COLUMNS = load_only(
+    Content.id,
+    Content.workspace_id,
+    Content.title,
+    Content.body,
+    Content.status,
+    Content.deleted_at,
+)
+
+
+async def _load(session: AsyncSession, target: PostTarget) -> _Loaded | str:
+    """The target's text and media, and its account's credentials, in one statement (two
+    with media); a string says why it cannot be sent."""
+    platform_variation = aliased(ContentVariation)
+    chosen = aliased(ContentVariation)
+    has_media = select(ContentMedia.media_id).where(ContentMedia.content_id == Content.id)
     row = (
         await session.execute(
-            select(Content, ScheduledPost.variation_id, SocialAccount)
+            select(
+                Content,
+                SocialAccount.status,
+                SocialAccount.status_reason,
+                SocialAccount.credentials,
+                ScheduledPost.variation_id,
+                chosen,
+                platform_variation,
+                has_media.exists(),
+            )
             .select_from(ScheduledPost)
             .join(Content, Content.id == ScheduledPost.content_id)
             .join(SocialAccount, SocialAccount.id == target.social_account_id)
+            .outerjoin(chosen, chosen.id == ScheduledPost.variation_id)
+            .outerjoin(
+                platform_variation,
+                (platform_variation.content_id == Content.id)
+                & (platform_variation.platform == target.platform),
+            )
             .where(ScheduledPost.id == target.post_id)
+            .options(_CONTENT_COLUMNS)
         )
     ).first()
     if row is None:
         return "The post or its account no longer exists."
-    content, variation_id, account = row
+    content, status, reason, sealed, variation_id, scheduled, for_platform, media = row
     if content.deleted_at is not None:
         return "The content was deleted before it went out."
-    if account.status == AccountStatus.NEEDS_RECONNECT.value:
-        return "The account needs reconnecting: " + (account.status_reason or "its token expired.")
-    if account.status != AccountStatus.CONNECTED.value:
+    if status == AccountStatus.NEEDS_RECONNECT.value:
+        return "The account needs reconnecting: " + (reason or "its token expired.")
+    if status != AccountStatus.CONNECTED.value:
         return "The account was disconnected before this post went out."
-    variation = await session.get(ContentVariation, variation_id) if variation_id else None
-    return content, variation, account
+    if variation_id is not None and scheduled is None:
+        return "The scheduled variation was deleted before it went out."
+    draft = await compose.draft_for(
+        session,
+        content,
+        Platform(target.platform),
+        scheduled or for_platform,
+        find_variation=False,
+        content_has_media=bool(media),
+    )
+    return _Loaded(
+        content_id=content.id,
+        content_scheduled=content.status == ContentStatus.SCHEDULED.value,
+        draft=draft,
+        sealed_credentials=sealed,
+    )

@@ -65,15 +65,16 @@ async def apply(
 
 
 async def claim(
-    factory: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
     target_id: uuid.UUID,
     expected_attempts: int,
     lease_seconds: float,
 ) -> PostTarget | None:
-    """PENDING and due -> PUBLISHING, the next attempt, with a lease. None: not ours (not
-    due yet, done, held elsewhere, or the arq job is stale)."""
-    return await _one(
-        factory,
+    """PENDING and due -> PUBLISHING, the next attempt, with a lease (in the caller's
+    transaction). None: not ours (not due yet, done, held elsewhere, or the arq job is
+    stale)."""
+    return await apply(
+        session,
         [
             PostTarget.id == target_id,
             PostTarget.status == S.PENDING.value,
@@ -95,13 +96,16 @@ async def published(
     target: PostTarget,
     attempt: int,
     result: Published,
+    *,
+    content_scheduled: bool = True,
 ) -> PostTarget | None:
     """-> PUBLISHED, and its content SCHEDULED -> PUBLISHED, in one transaction.
 
     Normally guarded by this attempt's hold. An attempt whose lease ran out but whose post
     did go out still records it (the row moved on past it: a later attempt in doubt, or
     UNKNOWN): the platform has the post, so PUBLISHED is the truth; a later attempt then
-    finds nothing to write."""
+    finds nothing to write. `content_scheduled=False`: the content was seen PUBLISHED
+    already, so its row is left alone (every target of a busy item would queue on it)."""
     async with factory() as session, session.begin():
         row = await apply(
             session,
@@ -121,7 +125,7 @@ async def published(
                 "error": None,
             },
         )
-        if row is not None:
+        if row is not None and content_scheduled:
             await mark_content_published(session, row.post_id)
         return row
 
