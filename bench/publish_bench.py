@@ -27,7 +27,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,13 +152,21 @@ async def run(args: argparse.Namespace) -> int:
                 OUTBOUND_ALLOW_PRIVATE_NETWORKS="true",
                 WORKER_CONCURRENCY=str(args.concurrency),
                 DB_POOL_SIZE=str(min(50, args.concurrency)),
-                LOG_LEVEL="WARNING",
+                LOG_LEVEL=args.log_level,
                 SWEEPER_INTERVAL_SECONDS="2",
             )
+            # Workers start first (imports take seconds on a busy machine), the posts are
+            # due once they are up: the lag measured is delivery's, not start-up's.
+            logs = DATA_DIR / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            procs = _workers(args.workers, env, logs)
+            print(f"{args.workers} workers starting (logs in {logs})")
             settings = Settings(_env_file=None, database_url=database_url, redis_url=redis_url)  # type: ignore[call-arg]
             engine = create_engine(database_url, settings, application_name="bench")
             factory = create_session_factory(engine)
             pool = await create_pool(RedisSettings.from_dsn(redis_url))
+            if redis is not None:
+                await pool.flushdb()  # our own embedded Redis: no jobs left from a past run
             due = datetime.now(UTC) + timedelta(seconds=args.lead)
             print(f"writing {args.posts} posts due at {due:%H:%M:%S} (+{args.spread:g} s spread)")
             targets = await create_due(
@@ -194,12 +201,10 @@ async def run(args: argparse.Namespace) -> int:
                     )
                 )
             await pool.aclose()
-            with tempfile.TemporaryDirectory() as logs:
-                procs = _workers(args.workers, env, Path(logs))
-                print(f"{args.workers} workers started; waiting for the due time")
-                final = await _wait(database_url, args.posts, due, args.timeout)
-                _stop(procs)
-                procs = []
+            print("waiting for the due time")
+            final = await _wait(database_url, args.posts, due, args.timeout)
+            _stop(procs)
+            procs = []
             await engine.dispose()
             return await _report(args, database_url, receiver, due, final)
     finally:
@@ -298,9 +303,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=50, help="attempts per worker")
     parser.add_argument("--platform-ms", type=float, default=20.0, help="fake platform latency")
-    parser.add_argument("--lead", type=float, default=20.0, help="seconds until the due time")
+    parser.add_argument("--lead", type=float, default=30.0, help="seconds until the due time")
     parser.add_argument("--spread", type=float, default=0.0, help="spread due times over S s")
     parser.add_argument("--timeout", type=float, default=180.0, help="give up S s after due")
+    parser.add_argument("--log-level", default="WARNING", help="the workers' LOG_LEVEL")
     args = parser.parse_args()
     try:
         code = asyncio.run(run(args))

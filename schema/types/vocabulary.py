@@ -83,7 +83,8 @@ domain_enum(
         ContentStatus.DRAFT: "Being written; members edit it.",
         ContentStatus.IN_REVIEW: "Submitted; waiting for an admin.",
         ContentStatus.APPROVED: "Approved by an admin.",
-        ContentStatus.SCHEDULED: "Scheduled for publishing (no mutation reaches it yet).",
+        ContentStatus.SCHEDULED: "Scheduled for publishing (schedulePost); PUBLISHED once a "
+        "target goes out, back to APPROVED when nothing of it is left to go.",
         ContentStatus.PUBLISHED: "Out in the world.",
         ContentStatus.ARCHIVED: "Kept for the record.",
     },

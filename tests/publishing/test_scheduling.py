@@ -356,3 +356,23 @@ async def test_disconnect_fails_waiting_posts_with_the_reason(
         content = await session.get(Content, uid(content_id))
     assert account is not None and account.credentials is None
     assert content is not None and content.status == "SCHEDULED"  # B still goes out
+
+
+async def test_credentials_rotate_to_the_newest_key(
+    client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from app.security.crypto import SecretBox, derived_key
+
+    account_id = uid((await connect_webhook(client, team, receiver.url))["account"]["id"])
+    # The test settings have no ENCRYPTION_KEYS: the key is derived from SECRET_KEY.
+    old = derived_key(state.keys.signing_secret, "encryption-at-rest")
+    newest = Fernet.generate_key().decode()
+    # ENCRYPTION_KEYS after a rotation: the new key first, the old one after it.
+    assert await accounts.rotate_credentials(state.session_factory, SecretBox([newest, old])) == 1
+    async with state.session_factory() as session:
+        row = await session.get(SocialAccount, account_id)
+    assert row is not None
+    # Readable with the new key alone: the old key can now be dropped.
+    assert accounts.unseal(SecretBox([newest]), row.credentials).extra["secret"] == SECRET

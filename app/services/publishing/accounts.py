@@ -22,7 +22,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
@@ -124,6 +124,21 @@ async def store_account(
 
 def credentials_of(box: SecretBox, account: SocialAccount) -> Credentials:
     return unseal(box, account.credentials)
+
+
+async def rotate_credentials(factory: async_sessionmaker[AsyncSession], box: SecretBox) -> int:
+    """Re-encrypt every stored credential under the newest key (for `rotate-keys`, after a
+    new key was prepended to ENCRYPTION_KEYS); returns how many were rewritten."""
+    async with factory() as session, session.begin():
+        rows = await session.scalars(
+            select(SocialAccount).where(SocialAccount.credentials.is_not(None)).with_for_update()
+        )
+        count = 0
+        for account in rows.all():
+            assert account.credentials is not None
+            account.credentials = box.rotate(account.credentials)
+            count += 1
+    return count
 
 
 def _name_error(name: str) -> FieldError | None:
