@@ -11,10 +11,20 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, load_only
 
 from app.infra.storage import Storage
-from app.models import Content, ContentMedia, ContentVariation, MediaAsset
-from app.models.vocabulary import Platform
+from app.models import (
+    AccountStatus,
+    Content,
+    ContentMedia,
+    ContentVariation,
+    MediaAsset,
+    PostTarget,
+    ScheduledPost,
+    SocialAccount,
+)
+from app.models.vocabulary import ContentStatus, Platform
 from app.platforms import rules
 from app.platforms.publishing import MediaItem, Post
 
@@ -136,3 +146,80 @@ def post_of(
 
 def violations_text(evaluation: rules.Evaluation) -> str:
     return " ".join(v.message for v in evaluation.violations)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    content_id: uuid.UUID
+    content_scheduled: bool
+    draft: Draft
+    sealed_credentials: str | None
+
+
+# Only the columns a post is made of (not the embedding or the search vector).
+_CONTENT_COLUMNS = load_only(
+    Content.id,
+    Content.workspace_id,
+    Content.title,
+    Content.body,
+    Content.status,
+    Content.deleted_at,
+)
+
+
+async def load_target(session: AsyncSession, target: PostTarget) -> Loaded | str:
+    """The target's text and media, and its account's credentials, in one statement (two
+    with media); a string says why it cannot be sent."""
+    platform_variation = aliased(ContentVariation)
+    chosen = aliased(ContentVariation)
+    has_media = select(ContentMedia.media_id).where(ContentMedia.content_id == Content.id)
+    row = (
+        await session.execute(
+            select(
+                Content,
+                SocialAccount.status,
+                SocialAccount.status_reason,
+                SocialAccount.credentials,
+                ScheduledPost.variation_id,
+                chosen,
+                platform_variation,
+                has_media.exists(),
+            )
+            .select_from(ScheduledPost)
+            .join(Content, Content.id == ScheduledPost.content_id)
+            .join(SocialAccount, SocialAccount.id == target.social_account_id)
+            .outerjoin(chosen, chosen.id == ScheduledPost.variation_id)
+            .outerjoin(
+                platform_variation,
+                (platform_variation.content_id == Content.id)
+                & (platform_variation.platform == target.platform),
+            )
+            .where(ScheduledPost.id == target.post_id)
+            .options(_CONTENT_COLUMNS)
+        )
+    ).first()
+    if row is None:
+        return "The post or its account no longer exists."
+    content, status, reason, sealed, variation_id, scheduled, for_platform, media = row
+    if content.deleted_at is not None:
+        return "The content was deleted before it went out."
+    if status == AccountStatus.NEEDS_RECONNECT.value:
+        return "The account needs reconnecting: " + (reason or "its token expired.")
+    if status != AccountStatus.CONNECTED.value:
+        return "The account was disconnected before this post went out."
+    if variation_id is not None and scheduled is None:
+        return "The scheduled variation was deleted before it went out."
+    draft = await draft_for(
+        session,
+        content,
+        Platform(target.platform),
+        scheduled or for_platform,
+        find_variation=False,
+        content_has_media=bool(media),
+    )
+    return Loaded(
+        content_id=content.id,
+        content_scheduled=content.status == ContentStatus.SCHEDULED.value,
+        draft=draft,
+        sealed_credentials=sealed,
+    )

@@ -27,24 +27,15 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased, load_only
 
 from app.infra.outbound import OutboundBlocked
 from app.infra.storage import Storage
 from app.jobs.store import Enqueuer
 from app.logging import get_logger
 from app.models import (
-    AccountStatus,
-    Content,
-    ContentMedia,
-    ContentVariation,
     PostTarget,
-    ScheduledPost,
-    SocialAccount,
 )
-from app.models.vocabulary import ContentStatus, Platform
 from app.platforms import registry
 from app.platforms.publishing import (
     AuthError,
@@ -125,17 +116,9 @@ def backoff_seconds(settings: Settings, attempt: int, retry_after: float | None)
 class _Attempt:
     target: PostTarget
     # What it sends, read in the claim's transaction; a string says why it cannot be sent.
-    loaded: _Loaded | str
+    loaded: compose.Loaded | str
     sent: bool = False  # a request that may create the post has left
     publisher: Publisher | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    content_id: uuid.UUID
-    content_scheduled: bool
-    draft: compose.Draft
-    sealed_credentials: str | None
 
 
 class _Unknown(Exception):
@@ -184,7 +167,7 @@ async def run(delivery: Delivery, target_id: uuid.UUID, expected_attempts: int) 
         return await _done(delivery, row, "failed")
     except RetryableError as exc:
         return await _record_retryable(delivery, attempt, exc.message, exc.retry_after)
-    scheduled = isinstance(attempt.loaded, _Loaded) and attempt.loaded.content_scheduled
+    scheduled = isinstance(attempt.loaded, compose.Loaded) and attempt.loaded.content_scheduled
     row = await transitions.published(
         delivery.factory, target, target.attempts, result, content_scheduled=scheduled
     )
@@ -270,7 +253,7 @@ async def _claim(
         )
         if target is None:
             return None
-        return _Attempt(target, await _load(session, target))
+        return _Attempt(target, await compose.load_target(session, target))
 
 
 async def _deliver(delivery: Delivery, attempt: _Attempt) -> Published:
@@ -332,72 +315,3 @@ async def _call(call: Awaitable[T], *, looking_up: bool = False) -> T:
         if looking_up:
             raise RetryableError(f"Could not ask the platform: {type(exc).__name__}.") from None
         raise _Unknown(f"Unexpected error while sending ({type(exc).__name__}).") from None
-
-
-# Only the columns a post is made of (not the embedding or the search vector).
-_CONTENT_COLUMNS = load_only(
-    Content.id,
-    Content.workspace_id,
-    Content.title,
-    Content.body,
-    Content.status,
-    Content.deleted_at,
-)
-
-
-async def _load(session: AsyncSession, target: PostTarget) -> _Loaded | str:
-    """The target's text and media, and its account's credentials, in one statement (two
-    with media); a string says why it cannot be sent."""
-    platform_variation = aliased(ContentVariation)
-    chosen = aliased(ContentVariation)
-    has_media = select(ContentMedia.media_id).where(ContentMedia.content_id == Content.id)
-    row = (
-        await session.execute(
-            select(
-                Content,
-                SocialAccount.status,
-                SocialAccount.status_reason,
-                SocialAccount.credentials,
-                ScheduledPost.variation_id,
-                chosen,
-                platform_variation,
-                has_media.exists(),
-            )
-            .select_from(ScheduledPost)
-            .join(Content, Content.id == ScheduledPost.content_id)
-            .join(SocialAccount, SocialAccount.id == target.social_account_id)
-            .outerjoin(chosen, chosen.id == ScheduledPost.variation_id)
-            .outerjoin(
-                platform_variation,
-                (platform_variation.content_id == Content.id)
-                & (platform_variation.platform == target.platform),
-            )
-            .where(ScheduledPost.id == target.post_id)
-            .options(_CONTENT_COLUMNS)
-        )
-    ).first()
-    if row is None:
-        return "The post or its account no longer exists."
-    content, status, reason, sealed, variation_id, scheduled, for_platform, media = row
-    if content.deleted_at is not None:
-        return "The content was deleted before it went out."
-    if status == AccountStatus.NEEDS_RECONNECT.value:
-        return "The account needs reconnecting: " + (reason or "its token expired.")
-    if status != AccountStatus.CONNECTED.value:
-        return "The account was disconnected before this post went out."
-    if variation_id is not None and scheduled is None:
-        return "The scheduled variation was deleted before it went out."
-    draft = await compose.draft_for(
-        session,
-        content,
-        Platform(target.platform),
-        scheduled or for_platform,
-        find_variation=False,
-        content_has_media=bool(media),
-    )
-    return _Loaded(
-        content_id=content.id,
-        content_scheduled=content.status == ContentStatus.SCHEDULED.value,
-        draft=draft,
-        sealed_credentials=sealed,
-    )
