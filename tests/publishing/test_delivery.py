@@ -384,3 +384,25 @@ def _post_gid(target: PostTarget) -> str:
 
 def _target_gid(target: PostTarget) -> str:
     return gid("PostTarget", target.id)
+
+
+async def test_the_platform_variation_is_what_goes_out(
+    client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
+) -> None:
+    hook = (await connect_webhook(client, team, receiver.url))["account"]["id"]
+    content_id = await approved_content(client, team, body="The long original text.")
+    made = await call(
+        client,
+        team.owner,
+        "mutation($id: ID!) { createVariation(contentId: $id, platform: WEBHOOK,"
+        ' input: {body: "Short, for the hook."}) { variation { id } errors { code } } }',
+        {"id": content_id},
+    )
+    assert made["createVariation"]["errors"] == []
+    post = (await schedule(client, team, content_id, [hook], datetime.now(UTC) + LATER))["post"]
+    [target] = await targets_of(state, post["id"])
+    await _make_due(state, target.id)
+    assert await engine.run(delivery, target.id, 0) == "published"
+    [created] = receiver.created.values()
+    assert created.body["text"] == "Short, for the hook."
+    assert created.body["title"] == "Launch" and created.body["parts"] == ["Short, for the hook."]

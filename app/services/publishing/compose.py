@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, load_only
 
@@ -167,35 +167,45 @@ _CONTENT_COLUMNS = load_only(
 )
 
 
+_PLATFORM_VARIATION = aliased(ContentVariation)
+_CHOSEN = aliased(ContentVariation)
+# Built once (statements with bound parameters are cached compiled; building is not free).
+_LOAD = (
+    select(
+        Content,
+        SocialAccount.status,
+        SocialAccount.status_reason,
+        SocialAccount.credentials,
+        ScheduledPost.variation_id,
+        _CHOSEN,
+        _PLATFORM_VARIATION,
+        select(ContentMedia.media_id).where(ContentMedia.content_id == Content.id).exists(),
+    )
+    .select_from(ScheduledPost)
+    .join(Content, Content.id == ScheduledPost.content_id)
+    .join(SocialAccount, SocialAccount.id == bindparam("account_id"))
+    .outerjoin(_CHOSEN, _CHOSEN.id == ScheduledPost.variation_id)
+    .outerjoin(
+        _PLATFORM_VARIATION,
+        (_PLATFORM_VARIATION.content_id == Content.id)
+        & (_PLATFORM_VARIATION.platform == bindparam("platform")),
+    )
+    .where(ScheduledPost.id == bindparam("post_id"))
+    .options(_CONTENT_COLUMNS)
+)
+
+
 async def load_target(session: AsyncSession, target: PostTarget) -> Loaded | str:
     """The target's text and media, and its account's credentials, in one statement (two
     with media); a string says why it cannot be sent."""
-    platform_variation = aliased(ContentVariation)
-    chosen = aliased(ContentVariation)
-    has_media = select(ContentMedia.media_id).where(ContentMedia.content_id == Content.id)
     row = (
         await session.execute(
-            select(
-                Content,
-                SocialAccount.status,
-                SocialAccount.status_reason,
-                SocialAccount.credentials,
-                ScheduledPost.variation_id,
-                chosen,
-                platform_variation,
-                has_media.exists(),
-            )
-            .select_from(ScheduledPost)
-            .join(Content, Content.id == ScheduledPost.content_id)
-            .join(SocialAccount, SocialAccount.id == target.social_account_id)
-            .outerjoin(chosen, chosen.id == ScheduledPost.variation_id)
-            .outerjoin(
-                platform_variation,
-                (platform_variation.content_id == Content.id)
-                & (platform_variation.platform == target.platform),
-            )
-            .where(ScheduledPost.id == target.post_id)
-            .options(_CONTENT_COLUMNS)
+            _LOAD,
+            {
+                "account_id": target.social_account_id,
+                "platform": target.platform,
+                "post_id": target.post_id,
+            },
         )
     ).first()
     if row is None:
