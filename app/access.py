@@ -133,6 +133,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "publishNow": hidden(Action.CONTENT_PUBLISH),
     "confirmPostPublished": hidden(Action.CONTENT_PUBLISH),
     "retryPost": hidden(Action.CONTENT_PUBLISH),
+    "setPostingSlots": hidden(Action.CONTENT_PUBLISH),
+    "addToQueue": hidden(Action.CONTENT_PUBLISH),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),

@@ -8,8 +8,9 @@ at the receiver and a content item; writes the posts (one PENDING target each, d
 same instant unless --spread) and enqueues their arq jobs as schedulePost does; starts two
 `smartcontent worker` processes, and waits until every post is final. Then it prints
 posts/s, the lag between due time and publish time (p50, p95, max), duplicates (posts the
-receiver created more than once) and lost posts (not PUBLISHED, or never created), against
-the targets: all published within 60 s of their due time, 0 duplicates, 0 lost.
+receiver created more than once), lost posts (given up on, or recorded PUBLISHED but never
+created) and unfinished ones (still waiting when it stopped), against the targets: all
+published within 60 s of their due time, 0 duplicates, 0 lost.
 
     make bench-publish
     .venv/bin/python bench/publish_bench.py --posts 2000 --concurrency 50
@@ -264,7 +265,15 @@ async def _report(
     last = max((r["published_at"] for r in published), default=due)
     first_due = min(r["scheduled_at"] for r in rows)
     duplicates = sum(1 for n in created.values() if n > 1)
-    lost = sum(1 for r in rows if r["status"] != "PUBLISHED" or created[r["idempotency_key"]] == 0)
+    # Lost: given up on (FAILED, UNKNOWN), or recorded PUBLISHED but never created.
+    # Unfinished: still PENDING or PUBLISHING when the wait ended (too slow, not lost).
+    lost = sum(
+        1
+        for r in rows
+        if r["status"] in ("FAILED", "UNKNOWN")
+        or (r["status"] == "PUBLISHED" and created[r["idempotency_key"]] == 0)
+    )
+    unfinished = sum(1 for r in rows if r["status"] in ("PENDING", "PUBLISHING"))
     span = max(1e-9, (last - first_due).total_seconds())
     report = {
         "posts": args.posts,
@@ -280,11 +289,13 @@ async def _report(
         "duplicates": duplicates,
         "resent_requests": sum(deliveries.values()) - len(created),
         "lost": lost,
+        "unfinished": unfinished,
         "retried": sum(1 for r in rows if r["attempts"] > 1),
     }
     print(json.dumps(report, indent=2))
     met = (
         lost == 0
+        and unfinished == 0
         and duplicates == 0
         and bool(lags)
         and max(lags) <= TARGET_LAG_SECONDS

@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from app.services.publishing import accounts, calendar, follow, resolution, scheduling
+from app.services.publishing import accounts, calendar, follow, resolution, scheduling, slots
 from resolvers.common import (
     After,
     First,
@@ -24,8 +24,12 @@ from schema.context import Info
 from schema.ids import parse_id
 from schema.pagination import Connection
 from schema.types.publishing.accounts import (
+    AddToQueueInput,
     ConnectEmailAccountInput,
     ConnectWebhookAccountInput,
+    PostingSlot,
+    PostingSlotsPayload,
+    SetPostingSlotsInput,
     SocialAccount,
     SocialAccountPayload,
 )
@@ -179,6 +183,46 @@ class PublishingMutation:
         input: Annotated[SchedulePostInput, strawberry.argument(description="What and when.")],
     ) -> ScheduledPostPayload:
         call = scheduling.schedule_post(state_of(info), principal_of(info), input.to_request())
+        return ScheduledPostPayload.of(*await attempt(call))
+
+    @strawberry.mutation(
+        description="Replace an account's weekly posting slots (local times in `timezone`, "
+        "DST-correct). Requires admin role."
+    )
+    async def set_posting_slots(
+        self,
+        info: Info,
+        input: Annotated[SetPostingSlotsInput, strawberry.argument(description="The slots.")],
+    ) -> PostingSlotsPayload:
+        rows, errors = await attempt(
+            slots.set_slots(
+                state_of(info),
+                principal_of(info),
+                parse_id(input.social_account_id, "SocialAccount", "socialAccountId"),
+                [s.to_slot() for s in input.slots],
+                input.timezone,
+            )
+        )
+        return PostingSlotsPayload(
+            slots=[PostingSlot.from_row(r) for r in rows] if rows is not None else None,
+            errors=errors,
+        )
+
+    @strawberry.mutation(
+        description="Schedule content at the account's next free posting slot (the same "
+        "checks as schedulePost). Requires admin role."
+    )
+    async def add_to_queue(
+        self,
+        info: Info,
+        input: Annotated[AddToQueueInput, strawberry.argument(description="What and where.")],
+    ) -> ScheduledPostPayload:
+        call = slots.add_to_queue(
+            state_of(info),
+            principal_of(info),
+            parse_id(input.content_id, "Content", "contentId"),
+            parse_id(input.social_account_id, "SocialAccount", "socialAccountId"),
+        )
         return ScheduledPostPayload.of(*await attempt(call))
 
     @strawberry.mutation(

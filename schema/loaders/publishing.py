@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
-from app.models import PostTarget, ScheduledPost, SocialAccount
-from app.services.publishing import calendar
+from app.models import PostingSlot, PostTarget, ScheduledPost, SocialAccount
+from app.services.publishing import calendar, slots
 from schema.loaders.base import by_id, mapped
 
 if TYPE_CHECKING:
@@ -28,4 +28,7 @@ class PublishingLoaders:
         )
         self.targets_by_post: DataLoader[uuid.UUID, list[PostTarget]] = DataLoader(
             load_fn=lambda ids: mapped(state, calendar.targets_for, ids, list)
+        )
+        self.slots_by_account: DataLoader[uuid.UUID, list[PostingSlot]] = DataLoader(
+            load_fn=lambda ids: mapped(state, slots.slots_for, ids, list)
         )

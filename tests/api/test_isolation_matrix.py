@@ -691,6 +691,17 @@ CALLS: dict[str, Call] = {
         "mutation($id: ID!) { retryPost(id: $id) { target { status } errors { code } } }",
         lambda w, p: {"id": _gid("PostTarget", w.unknown_target_id)},
     ),
+    "setPostingSlots": (
+        'mutation($id: ID!) { setPostingSlots(input: {socialAccountId: $id, timezone: "Europe/Berlin", slots: [{weekday: 0, time: "09:00"}]}) { slots { weekday time } errors { code } } }',
+        lambda w, p: {"id": _gid("SocialAccount", w.account_id)},
+    ),
+    "addToQueue": (
+        "mutation($c: ID!, $a: ID!) { addToQueue(input: {contentId: $c, socialAccountId: $a}) { post { id } errors { code } } }",
+        lambda w, p: {
+            "c": _gid("Content", w.approved_id),
+            "a": _gid("SocialAccount", w.account_id),
+        },
+    ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
         lambda w, p: {"ws": w.ws},

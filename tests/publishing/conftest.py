@@ -4,7 +4,6 @@ receiver (127.0.0.1) through, short back-off, and helpers that drive the API."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from app.state import AppState
 from tests.conftest import Servers, make_settings, running_app, stop_worker
 from tests.helpers import Account, create_workspace, gql, register
 from tests.publishing.receiver import SECRET, Receiver, serve_receiver
-from tests.teams import gid, uid
+from tests.teams import uid
 from workers.settings import worker_settings
 
 PUBLISHING = {
@@ -211,9 +210,9 @@ async def wait_for(
     check: Callable[[], Awaitable[bool]], timeout: float = 20, what: str = "condition"
 ) -> None:
     """Poll `check` until true (tests wait on conditions, not on sleeps)."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
-
-
-__all__ = ["gid", "uid", "uuid"]
+    try:
+        async with asyncio.timeout(timeout):
+            while not await check():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"{what}: not true after {timeout:g} s") from None

@@ -376,3 +376,61 @@ async def test_credentials_rotate_to_the_newest_key(
     assert row is not None
     # Readable with the new key alone: the old key can now be dropped.
     assert accounts.unseal(SecretBox([newest]), row.credentials).extra["secret"] == SECRET
+
+
+async def test_posting_slots_and_the_queue(
+    client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver
+) -> None:
+    hook = (await connect_webhook(client, team, receiver.url))["account"]["id"]
+    content_id = await approved_content(client, team)
+    set_slots = (
+        "mutation($i: SetPostingSlotsInput!) { setPostingSlots(input: $i) {"
+        " slots { weekday time timezone } errors { field code } } }"
+    )
+    bad = await call(
+        client,
+        team.owner,
+        set_slots,
+        {
+            "i": {
+                "socialAccountId": hook,
+                "timezone": "Europe/Berlin",
+                "slots": [{"weekday": 7, "time": "09:00"}, {"weekday": 1, "time": "09:00"}],
+            }
+        },
+    )
+    assert [e["code"] for e in bad["setPostingSlots"]["errors"]] == ["OUT_OF_RANGE"]
+    # Every day at 09:00 and 17:30 Berlin time.
+    slots = [{"weekday": d, "time": t} for d in range(7) for t in ("17:30", "09:00")]
+    done = await call(
+        client,
+        team.owner,
+        set_slots,
+        {"i": {"socialAccountId": hook, "timezone": "Europe/Berlin", "slots": slots}},
+    )
+    assert len(done["setPostingSlots"]["slots"]) == 14
+    assert done["setPostingSlots"]["slots"][:2] == [
+        {"weekday": 0, "time": "09:00", "timezone": "Europe/Berlin"},
+        {"weekday": 0, "time": "17:30", "timezone": "Europe/Berlin"},
+    ]
+    queue = (
+        "mutation($c: ID!, $a: ID!) { addToQueue(input: {contentId: $c, socialAccountId: $a})"
+        " { post { id scheduledAt timezone } errors { code } } }"
+    )
+    first = (await call(client, team.owner, queue, {"c": content_id, "a": hook}))["addToQueue"]
+    second = (await call(client, team.owner, queue, {"c": content_id, "a": hook}))["addToQueue"]
+    times = [datetime.fromisoformat(p["post"]["scheduledAt"]) for p in (first, second)]
+    from zoneinfo import ZoneInfo
+
+    berlin = [t.astimezone(ZoneInfo("Europe/Berlin")) for t in times]
+    assert all(t.strftime("%H:%M") in ("09:00", "17:30") for t in berlin)
+    assert times[0] < times[1] <= times[0] + timedelta(hours=16)  # the next free slot
+    assert first["post"]["timezone"] == "Europe/Berlin"
+    listed = await call(
+        client,
+        team.owner,
+        "query($ws: ID!) { socialAccounts(workspaceId: $ws) { edges { node {"
+        " postingSlots { weekday time } } } } }",
+        {"ws": team.workspace_id},
+    )
+    assert len(listed["socialAccounts"]["edges"][0]["node"]["postingSlots"]) == 14

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, time
 
 import strawberry
 from strawberry import relay
 
+from app.errors import BadUserInput
+from app.models import PostingSlot as SlotRow
 from app.models import SocialAccount as AccountRow
 from app.services.publishing.accounts import EmailAccountRequest, SmtpSettings
+from app.services.publishing.slots import Slot
 from schema.context import Info, visible_rows
 from schema.ids import parse_id
 from schema.types.errors import UserError
 from schema.types.vocabulary import AccountStatus, Platform
+
+
+@strawberry.type(description="A weekly local time an account posts at (its posting queue).")
+class PostingSlot:
+    weekday: int = strawberry.field(description="0 Monday to 6 Sunday.")
+    time: str = strawberry.field(description="Local time, HH:MM.")
+    timezone: str = strawberry.field(description="IANA zone the time is in.")
+
+    @classmethod
+    def from_row(cls, row: SlotRow) -> PostingSlot:
+        at = row.local_time.strftime("%H:%M")
+        return cls(weekday=row.weekday, time=at, timezone=row.timezone)
 
 
 @strawberry.type(description="An account a workspace publishes to (a page, a profile, a webhook).")
@@ -33,6 +49,11 @@ class SocialAccount(relay.Node):
     )
     created_at: datetime = strawberry.field(description="When it was connected first.")
     updated_at: datetime = strawberry.field(description="Last change.")
+
+    @strawberry.field(description="Its weekly posting slots (addToQueue fills them).")
+    async def posting_slots(self, info: Info) -> list[PostingSlot]:
+        rows = await info.context.loaders.publishing.slots_by_account.load(uuid.UUID(self.id))
+        return [PostingSlot.from_row(r) for r in rows]
 
     @classmethod
     def from_row(cls, row: AccountRow) -> SocialAccount:
@@ -121,3 +142,41 @@ class ConnectEmailAccountInput:
             if smtp is not None
             else None,
         )
+
+
+@strawberry.input(description="One weekly slot.")
+class PostingSlotInput:
+    weekday: int = strawberry.field(description="0 Monday to 6 Sunday.")
+    time: str = strawberry.field(description="Local time, HH:MM (24 hours).")
+
+    def to_slot(self) -> Slot:
+        try:
+            at = time.fromisoformat(self.time)
+        except ValueError:
+            raise BadUserInput(
+                f"`time` must look like 09:30; got {self.time[:20]!r}.", extra={"field": "slots"}
+            ) from None
+        return Slot(weekday=self.weekday, at=at.replace(second=0, microsecond=0, tzinfo=None))
+
+
+@strawberry.input(description="An account's weekly posting slots, replacing the ones it had.")
+class SetPostingSlotsInput:
+    social_account_id: relay.GlobalID = strawberry.field(description="The account.")
+    timezone: str = strawberry.field(description="IANA zone the times are in.")
+    slots: list[PostingSlotInput] = strawberry.field(
+        description="At most 50; an empty list clears the queue's slots."
+    )
+
+
+@strawberry.type(description="Result of setPostingSlots.")
+class PostingSlotsPayload:
+    slots: list[PostingSlot] | None = strawberry.field(
+        description="The account's slots now, by weekday and time. Null on errors."
+    )
+    errors: list[UserError] = strawberry.field(description="Why they were refused, if so.")
+
+
+@strawberry.input(description="Queue content on an account's next free posting slot.")
+class AddToQueueInput:
+    content_id: relay.GlobalID = strawberry.field(description="The content item.")
+    social_account_id: relay.GlobalID = strawberry.field(description="The account.")
