@@ -213,6 +213,9 @@ class Settings(BaseSettings):
     publish_request_timeout_seconds: float = Field(20.0, gt=0, le=300)
     publish_attempt_timeout_seconds: float = Field(45.0, gt=0, le=600)
     publish_lease_seconds: int = Field(90, ge=2, le=3600)
+    # HTTP connections one worker keeps open for publishing (requests beyond wait for one).
+    # A few dozen serve hundreds of posts per second; more cost CPU in the pool's bookkeeping.
+    publish_http_connections: int = Field(20, ge=1, le=1000)
     # Due targets the sweeper hands to arq per pass (it runs every SWEEPER_INTERVAL_SECONDS).
     publish_sweep_batch: int = Field(2000, ge=1, le=100_000)
 

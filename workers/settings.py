@@ -60,7 +60,7 @@ def worker_settings(
         ctx["delivery"] = Delivery(
             factory=ctx["session_factory"],
             settings=settings,
-            http=outbound.client(settings, max_connections=max(10, settings.worker_concurrency)),
+            http=outbound.client(settings, max_connections=settings.publish_http_connections),
             box=keys.box,
             storage=build_storage(settings, keys.signing_secret),
             events=ctx["publisher"],

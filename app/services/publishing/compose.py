@@ -9,9 +9,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, load_only
 
 from app.infra.storage import Storage
 from app.models import (
@@ -69,15 +68,7 @@ async def draft_for(
             preheader=variation.preheader,
             media=media,
         )
-    attached: list[MediaAsset] = []
-    if content_has_media is not False:
-        rows = await session.scalars(
-            select(MediaAsset)
-            .join(ContentMedia, ContentMedia.media_id == MediaAsset.id)
-            .where(ContentMedia.content_id == content.id)
-            .order_by(ContentMedia.position)
-        )
-        attached = list(rows.all())
+    attached = await _content_media(session, content.id) if content_has_media is not False else []
     return Draft(
         platform=platform,
         body=content.body,
@@ -86,6 +77,16 @@ async def draft_for(
         preheader=None,
         media=attached,
     )
+
+
+async def _content_media(session: AsyncSession, content_id: uuid.UUID) -> list[MediaAsset]:
+    rows = await session.scalars(
+        select(MediaAsset)
+        .join(ContentMedia, ContentMedia.media_id == MediaAsset.id)
+        .where(ContentMedia.content_id == content_id)
+        .order_by(ContentMedia.position)
+    )
+    return list(rows.all())
 
 
 async def _assets(
@@ -156,42 +157,48 @@ class Loaded:
     sealed_credentials: str | None
 
 
-# Only the columns a post is made of (not the embedding or the search vector).
-_CONTENT_COLUMNS = load_only(
-    Content.id,
-    Content.workspace_id,
-    Content.title,
-    Content.body,
-    Content.status,
-    Content.deleted_at,
-)
-
-
-_PLATFORM_VARIATION = aliased(ContentVariation)
-_CHOSEN = aliased(ContentVariation)
-# Built once (statements with bound parameters are cached compiled; building is not free).
+_C = Content.__table__.c
+_A = SocialAccount.__table__.c
+_P = ScheduledPost.__table__.c
+_CHOSEN = ContentVariation.__table__.alias("chosen")
+_FOR_PLATFORM = ContentVariation.__table__.alias("for_platform")
+# Core rows, not ORM objects (this runs once per publish: the ORM's row handling cost more
+# than the query), built once with bound parameters; only the columns a post is made of.
 _LOAD = (
     select(
-        Content,
-        SocialAccount.status,
-        SocialAccount.status_reason,
-        SocialAccount.credentials,
-        ScheduledPost.variation_id,
-        _CHOSEN,
-        _PLATFORM_VARIATION,
-        select(ContentMedia.media_id).where(ContentMedia.content_id == Content.id).exists(),
+        _C.id,
+        _C.title,
+        _C.body,
+        _C.status,
+        _C.deleted_at,
+        _A.status.label("account_status"),
+        _A.status_reason,
+        _A.credentials,
+        _P.variation_id,
+        func.coalesce(_CHOSEN.c.id, _FOR_PLATFORM.c.id).label("v_id"),
+        func.coalesce(_CHOSEN.c.body, _FOR_PLATFORM.c.body).label("v_body"),
+        func.coalesce(_CHOSEN.c.subject, _FOR_PLATFORM.c.subject).label("v_subject"),
+        func.coalesce(_CHOSEN.c.preheader, _FOR_PLATFORM.c.preheader).label("v_preheader"),
+        func.coalesce(_CHOSEN.c.media_ids, _FOR_PLATFORM.c.media_ids).label("v_media"),
+        _CHOSEN.c.id.label("chosen_id"),
+        select(ContentMedia.media_id)
+        .where(ContentMedia.content_id == _C.id)
+        .exists()
+        .label("has_media"),
     )
-    .select_from(ScheduledPost)
-    .join(Content, Content.id == ScheduledPost.content_id)
-    .join(SocialAccount, SocialAccount.id == bindparam("account_id"))
-    .outerjoin(_CHOSEN, _CHOSEN.id == ScheduledPost.variation_id)
+    .select_from(ScheduledPost.__table__)
+    .join(Content.__table__, _C.id == _P.content_id)
+    .join(SocialAccount.__table__, _A.id == bindparam("account_id"))
+    .outerjoin(_CHOSEN, _CHOSEN.c.id == _P.variation_id)
+    # Only without a chosen variation: at most one of the two joins matches, so each
+    # coalesce below reads one variation.
     .outerjoin(
-        _PLATFORM_VARIATION,
-        (_PLATFORM_VARIATION.content_id == Content.id)
-        & (_PLATFORM_VARIATION.platform == bindparam("platform")),
+        _FOR_PLATFORM,
+        (_FOR_PLATFORM.c.content_id == _C.id)
+        & (_FOR_PLATFORM.c.platform == bindparam("platform"))
+        & _P.variation_id.is_(None),
     )
-    .where(ScheduledPost.id == bindparam("post_id"))
-    .options(_CONTENT_COLUMNS)
+    .where(_P.id == bindparam("post_id"))
 )
 
 
@@ -210,26 +217,37 @@ async def load_target(session: AsyncSession, target: PostTarget) -> Loaded | str
     ).first()
     if row is None:
         return "The post or its account no longer exists."
-    content, status, reason, sealed, variation_id, scheduled, for_platform, media = row
-    if content.deleted_at is not None:
+    if row.deleted_at is not None:
         return "The content was deleted before it went out."
-    if status == AccountStatus.NEEDS_RECONNECT.value:
-        return "The account needs reconnecting: " + (reason or "its token expired.")
-    if status != AccountStatus.CONNECTED.value:
+    if row.account_status == AccountStatus.NEEDS_RECONNECT.value:
+        return "The account needs reconnecting: " + (row.status_reason or "its token expired.")
+    if row.account_status != AccountStatus.CONNECTED.value:
         return "The account was disconnected before this post went out."
-    if variation_id is not None and scheduled is None:
+    if row.variation_id is not None and row.chosen_id is None:
         return "The scheduled variation was deleted before it went out."
-    draft = await draft_for(
-        session,
-        content,
-        Platform(target.platform),
-        scheduled or for_platform,
-        find_variation=False,
-        content_has_media=bool(media),
-    )
+    platform = Platform(target.platform)
+    email = platform is Platform.EMAIL
+    if row.v_id is not None:
+        draft = Draft(
+            platform=platform,
+            body=row.v_body,
+            title=row.title,
+            subject=row.v_subject or (row.title if email else None),
+            preheader=row.v_preheader,
+            media=await _assets(session, target.workspace_id, row.v_media or []),
+        )
+    else:
+        draft = Draft(
+            platform=platform,
+            body=row.body,
+            title=row.title,
+            subject=row.title if email else None,
+            preheader=None,
+            media=await _content_media(session, row.id) if row.has_media else [],
+        )
     return Loaded(
-        content_id=content.id,
-        content_scheduled=content.status == ContentStatus.SCHEDULED.value,
+        content_id=row.id,
+        content_scheduled=row.status == ContentStatus.SCHEDULED.value,
         draft=draft,
-        sealed_credentials=sealed,
+        sealed_credentials=row.credentials,
     )
