@@ -121,7 +121,24 @@ OPERATION_ACCESS: dict[str, Rule] = {
     # The review token is the permission: public, audited, rate-limited per IP.
     "reviewLinkContent": PUBLIC,
     "respondToReviewLink": PUBLIC,
+    # Publishing (posts and targets addressed by their own id are HIDDEN outside their
+    # workspace; scheduling is content.publish, accounts account.manage)
+    "socialAccounts": workspace(Action.CONTENT_READ),
+    "scheduledPosts": workspace(Action.CONTENT_READ),
+    "calendar": workspace(Action.CONTENT_READ),
+    "connectWebhookAccount": workspace(Action.ACCOUNT_MANAGE),
+    "connectEmailAccount": workspace(Action.ACCOUNT_MANAGE),
+    "disconnectSocialAccount": hidden(Action.ACCOUNT_MANAGE),
+    "schedulePost": hidden(Action.CONTENT_PUBLISH),
+    "reschedulePost": hidden(Action.CONTENT_PUBLISH),
+    "cancelScheduledPost": hidden(Action.CONTENT_PUBLISH),
+    "publishNow": hidden(Action.CONTENT_PUBLISH),
+    "confirmPostPublished": hidden(Action.CONTENT_PUBLISH),
+    "retryPost": hidden(Action.CONTENT_PUBLISH),
+    "setPostingSlots": hidden(Action.CONTENT_PUBLISH),
+    "addToQueue": hidden(Action.CONTENT_PUBLISH),
     # Subscriptions
+    "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),
     "generationProgress": hidden(Action.WORKSPACE_READ),
 }

@@ -25,10 +25,12 @@ class UserErrorCode(StrEnum):
     """Every code a mutation payload's `errors[].code` can carry (the schema's UserErrorCode
     enum is derived from this class, with the descriptions below)."""
 
+    ACCOUNT_NOT_CONNECTED = "ACCOUNT_NOT_CONNECTED"
     ALREADY_ENABLED = "ALREADY_ENABLED"
     ALREADY_MEMBER = "ALREADY_MEMBER"
     APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
     BEFORE_START = "BEFORE_START"
+    BREAKS_PLATFORM_RULES = "BREAKS_PLATFORM_RULES"
     CONFLICT = "CONFLICT"
     CONTAINS_EMAIL = "CONTAINS_EMAIL"
     DELETED = "DELETED"
@@ -72,10 +74,14 @@ class UserErrorCode(StrEnum):
 
 # What each code means, for the schema (a code without a description fails at import).
 USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
+    UserErrorCode.ACCOUNT_NOT_CONNECTED: "The social account is disconnected or needs "
+    "reconnecting; connect it again first.",
     UserErrorCode.ALREADY_ENABLED: "Already switched on (e.g. two-factor authentication).",
     UserErrorCode.ALREADY_MEMBER: "The person is already a member of the workspace.",
     UserErrorCode.APPROVAL_REQUIRED: "The workspace requires approval before this step.",
     UserErrorCode.BEFORE_START: "An end date lies before its start date.",
+    UserErrorCode.BREAKS_PLATFORM_RULES: "The text or media breaks the target platform's "
+    "rules (length, hashtags, media); the message names the platform and the rule.",
     UserErrorCode.CONFLICT: "The object changed since you read it (expectedVersion); reload.",
     UserErrorCode.CONTAINS_EMAIL: "The password contains the account's email name.",
     UserErrorCode.DELETED: "The object is soft-deleted; restore it first.",

@@ -268,6 +268,28 @@ class Settings(BaseSettings):
     smtp_tls: bool = False
     smtp_from: str = "SmartContent <no-reply@localhost>"
     smtp_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # Publishing: delivery
+    # Outbound requests (webhooks, user-given hosts) refuse private, loopback and link-local
+    # addresses, checked after DNS resolution on every connection (redirects included).
+    # true only for development and tests, whose receivers listen on 127.0.0.1.
+    outbound_allow_private_networks: bool = False
+    # Attempts per target (the first included); retryable failures back off exponentially
+    # from PUBLISH_BACKOFF_SECONDS, doubling, at most PUBLISH_BACKOFF_MAX_SECONDS (a
+    # platform's retry-after is respected when longer).
+    publish_max_attempts: int = Field(5, ge=1, le=50)
+    publish_backoff_seconds: float = Field(30.0, ge=0, le=3600)
+    publish_backoff_max_seconds: float = Field(3600.0, ge=0, le=86_400)
+    # One HTTP request to a platform; one attempt (look-up and publish together) is bounded
+    # by PUBLISH_ATTEMPT_TIMEOUT_SECONDS and must end well inside the lease, after which the
+    # sweeper treats the target as abandoned (its outcome in doubt).
+    publish_request_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    publish_attempt_timeout_seconds: float = Field(45.0, gt=0, le=600)
+    publish_lease_seconds: int = Field(90, ge=2, le=3600)
+    # HTTP connections one worker keeps open for publishing (requests beyond wait for one).
+    # A few dozen serve hundreds of posts per second; more cost CPU in the pool's bookkeeping.
+    publish_http_connections: int = Field(20, ge=1, le=1000)
+    # Due targets the sweeper hands to arq per pass (it runs every SWEEPER_INTERVAL_SECONDS).
+    publish_sweep_batch: int = Field(2000, ge=1, le=100_000)
 
     @field_validator("public_url", "api_public_url")
     @classmethod
@@ -386,6 +408,16 @@ class Settings(BaseSettings):
                 "AI_DEADLINE_SECONDS must be at least 10 s below the job attempt limit "
                 f"(JOB_TIMEOUT_SECONDS): "
                 f"{self.ai_deadline_seconds} vs {limit}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _publish_attempt_fits_in_lease(self) -> Settings:
+        if self.publish_attempt_timeout_seconds + 5 > self.publish_lease_seconds:
+            raise ValueError(
+                "PUBLISH_ATTEMPT_TIMEOUT_SECONDS must be at least 5 s below "
+                f"PUBLISH_LEASE_SECONDS: {self.publish_attempt_timeout_seconds} vs "
+                f"{self.publish_lease_seconds}"
             )
         return self
 

@@ -14,6 +14,7 @@ from resolvers.content.variations import VariationMutation
 from resolvers.content.workflow import WorkflowMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
+from resolvers.publishing import PublishingMutation
 from resolvers.workspaces.api_keys import ApiKeyMutation
 from resolvers.workspaces.teams import WorkspaceMutation
 
@@ -32,5 +33,6 @@ class Mutation(
     ReviewMutation,
     JobMutation,
     AIMutation,
+    PublishingMutation,
 ):
     pass

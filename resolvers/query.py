@@ -19,6 +19,7 @@ from resolvers.content.search import SearchQuery
 from resolvers.content.segments import SegmentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
+from resolvers.publishing import PublishingQuery
 from resolvers.workspaces.api_keys import ApiKeyQuery
 from resolvers.workspaces.teams import WorkspaceQuery
 from schema.context import Info
@@ -39,6 +40,7 @@ class Query(
     ReviewQuery,
     JobQuery,
     AIQuery,
+    PublishingQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

@@ -6,8 +6,9 @@ import strawberry
 
 from resolvers.ai import AISubscription
 from resolvers.jobs import JobSubscription
+from resolvers.publishing import PublishingSubscription
 
 
 @strawberry.type(description="Live updates over websockets (graphql-transport-ws).")
-class Subscription(JobSubscription, AISubscription):
+class Subscription(JobSubscription, AISubscription, PublishingSubscription):
     pass

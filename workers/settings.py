@@ -9,14 +9,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.worker import func
 from redis.exceptions import RedisError
 
 from app.db import create_engine, create_session_factory
+from app.infra import outbound
+from app.infra.storage import build_storage
 from app.jobs import sweeper
 from app.jobs.runner import Handler
 from app.logging import configure_logging, get_logger
+from app.security.keys import load_keys
+from app.services.publishing import sweeper as publishing_sweeper
+from app.services.publishing.delivery import Delivery
 from app.settings import Settings, get_settings
-from workers.tasks import HANDLERS, RedisPublisher, run_job
+from workers.tasks import HANDLERS, RedisPublisher, publish_target, run_job
 
 log = get_logger(__name__)
 
@@ -50,21 +56,50 @@ def worker_settings(
             ),
             name="sweeper",
         )
+        keys = load_keys(settings)
+        ctx["delivery"] = Delivery(
+            factory=ctx["session_factory"],
+            settings=settings,
+            http=outbound.client(settings, max_connections=settings.publish_http_connections),
+            box=keys.box,
+            storage=build_storage(settings, keys.signing_secret),
+            events=ctx["publisher"],
+            enqueuer=ctx["redis"],
+        )
+        ctx["publishing_sweeper"] = asyncio.create_task(
+            publishing_sweeper.run_forever(
+                ctx["session_factory"],
+                ctx["redis"],
+                ctx["publisher"],
+                interval_seconds=settings.sweeper_interval_seconds,
+                grace_seconds=settings.sweeper_interval_seconds,
+                batch=settings.publish_sweep_batch,
+            ),
+            name="publishing-sweeper",
+        )
         log.info("worker_started", host=socket.gethostname())
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        task = ctx.pop("sweeper", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("sweeper", "publishing_sweeper"):
+            task = ctx.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        delivery = ctx.pop("delivery", None)
+        if delivery is not None:
+            await delivery.http.aclose()
         engine = ctx.get("engine")
         if engine is not None:
             await engine.dispose()
         log.info("worker_stopped")
 
     return {
-        "functions": [run_job],
+        "functions": [
+            run_job,
+            # An attempt stops itself at PUBLISH_ATTEMPT_TIMEOUT_SECONDS; arq's is a backstop.
+            func(publish_target, timeout=settings.publish_attempt_timeout_seconds + 10),
+        ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),

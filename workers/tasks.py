@@ -15,6 +15,8 @@ from app.logging import get_logger
 from app.services.ai import editing, generate_job, personalization, variants
 from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
+from app.services.publishing import delivery as publishing
+from app.services.publishing import sweeper as publishing_sweeper
 
 log = get_logger(__name__)
 
@@ -53,6 +55,23 @@ async def run_job(ctx: dict[str, Any], job_id: str, attempts: int | None = None)
         handlers=ctx["handlers"],
         settings=settings,
         attempts=attempts,
+    )
+
+
+async def publish_target(ctx: dict[str, Any], target_id: str, attempts: int) -> str:
+    """One publishing attempt of a scheduled post's target (app/services/publishing)."""
+    return await publishing.run(ctx["delivery"], uuid.UUID(target_id), attempts)
+
+
+async def sweep_publishing(ctx: dict[str, Any]) -> publishing_sweeper.SweepReport:
+    """One publishing sweeper pass with the worker's connections."""
+    settings = ctx["settings"]
+    return await publishing_sweeper.sweep_once(
+        ctx["session_factory"],
+        ctx["redis"],
+        ctx.get("publisher"),
+        grace_seconds=settings.sweeper_interval_seconds,
+        batch=settings.publish_sweep_batch,
     )
 
 

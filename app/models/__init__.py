@@ -16,9 +16,18 @@ from app.models.generation import Generation
 from app.models.identity import PasswordResetToken, RefreshToken, User
 from app.models.job import Job, JobStatus
 from app.models.personalization import ContentPersonalization, ContentVariant
+from app.models.publishing import (
+    AccountStatus,
+    PostingSlot,
+    PostTarget,
+    ScheduledPost,
+    SocialAccount,
+    TargetStatus,
+)
 from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, Workspace
 
 __all__ = [
+    "AccountStatus",
     "ApiKey",
     "AudienceSegment",
     "AuditEntry",
@@ -38,8 +47,13 @@ __all__ = [
     "MediaAsset",
     "Membership",
     "PasswordResetToken",
+    "PostTarget",
+    "PostingSlot",
     "RefreshToken",
     "ReviewLink",
+    "ScheduledPost",
+    "SocialAccount",
+    "TargetStatus",
     "User",
     "Workspace",
 ]

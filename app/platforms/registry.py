@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from app.models.vocabulary import Platform
+from app.platforms.adapters import webhook
 from app.platforms.adapters.bluesky import BlueskyPublisher
 from app.platforms.adapters.email import EmailPublisher
 from app.platforms.adapters.facebook import FacebookPublisher
@@ -31,6 +32,7 @@ FACTORIES: dict[Platform, PublisherFactory] = {
     Platform.MASTODON: MastodonPublisher,
     Platform.BLUESKY: BlueskyPublisher,
     Platform.EMAIL: EmailPublisher,
+    Platform.WEBHOOK: webhook.factory,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 
 from app.security.crypto import SecretBox, derived_key, secret_box
@@ -24,9 +25,17 @@ def _development_secret(settings: Settings) -> str:
         return path.read_text().strip()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+    # Written aside, then linked into place: processes starting together (API and
+    # workers) either create the file whole or find the one another created.
+    fd, temporary = tempfile.mkstemp(dir=settings.data_dir, prefix=".secret_key.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        os.link(temporary, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        os.unlink(temporary)
     return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.errors import USER_ERROR_DESCRIPTIONS, UserErrorCode
 from app.models.job import JobStatus
+from app.models.publishing import AccountStatus, TargetStatus
 from app.models.vocabulary import (
     CampaignStatus,
     ContentFormat,
@@ -27,6 +28,7 @@ from app.services.content.search import SearchMode
 from schema.enums import domain_enum
 
 __all__ = [
+    "AccountStatus",
     "CampaignStatus",
     "ContentFormat",
     "ContentOrder",
@@ -41,6 +43,7 @@ __all__ = [
     "Role",
     "SearchMode",
     "SentimentLabel",
+    "TargetStatus",
     "UserErrorCode",
 ]
 
@@ -84,7 +87,8 @@ domain_enum(
         ContentStatus.DRAFT: "Being written; members edit it.",
         ContentStatus.IN_REVIEW: "Submitted; waiting for an admin.",
         ContentStatus.APPROVED: "Approved by an admin.",
-        ContentStatus.SCHEDULED: "Scheduled for publishing (no mutation reaches it yet).",
+        ContentStatus.SCHEDULED: "Scheduled for publishing (schedulePost); PUBLISHED once a "
+        "target goes out, back to APPROVED when nothing of it is left to go.",
         ContentStatus.PUBLISHED: "Out in the world.",
         ContentStatus.ARCHIVED: "Kept for the record.",
     },
@@ -159,8 +163,8 @@ domain_enum(
         Platform.MASTODON: "Mastodon: 500 characters.",
         Platform.BLUESKY: "Bluesky: 300 graphemes.",
         Platform.EMAIL: "Email: subject up to 100, preheader.",
-        Platform.WEBHOOK: "Your own webhook: no text limits (nothing is sent yet: publishing is "
-        "not built).",
+        Platform.WEBHOOK: "Your own webhook: a signed JSON POST (X-SmartContent-Signature), no "
+        "text limits.",
     },
 )
 
@@ -207,6 +211,18 @@ domain_enum(
 )
 
 domain_enum(
+    AccountStatus,
+    name="SocialAccountStatus",
+    description="Whether a connected account can publish.",
+    values={
+        AccountStatus.CONNECTED: "Ready to publish.",
+        AccountStatus.NEEDS_RECONNECT: "The platform refused its token (revoked, or the refresh "
+        "failed): an admin must connect it again. Posts due meanwhile fail with the reason.",
+        AccountStatus.DISCONNECTED: "Disconnected by an admin; its credentials are erased.",
+    },
+)
+
+domain_enum(
     ContentWarningCode,
     description="A brand-voice check a text fails.",
     values={
@@ -215,5 +231,23 @@ domain_enum(
         "item's tags or the brand voice's keywords (a hashtag of it counts).",
         ContentWarningCode.TONE: "Reads negative while the brand voice's tone is positive "
         "(friendly, upbeat, warm...).",
+    },
+)
+
+domain_enum(
+    TargetStatus,
+    name="PostStatus",
+    description="Delivery of a scheduled post to one account: PENDING -> PUBLISHING -> "
+    "PUBLISHED, FAILED or UNKNOWN; CANCELLED before it went out. A retryable failure goes "
+    "back to PENDING with the next attempt's time.",
+    values={
+        TargetStatus.PENDING: "Waiting for its time (or for its next attempt after a retryable "
+        "failure).",
+        TargetStatus.PUBLISHING: "A worker is sending it now.",
+        TargetStatus.PUBLISHED: "Out on the platform; platformPostId and platformUrl are set.",
+        TargetStatus.FAILED: "Not published; `error` says why (the platform's own message).",
+        TargetStatus.CANCELLED: "Cancelled before it went out.",
+        TargetStatus.UNKNOWN: "The platform may have published it but never told us, and it "
+        "cannot be asked: confirm it (confirmPostPublished) or send it again (retryPost).",
     },
 )

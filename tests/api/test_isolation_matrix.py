@@ -41,13 +41,18 @@ from app.models import (
     Job,
     MediaAsset,
     Membership,
+    PostTarget,
     RefreshToken,
     ReviewLink,
+    ScheduledPost,
+    SocialAccount,
     User,
     Workspace,
 )
 from app.permissions import PERMISSIONS, Role
+from app.platforms.publishing import Credentials
 from app.security import passwords, tokens
+from app.services.publishing.accounts import seal
 from app.settings import Settings
 from schema.schema import build_schema
 from tests.helpers import PASSWORD
@@ -92,6 +97,11 @@ class World:
     review_link_id: uuid.UUID = NIL
     review_token: str = ""
     media_id: uuid.UUID = NIL
+    approved_id: uuid.UUID = NIL  # an APPROVED item, scheduled once (post_id)
+    account_id: uuid.UUID = NIL  # a connected webhook account
+    post_id: uuid.UUID = NIL  # a post with a PENDING target (pending_target_id)
+    pending_target_id: uuid.UUID = NIL
+    unknown_target_id: uuid.UUID = NIL  # a target whose outcome is UNKNOWN
 
     @property
     def ws(self) -> str:
@@ -164,7 +174,11 @@ async def _build_world(app: Starlette) -> World:
         )
         world.campaign_id = uuid.uuid4()
         session.add(Campaign(id=world.campaign_id, workspace_id=world.workspace_id, name="C"))
-        for attr, status in (("draft_id", "DRAFT"), ("review_id", "IN_REVIEW")):
+        for attr, status in (
+            ("draft_id", "DRAFT"),
+            ("review_id", "IN_REVIEW"),
+            ("approved_id", "APPROVED"),
+        ):
             item_id = uuid.uuid4()
             setattr(world, attr, item_id)
             session.add(
@@ -230,6 +244,65 @@ async def _build_world(app: Starlette) -> World:
                 expires_at=datetime.now(UTC) + timedelta(days=1),
             )
         )
+        world.account_id = uuid.uuid4()
+        session.add(
+            SocialAccount(
+                id=world.account_id,
+                workspace_id=world.workspace_id,
+                platform="WEBHOOK",
+                name="Hook",
+                status="CONNECTED",
+                credentials=seal(
+                    state.keys.box,
+                    Credentials(extra={"url": "https://93.184.215.14/h", "secret": "s" * 20}),
+                ),
+            )
+        )
+        world.post_id = uuid.uuid4()
+        due = datetime.now(UTC) + timedelta(days=1)
+        session.add(
+            ScheduledPost(
+                id=world.post_id,
+                workspace_id=world.workspace_id,
+                content_id=world.approved_id,
+                scheduled_at=due,
+                timezone="Europe/Berlin",
+            )
+        )
+        await session.flush()
+        world.pending_target_id, world.unknown_target_id = uuid.uuid4(), uuid.uuid4()
+        for target_id, status in (
+            (world.pending_target_id, "PENDING"),
+            (world.unknown_target_id, "UNKNOWN"),
+        ):
+            account_id = world.account_id
+            if status == "UNKNOWN":  # one target per account and post
+                account_id = uuid.uuid4()
+                session.add(
+                    SocialAccount(
+                        id=account_id,
+                        workspace_id=world.workspace_id,
+                        platform="WEBHOOK",
+                        name="Hook 2",
+                        status="CONNECTED",
+                        credentials=seal(state.keys.box, Credentials(extra={})),
+                    )
+                )
+                await session.flush()
+            session.add(
+                PostTarget(
+                    id=target_id,
+                    post_id=world.post_id,
+                    workspace_id=world.workspace_id,
+                    social_account_id=account_id,
+                    platform="WEBHOOK",
+                    status=status,
+                    scheduled_at=due,
+                    timezone="Europe/Berlin",
+                    next_attempt_at=due,
+                    idempotency_key=f"sc-{target_id.hex}",
+                )
+            )
         world.job_id = uuid.uuid4()
         session.add(
             Job(
@@ -571,6 +644,80 @@ CALLS: dict[str, Call] = {
     "respondToReviewLink": (
         'mutation($t: String!) { respondToReviewLink(token: $t, decision: COMMENT, reviewerName: "Client", comment: "Looks good") { errors { code } } }',
         lambda w, p: {"t": w.review_token},
+    ),
+    "socialAccounts": (
+        "query($ws: ID!) { socialAccounts(workspaceId: $ws) { edges { node { id name } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "scheduledPosts": (
+        "query($ws: ID!) { scheduledPosts(workspaceId: $ws) { edges { node { id status } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "calendar": (
+        'query($ws: ID!, $f: DateTime!, $t: DateTime!) { calendar(workspaceId: $ws, from: $f, to: $t, timezone: "Europe/Berlin") { date posts { id } } }',
+        lambda w, p: {
+            "ws": w.ws,
+            "f": datetime.now(UTC).isoformat(),
+            "t": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+        },
+    ),
+    "connectWebhookAccount": (
+        'mutation($ws: ID!) { connectWebhookAccount(input: {workspaceId: $ws, name: "H", url: "https://93.184.215.14/hook", secret: "0123456789abcdefgh"}) { account { id } errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "connectEmailAccount": (
+        'mutation($ws: ID!) { connectEmailAccount(input: {workspaceId: $ws, name: "News", fromAddress: "news@example.com", recipients: ["a@example.com"]}) { account { id } errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "disconnectSocialAccount": (
+        "mutation($id: ID!) { disconnectSocialAccount(id: $id) { account { status } errors { code } } }",
+        lambda w, p: {"id": _gid("SocialAccount", w.account_id)},
+    ),
+    "schedulePost": (
+        "mutation($c: ID!, $a: ID!, $t: DateTime!) { schedulePost(input: {contentId: $c, socialAccountId: $a, scheduledAt: $t}) { post { id } errors { code } } }",
+        lambda w, p: {
+            "c": _gid("Content", w.approved_id),
+            "a": _gid("SocialAccount", w.account_id),
+            "t": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+        },
+    ),
+    "reschedulePost": (
+        "mutation($id: ID!, $t: DateTime!) { reschedulePost(input: {postId: $id, scheduledAt: $t}) { post { id } errors { code } } }",
+        lambda w, p: {
+            "id": _gid("ScheduledPost", w.post_id),
+            "t": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+        },
+    ),
+    "cancelScheduledPost": (
+        "mutation($id: ID!) { cancelScheduledPost(id: $id) { post { id } errors { code } } }",
+        lambda w, p: {"id": _gid("ScheduledPost", w.post_id)},
+    ),
+    "publishNow": (
+        "mutation($id: ID!) { publishNow(id: $id) { post { id } errors { code } } }",
+        lambda w, p: {"id": _gid("ScheduledPost", w.post_id)},
+    ),
+    "confirmPostPublished": (
+        "mutation($id: ID!) { confirmPostPublished(id: $id) { target { status } errors { code } } }",
+        lambda w, p: {"id": _gid("PostTarget", w.unknown_target_id)},
+    ),
+    "retryPost": (
+        "mutation($id: ID!) { retryPost(id: $id) { target { status } errors { code } } }",
+        lambda w, p: {"id": _gid("PostTarget", w.unknown_target_id)},
+    ),
+    "setPostingSlots": (
+        'mutation($id: ID!) { setPostingSlots(input: {socialAccountId: $id, timezone: "Europe/Berlin", slots: [{weekday: 0, time: "09:00"}]}) { slots { weekday time } errors { code } } }',
+        lambda w, p: {"id": _gid("SocialAccount", w.account_id)},
+    ),
+    "addToQueue": (
+        "mutation($c: ID!, $a: ID!) { addToQueue(input: {contentId: $c, socialAccountId: $a}) { post { id } errors { code } } }",
+        lambda w, p: {
+            "c": _gid("Content", w.approved_id),
+            "a": _gid("SocialAccount", w.account_id),
+        },
+    ),
+    "postStatusChanged": (
+        "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
+        lambda w, p: {"ws": w.ws},
     ),
     "jobEvents": (
         "subscription($id: ID!) { jobEvents(id: $id) { status } }",

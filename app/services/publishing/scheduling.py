@@ -1,0 +1,391 @@
+"""Scheduling: put content on the calendar for one or more accounts, move it, cancel it,
+publish it now, and resolve targets whose outcome is unknown.
+
+Each mutation is one transaction over the post, its targets, the content's workflow status
+(through the workflow table) and the audit entry; arq jobs are enqueued and events sent
+after commit (a lost enqueue is the sweeper's to recover).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
+from app.models import (
+    AccountStatus,
+    Content,
+    ContentVariation,
+    PostTarget,
+    ScheduledPost,
+    SocialAccount,
+    Workspace,
+)
+from app.models import TargetStatus as S
+from app.models.vocabulary import ContentStatus, Platform
+from app.permissions import Action
+from app.platforms import registry
+from app.services import lookup
+from app.services.audit import trail as audit
+from app.services.content.workflow import TRANSITIONS
+from app.services.publishing import compose, delivery, events, transitions
+from app.services.publishing.accounts import unseal
+from app.services.publishing.timezones import to_utc, zone
+from app.state import AppState
+
+MAX_ACCOUNTS = 20
+MAX_AHEAD = timedelta(days=2 * 366)
+# Statuses a cancel takes back; PUBLISHING is already on its way, the rest are final.
+CANCELLABLE = (S.PENDING.value, S.UNKNOWN.value)
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    content_id: uuid.UUID | None
+    variation_id: uuid.UUID | None
+    account_ids: Sequence[uuid.UUID]
+    scheduled_at: datetime
+    timezone: str
+
+
+def refuse(field: str | None, code: UserErrorCode, message: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(field, code, message)])
+
+
+def _when(scheduled_at: datetime, timezone: str) -> datetime:
+    """The UTC instant; a time without offset is a wall-clock time in `timezone`."""
+    tz = zone(timezone)
+    if tz is None:
+        raise refuse("timezone", UserErrorCode.INVALID, f"Unknown time zone {timezone!r}.")
+    when = to_utc(scheduled_at, tz)
+    if when is None:
+        raise refuse(
+            "scheduledAt",
+            UserErrorCode.INVALID,
+            f"{scheduled_at:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks skip it).",
+        )
+    now = datetime.now(UTC)
+    if when <= now:
+        raise refuse("scheduledAt", UserErrorCode.IN_THE_PAST, "The time lies in the past.")
+    if when > now + MAX_AHEAD:
+        raise refuse("scheduledAt", UserErrorCode.TOO_FAR, "At most two years ahead.")
+    return when
+
+
+async def _post_row(
+    session: AsyncSession, principal: Principal, post_id: uuid.UUID, *, lock: bool = True
+) -> ScheduledPost:
+    try:
+        return await lookup.scoped_row(
+            session, ScheduledPost, post_id, principal, Action.CONTENT_PUBLISH, for_update=lock
+        )
+    except NotFound:
+        raise NotFound("No such scheduled post.") from None
+
+
+def schedule_content(
+    principal: Principal, workspace: Workspace, content: Content
+) -> ContentStatus | None:
+    """Move content to SCHEDULED through the workflow table (None: it stays, being
+    SCHEDULED or PUBLISHED already). Refusals name the reason."""
+    current = ContentStatus(content.status)
+    if current in (ContentStatus.SCHEDULED, ContentStatus.PUBLISHED):
+        return None
+    action = TRANSITIONS.get((current, ContentStatus.SCHEDULED))
+    needs_approval = workspace.approval_required and current is not ContentStatus.APPROVED
+    if needs_approval and current in (ContentStatus.DRAFT, ContentStatus.IN_REVIEW):
+        raise refuse(
+            "contentId",
+            UserErrorCode.APPROVAL_REQUIRED,
+            f"This workspace requires approval before scheduling; the content is {current.value}.",
+        )
+    if action is None:
+        raise refuse(
+            "contentId",
+            UserErrorCode.INVALID_TRANSITION,
+            f"Content that is {current.value} cannot be scheduled.",
+        )
+    principal.require(content.workspace_id, action)
+    content.status = ContentStatus.SCHEDULED.value
+    content.updated_by_id = principal.user_id
+    return current
+
+
+async def _source(
+    session: AsyncSession, principal: Principal, request: ScheduleRequest
+) -> tuple[Content, ContentVariation | None]:
+    if (request.content_id is None) == (request.variation_id is None):
+        raise refuse("contentId", UserErrorCode.REQUIRED, "Give a contentId or a variationId.")
+    variation = None
+    content_id = request.content_id
+    if request.variation_id is not None:
+        variation = await lookup.scoped_row(
+            session, ContentVariation, request.variation_id, principal, Action.CONTENT_READ
+        )
+        content_id = variation.content_id
+    assert content_id is not None
+    content = await lookup.scoped_row(
+        session, Content, content_id, principal, Action.CONTENT_READ, for_update=True
+    )
+    principal.require(content.workspace_id, Action.CONTENT_PUBLISH)
+    if content.deleted_at is not None:
+        raise refuse("contentId", UserErrorCode.DELETED, "Restore the content first.")
+    return content, variation
+
+
+async def _accounts(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[SocialAccount]:
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        raise refuse("socialAccountIds", UserErrorCode.REQUIRED, "Choose at least one account.")
+    if len(unique) > MAX_ACCOUNTS:
+        raise refuse("socialAccountIds", UserErrorCode.TOO_MANY, f"At most {MAX_ACCOUNTS}.")
+    rows = await session.scalars(
+        select(SocialAccount).where(
+            SocialAccount.id.in_(unique), SocialAccount.workspace_id == workspace_id
+        )
+    )
+    found = {row.id: row for row in rows.all()}
+    if len(found) != len(unique):
+        raise refuse(
+            "socialAccountIds",
+            UserErrorCode.NOT_FOUND,
+            "An account does not exist in this content's workspace.",
+        )
+    return [found[i] for i in unique]
+
+
+async def _check_targets(
+    state: AppState,
+    session: AsyncSession,
+    content: Content,
+    variation: ContentVariation | None,
+    accounts: list[SocialAccount],
+) -> None:
+    """Every reason a target could not go out that is known now, all at once."""
+    errors: list[FieldError] = []
+    for account in accounts:
+        platform = Platform(account.platform)
+        label = f"{account.name} ({platform.value})"
+        if account.status != AccountStatus.CONNECTED.value:
+            state_text = account.status.lower().replace("_", " ")
+            errors.append(
+                FieldError(
+                    "socialAccountIds",
+                    UserErrorCode.ACCOUNT_NOT_CONNECTED,
+                    f"{label} is {state_text}; connect it again first.",
+                )
+            )
+            continue
+        if variation is not None and variation.platform != account.platform:
+            errors.append(
+                FieldError(
+                    "variationId",
+                    UserErrorCode.INVALID,
+                    f"The variation is for {variation.platform}; {label} is not.",
+                )
+            )
+            continue
+        draft = await compose.draft_for(session, content, platform, variation)
+        evaluation = compose.check(draft)
+        problems = [v.message for v in evaluation.violations]
+        if platform in registry.FACTORIES and not problems:
+            post = compose.post_of(
+                draft,
+                evaluation,
+                target_id=uuid.uuid4(),
+                content_id=content.id,
+                idempotency_key="check",
+                storage=None,
+            )
+            publisher = registry.publisher_for(platform, _NO_HTTP, state.settings)
+            problems = publisher.validate(post, unseal(state.keys.box, account.credentials))
+        if problems:
+            errors.append(
+                FieldError(
+                    "socialAccountIds",
+                    UserErrorCode.BREAKS_PLATFORM_RULES,
+                    f"{label}: {' '.join(problems)}",
+                )
+            )
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _no_request(request: httpx.Request) -> httpx.Response:
+    raise RuntimeError("validate() must not make requests")
+
+
+# Adapters are built around a client; validating never sends, so this one refuses to.
+_NO_HTTP = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))
+
+
+async def schedule_post(
+    state: AppState, principal: Principal, request: ScheduleRequest
+) -> ScheduledPost:
+    when = _when(request.scheduled_at, request.timezone)
+    async with state.session_factory() as session, session.begin():
+        content, variation = await _source(session, principal, request)
+        workspace = await session.get(Workspace, content.workspace_id)
+        assert workspace is not None
+        accounts = await _accounts(session, content.workspace_id, request.account_ids)
+        await _check_targets(state, session, content, variation, accounts)
+        previous = schedule_content(principal, workspace, content)
+        post = ScheduledPost(
+            id=uuid.uuid4(),
+            workspace_id=content.workspace_id,
+            content_id=content.id,
+            variation_id=variation.id if variation else None,
+            scheduled_at=when,
+            timezone=request.timezone,
+            created_by_id=principal.user_id,
+        )
+        session.add(post)
+        await session.flush()
+        targets = []
+        for account in accounts:
+            target_id = uuid.uuid4()
+            targets.append(
+                PostTarget(
+                    id=target_id,
+                    post_id=post.id,
+                    workspace_id=post.workspace_id,
+                    social_account_id=account.id,
+                    platform=account.platform,
+                    status=S.PENDING.value,
+                    scheduled_at=when,
+                    timezone=request.timezone,
+                    next_attempt_at=when,
+                    attempts=0,
+                    max_attempts=state.settings.publish_max_attempts,
+                    idempotency_key=f"sc-{target_id.hex}",
+                    enqueue_generation=0,
+                    event_seq=0,
+                    in_doubt=False,
+                )
+            )
+        session.add_all(targets)
+        audit.record_row(
+            session,
+            principal,
+            "schedulePost",
+            post,
+            {
+                "content_id": str(content.id),
+                "accounts": [str(a.id) for a in accounts],
+                "scheduled_at": when.isoformat(),
+                "timezone": request.timezone,
+                **({"content_status": [previous.value, "SCHEDULED"]} if previous else {}),
+            },
+        )
+        await session.flush()
+    for target in targets:
+        await delivery.enqueue(state.arq, target.id, 0, due=when)
+    await events.emit(state.hub, targets)
+    return post
+
+
+async def _pending(session: AsyncSession, post_id: uuid.UUID) -> list[PostTarget]:
+    rows = await session.scalars(
+        select(PostTarget)
+        .where(PostTarget.post_id == post_id, PostTarget.status == S.PENDING.value)
+        .with_for_update()
+    )
+    return list(rows.all())
+
+
+async def _move(
+    state: AppState,
+    principal: Principal,
+    post_id: uuid.UUID,
+    when: datetime | None,
+    timezone: str | None,
+    action_name: str,
+) -> ScheduledPost:
+    """Move a post's PENDING targets to `when` (None: now)."""
+    async with state.session_factory() as session, session.begin():
+        post = await _post_row(session, principal, post_id)
+        pending = await _pending(session, post.id)
+        if not pending:
+            raise refuse(
+                None, UserErrorCode.INVALID_STATE, "Nothing of this post is waiting to go out."
+            )
+        due = when or datetime.now(UTC)
+        post.scheduled_at = due
+        if timezone is not None:
+            post.timezone = timezone
+        moved = []
+        for target in pending:
+            row = await transitions.apply(
+                session,
+                [PostTarget.id == target.id, PostTarget.status == S.PENDING.value],
+                {
+                    "scheduled_at": due,
+                    "timezone": post.timezone,
+                    "next_attempt_at": due,
+                    "enqueue_generation": PostTarget.enqueue_generation + 1,
+                },
+            )
+            if row is not None:
+                moved.append(row)
+        audit.record_row(session, principal, action_name, post, {"scheduled_at": due.isoformat()})
+    for row in moved:
+        await delivery.enqueue(
+            state.arq, row.id, row.attempts, generation=row.enqueue_generation, due=due
+        )
+    await events.emit(state.hub, moved)
+    return post
+
+
+async def reschedule_post(
+    state: AppState,
+    principal: Principal,
+    post_id: uuid.UUID,
+    scheduled_at: datetime,
+    timezone: str | None,
+) -> ScheduledPost:
+    """Move what has not gone out yet; published, failed or cancelled targets stay."""
+    if timezone is None:
+        async with state.session_factory() as session:
+            timezone = (await _post_row(session, principal, post_id, lock=False)).timezone
+    when = _when(scheduled_at, timezone)
+    return await _move(state, principal, post_id, when, timezone, "reschedulePost")
+
+
+async def publish_now(state: AppState, principal: Principal, post_id: uuid.UUID) -> ScheduledPost:
+    """Make the post's waiting targets due now."""
+    return await _move(state, principal, post_id, None, None, "publishNow")
+
+
+async def cancel_post(state: AppState, principal: Principal, post_id: uuid.UUID) -> ScheduledPost:
+    """Cancel what has not gone out (PENDING, UNKNOWN); the content goes back to APPROVED
+    once none of it is left to publish."""
+    async with state.session_factory() as session, session.begin():
+        post = await _post_row(session, principal, post_id)
+        rows = (
+            await session.scalars(
+                update(PostTarget)
+                .where(PostTarget.post_id == post.id, PostTarget.status.in_(CANCELLABLE))
+                .values(
+                    status=S.CANCELLED.value, locked_until=None, event_seq=PostTarget.event_seq + 1
+                )
+                .returning(PostTarget)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+        ).all()
+        if not rows:
+            raise refuse(
+                None, UserErrorCode.INVALID_STATE, "Nothing of this post is left to cancel."
+            )
+        await transitions.unschedule_if_idle(session, post.content_id)
+        audit.record_row(session, principal, "cancelScheduledPost", post, {"targets": len(rows)})
+    await events.emit(state.hub, list(rows))
+    return post
