@@ -122,4 +122,5 @@ OPERATION_ACCESS: dict[str, Rule] = {
     # Subscriptions
     "jobEvents": hidden(Action.WORKSPACE_READ),
     "generationProgress": hidden(Action.WORKSPACE_READ),
+    "workspaceEvents": workspace(Action.WORKSPACE_READ),
 }

@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     # runs this often; a queued job this overdue whose arq job is gone or stale is re-enqueued.
     sweeper_interval_seconds: int = Field(5, ge=1, le=3600)
     worker_concurrency: int = Field(10, ge=1, le=500)
+    # workspaceEvents: a job's progress-only changes reach a subscriber at most this often
+    # (status changes at once); every resync period the stream re-reads the jobs it shows
+    # active (pub/sub is at-most-once) and re-checks that the caller may still read.
+    workspace_events_progress_seconds: float = Field(1.0, ge=0, le=60)
+    workspace_events_resync_seconds: float = Field(30.0, gt=0, le=3600)
 
     @field_validator("public_url", "api_public_url")
     @classmethod

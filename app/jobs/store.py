@@ -30,6 +30,11 @@ def job_channel(job_id: uuid.UUID | str) -> str:
     return f"job:{job_id}"
 
 
+def workspace_channel(workspace_id: uuid.UUID | str) -> str:
+    """Every job state change of one workspace (app/jobs/workspace_events.py)."""
+    return f"workspace:{workspace_id}"
+
+
 def arq_job_id(job_id: uuid.UUID, attempts: int, generation: int = 0) -> str:
     """Dedup key: one arq job per (row, attempt about to start, enqueue generation). The
     sweeper bumps the generation when this id is held by a stale arq entry."""
