@@ -69,6 +69,9 @@ def worker_settings(
         "on_shutdown": on_shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_jobs": settings.worker_concurrency,
+        # arq polls its queue; at its default 0.5 s that wait alone was most of the time a
+        # generation took to reach its first token (bench/README.md).
+        "poll_delay": settings.worker_poll_seconds,
         # The runner stops an attempt at JOB_TIMEOUT_SECONDS itself (and counts it); arq's
         # timeout is only a backstop. arq re-runs a killed worker's job after this + 10 s:
         # by then the sweeper has handed the row on, and the claim's guard skips it.
