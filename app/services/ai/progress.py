@@ -8,9 +8,10 @@ stage changes are ordinary progress events that do advance it.
 
 A job publishes at most one delta every AI_DELTA_BATCH_SECONDS (chunks arriving sooner are
 sent together; the first of a stage at once). The text so far is flushed to the generation
-row (`partial`) every AI_PROGRESS_FLUSH_SECONDS and at each stage change. A subscriber arriving mid-stream gets
-the stored state with the text so far (`catch_up`), then every later delta; if the first
-live delta is ahead of what was stored, it waits for the next flush and catches up again.
+row (`partial`) every AI_PROGRESS_FLUSH_SECONDS and at each stage change. A subscriber
+arriving mid-stream gets the stored state with the text so far (`catch_up`), then every
+later delta; if the first live delta is ahead of what was stored, it waits for the next
+flush and catches up again.
 """
 
 from __future__ import annotations
