@@ -418,6 +418,8 @@ class Figures:
     first_delta: float = float("inf")
     last_delta: float = 0.0
     peak_running: int = 0
+    joined_mid_stream: int = 0  # first event already carried text (the job was streaming)
+    waited_for_flush: int = 0  # a later catch-up: live deltas were ahead of the stored text
 
 
 def figures(runs: list[JobRun], stats: dict[str, list[dict[str, Any]]]) -> Figures:
@@ -439,6 +441,10 @@ def figures(runs: list[JobRun], stats: dict[str, list[dict[str, Any]]]) -> Figur
         out.added_total.append(run.final_at - run.sent - (sent_times[-1] - received))
         out.final_delivery.append(run.final_at - sent_times[-1])
         spans.append((received, sent_times[-1]))
+        if run.events and run.events[0].text:
+            out.joined_mid_stream += 1
+        if any(e.catch_up for e in run.events[1:]):
+            out.waited_for_flush += 1
         for event in run.events:
             if not event.delta:
                 continue
@@ -486,6 +492,11 @@ def report(
         f"\n  delta events delivered: {fig.delta_events} ({rate:.0f}/s over {span:.1f} s), "
         f"carrying {fig.tokens} tokens ({fig.tokens / span if span > 0 else 0:.0f}/s); "
         f"peak concurrent provider streams: {fig.peak_running}"
+    )
+    print(
+        f"  subscribers that joined mid-stream (their first event carried the text so far): "
+        f"{fig.joined_mid_stream}; that caught up again from the stored text (live deltas "
+        f"ahead of it): {fig.waited_for_flush}"
     )
     print(
         f"  lost: {check.lost}   reordered: {check.reordered}   text mismatches: "
