@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck fmt schema migrate bench bench-content clean
+.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-generation clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: $(STAMP)
 
 bench-content: $(STAMP)
 	$(BIN)/python bench/content_bench.py
+
+bench-generation: $(STAMP)
+	$(BIN)/python bench/generation_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
