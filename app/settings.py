@@ -198,9 +198,9 @@ class Settings(BaseSettings):
     # runs this often; a queued job this overdue whose arq job is gone or stale is re-enqueued.
     sweeper_interval_seconds: int = Field(5, ge=1, le=3600)
     worker_concurrency: int = Field(10, ge=1, le=500)
-    # How often a worker asks Redis for queued jobs (arq's poll delay; arq's default is 0.5
-    # s): a job waits half of it on average before it starts. Each poll is one Redis call.
-    worker_poll_seconds: float = Field(0.01, gt=0, le=5)
+    # A worker looks at its queue when a job is enqueued or one of its jobs ends, and
+    # otherwise this often (deferred retries, a lost wake-up); arq's poll delay.
+    worker_poll_seconds: float = Field(0.5, gt=0, le=5)
     # workspaceEvents: a job's progress-only changes reach a subscriber at most this often
     # (status changes at once); every resync period the stream re-reads the jobs it shows
     # active (pub/sub is at-most-once) and re-checks that the caller may still read.
