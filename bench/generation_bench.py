@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -222,6 +223,8 @@ class JobRun:
     final_at: float | None = None
     final_status: str | None = None
     error: str | None = None
+    created: float | None = None  # the job row's created_at (the request's transaction)
+    claimed: float | None = None  # its started_at (the worker's claim)
 
     @property
     def first_text_at(self) -> float | None:
@@ -336,6 +339,28 @@ async def run_job(
         run.error = run.error or f"{type(exc).__name__}: {exc}"[:300]
 
 
+async def read_job_times(database_url: str, runs: list[JobRun]) -> None:
+    """Each job's created_at and started_at (Postgres's clock, the same machine's), moved
+    onto time.monotonic() so they line up with the client's and the provider's times."""
+    offset = time.time() - time.monotonic()
+    conn = await asyncpg.connect(plain_pg_url(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT id::text, extract(epoch FROM created_at), extract(epoch FROM started_at)"
+            " FROM jobs WHERE kind = 'generate_content'"
+        )
+    finally:
+        await conn.close()
+    times = {row[0]: (float(row[1]), row[2]) for row in rows}
+    for run in runs:
+        if run.job_id is None:
+            continue
+        job_uuid = base64.b64decode(run.job_id).decode().split(":", 1)[1]
+        created, started = times.get(job_uuid, (None, None))
+        if created is not None and started is not None:
+            run.created, run.claimed = created - offset, float(started) - offset
+
+
 # --- Checks and figures ------------------------------------------------------------------
 
 
@@ -407,6 +432,9 @@ class Figures:
     added_total: list[float] = field(default_factory=list)
     mutation: list[float] = field(default_factory=list)
     to_provider: list[float] = field(default_factory=list)  # mutation sent -> provider called
+    to_row: list[float] = field(default_factory=list)  # mutation sent -> its transaction began
+    to_claim: list[float] = field(default_factory=list)  # mutation returned -> worker's claim
+    claim_to_call: list[float] = field(default_factory=list)  # claim -> provider called
     first_delivery: list[float] = field(default_factory=list)  # first token sent -> received
     final_delivery: list[float] = field(default_factory=list)  # last token sent -> final event
     delta_lag: list[float] = field(
@@ -434,6 +462,10 @@ def figures(runs: list[JobRun], stats: dict[str, list[dict[str, Any]]]) -> Figur
         first_text = run.first_text_at
         out.mutation.append(run.returned - run.sent)
         out.to_provider.append(calls[0]["received"] - run.sent)
+        if run.created is not None and run.claimed is not None:
+            out.to_row.append(run.created - run.sent)
+            out.to_claim.append(run.claimed - run.returned)
+            out.claim_to_call.append(calls[0]["received"] - run.claimed)
         out.provider_ttft.append(sent_times[0] - received)
         if first_text is not None:
             out.added_ttft.append(first_text - run.sent - (sent_times[0] - received))
@@ -482,6 +514,10 @@ def report(
     print("  where it goes:")
     row("  mutation (HTTP round trip)", fig.mutation)
     row("  mutation sent -> provider called", fig.to_provider)
+    if fig.to_claim:
+        row("    mutation sent -> its transaction began", fig.to_row)
+        row("    mutation returned -> worker claimed it", fig.to_claim)
+        row("    claimed -> provider called", fig.claim_to_call)
     row("  provider's first token -> subscriber", fig.first_delivery)
     row("  provider's last token -> final event", fig.final_delivery)
     row("each delta: its token sent -> subscriber", fig.delta_lag)
@@ -697,6 +733,7 @@ async def bench(
             )
             profiler.stop()
             stats = (await http.get(llm_url + "/stats")).json()
+            await read_job_times(database_url, runs)
             for subscriber in subscribers:
                 with contextlib.suppress(Exception):
                     await subscriber.ws.close()

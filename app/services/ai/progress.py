@@ -107,13 +107,17 @@ class Streamer:
         self.stage, self.variation_index = stage, variation_index
         self._text = []
         self._stored = None  # the stage's (empty) text is stored even if its name repeats
-        await self.flush(force=True)
-        row = await jobs.report_progress(
-            self._ctx.factory,
-            self._row.id,
-            self.attempt,
-            fraction,
-            stage_message(stage, variation_index),
+        # Both writes land before the stage's event and first delta go out; at the same
+        # time, since the first token waits for them.
+        _, row = await asyncio.gather(
+            self.flush(force=True),
+            jobs.report_progress(
+                self._ctx.factory,
+                self._row.id,
+                self.attempt,
+                fraction,
+                stage_message(stage, variation_index),
+            ),
         )
         if row is not None:
             self._row = row
