@@ -38,9 +38,8 @@ from app.models import Generation, Job, JobStatus
 log = get_logger(__name__)
 
 RESYNC_SECONDS = 15.0
-# A stage's first deltas are stored as they go out, not only every flush period: a client
-# that subscribes right after its request returns often arrives just after the first ones,
-# and would otherwise wait for the next flush (up to AI_PROGRESS_FLUSH_SECONDS) for them.
+# A stage's first deltas are stored as they go out: a client subscribing as its request
+# returns often arrives just after them, and would wait for the next flush otherwise.
 EARLY_STORES = 3
 # How long a subscriber waits for a flush covering deltas it missed before it subscribed.
 CATCH_UP_WAIT_SECONDS = 5.0
@@ -60,10 +59,8 @@ def parse_stage(message: str | None) -> tuple[str | None, int | None]:
 class Streamer:
     """The worker side: stage changes, deltas, and flushing the text so far.
 
-    Chunks are published as they come, except that a job publishes at most one delta every
-    AI_DELTA_BATCH_SECONDS: a chunk that arrives sooner waits (with any others) for that
-    slot, then goes out as one delta. The first chunk of a stage never waits. At 100 streams
-    of 50 chunks a second, one event per chunk was more than the API could deliver.
+    A job publishes at most one delta every AI_DELTA_BATCH_SECONDS: chunks arriving sooner
+    wait for that slot and go out together; the first chunk of a stage never waits.
     """
 
     def __init__(
@@ -88,7 +85,8 @@ class Streamer:
         self._text: list[str] = []  # the stage's published text
         self._pending: list[str] = []  # chunks waiting for their slot
         self._sent_at = 0.0  # when the last delta went out
-        self._timer: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None  # waiting for the next slot
+        self._timers: set[asyncio.Task[None]] = set()
         # One delta at a time, in order (the timer and the token loop both send).
         self._sending = asyncio.Lock()
         self._stored: tuple[int, str, int | None] | None = None  # what `partial` holds
@@ -107,8 +105,7 @@ class Streamer:
         self.stage, self.variation_index = stage, variation_index
         self._text = []
         self._stored = None  # the stage's (empty) text is stored even if its name repeats
-        # Both writes land before the stage's event and first delta go out; at the same
-        # time, since the first token waits for them.
+        # Both land before the stage's event and first delta; together (the first waits).
         _, row = await asyncio.gather(
             self.flush(force=True),
             jobs.report_progress(
@@ -131,6 +128,9 @@ class Streamer:
             await self._send()
         elif self._timer is None:
             self._timer = asyncio.create_task(self._send_later(wait), name="delta-batch")
+            # The loop keeps only weak references to tasks: hold it until it is done.
+            self._timers.add(self._timer)
+            self._timer.add_done_callback(self._timers.discard)
 
     async def _send_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
@@ -195,12 +195,9 @@ class Streamer:
             "variation_index": self.variation_index,
             "text": "".join(self._text),
         }
-        # The text so far is a cache for subscribers arriving mid-stream, rewritten at every
-        # flush and worthless after a crash (the attempt starts over), so it is written as
-        # one statement on its own (autocommit: no BEGIN/COMMIT round trips) whose commit
-        # does not wait for the WAL to reach the disk: `set_config(..., true)` turns
-        # synchronous_commit off for this statement's transaction only. An fsync per commit
-        # (3 ms here, far more when a hundred streams queue for it) held up every chunk.
+        # A cache for late subscribers, worthless after a crash (the attempt starts over):
+        # one autocommit statement whose commit does not wait for a WAL fsync (set_config
+        # local to its transaction). Fsyncs queued behind each other held up every chunk.
         async with self._ctx.factory() as session:
             connection = await session.connection(
                 execution_options={"isolation_level": "AUTOCOMMIT"}
