@@ -63,17 +63,14 @@ async def publish(publisher: Publisher, job: Job) -> None:
     """Announce a state change of `job` (a row just returned by a guarded UPDATE): the full
     event to its followers (`job:{id}`), a slim one to its workspace's (`workspace:{id}`).
     Every state change goes through here: the runner, the sweeper, cancellation, progress."""
-    try:
-        await publisher.publish(jobs.job_channel(job.id), JobEvent.of(job).to_message())
-    except Exception as exc:
-        log.warning("job_publish_failed", job_id=str(job.id), error=repr(exc))
-    message = workspace_events.message_of(job)
-    if message is None:
-        return
-    try:
-        await publisher.publish(jobs.workspace_channel(message["workspace_id"]), message)
-    except Exception as exc:
-        log.warning("job_publish_failed", job_id=str(job.id), error=repr(exc))
+    sends = [publisher.publish(jobs.job_channel(job.id), JobEvent.of(job).to_message())]
+    if (message := workspace_events.message_of(job)) is not None:
+        sends.append(publisher.publish(jobs.workspace_channel(message["workspace_id"]), message))
+    # Side by side (one round trip, not two); each channel's order holds, as the next change
+    # is published only once these are done.
+    for outcome in await asyncio.gather(*sends, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            log.warning("job_publish_failed", job_id=str(job.id), error=repr(outcome))
 
 
 def backoff_seconds(attempt: int) -> float:
