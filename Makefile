@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish clean
+.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-content: $(STAMP)
 
 bench-publish: $(STAMP)
 	$(BIN)/python bench/publish_bench.py
+
+bench-generation: $(STAMP)
+	$(BIN)/python bench/generation_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

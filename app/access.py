@@ -141,4 +141,5 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),
     "generationProgress": hidden(Action.WORKSPACE_READ),
+    "workspaceEvents": workspace(Action.WORKSPACE_READ),
 }

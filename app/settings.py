@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     ai_offline_delay_ms: int = Field(15, ge=0, le=5000)
     # How often the text streamed so far is stored for subscribers that arrive mid-stream.
     ai_progress_flush_seconds: float = Field(0.25, gt=0, le=60)
+    # A generation publishes at most one text delta this often: chunks arriving sooner go
+    # out together (the first of a stage at once). 0: one delta per chunk from the model.
+    ai_delta_batch_seconds: float = Field(0.05, ge=0, le=2)
     # The same request by the same caller within this window returns the same job.
     ai_dedup_seconds: int = Field(30, ge=0, le=3600)
     # AI tokens (input + output, as providers report them) a workspace may use per calendar
@@ -208,6 +211,14 @@ class Settings(BaseSettings):
     # runs this often; a queued job this overdue whose arq job is gone or stale is re-enqueued.
     sweeper_interval_seconds: int = Field(5, ge=1, le=3600)
     worker_concurrency: int = Field(10, ge=1, le=500)
+    # A worker looks at its queue when a job is enqueued or one of its jobs ends, and
+    # otherwise this often (deferred retries, a lost wake-up); arq's poll delay.
+    worker_poll_seconds: float = Field(0.5, gt=0, le=5)
+    # workspaceEvents: a job's progress-only changes reach a subscriber at most this often
+    # (status changes at once); every resync period the stream re-reads the jobs it shows
+    # active (pub/sub is at-most-once) and re-checks that the caller may still read.
+    workspace_events_progress_seconds: float = Field(1.0, ge=0, le=60)
+    workspace_events_resync_seconds: float = Field(30.0, gt=0, le=3600)
 
     # Publishing: platform APIs
     # Base URLs are settings so tests (and self-hosted gateways) can point adapters elsewhere.

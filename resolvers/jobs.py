@@ -1,8 +1,10 @@
-"""Background jobs: the `ping` diagnostic, reading a job, following its events."""
+"""Background jobs: the `ping` diagnostic, reading a job, following its events or a
+workspace's."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -10,10 +12,11 @@ from strawberry import relay
 
 from app.errors import NotFound
 from app.jobs import events as job_events
+from app.jobs import workspace_events
 from app.services.ops import diagnostics
-from resolvers.common import attempt, principal_of, state_of, workspace_of
+from resolvers.common import WorkspaceId, attempt, principal_of, state_of, workspace_of
 from schema.context import Info
-from schema.types.jobs import Job, JobEvent, PingPayload
+from schema.types.jobs import Job, JobEvent, PingPayload, WorkspaceEvent
 
 JobId = Annotated[relay.GlobalID, strawberry.argument(description="Global ID of the job.")]
 
@@ -81,3 +84,37 @@ class JobSubscription:
         async for event in stream:
             info.context.fresh_loaders()
             yield JobEvent.from_value(event)
+
+    @strawberry.subscription(
+        description="Follow every job of a workspace (generations, embeddings, ...) for "
+        "dashboards: first a snapshot of its QUEUED and RUNNING jobs (plus those changed "
+        "since `since`), then the state of each job that changes. Status changes arrive at "
+        "once, a job's progress at most once a second; never generated text (follow one "
+        "generation with `generationProgress`). A new snapshot follows any gap. To "
+        "reconnect, subscribe again with `since` = the newest `updatedAt` you received. "
+        "Requires viewer role; ends with FORBIDDEN if that role is taken away."
+    )
+    async def workspace_events(
+        self,
+        info: Info,
+        workspace_id: WorkspaceId,
+        since: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="Also include in the first snapshot the jobs that changed after "
+                "this instant (finished ones too): the newest `updatedAt` you received."
+            ),
+        ] = None,
+    ) -> AsyncGenerator[WorkspaceEvent, None]:
+        state = state_of(info)
+        stream = workspace_events.follow_workspace(
+            state.session_factory,
+            state.hub,
+            principal_of(info),
+            workspace_of(workspace_id),
+            since=since,
+            progress_seconds=state.settings.workspace_events_progress_seconds,
+            resync_seconds=state.settings.workspace_events_resync_seconds,
+        )
+        async for event in stream:
+            yield WorkspaceEvent.from_value(event)

@@ -1,4 +1,5 @@
-"""arq WorkerSettings, built from app settings."""
+"""arq WorkerSettings, built from app settings, and the worker that `smartcontent worker` runs
+(arq's, woken when a job is enqueued instead of polling its queue every few milliseconds)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import func
+from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from app.db import create_engine, create_session_factory
@@ -17,6 +18,7 @@ from app.infra import outbound
 from app.infra.storage import build_storage
 from app.jobs import sweeper
 from app.jobs.runner import Handler
+from app.jobs.store import WAKE_CHANNEL
 from app.logging import configure_logging, get_logger
 from app.security.keys import load_keys
 from app.services.publishing import sweeper as publishing_sweeper
@@ -104,6 +106,9 @@ def worker_settings(
         "on_shutdown": on_shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_jobs": settings.worker_concurrency,
+        # A plain arq worker polls its queue this often; WakingWorker (what `smartcontent
+        # worker` runs) polls when woken and only falls back to this period.
+        "poll_delay": settings.worker_poll_seconds,
         # The runner stops an attempt at JOB_TIMEOUT_SECONDS itself (and counts it); arq's
         # timeout is only a backstop. arq re-runs a killed worker's job after this + 10 s:
         # by then the sweeper has handed the row on, and the claim's guard skips it.
@@ -115,6 +120,69 @@ def worker_settings(
     }
 
 
+class WakingWorker(Worker):
+    """An arq worker that looks at its queue when a job is enqueued (a message on
+    WAKE_CHANNEL, sent by `app.jobs.store.enqueue`) or one of its own jobs ends, and
+    otherwise every `poll_delay` seconds (deferred retries, a lost wake-up).
+
+    arq only polls, every `poll_delay` (0.5 s by default): that wait was most of the time a
+    generation took to reach its first token (bench/README.md), and polling every 10 ms
+    instead cost an idle worker 5 % of a core. Waking costs one Redis PUBLISH per enqueue
+    and one queue read per wake-up; several wake-ups during one read make one more read.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._idle_poll = float(kwargs.pop("poll_delay", 0.5))
+        super().__init__(*args, poll_delay=0, **kwargs)  # arq's loop; we wait in the poll
+        self._wake = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()  # subscribed to wake-ups (tests wait for it)
+
+    async def _poll_iteration(self) -> None:
+        if self._listener is None:  # the Redis pool exists from the first poll on
+            self._listener = asyncio.create_task(self._listen(), name="worker-wake")
+        self._wake.clear()  # a wake-up during the read below makes the next read
+        await super()._poll_iteration()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        try:
+            await super().run_job(job_id, score)
+        finally:
+            self._wake.set()  # a slot is free: take the next queued job now
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub: Any = self.pool.pubsub()
+            try:
+                await pubsub.subscribe(WAKE_CHANNEL)
+                self.listening.set()
+                backoff = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # polling goes on meanwhile
+                self.listening.clear()
+                log.warning("worker_wake_listener_failed", error=repr(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        await super().close()
+
+
 def __getattr__(name: str) -> Any:
     """`WorkerSettings` for the plain `arq` CLI, built on first use from the environment."""
     if name == "WorkerSettings":
@@ -123,12 +191,10 @@ def __getattr__(name: str) -> Any:
 
 
 def run(settings: Settings | None = None) -> None:
-    from arq.worker import Worker
-
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     try:
-        Worker(**worker_settings(settings)).run()
+        WakingWorker(**worker_settings(settings)).run()
     except (RedisError, OSError) as exc:
         # arq's loop cannot outlive its Redis connection. Exit non-zero without a traceback:
         # the supervisor (`smartcontent dev`, systemd, Kubernetes) starts a new worker, and

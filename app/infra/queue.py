@@ -28,6 +28,11 @@ class JobQueue:
         pool = await self._get()
         return await pool.enqueue_job(function, *args, **kwargs)
 
+    async def publish(self, channel: str, message: str) -> Any:
+        """A Redis PUBLISH on the queue's connection (app.jobs.store wakes workers with it)."""
+        pool = await self._get()
+        return await pool.publish(channel, message)
+
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()

@@ -67,6 +67,16 @@ class Subscription:
             self._lagging = False
         return item
 
+    def get_nowait(self) -> Message | None:
+        """The next message already queued, or None: lets a consumer batch a burst."""
+        try:
+            item = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        if item is GAP:
+            self._lagging = False
+        return item
+
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()
 

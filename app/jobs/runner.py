@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.jobs import store as jobs
+from app.jobs import workspace_events
 from app.jobs.store import JobEvent, Publisher
 from app.logging import get_logger
 from app.models import Job
@@ -59,10 +60,17 @@ Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
 
 
 async def publish(publisher: Publisher, job: Job) -> None:
-    try:
-        await publisher.publish(jobs.job_channel(job.id), JobEvent.of(job).to_message())
-    except Exception as exc:
-        log.warning("job_publish_failed", job_id=str(job.id), error=repr(exc))
+    """Announce a state change of `job` (a row just returned by a guarded UPDATE): the full
+    event to its followers (`job:{id}`), a slim one to its workspace's (`workspace:{id}`).
+    Every state change goes through here: the runner, the sweeper, cancellation, progress."""
+    sends = [publisher.publish(jobs.job_channel(job.id), JobEvent.of(job).to_message())]
+    if (message := workspace_events.message_of(job)) is not None:
+        sends.append(publisher.publish(jobs.workspace_channel(message["workspace_id"]), message))
+    # Side by side (one round trip, not two); each channel's order holds, as the next change
+    # is published only once these are done.
+    for outcome in await asyncio.gather(*sends, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            log.warning("job_publish_failed", job_id=str(job.id), error=repr(outcome))
 
 
 def backoff_seconds(attempt: int) -> float:

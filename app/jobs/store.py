@@ -30,6 +30,16 @@ def job_channel(job_id: uuid.UUID | str) -> str:
     return f"job:{job_id}"
 
 
+def workspace_channel(workspace_id: uuid.UUID | str) -> str:
+    """Every job state change of one workspace (app/jobs/workspace_events.py)."""
+    return f"workspace:{workspace_id}"
+
+
+# A message here makes idle workers look at the queue now rather than at their next poll
+# (workers/settings.py WakingWorker); published after each enqueue meant to run at once.
+WAKE_CHANNEL = "jobs:wake"
+
+
 def arq_job_id(job_id: uuid.UUID, attempts: int, generation: int = 0) -> str:
     """Dedup key: one arq job per (row, attempt about to start, enqueue generation). The
     sweeper bumps the generation when this id is held by a stale arq entry."""
@@ -157,10 +167,24 @@ async def enqueue(
             _job_id=arq_job_id(job_id, attempts, generation),
             _defer_by=defer_seconds or None,
         )
-        return True
     except Exception as exc:
         log.warning("job_enqueue_failed", job_id=str(job_id), error=repr(exc))
         return False
+    if not defer_seconds:
+        await wake_workers(pool)
+    return True
+
+
+async def wake_workers(pool: Any) -> None:
+    """Tell idle workers a job is waiting. Best effort: without it they find the job at
+    their next poll (WORKER_POLL_SECONDS)."""
+    publish = getattr(pool, "publish", None)  # Redis clients have it; test doubles may not
+    if publish is None:
+        return
+    try:
+        await publish(WAKE_CHANNEL, "1")
+    except Exception as exc:
+        log.debug("job_wake_failed", error=repr(exc))
 
 
 def can_read(principal: Principal, job: Job) -> bool:

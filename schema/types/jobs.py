@@ -11,10 +11,12 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from app.jobs import workspace_events
 from app.jobs.store import JobEvent as JobEventValue
 from app.jobs.store import can_read
 from app.models import Job as JobRow
 from schema.context import Context
+from schema.ids import to_global_id
 from schema.loaders.base import uuid_or_nil
 from schema.types.errors import UserError
 from schema.types.vocabulary import JobStatus
@@ -107,6 +109,85 @@ class JobEvent:
             error=event.error,
             catch_up=event.catch_up,
             job_id=event.job_id,
+        )
+
+
+@strawberry.type(
+    description="One job of a workspace as `workspaceEvents` reports it: its state after a "
+    "change, or as stored (snapshot)."
+)
+class WorkspaceJobState:
+    job_id: relay.GlobalID = strawberry.field(description="The job (read it with `job(id)`).")
+    kind: str = strawberry.field(
+        description="What the job does: `generate_content`, `embed_content`, `ping`, ..."
+    )
+    status: JobStatus = strawberry.field(description="Job status after this change.")
+    progress: float = strawberry.field(description="Completion from 0.0 to 1.0.")
+    attempt: int = strawberry.field(description="Attempts started so far.")
+    sequence: int = strawberry.field(
+        description="The job's event sequence: grows with each of its changes. Ignore a state "
+        "whose sequence is not above the last one you have for the job."
+    )
+    message: str | None = strawberry.field(
+        description="Latest progress message; for generations the stage (`draft`, "
+        "`variation:1`, `saving`, ...)."
+    )
+    error: str | None = strawberry.field(description="Why the last attempt failed, if it did.")
+    content_id: relay.GlobalID | None = strawberry.field(
+        description="The content item a generation saved (once SUCCEEDED); null otherwise."
+    )
+    updated_at: datetime = strawberry.field(
+        description="When the job last changed (database clock): pass the newest you "
+        "received as `since` when you subscribe again."
+    )
+    catch_up: bool = strawberry.field(
+        description="True when read from the database (snapshot, periodic re-read) rather "
+        "than a live change."
+    )
+
+    @classmethod
+    def from_value(cls, state: workspace_events.JobState) -> WorkspaceJobState:
+        return cls(
+            job_id=to_global_id("Job", state.job_id),
+            kind=state.kind,
+            status=JobStatus(state.status),
+            progress=state.progress,
+            attempt=state.attempt,
+            sequence=state.seq,
+            message=state.message,
+            error=state.error,
+            content_id=to_global_id("Content", state.content_id) if state.content_id else None,
+            updated_at=state.updated_at,
+            catch_up=state.catch_up,
+        )
+
+
+@strawberry.type(
+    description="What `workspaceEvents` streams: a snapshot of the workspace's jobs, or the "
+    "latest state of the jobs that just changed."
+)
+class WorkspaceEvent:
+    snapshot: bool = strawberry.field(
+        description="True on the first event and after a gap (a slow client, a Redis "
+        "reconnect): `jobs` then holds every QUEUED or RUNNING job of the workspace, and "
+        "every job changed since `since` (or since the last event before the gap). A job "
+        "you show as active that is absent from a snapshot has finished: read it with "
+        "`job(id)`. False: `jobs` holds the jobs that just changed."
+    )
+    truncated: bool = strawberry.field(
+        description="True when a snapshot had more jobs than it carries (500): the oldest "
+        "changes were left out."
+    )
+    jobs: list[WorkspaceJobState] = strawberry.field(
+        description="Each job's latest state, oldest change first; one entry per job."
+    )
+
+    @classmethod
+    def from_value(cls, event: workspace_events.WorkspaceEvent) -> WorkspaceEvent:
+        return cls(
+            snapshot=event.snapshot,
+            truncated=event.truncated,
+            jobs=[WorkspaceJobState.from_value(state) for state in event.jobs],
         )
 
 

@@ -727,6 +727,10 @@ CALLS: dict[str, Call] = {
         "subscription($id: ID!) { generationProgress(jobId: $id) { status } }",
         lambda w, p: {"id": _gid("Job", w.generation_job_id)},
     ),
+    "workspaceEvents": (
+        "subscription($ws: ID!) { workspaceEvents(workspaceId: $ws) { snapshot jobs { jobId } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
 }
 
 
