@@ -5,32 +5,20 @@ look-up, UNKNOWN and its resolution), the sweeper, and a real arq worker end to 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
-from sqlalchemy import update
 
-from app.models import Content, PostTarget, SocialAccount
+from app.models import Content, SocialAccount
 from app.models.vocabulary import Platform
 from app.platforms import registry
-from app.platforms.adapters.webhook import WebhookPublisher
-from app.platforms.publishing import Credentials, Post, Published
 from app.services.publishing import delivery as engine
-from app.services.publishing import sweeper
 from app.services.publishing.delivery import Delivery
-from app.settings import Settings
 from app.state import AppState
-from tests.helpers import GraphQLWebSocket
 from tests.publishing.conftest import (
-    POST_FIELDS,
     Team,
     approved_content,
-    arq_worker,
     call,
     connect_webhook,
     schedule,
@@ -38,71 +26,27 @@ from tests.publishing.conftest import (
     wait_for,
 )
 from tests.publishing.receiver import AcceptThenHang, Receiver, Reply
-from tests.teams import gid, uid, websocket
-
-LATER = timedelta(hours=1)
-
-
-class NoKeyWebhook(WebhookPublisher):
-    """A platform that neither de-duplicates by key nor can be asked."""
-
-    supports_idempotency_key = False
-
-
-class LookupWebhook(WebhookPublisher):
-    """A platform that can be asked for the post an earlier attempt created."""
-
-    supports_idempotency_key = False
-    can_look_up = True
-
-    async def find_existing(self, post: Post, credentials: Credentials) -> Published | None:
-        response = await self._http.get(
-            credentials.extra["url"] + "/posts", params={"idempotency_key": post.idempotency_key}
-        )
-        if response.status_code == 404:
-            return None
-        data = response.json()
-        return Published(platform_post_id=data["id"], url=data["url"])
-
-
-async def _due_target(
-    client: httpx.AsyncClient, state: AppState, team: Team, url: str, accounts: int = 1
-) -> tuple[str, list[PostTarget]]:
-    """A post scheduled to `accounts` webhook accounts, made due now."""
-    ids = [
-        (await connect_webhook(client, team, url, f"Hook {i}"))["account"]["id"]
-        for i in range(accounts)
-    ]
-    content_id = await approved_content(client, team)
-    post = (await schedule(client, team, content_id, ids, datetime.now(UTC) + LATER))["post"]
-    async with state.session_factory() as session, session.begin():
-        await session.execute(
-            update(PostTarget)
-            .where(PostTarget.post_id == uid(post["id"]))
-            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
-    return post["id"], await targets_of(state, post["id"])
-
-
-async def _post(client: httpx.AsyncClient, team: Team, post_id: str) -> dict[str, Any]:
-    data = await call(
-        client,
-        team.owner,
-        f"query($id: ID!) {{ node(id: $id) {{ ... on ScheduledPost {{ {POST_FIELDS} }} }} }}",
-        {"id": post_id},
-    )
-    node: dict[str, Any] = data["node"]
-    return node
+from tests.publishing.steps import (
+    LATER,
+    NoKeyWebhook,
+    due_target,
+    make_due,
+    post_gid,
+    post_node,
+    run_until,
+    target_gid,
+)
+from tests.teams import gid, uid
 
 
 async def test_publishes_once_and_records_the_platform_id(
     client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
 ) -> None:
-    post_id, [target] = await _due_target(client, state, team, receiver.url)
+    post_id, [target] = await due_target(client, state, team, receiver.url)
     assert await engine.run(delivery, target.id, 0) == "published"
     assert await engine.run(delivery, target.id, 0) == "skipped"  # a duplicate arq job
     assert await engine.run(delivery, target.id, 1) == "skipped"
-    post = await _post(client, team, post_id)
+    post = await post_node(client, team, post_id)
     assert post["status"] == "PUBLISHED" and post["content"]["status"] == "PUBLISHED"
     assert post["platformPostId"] == "wh-1"
     assert post["platformUrl"] == "https://receiver.example/p/wh-1"
@@ -114,7 +58,7 @@ async def test_two_workers_racing_one_target_publish_once(
     client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
 ) -> None:
     receiver.delay = 0.2  # both are well inside their attempts when the answer comes
-    _, [target] = await _due_target(client, state, team, receiver.url)
+    _, [target] = await due_target(client, state, team, receiver.url)
     outcomes = await asyncio.gather(*(engine.run(delivery, target.id, 0) for _ in range(8)))
     assert sorted(outcomes) == ["published"] + ["skipped"] * 7
     assert receiver.deliveries.total() == 1
@@ -124,15 +68,15 @@ async def test_retryable_failure_backs_off_then_publishes(
     client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
 ) -> None:
     receiver.script.append(Reply(503, "busy"))
-    _, [target] = await _due_target(client, state, team, receiver.url)
+    _, [target] = await due_target(client, state, team, receiver.url)
     assert await engine.run(delivery, target.id, 0) == "retrying"
-    [row] = await targets_of(state, _post_gid(target))
+    [row] = await targets_of(state, post_gid(target))
     assert row.status == "PENDING" and row.attempts == 1 and "503" in (row.error or "")
     # Not before its back-off (0.2 s): the claim refuses until then, then it publishes.
     outcomes: list[str] = []
-    await wait_for(lambda: _run_until(delivery, target.id, 1, "published", outcomes), 10)
+    await wait_for(lambda: run_until(delivery, target.id, 1, "published", outcomes), 10)
     assert set(outcomes) <= {"skipped", "published"}
-    [row] = await targets_of(state, _post_gid(target))
+    [row] = await targets_of(state, post_gid(target))
     assert (row.status, row.attempts, row.error) == ("PUBLISHED", 2, None)
 
 
@@ -140,17 +84,17 @@ async def test_retry_after_is_respected_and_attempts_run_out(
     client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
 ) -> None:
     receiver.script.append(Reply(429, {"error": "slow"}, {"Retry-After": "120"}))
-    _, [target] = await _due_target(client, state, team, receiver.url)
+    _, [target] = await due_target(client, state, team, receiver.url)
     before = datetime.now(UTC)
     assert await engine.run(delivery, target.id, 0) == "retrying"
-    [row] = await targets_of(state, _post_gid(target))
+    [row] = await targets_of(state, post_gid(target))
     assert row.next_attempt_at >= before + timedelta(seconds=119)
     # Out of attempts (3): each retryable failure counts; the last one fails for good.
     receiver.script.extend([Reply(500), Reply(500)])
     for attempts in (1, 2):
-        await _make_due(state, target.id)
+        await make_due(state, target.id)
         assert await engine.run(delivery, target.id, attempts) in ("retrying", "failed")
-    [row] = await targets_of(state, _post_gid(target))
+    [row] = await targets_of(state, post_gid(target))
     assert row.status == "FAILED" and row.attempts == 3
     assert (row.error or "").startswith("Gave up after 3 attempts")
     assert receiver.creations.total() == 0
@@ -159,7 +103,7 @@ async def test_retry_after_is_respected_and_attempts_run_out(
 async def test_permanent_failure_of_one_target_leaves_the_other(
     client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
 ) -> None:
-    post_id, targets = await _due_target(client, state, team, receiver.url, accounts=2)
+    post_id, targets = await due_target(client, state, team, receiver.url, accounts=2)
     receiver.script.append(Reply(422, {"error": "text rejected by policy"}))
     first, second = targets
     assert await engine.run(delivery, first.id, 0) == "failed"
@@ -168,7 +112,7 @@ async def test_permanent_failure_of_one_target_leaves_the_other(
     assert rows[first.id].status == "FAILED" and rows[first.id].attempts == 1
     assert "text rejected by policy" in (rows[first.id].error or "")
     assert rows[second.id].status == "PUBLISHED" and rows[second.id].error is None
-    post = await _post(client, team, post_id)
+    post = await post_node(client, team, post_id)
     assert post["status"] == "FAILED" and "text rejected" in post["error"]
     assert post["content"]["status"] == "PUBLISHED"  # one of its targets went out
     assert receiver.creations.total() == 1
@@ -178,12 +122,12 @@ async def test_auth_failure_marks_the_account_needs_reconnect(
     client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
 ) -> None:
     receiver.script.append(Reply(401, {"error": "signature no longer accepted"}))
-    post_id, [target] = await _due_target(client, state, team, receiver.url)
+    post_id, [target] = await due_target(client, state, team, receiver.url)
     assert await engine.run(delivery, target.id, 0) == "failed"
     async with state.session_factory() as session:
         account = await session.get(SocialAccount, target.social_account_id)
         content = await session.get(
-            Content, uid((await _post(client, team, post_id))["content"]["id"])
+            Content, uid((await post_node(client, team, post_id))["content"]["id"])
         )
     assert account is not None and account.status == "NEEDS_RECONNECT"
     assert "signature no longer accepted" in (account.status_reason or "")
@@ -191,24 +135,24 @@ async def test_auth_failure_marks_the_account_needs_reconnect(
     again = await schedule(
         client,
         team,
-        (await _post(client, team, post_id))["content"]["id"],
+        (await post_node(client, team, post_id))["content"]["id"],
         [gid("SocialAccount", target.social_account_id)],
         datetime.now(UTC) + LATER,
     )
     assert [e["code"] for e in again["errors"]] == ["ACCOUNT_NOT_CONNECTED"]
 
 
-async def test_lost_answer_with_an_idempotency_key_is_retried_once_created(
+async def test_lost_answer_with_an_idempotency_key_is_retried_oncecreated(
     client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver, delivery: Delivery
 ) -> None:
     receiver.script.append(AcceptThenHang())
-    _, [target] = await _due_target(client, state, team, receiver.url)
+    _, [target] = await due_target(client, state, team, receiver.url)
     assert await engine.run(delivery, target.id, 0) == "retrying"
-    [row] = await targets_of(state, _post_gid(target))
+    [row] = await targets_of(state, post_gid(target))
     assert row.in_doubt and row.status == "PENDING"
-    await _make_due(state, target.id)
+    await make_due(state, target.id)
     assert await engine.run(delivery, target.id, 1) == "published"
-    [row] = await targets_of(state, _post_gid(target))
+    [row] = await targets_of(state, post_gid(target))
     assert row.platform_post_id == "wh-1" and not row.in_doubt
     assert receiver.deliveries[target.idempotency_key] == 2
     assert receiver.creations[target.idempotency_key] == 1
@@ -224,14 +168,14 @@ async def test_lost_answer_without_key_or_look_up_is_unknown_until_resolved(
 ) -> None:
     monkeypatch.setitem(registry.FACTORIES, Platform.WEBHOOK, NoKeyWebhook)
     receiver.script.extend([AcceptThenHang(), AcceptThenHang()])
-    post_id, targets = await _due_target(client, state, team, receiver.url, accounts=2)
+    post_id, targets = await due_target(client, state, team, receiver.url, accounts=2)
     for target in targets:
         assert await engine.run(delivery, target.id, 0) == "unknown"
     rows = await targets_of(state, post_id)
     assert {r.status for r in rows} == {"UNKNOWN"}
     assert "cannot be asked" in (rows[0].error or "")
     assert receiver.deliveries.total() == 2  # never sent again on its own
-    post = await _post(client, team, post_id)
+    post = await post_node(client, team, post_id)
     assert post["status"] == "UNKNOWN"
 
     confirmed = await call(
@@ -239,7 +183,7 @@ async def test_lost_answer_without_key_or_look_up_is_unknown_until_resolved(
         team.owner,
         'mutation($id: ID!) { confirmPostPublished(id: $id, platformUrl: "https://x.example/1")'
         " { target { status platformUrl } errors { code } } }",
-        {"id": _target_gid(rows[0])},
+        {"id": target_gid(rows[0])},
     )
     assert confirmed["confirmPostPublished"]["target"] == {
         "status": "PUBLISHED",
@@ -249,141 +193,20 @@ async def test_lost_answer_without_key_or_look_up_is_unknown_until_resolved(
         client,
         team.owner,
         "mutation($id: ID!) { retryPost(id: $id) { target { status } errors { code } } }",
-        {"id": _target_gid(rows[1])},
+        {"id": target_gid(rows[1])},
     )
     assert retried["retryPost"]["target"]["status"] == "PENDING"
     [row] = [r for r in await targets_of(state, post_id) if r.id == rows[1].id]
     assert await engine.run(delivery, row.id, row.attempts) == "published"
-    post = await _post(client, team, post_id)
+    post = await post_node(client, team, post_id)
     assert post["status"] == "PUBLISHED" and post["content"]["status"] == "PUBLISHED"
     again = await call(
         client,
         team.owner,
         "mutation($id: ID!) { confirmPostPublished(id: $id) { errors { code } } }",
-        {"id": _target_gid(rows[0])},
+        {"id": target_gid(rows[0])},
     )
     assert again["confirmPostPublished"]["errors"] == [{"code": "INVALID_STATE"}]
-
-
-async def test_a_lost_worker_is_recovered_by_the_sweeper_and_looked_up(
-    client: httpx.AsyncClient,
-    state: AppState,
-    team: Team,
-    receiver: Receiver,
-    delivery: Delivery,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(registry.FACTORIES, Platform.WEBHOOK, LookupWebhook)
-    post_id, [target] = await _due_target(client, state, team, receiver.url)
-    # An attempt that reached the platform and whose worker died before recording it.
-    receiver.script.append(AcceptThenHang())
-    task = asyncio.create_task(engine.run(delivery, target.id, 0))
-    await wait_for(lambda: _created(receiver, target.idempotency_key))
-    task.cancel()  # (its release is what a SIGKILL never does: put the lease back)
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    async with state.session_factory() as session, session.begin():
-        await session.execute(
-            update(PostTarget)
-            .where(PostTarget.id == target.id)
-            .values(status="PUBLISHING", attempts=1, in_doubt=False, locked_until=datetime.now(UTC))
-        )
-    pool = await create_pool(RedisSettings.from_dsn(state.settings.redis_url or ""))
-    try:
-        report = await sweeper.sweep_once(
-            state.session_factory, pool, state.hub, grace_seconds=1, batch=100
-        )
-    finally:
-        await pool.aclose()
-    assert report.recovered == [target.id]
-    assert report.enqueued == [engine.arq_job_id(target.id, 1)]
-    [row] = await targets_of(state, post_id)
-    assert row.status == "PENDING" and row.in_doubt and "worker was lost" in (row.error or "")
-    assert await engine.run(delivery, target.id, 1) == "published"
-    [row] = await targets_of(state, post_id)
-    assert row.status == "PUBLISHED" and row.platform_post_id == "wh-1"
-    assert receiver.lookups == 1 and receiver.deliveries.total() == 1  # asked, not re-sent
-
-
-async def test_the_sweeper_parks_a_lost_last_attempt_as_unknown(
-    client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver
-) -> None:
-    post_id, [target] = await _due_target(client, state, team, receiver.url)
-    async with state.session_factory() as session, session.begin():
-        await session.execute(
-            update(PostTarget)
-            .where(PostTarget.id == target.id)
-            .values(status="PUBLISHING", attempts=3, locked_until=datetime.now(UTC))
-        )
-    report = await sweeper.sweep_once(
-        state.session_factory, state.redis, state.hub, grace_seconds=1, batch=100
-    )
-    assert report.unknown == [target.id] and not report.enqueued
-    [row] = await targets_of(state, post_id)
-    assert row.status == "UNKNOWN" and row.locked_until is None
-
-
-async def test_a_worker_publishes_at_the_due_time_and_subscribers_follow(
-    client: httpx.AsyncClient,
-    pub_app: Any,
-    pub_settings: Settings,
-    state: AppState,
-    team: Team,
-    receiver: Receiver,
-) -> None:
-    hook = (await connect_webhook(client, team, receiver.url))["account"]["id"]
-    content_id = await approved_content(client, team)
-    async with websocket(pub_app) as ws:
-        sub = GraphQLWebSocket(ws)
-        await sub.init({"authorization": f"Bearer {team.owner.access_token}"})
-        op = await sub.subscribe(
-            "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) {"
-            " status sequence catchUp target { id status platformPostId } post { id status } } }",
-            {"ws": team.workspace_id},
-        )
-        due = datetime.now(UTC) + timedelta(seconds=1.5)
-        post = (await schedule(client, team, content_id, [hook], due))["post"]
-        statuses: list[str] = []
-        async with arq_worker(pub_settings):
-            while "PUBLISHED" not in statuses:
-                message = await sub.receive(timeout=20)
-                if message.get("id") == op and message["type"] == "next":
-                    change = message["payload"]["data"]["postStatusChanged"]
-                    statuses.append(change["status"])
-        assert statuses[-3:] == ["PENDING", "PUBLISHING", "PUBLISHED"]
-        assert change["target"]["platformPostId"] == "wh-1"
-        assert change["post"] == {"id": post["id"], "status": "PUBLISHED"}
-    [row] = await targets_of(state, post["id"])
-    assert row.published_at is not None and row.published_at >= due - timedelta(seconds=1)
-    assert receiver.creations.total() == 1
-
-
-async def _run_until(
-    delivery: Delivery, target_id: uuid.UUID, attempts: int, want: str, seen: list[str]
-) -> bool:
-    seen.append(await engine.run(delivery, target_id, attempts))
-    return seen[-1] == want
-
-
-async def _make_due(state: AppState, target_id: uuid.UUID) -> None:
-    async with state.session_factory() as session, session.begin():
-        await session.execute(
-            update(PostTarget)
-            .where(PostTarget.id == target_id)
-            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
-
-
-async def _created(receiver: Receiver, key: str) -> bool:
-    return receiver.creations[key] == 1
-
-
-def _post_gid(target: PostTarget) -> str:
-    return gid("ScheduledPost", target.post_id)
-
-
-def _target_gid(target: PostTarget) -> str:
-    return gid("PostTarget", target.id)
 
 
 async def test_the_platform_variation_is_what_goes_out(
@@ -401,7 +224,7 @@ async def test_the_platform_variation_is_what_goes_out(
     assert made["createVariation"]["errors"] == []
     post = (await schedule(client, team, content_id, [hook], datetime.now(UTC) + LATER))["post"]
     [target] = await targets_of(state, post["id"])
-    await _make_due(state, target.id)
+    await make_due(state, target.id)
     assert await engine.run(delivery, target.id, 0) == "published"
     [created] = receiver.created.values()
     assert created.body["text"] == "Short, for the hook."
