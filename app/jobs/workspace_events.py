@@ -323,7 +323,8 @@ async def follow_workspace(
         yield WorkspaceEvent(states, snapshot=True, truncated=truncated)
         next_resync = clock() + resync_seconds
         while True:
-            deadline = min(next_resync, pacer.next_due() or next_resync)
+            due = pacer.next_due()
+            deadline = next_resync if due is None else min(next_resync, due)
             try:
                 message = await subscription.get(wait=max(0.0, deadline - clock()))
             except TimeoutError:
