@@ -9,9 +9,13 @@ import httpx
 from sqlalchemy import select
 
 from app.models import AuditEntry, Content, SocialAccount
+from app.models.vocabulary import Platform
+from app.platforms.registry import publisher_for
 from app.services.publishing import accounts
 from app.state import AppState
 from tests.helpers import gql
+from tests.platforms.conftest import make_post
+from tests.platforms.smtp_inbox import serve_inbox
 from tests.publishing.conftest import (
     Team,
     approved_content,
@@ -114,8 +118,45 @@ async def test_account_input_refusals(
         row = await session.get(SocialAccount, uid(account["id"]))
         assert row is not None
         extra = accounts.unseal(state.keys.box, row.credentials).extra
-    assert extra["recipients"] == '["a@example.com"]' and extra["smtp_password"] == "pw-123"
+    assert extra["recipients"] == "a@example.com" and extra["smtp_password"] == "pw-123"
     assert "pw-123" not in (row.credentials or "")
+
+
+async def test_a_connected_email_account_delivers_through_the_email_publisher(
+    client: httpx.AsyncClient, state: AppState, team: Team
+) -> None:
+    """What connectEmailAccount stores is what the email adapter reads: a post really
+    arrives at the account's recipients over its SMTP server."""
+    async with serve_inbox() as inbox:
+        good = await call(
+            client,
+            team.owner,
+            "mutation($i: ConnectEmailAccountInput!) { connectEmailAccount(input: $i) {"
+            " account { id } errors { field code } } }",
+            {
+                "i": {
+                    "workspaceId": team.workspace_id,
+                    "name": "Newsletter",
+                    "fromAddress": "news@example.com",
+                    "recipients": ["ann@example.com", "bob@example.com"],
+                    "smtp": {"host": "127.0.0.1", "port": inbox.port, "security": "none"},
+                }
+            },
+        )
+        assert good["connectEmailAccount"]["errors"] == []
+        async with state.session_factory() as session:
+            row = await session.get(
+                SocialAccount, uid(good["connectEmailAccount"]["account"]["id"])
+            )
+            assert row is not None
+            credentials = accounts.credentials_of(state.keys.box, row)
+        async with httpx.AsyncClient() as http:
+            publisher = publisher_for(Platform.EMAIL, http, state.settings)
+            assert publisher.validate(make_post("Hi", subject="News"), credentials) == []
+            await publisher.publish(make_post("Hi all", subject="News"), credentials)
+        [arrived] = await inbox.wait_for(1)
+    assert sorted(arrived.recipients) == ["ann@example.com", "bob@example.com"]
+    assert arrived.message["Subject"] == "News"
 
 
 async def test_private_webhook_refused_when_the_guard_is_on(

@@ -178,11 +178,11 @@ async def test_a_killed_worker_loses_no_post_and_doubles_none(
     assert {row.platform_post_id for row in rows} == {
         receiver.created[row.idempotency_key].post_id for row in rows
     }
-    # The kill did hit posts in flight: their next attempt resent them with the same key,
-    # and the receiver recognised it (delivered twice, created once).
+    # The kill did hit posts in flight: each was taken back and attempted again. Whether a
+    # given one had already reached the receiver (then resent under the same key and
+    # recognised: delivered twice, created once) depends on where the kill landed.
     recovered = [row for row in rows if row.attempts > 1]
     assert recovered, "the kill interrupted no attempt"
-    assert any(receiver.deliveries[row.idempotency_key] > 1 for row in recovered)
     assert content_status == "PUBLISHED"
     print(
         f"{POSTS} published in {elapsed:.1f} s after a SIGKILL;"

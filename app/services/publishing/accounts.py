@@ -7,9 +7,10 @@ credentials with the MultiFernet keys, and connecting the same platform account 
 
 Credentials.extra keys per platform, as the adapters read them:
 - WEBHOOK: `url`, `secret`;
-- EMAIL: `from_address`, `recipients` (a JSON list), and optionally `smtp_host`,
-  `smtp_port`, `smtp_username`, `smtp_password`, `smtp_security` (`starttls`, `tls` or
-  `none`); without `smtp_host` the instance's SMTP settings are used.
+- EMAIL: `from_address`, `recipients` (comma-separated), and optionally `smtp_host`,
+  `smtp_port`, `smtp_username`, `smtp_password`, `smtp_starttls` and `smtp_tls`
+  ("true"/"false"); without `smtp_host` the instance's SMTP settings are used (the
+  email adapter, app/platforms/adapters/email.py, reads exactly these).
 """
 
 from __future__ import annotations
@@ -281,14 +282,15 @@ async def connect_email(
         extra.update(
             smtp_host=smtp.host,
             smtp_port=str(smtp.port),
-            smtp_security=smtp.security,
+            smtp_starttls=str(smtp.security == "starttls").lower(),
+            smtp_tls=str(smtp.security == "tls").lower(),
             **({"smtp_username": smtp.username} if smtp.username else {}),
             **({"smtp_password": smtp.password} if smtp.password else {}),
         )
     if errors:
         raise ValidationFailed(errors)
     assert sender is not None
-    extra.update(from_address=sender, recipients=json.dumps([r for r in recipients if r]))
+    extra.update(from_address=sender, recipients=", ".join(r for r in recipients if r))
     return await _connect(
         state,
         principal,
