@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/smartcontent dev
 
+# Two test processes by default (each with its own embedded Postgres and Redis); files
+# stay whole on one process (--dist loadfile). PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

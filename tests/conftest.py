@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -31,7 +32,10 @@ from workers.settings import worker_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Separate checkouts or concurrent runs can each point this at their own directory.
-TEST_DATA = Path(os.environ.get("SMARTCONTENT_TEST_DATA", ROOT / ".smartcontent" / "test"))
+_TEST_BASE = Path(os.environ.get("SMARTCONTENT_TEST_DATA", ROOT / ".smartcontent" / "test"))
+# Each pytest-xdist worker runs its own embedded Postgres and Redis in a directory of its own.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+TEST_DATA = _TEST_BASE / _XDIST_WORKER if _XDIST_WORKER else _TEST_BASE
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,14 @@ async def _recreate_database(admin_url: str, name: str) -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+def _redis_database_of_worker(url: str, worker_id: str) -> str:
+    """An external TEST_REDIS_URL is flushed before every test: each xdist worker takes the
+    database after the given one by its number (gw0: /15, gw1: /16 for .../15)."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + int(worker_id.removeprefix('gw') or 0)}"))
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +79,8 @@ def servers() -> Iterator[Servers]:
         if not redis_url:
             redis = EmbeddedRedis(TEST_DATA / worker_id)
             redis_url = redis.start()
+        elif _XDIST_WORKER:
+            redis_url = _redis_database_of_worker(redis_url, worker_id)
         yield Servers(database_url=database_url, redis_url=redis_url)
     finally:
         if redis is not None:
