@@ -10,7 +10,7 @@ from strawberry import relay
 
 from app.errors import NotFound
 from app.jobs.events import parse_job_id
-from app.services.ai import editing, generation, personalization, progress, variants
+from app.services.ai import editing, following, generation, personalization, variants
 from resolvers.common import (
     After,
     First,
@@ -240,7 +240,7 @@ class AISubscription:
         if parsed is None:
             raise NotFound("No generation job with this id.")
         state = state_of(info)
-        stream = progress.follow(
+        stream = following.follow(
             state.session_factory,
             state.hub,
             principal_of(info),

@@ -12,8 +12,8 @@ from strawberry.scalars import JSON
 
 from app.models import Generation as GenerationRow
 from app.models import Job as JobRow
+from app.services.ai.following import ProgressEvent
 from app.services.ai.generation import GenerateRequest, GenerationFilter
-from app.services.ai.progress import ProgressEvent
 from schema.context import Info
 from schema.ids import optional_id, parse_id, to_global_id
 from schema.loaders.base import uuid_or_nil

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from app.jobs import store as jobs
 from app.jobs.runner import JobContext
 from app.models import Generation
-from app.services.ai import generation
+from app.services.ai import following, generation
 from app.services.ai.generation import GenerateRequest
 from app.services.ai.progress import Streamer
 from tests.ai.test_generation import Collector, owner_in_workspace
@@ -122,3 +122,49 @@ async def test_no_batching_publishes_every_chunk(
     for chunk in ("a", "b", "c"):
         await streamer.delta(chunk)
     assert [d[2] for d in _deltas(collector)] == ["a", "b", "c"]
+
+
+async def test_a_late_subscriber_gets_every_finished_stage_then_the_current_one(
+    app: Starlette, client: httpx.AsyncClient, servers: Servers
+) -> None:
+    """Joining after a stage ended (its last deltas published before the subscription),
+    the subscriber still gets that stage's whole text, then the current stage so far."""
+    state = state_of(app)
+    principal, workspace_id = await owner_in_workspace(client)
+    job = await generation.start_generation(
+        state, principal, GenerateRequest(workspace_id=workspace_id, brief="Tea")
+    )
+    row = await jobs.claim(state.session_factory, job.id, 60)
+    assert row is not None
+    settings = make_settings(servers, ai_delta_batch_seconds=0)
+    ctx = JobContext(
+        job=row, factory=state.session_factory, publisher=Collector(), settings=settings
+    )
+    streamer = Streamer(ctx, uuid.UUID(row.payload["generation_id"]))
+    await streamer.begin("draft", None, 0.0)
+    for chunk in ("Title: Tea\n\n", "Green ", "tea."):
+        await streamer.delta(chunk)
+    await streamer.begin("variation", 0, 0.5)
+    await streamer.delta("Tea, ")
+    await streamer.delta("thread.")
+    await streamer.flush(force=True)
+
+    stream = following.follow(
+        state.session_factory, state.hub, principal, job.id, generation.GENERATION_KINDS
+    )
+    try:
+        first, second = await anext(stream), await anext(stream)
+    finally:
+        await stream.aclose()
+    assert (first.catch_up, first.stage, first.variation_index, first.text) == (
+        True,
+        "draft",
+        None,
+        "Title: Tea\n\nGreen tea.",
+    )
+    assert (second.catch_up, second.stage, second.variation_index, second.text) == (
+        True,
+        "variation",
+        0,
+        "Tea, thread.",
+    )
