@@ -5,24 +5,16 @@ platform only; Bluesky with an app password."""
 
 from __future__ import annotations
 
-import base64
-import uuid
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from sqlalchemy import select
-from starlette.applications import Starlette
 
 from app.models import AuditEntry, SocialAccount
 from app.services.publishing.accounts import credentials_of
-from app.settings import Settings
 from app.state import AppState
-from tests.conftest import Servers, make_settings, running_app
-from tests.helpers import create_workspace, register
-from tests.platforms.fakes import FakePlatforms, serve_fake_platforms
-from tests.publishing.conftest import PUBLISHING, Team, call
+from tests.platforms.fakes import FakePlatforms
+from tests.publishing.conftest import PUBLIC, Team, call, raw_id
 
 START = """
 mutation($ws: ID!, $p: Platform!, $i: String) {
@@ -39,55 +31,6 @@ mutation($i: ConnectBlueskyAccountInput!) {
 }
 """
 ACCOUNTS = "query($ws: ID!) { socialAccounts(workspaceId: $ws) { edges { node { platform status name } } } }"
-PUBLIC = "https://app.example.test"
-
-
-def fake_platform_settings(fake: FakePlatforms) -> dict[str, object]:
-    return {
-        "public_url": PUBLIC,
-        "x_api_base_url": fake.url,
-        "x_authorize_url": f"{fake.url}/i/oauth2/authorize",
-        "x_token_url": f"{fake.url}/2/oauth2/token",
-        "x_client_id": "x-client",
-        "x_client_secret": "x-secret-value",
-        "bluesky_pds_url": fake.url,
-    }
-
-
-@pytest.fixture(scope="module")
-async def fake_api() -> AsyncIterator[FakePlatforms]:
-    async with serve_fake_platforms() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def connect_settings(servers: Servers, fake_api: FakePlatforms) -> Settings:
-    return make_settings(servers, **PUBLISHING, **fake_platform_settings(fake_api))
-
-
-@pytest.fixture(scope="module")
-async def connect_app(connect_settings: Settings) -> AsyncIterator[Starlette]:
-    async with running_app(connect_settings) as app:
-        yield app
-
-
-@pytest.fixture
-async def web(connect_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=connect_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
-@pytest.fixture
-def app_state(connect_app: Starlette) -> AppState:
-    value: AppState = connect_app.state.smartcontent
-    return value
-
-
-@pytest.fixture
-async def admin(web: httpx.AsyncClient) -> Team:
-    owner = await register(web)
-    return Team(owner, await create_workspace(web, owner))
 
 
 async def start(
@@ -105,10 +48,6 @@ def consent(fake: FakePlatforms, authorize_url: str) -> tuple[str, str]:
     state to send back."""
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
     return fake.approve(query["code_challenge"], query["redirect_uri"]), query["state"]
-
-
-def raw_id(global_id: str) -> uuid.UUID:
-    return uuid.UUID(base64.b64decode(global_id).decode().split(":", 1)[1])
 
 
 def outcome(response: httpx.Response) -> dict[str, str]:
