@@ -4,8 +4,6 @@ receiver (127.0.0.1) through, short back-off, and helpers that drive the API."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -223,10 +221,6 @@ async def wait_for(
 
 # ---- Account connections: the platform fakes and an app pointed at them ----------
 PUBLIC = "https://app.example.test"
-
-
-def raw_id(global_id: str) -> uuid.UUID:
-    return uuid.UUID(base64.b64decode(global_id).decode().split(":", 1)[1])
 
 
 def fake_platform_settings(fake: FakePlatforms) -> dict[str, object]:

@@ -14,7 +14,8 @@ from app.models import AuditEntry, SocialAccount
 from app.services.publishing.accounts import credentials_of
 from app.state import AppState
 from tests.platforms.fakes import FakePlatforms
-from tests.publishing.conftest import PUBLIC, Team, call, raw_id
+from tests.publishing.conftest import PUBLIC, Team, call
+from tests.teams import uid
 
 START = """
 mutation($ws: ID!, $p: Platform!, $i: String) {
@@ -78,7 +79,7 @@ async def test_x_round_trip_stores_encrypted_tokens_and_state_works_once(
     ]
     async with app_state.session_factory() as session:
         row = await session.scalar(
-            select(SocialAccount).where(SocialAccount.workspace_id == raw_id(admin.workspace_id))
+            select(SocialAccount).where(SocialAccount.workspace_id == uid(admin.workspace_id))
         )
         assert row is not None and row.credentials is not None
         audited = await session.scalar(
@@ -204,7 +205,7 @@ async def test_bluesky_connects_with_an_app_password(
     async with app_state.session_factory() as session:
         row = await session.scalar(
             select(SocialAccount).where(
-                SocialAccount.workspace_id == raw_id(admin.workspace_id),
+                SocialAccount.workspace_id == uid(admin.workspace_id),
                 SocialAccount.platform == "BLUESKY",
             )
         )

@@ -20,7 +20,8 @@ from app.services.publishing import refresher
 from app.services.publishing.accounts import credentials_of, store_account
 from app.state import AppState
 from tests.platforms.fakes import FakePlatforms
-from tests.publishing.conftest import Team, raw_id
+from tests.publishing.conftest import Team
+from tests.teams import uid
 
 X_TOKEN_PATH = "/2/oauth2/token"
 
@@ -30,7 +31,7 @@ async def x_account(state: AppState, team: Team, refresh_token: str, minutes: in
         account = await store_account(
             session,
             state.keys.box,
-            workspace_id=raw_id(team.workspace_id),
+            workspace_id=uid(team.workspace_id),
             platform=Platform.X,
             name="Dev",
             credentials=Credentials(
@@ -104,7 +105,7 @@ async def test_refused_refresh_needs_reconnect_with_an_event(
     admin: Team, app_state: AppState, fake_api: FakePlatforms
 ) -> None:
     account_id = await x_account(app_state, admin, "revoked-by-the-user")
-    workspace_id = raw_id(admin.workspace_id)
+    workspace_id = uid(admin.workspace_id)
     async with (
         app_state.hub.subscribe(refresher.channel(workspace_id)) as events,
         outbound.client(app_state.settings) as http,
