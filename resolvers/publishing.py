@@ -12,6 +12,7 @@ from strawberry import relay
 from app.models.vocabulary import Platform as PlatformValue
 from app.services.publishing import (
     accounts,
+    bluesky_account,
     calendar,
     connections,
     follow,
@@ -205,7 +206,7 @@ class PublishingMutation:
         info: Info,
         input: Annotated[ConnectBlueskyAccountInput, strawberry.argument(description="Who.")],
     ) -> SocialAccountPayload:
-        call = connections.connect_bluesky(
+        call = bluesky_account.connect_bluesky(
             state_of(info),
             principal_of(info),
             parse_id(input.workspace_id, "Workspace", "workspaceId"),
