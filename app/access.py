@@ -127,6 +127,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "scheduledPosts": workspace(Action.CONTENT_READ),
     "calendar": workspace(Action.CONTENT_READ),
     "connectWebhookAccount": workspace(Action.ACCOUNT_MANAGE),
+    "startAccountConnection": workspace(Action.ACCOUNT_MANAGE),
+    "connectBlueskyAccount": workspace(Action.ACCOUNT_MANAGE),
     "connectEmailAccount": workspace(Action.ACCOUNT_MANAGE),
     "disconnectSocialAccount": hidden(Action.ACCOUNT_MANAGE),
     "schedulePost": hidden(Action.CONTENT_PUBLISH),

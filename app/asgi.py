@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from app import __version__
 from app.db import create_engine, create_read_session_factory, create_session_factory
+from app.http import oauth as oauth_routes
 from app.http import ops
 from app.http.graphiql import AssetFiles
 from app.http.graphql_view import GraphQLView
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/media/{key:path}", ops.media, methods=["GET"]),
+        Route("/oauth/{platform}/callback", oauth_routes.callback, methods=["GET"]),
         # Every method reaches the view, which answers 405 with a GraphQL error and `Allow`.
         Route("/graphql", view),
         WebSocketRoute("/graphql", view),

@@ -1,4 +1,4 @@
-"""`smartcontent` command line: dev, serve, worker, migrate, export-schema."""
+"""`smartcontent` command line: dev, serve, worker, migrate, export-schema, rotate-keys."""
 
 from __future__ import annotations
 
@@ -63,6 +63,41 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.db import create_engine, create_session_factory
+    from app.security.keys import load_keys
+    from app.services.ops.keys import RotationReport, rotate_all
+
+    if not settings.database_url:
+        print("smartcontent: DATABASE_URL must be set for rotate-keys", file=sys.stderr)
+        return 2
+
+    async def run() -> RotationReport:
+        engine = create_engine(str(settings.database_url), settings)
+        try:
+            return await rotate_all(create_session_factory(engine), load_keys(settings).box)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    print(
+        f"smartcontent: re-encrypted {report.credentials} account credentials and "
+        f"{report.totp_secrets} TOTP secrets under the newest key",
+        file=sys.stderr,
+    )
+    if not report.complete:
+        print(
+            f"smartcontent: no configured key opens {len(report.unreadable_accounts)} account "
+            f"credentials and {len(report.unreadable_users)} TOTP secrets (left unchanged): "
+            "keep every old key in ENCRYPTION_KEYS until they are re-entered",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from app.dev import run_dev
 
@@ -92,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("worker", help="run one arq worker")
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt stored secrets under the first of ENCRYPTION_KEYS (after adding a key)",
+    )
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("path", nargs="?", default="schema.graphql")
     args = parser.parse_args(argv)
@@ -103,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker": _worker,
         "migrate": _migrate,
         "export-schema": _export_schema,
+        "rotate-keys": _rotate_keys,
     }
     return handlers[args.command](settings, args)
 

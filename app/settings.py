@@ -267,6 +267,11 @@ class Settings(BaseSettings):
     platform_media_poll_attempts: int = Field(40, ge=1, le=1000)
     # Token requests (code exchange, refresh) to the platforms' OAuth endpoints.
     oauth_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    # How long a begun OAuth connection waits for its callback (the state is single use).
+    oauth_state_ttl_seconds: int = Field(600, ge=60, le=3600)
+    # The token refresher: how often it looks, and how far ahead of expiry it renews.
+    token_refresh_interval_seconds: float = Field(300.0, gt=0, le=86_400)
+    token_refresh_window_seconds: int = Field(3600, ge=60, le=30 * 86_400)
     # Largest media file an adapter downloads to re-upload (X, LinkedIn, Mastodon, Bluesky).
     platform_media_max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
     # SMTP: the app's own mail (MAILER=smtp) and email accounts without their own server.

@@ -9,7 +9,17 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from app.services.publishing import accounts, calendar, follow, resolution, scheduling, slots
+from app.models.vocabulary import Platform as PlatformValue
+from app.services.publishing import (
+    accounts,
+    bluesky_account,
+    calendar,
+    connections,
+    follow,
+    resolution,
+    scheduling,
+    slots,
+)
 from resolvers.common import (
     After,
     First,
@@ -25,6 +35,7 @@ from schema.ids import parse_id
 from schema.pagination import Connection
 from schema.types.publishing.accounts import (
     AddToQueueInput,
+    ConnectBlueskyAccountInput,
     ConnectEmailAccountInput,
     ConnectWebhookAccountInput,
     PostingSlot,
@@ -32,6 +43,7 @@ from schema.types.publishing.accounts import (
     SetPostingSlotsInput,
     SocialAccount,
     SocialAccountPayload,
+    StartAccountConnectionPayload,
 )
 from schema.types.publishing.posts import (
     CalendarDay,
@@ -43,6 +55,7 @@ from schema.types.publishing.posts import (
     ScheduledPostPayload,
     SchedulePostInput,
 )
+from schema.types.vocabulary import Platform
 
 PostId = Annotated[
     relay.GlobalID, strawberry.argument(description="Global ID of the scheduled post.")
@@ -155,6 +168,51 @@ class PublishingMutation:
         input: Annotated[ConnectEmailAccountInput, strawberry.argument(description="Where.")],
     ) -> SocialAccountPayload:
         call = accounts.connect_email(state_of(info), principal_of(info), input.to_request())
+        return SocialAccountPayload.of(*await attempt(call))
+
+    @strawberry.mutation(
+        description="Begin connecting an OAuth platform (X, LinkedIn, Facebook Pages, "
+        "Instagram, Threads; Mastodon with `instanceUrl`): returns the platform's authorize "
+        "URL. The callback stores the account (Facebook: every Page you manage; Instagram: "
+        "every linked business account). Requires admin role."
+    )
+    async def start_account_connection(
+        self,
+        info: Info,
+        workspace_id: WorkspaceId,
+        platform: Annotated[Platform, strawberry.argument(description="Which platform.")],
+        instance_url: Annotated[
+            str | None,
+            strawberry.argument(description="Mastodon only: the server, e.g. mastodon.social."),
+        ] = None,
+    ) -> StartAccountConnectionPayload:
+        url, errors = await attempt(
+            connections.start(
+                state_of(info),
+                principal_of(info),
+                workspace_of(workspace_id),
+                PlatformValue(platform.value),
+                instance_url=instance_url,
+            )
+        )
+        return StartAccountConnectionPayload(authorize_url=url, errors=errors)
+
+    @strawberry.mutation(
+        description="Connect a Bluesky account with a handle and an app password (checked "
+        "by signing in). Requires admin role."
+    )
+    async def connect_bluesky_account(
+        self,
+        info: Info,
+        input: Annotated[ConnectBlueskyAccountInput, strawberry.argument(description="Who.")],
+    ) -> SocialAccountPayload:
+        call = bluesky_account.connect_bluesky(
+            state_of(info),
+            principal_of(info),
+            parse_id(input.workspace_id, "Workspace", "workspaceId"),
+            handle=input.handle,
+            app_password=input.app_password,
+        )
         return SocialAccountPayload.of(*await attempt(call))
 
     @strawberry.mutation(

@@ -21,6 +21,7 @@ from app.jobs.runner import Handler
 from app.jobs.store import WAKE_CHANNEL
 from app.logging import configure_logging, get_logger
 from app.security.keys import load_keys
+from app.services.publishing import refresher
 from app.services.publishing import sweeper as publishing_sweeper
 from app.services.publishing.delivery import Delivery
 from app.settings import Settings, get_settings
@@ -79,15 +80,25 @@ def worker_settings(
             ),
             name="publishing-sweeper",
         )
+        ctx["refresh_http"] = outbound.client(settings, timeout=settings.oauth_timeout_seconds)
+        ctx["token_refresher"] = asyncio.create_task(
+            refresher.run_forever(
+                ctx["session_factory"], settings, keys.box, ctx["refresh_http"], ctx["publisher"]
+            ),
+            name="token-refresher",
+        )
         log.info("worker_started", host=socket.gethostname())
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for name in ("sweeper", "publishing_sweeper"):
+        for name in ("sweeper", "publishing_sweeper", "token_refresher"):
             task = ctx.pop(name, None)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        refresh_http = ctx.pop("refresh_http", None)
+        if refresh_http is not None:
+            await refresh_http.aclose()
         delivery = ctx.pop("delivery", None)
         if delivery is not None:
             await delivery.http.aclose()

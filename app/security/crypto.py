@@ -28,7 +28,11 @@ class SecretBox:
             raise ValueError("cannot decrypt: unknown key or tampered data") from exc
 
     def rotate(self, ciphertext: str) -> str:
-        return self._fernet.rotate(ciphertext.encode()).decode()
+        """The same secret encrypted under the first key (ValueError if no key opens it)."""
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot decrypt: unknown key or tampered data") from exc
 
 
 def derived_key(secret: str, purpose: str) -> str:

@@ -665,6 +665,14 @@ CALLS: dict[str, Call] = {
         'mutation($ws: ID!) { connectWebhookAccount(input: {workspaceId: $ws, name: "H", url: "https://93.184.215.14/hook", secret: "0123456789abcdefgh"}) { account { id } errors { code } } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "startAccountConnection": (
+        "mutation($ws: ID!) { startAccountConnection(workspaceId: $ws, platform: X) { authorizeUrl errors { code } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "connectBlueskyAccount": (
+        'mutation($ws: ID!) { connectBlueskyAccount(input: {workspaceId: $ws, handle: "a.bsky.social", appPassword: ""}) { account { id } errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
     "connectEmailAccount": (
         'mutation($ws: ID!) { connectEmailAccount(input: {workspaceId: $ws, name: "News", fromAddress: "news@example.com", recipients: ["a@example.com"]}) { account { id } errors { code } } }',
         lambda w, p: {"ws": w.ws},

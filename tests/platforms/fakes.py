@@ -127,6 +127,7 @@ class FakePlatforms:
             Route("/api/v2/media", self.md_upload, methods=["POST"]),
             Route("/api/v1/media/{id}", self.md_media, methods=["GET"]),
             Route("/api/v1/apps", self.md_apps, methods=["POST"]),
+            Route("/api/v1/accounts/verify_credentials", self.md_me, methods=["GET"]),
             Route("/oauth/token", self.oauth_token("mastodon"), methods=["POST"]),
             # Bluesky
             Route("/xrpc/{nsid}", self.xrpc, methods=["GET", "POST"]),
@@ -148,6 +149,8 @@ class FakePlatforms:
         self.blobs: dict[str, bytes] = {}
         self.codes: dict[str, dict[str, str]] = {}  # OAuth code -> challenge, redirect
         self.refresh_tokens: set[str] = {"refresh-1"}
+        # Access tokens the OAuth token endpoints issued (valid like TOKEN for X and Mastodon).
+        self.issued: set[str] = set()
         self.poll_pending = 0  # container / media status polls that answer "in progress"
 
     @property
@@ -249,7 +252,7 @@ class FakePlatforms:
 
     # ---- X API v2 ------------------------------------------------------------------
     def _x_auth(self, request: Request) -> Response | None:
-        if _bearer(request) != TOKEN:
+        if _bearer(request) != TOKEN and _bearer(request) not in self.issued:
             body = {"title": "Unauthorized", "type": "about:blank", "status": 401}
             return JSONResponse({**body, "detail": "Unauthorized"}, status_code=401)
         return None
@@ -498,10 +501,11 @@ class FakePlatforms:
             self.refresh_tokens.add(fresh)
             body: dict[str, Any] = {
                 "token_type": "bearer",
-                "access_token": f"{platform}-access-{next(self.ids)}",
+                "access_token": (access := f"{platform}-access-{next(self.ids)}"),
                 "expires_in": 7200,
                 "scope": "tweet.read tweet.write users.read offline.access",
             }
+            self.issued.add(access)
             if platform in ("x", "linkedin"):
                 body["refresh_token"] = fresh
             if platform == "threads":
@@ -759,7 +763,7 @@ class FakePlatforms:
 
     # ---- Mastodon --------------------------------------------------------------------
     def _md_auth(self, request: Request) -> Response | None:
-        if _bearer(request) != TOKEN:
+        if _bearer(request) != TOKEN and _bearer(request) not in self.issued:
             return JSONResponse({"error": "The access token is invalid"}, status_code=401)
         return None
 
@@ -832,6 +836,11 @@ class FakePlatforms:
         if left > 0:
             return JSONResponse({"id": media_id, "url": None}, status_code=206)
         return JSONResponse({"id": media_id, "url": f"{self.url}/media/{media_id}.png"})
+
+    async def md_me(self, request: Request) -> Response:
+        if denied := self._md_auth(request):
+            return denied
+        return JSONResponse({"id": "109", "username": "dev", "acct": "dev", "display_name": "Dev"})
 
     async def md_apps(self, request: Request) -> Response:
         form = dict(await request.form())

@@ -23,6 +23,7 @@ from app.settings import Settings
 from app.state import AppState
 from tests.conftest import Servers, make_settings, running_app, stop_worker
 from tests.helpers import Account, create_workspace, gql, register
+from tests.platforms.fakes import FakePlatforms, serve_fake_platforms
 from tests.publishing.receiver import SECRET, Receiver, serve_receiver
 from tests.teams import uid
 from workers.settings import worker_settings
@@ -216,3 +217,55 @@ async def wait_for(
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"{what}: not true after {timeout:g} s") from None
+
+
+# ---- Account connections: the platform fakes and an app pointed at them ----------
+PUBLIC = "https://app.example.test"
+
+
+def fake_platform_settings(fake: FakePlatforms) -> dict[str, object]:
+    return {
+        "public_url": PUBLIC,
+        "x_api_base_url": fake.url,
+        "x_authorize_url": f"{fake.url}/i/oauth2/authorize",
+        "x_token_url": f"{fake.url}/2/oauth2/token",
+        "x_client_id": "x-client",
+        "x_client_secret": "x-secret-value",
+        "bluesky_pds_url": fake.url,
+    }
+
+
+@pytest.fixture(scope="module")
+async def fake_api() -> AsyncIterator[FakePlatforms]:
+    async with serve_fake_platforms() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def connect_settings(servers: Servers, fake_api: FakePlatforms) -> Settings:
+    return make_settings(servers, **PUBLISHING, **fake_platform_settings(fake_api))
+
+
+@pytest.fixture(scope="module")
+async def connect_app(connect_settings: Settings) -> AsyncIterator[Starlette]:
+    async with running_app(connect_settings) as app:
+        yield app
+
+
+@pytest.fixture
+async def web(connect_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=connect_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def app_state(connect_app: Starlette) -> AppState:
+    value: AppState = connect_app.state.smartcontent
+    return value
+
+
+@pytest.fixture
+async def admin(web: httpx.AsyncClient) -> Team:
+    owner = await register(web)
+    return Team(owner, await create_workspace(web, owner))

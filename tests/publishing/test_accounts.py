@@ -227,7 +227,10 @@ async def test_credentials_rotate_to_the_newest_key(
     old = derived_key(state.keys.signing_secret, "encryption-at-rest")
     newest = Fernet.generate_key().decode()
     # ENCRYPTION_KEYS after a rotation: the new key first, the old one after it.
-    assert await accounts.rotate_credentials(state.session_factory, SecretBox([newest, old])) == 1
+    assert await accounts.rotate_credentials(state.session_factory, SecretBox([newest, old])) == (
+        1,
+        [],
+    )
     async with state.session_factory() as session:
         row = await session.get(SocialAccount, account_id)
     assert row is not None

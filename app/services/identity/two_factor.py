@@ -7,9 +7,12 @@ works once. A code's time step is remembered so the same code cannot be replayed
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import UTC, datetime
 
 import pyotp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import FieldError, UserErrorCode, ValidationFailed
@@ -149,3 +152,25 @@ async def disable(state: AppState, principal: Principal, *, password: str, code:
 
 def remaining_recovery_codes(user: User) -> int:
     return sum(1 for entry in user.recovery_codes if entry.get("used_at") is None)
+
+
+async def rotate_secrets(
+    factory: async_sessionmaker[AsyncSession], box: SecretBox
+) -> tuple[int, list[uuid.UUID]]:
+    """Re-encrypt every stored TOTP secret under the newest key (for `rotate-keys`):
+    how many were rewritten, and the users whose secret no configured key opens."""
+    unreadable: list[uuid.UUID] = []
+    count = 0
+    async with factory() as session, session.begin():
+        users = await session.scalars(
+            select(User).where(User.totp_secret.is_not(None)).with_for_update()
+        )
+        for user in users.all():
+            assert user.totp_secret is not None
+            try:
+                user.totp_secret = box.rotate(user.totp_secret)
+            except ValueError:
+                unreadable.append(user.id)
+                continue
+            count += 1
+    return count, unreadable

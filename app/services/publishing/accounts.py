@@ -127,19 +127,27 @@ def credentials_of(box: SecretBox, account: SocialAccount) -> Credentials:
     return unseal(box, account.credentials)
 
 
-async def rotate_credentials(factory: async_sessionmaker[AsyncSession], box: SecretBox) -> int:
+async def rotate_credentials(
+    factory: async_sessionmaker[AsyncSession], box: SecretBox
+) -> tuple[int, list[uuid.UUID]]:
     """Re-encrypt every stored credential under the newest key (for `rotate-keys`, after a
-    new key was prepended to ENCRYPTION_KEYS); returns how many were rewritten."""
+    new key was prepended to ENCRYPTION_KEYS): how many were rewritten, and the accounts
+    whose credentials no configured key opens (left as they are)."""
+    unreadable: list[uuid.UUID] = []
+    count = 0
     async with factory() as session, session.begin():
         rows = await session.scalars(
             select(SocialAccount).where(SocialAccount.credentials.is_not(None)).with_for_update()
         )
-        count = 0
         for account in rows.all():
             assert account.credentials is not None
-            account.credentials = box.rotate(account.credentials)
+            try:
+                account.credentials = box.rotate(account.credentials)
+            except ValueError:
+                unreadable.append(account.id)
+                continue
             count += 1
-    return count
+    return count, unreadable
 
 
 def _name_error(name: str) -> FieldError | None:

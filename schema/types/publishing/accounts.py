@@ -78,7 +78,8 @@ class SocialAccount(relay.Node):
 
 
 @strawberry.type(
-    description="Result of connectWebhookAccount, connectEmailAccount, disconnectSocialAccount."
+    description="Result of connectWebhookAccount, connectEmailAccount, connectBlueskyAccount, "
+    "disconnectSocialAccount."
 )
 class SocialAccountPayload:
     account: SocialAccount | None = strawberry.field(description="The account. Null on errors.")
@@ -180,3 +181,23 @@ class PostingSlotsPayload:
 class AddToQueueInput:
     content_id: relay.GlobalID = strawberry.field(description="The content item.")
     social_account_id: relay.GlobalID = strawberry.field(description="The account.")
+
+
+@strawberry.type(description="Result of startAccountConnection.")
+class StartAccountConnectionPayload:
+    authorize_url: str | None = strawberry.field(
+        description="Send the browser here to approve on the platform; it comes back to "
+        "/oauth/{platform}/callback, then to the web app with `oauth=connected` or "
+        "`oauth=error&reason=...`. Valid once, for OAUTH_STATE_TTL_SECONDS. Null on errors."
+    )
+    errors: list[UserError] = strawberry.field(description="Why it cannot start, if so.")
+
+
+@strawberry.input(description="A Bluesky account, signed in with one of its app passwords.")
+class ConnectBlueskyAccountInput:
+    workspace_id: relay.GlobalID = strawberry.field(description="Workspace it belongs to.")
+    handle: str = strawberry.field(description="The account's handle, e.g. alice.bsky.social.")
+    app_password: str = strawberry.field(
+        description="An app password (Bluesky: Settings -> App passwords), never the account "
+        "password; stored encrypted, never shown again."
+    )
