@@ -22,15 +22,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from arq.constants import (
-    default_queue_name,
-    in_progress_key_prefix,
-    job_key_prefix,
-    result_key_prefix,
-)
 from sqlalchemy import case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.infra import queue
 from app.jobs import store as jobs
 from app.jobs.runner import publish
 from app.jobs.store import Publisher
@@ -117,30 +112,6 @@ async def _overdue(session: AsyncSession, grace_seconds: float) -> list[tuple[uu
     return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
 
 
-async def _arq_states(redis: Any, arq_ids: list[str]) -> list[str]:
-    """'waiting' (queued in arq, a worker will take it), 'missing' (no trace: enqueue it),
-    or 'stale' (an entry arq would deduplicate against, but no worker will run)."""
-    if not arq_ids:
-        return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for arq_id in arq_ids:
-            pipe.exists(job_key_prefix + arq_id)
-            pipe.exists(result_key_prefix + arq_id)
-            pipe.exists(in_progress_key_prefix + arq_id)
-            pipe.zscore(default_queue_name, arq_id)
-        replies = await pipe.execute()
-    states = []
-    for i in range(len(arq_ids)):
-        has_job, has_result, in_progress, score = replies[4 * i : 4 * i + 4]
-        if not has_job and not has_result:
-            states.append("missing")
-        elif has_job and score is not None and not has_result and not in_progress:
-            states.append("waiting")
-        else:
-            states.append("stale")
-    return states
-
-
 async def _next_generation(
     session: AsyncSession, job_id: uuid.UUID, attempts: int, generation: int
 ) -> bool:
@@ -192,7 +163,7 @@ async def sweep_once(
         candidates = [expired[i] for i in report.expired]
         candidates += [c for c in await _overdue(session, grace_seconds) if c[0] not in expired]
         ids = [jobs.arq_job_id(*c) for c in candidates]
-        states = await _arq_states(redis, ids)
+        states = await queue.arq_states(redis, ids)
         for (job_id, attempts, generation), state in zip(candidates, states, strict=True):
             if state == "waiting":
                 report.waiting += 1

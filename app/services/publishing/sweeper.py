@@ -21,15 +21,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from arq.constants import (
-    default_queue_name,
-    in_progress_key_prefix,
-    job_key_prefix,
-    result_key_prefix,
-)
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.infra import queue
 from app.logging import get_logger
 from app.models import PostTarget
 from app.models import TargetStatus as S
@@ -97,30 +92,6 @@ async def _overdue(
     return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
 
 
-async def arq_states(redis: Any, arq_ids: list[str]) -> list[str]:
-    """'waiting' (in arq's queue, not started), 'missing' (no trace) or 'stale' (an entry
-    arq would deduplicate a new enqueue against, but that no worker will run)."""
-    if not arq_ids:
-        return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for arq_id in arq_ids:
-            pipe.exists(job_key_prefix + arq_id)
-            pipe.exists(result_key_prefix + arq_id)
-            pipe.exists(in_progress_key_prefix + arq_id)
-            pipe.zscore(default_queue_name, arq_id)
-        replies = await pipe.execute()
-    states = []
-    for i in range(len(arq_ids)):
-        has_job, has_result, in_progress, score = replies[4 * i : 4 * i + 4]
-        if not has_job and not has_result:
-            states.append("missing")
-        elif has_job and score is not None and not has_result and not in_progress:
-            states.append("waiting")
-        else:
-            states.append("stale")
-    return states
-
-
 async def _bump(session: AsyncSession, target_id: uuid.UUID, attempts: int, gen: int) -> bool:
     stmt = (
         update(PostTarget)
@@ -173,7 +144,7 @@ async def sweep_once(
         candidates += [
             c for c in await _overdue(session, grace_seconds, batch) if c[0] not in recovered
         ]
-        states = await arq_states(redis, [delivery.arq_job_id(*c) for c in candidates])
+        states = await queue.arq_states(redis, [delivery.arq_job_id(*c) for c in candidates])
         for (target_id, attempts, generation), state in zip(candidates, states, strict=True):
             if state == "waiting":
                 report.waiting += 1
