@@ -139,6 +139,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "retryPost": hidden(Action.CONTENT_PUBLISH),
     "setPostingSlots": hidden(Action.CONTENT_PUBLISH),
     "addToQueue": hidden(Action.CONTENT_PUBLISH),
+    # Analytics (a content item's figures are HIDDEN outside its workspace, like the item)
+    "contentPerformance": hidden(Action.CONTENT_READ),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),

@@ -306,6 +306,21 @@ class Settings(BaseSettings):
     publish_http_connections: int = Field(20, ge=1, le=1000)
     # Due targets the sweeper hands to arq per pass (it runs every SWEEPER_INTERVAL_SECONDS).
     publish_sweep_batch: int = Field(2000, ge=1, le=100_000)
+    # Analytics: platform metrics of published targets (app/services/analytics/
+    # metrics_collector.py), collected 1 h, 6 h, 24 h, 72 h and 7 d after publishing. A pass
+    # every METRICS_INTERVAL_SECONDS claims up to METRICS_BATCH due targets (a lease of
+    # METRICS_LEASE_SECONDS, inside which each fetch must end) and fetches
+    # METRICS_CONCURRENCY at once; a failed fetch is retried within its step after
+    # METRICS_BACKOFF_SECONDS, doubling up to METRICS_BACKOFF_MAX_SECONDS, at most
+    # METRICS_MAX_ATTEMPTS times before the step is skipped.
+    metrics_interval_seconds: float = Field(60.0, gt=0, le=86_400)
+    metrics_batch: int = Field(100, ge=1, le=10_000)
+    metrics_concurrency: int = Field(8, ge=1, le=200)
+    metrics_request_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    metrics_lease_seconds: int = Field(300, ge=5, le=86_400)
+    metrics_backoff_seconds: float = Field(60.0, ge=0, le=86_400)
+    metrics_backoff_max_seconds: float = Field(3600.0, ge=0, le=86_400)
+    metrics_max_attempts: int = Field(5, ge=1, le=100)
 
     @field_validator("public_url", "api_public_url")
     @classmethod

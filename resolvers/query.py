@@ -10,6 +10,7 @@ from strawberry import relay
 from app.errors import BadUserInput
 from app.services.ops import health
 from resolvers.ai import AIQuery
+from resolvers.analytics.performance import PerformanceQuery
 from resolvers.audit import AuditQuery
 from resolvers.content.campaigns import CampaignQuery
 from resolvers.content.items import ContentItemQuery
@@ -41,6 +42,7 @@ class Query(
     JobQuery,
     AIQuery,
     PublishingQuery,
+    PerformanceQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

@@ -22,6 +22,7 @@ from schema.loaders.base import uuid_or_nil
 from schema.loaders.content import ContentLoaders
 from schema.loaders.identity import IdentityLoaders
 from schema.loaders.jobs import JobLoaders
+from schema.loaders.performance import PerformanceLoaders
 from schema.loaders.publishing import PublishingLoaders
 from schema.loaders.workspaces import WorkspaceLoaders
 
@@ -40,6 +41,7 @@ class DataLoaders:
         self.content = ContentLoaders(state)
         self.jobs = JobLoaders(state)
         self.publishing = PublishingLoaders(state)
+        self.performance = PerformanceLoaders(state)
         self._visible_users: set[uuid.UUID] | None = None
 
     async def visible_user_ids(self, principal: Principal) -> set[uuid.UUID]:

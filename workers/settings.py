@@ -21,6 +21,7 @@ from app.jobs.runner import Handler
 from app.jobs.store import WAKE_CHANNEL
 from app.logging import configure_logging, get_logger
 from app.security.keys import load_keys
+from app.services.analytics import metrics_collector
 from app.services.publishing import refresher
 from app.services.publishing import sweeper as publishing_sweeper
 from app.services.publishing.delivery import Delivery
@@ -87,10 +88,13 @@ def worker_settings(
             ),
             name="token-refresher",
         )
+        ctx["metrics_collector"] = metrics_collector.start(
+            ctx["session_factory"], settings, keys.box, ctx["publisher"]
+        )
         log.info("worker_started", host=socket.gethostname())
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for name in ("sweeper", "publishing_sweeper", "token_refresher"):
+        for name in ("sweeper", "publishing_sweeper", "token_refresher", "metrics_collector"):
             task = ctx.pop(name, None)
             if task is not None:
                 task.cancel()

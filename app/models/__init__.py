@@ -15,6 +15,7 @@ from app.models.content import (
 from app.models.generation import Generation
 from app.models.identity import PasswordResetToken, RefreshToken, User
 from app.models.job import Job, JobStatus
+from app.models.metrics import MetricSchedule, MetricSnapshot
 from app.models.personalization import ContentPersonalization, ContentVariant
 from app.models.publishing import (
     AccountStatus,
@@ -46,6 +47,8 @@ __all__ = [
     "JobStatus",
     "MediaAsset",
     "Membership",
+    "MetricSchedule",
+    "MetricSnapshot",
     "PasswordResetToken",
     "PostTarget",
     "PostingSlot",

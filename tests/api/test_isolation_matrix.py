@@ -723,6 +723,11 @@ CALLS: dict[str, Call] = {
             "a": _gid("SocialAccount", w.account_id),
         },
     ),
+    "contentPerformance": (
+        "query($id: ID!) { contentPerformance(contentId: $id) { impressions engagementRate"
+        " platforms { platform targets { target { id } } history { likes } } } }",
+        lambda w, p: {"id": _gid("Content", w.approved_id)},
+    ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
         lambda w, p: {"ws": w.ws},

@@ -138,6 +138,8 @@ class FakePlatforms:
         self.seen = []
         self.faults = []
         self.tweets: dict[str, dict[str, Any]] = {}
+        # A tweet's public_metrics, when a test sets them (else the fixed ones below).
+        self.x_metrics: dict[str, dict[str, int]] = {}
         self.x_media: dict[str, dict[str, Any]] = {}
         self.li_posts: dict[str, dict[str, Any]] = {}
         self.li_images_up: dict[str, bytes] = {}
@@ -290,7 +292,7 @@ class FakePlatforms:
             return JSONResponse({"data": {"deleted": True}})
         data: dict[str, Any] = {"id": tweet_id, "text": self.tweets[tweet_id]["text"]}
         if "public_metrics" in request.query_params.get("tweet.fields", ""):
-            data["public_metrics"] = {
+            data["public_metrics"] = self.x_metrics.get(tweet_id) or {
                 "retweet_count": 3,
                 "reply_count": 2,
                 "like_count": 10,

@@ -203,16 +203,24 @@ async def failed(
             if content_id is not None:
                 await unschedule_if_idle(session, content_id)
         if row is not None and reconnect_account is not None:
-            await session.execute(
-                update(SocialAccount)
-                .where(
-                    SocialAccount.id == reconnect_account,
-                    SocialAccount.status == AccountStatus.CONNECTED.value,
-                )
-                .values(status=AccountStatus.NEEDS_RECONNECT.value, status_reason=error)
-                .execution_options(synchronize_session=False, populate_existing=True)
-            )
+            await needs_reconnect(session, reconnect_account, error)
         return row
+
+
+async def needs_reconnect(session: AsyncSession, account_id: uuid.UUID, reason: str) -> bool:
+    """CONNECTED -> NEEDS_RECONNECT with the platform's reason (in the caller's
+    transaction); False when the account was not CONNECTED (already marked, disconnected)."""
+    result = await session.execute(
+        update(SocialAccount)
+        .where(
+            SocialAccount.id == account_id,
+            SocialAccount.status == AccountStatus.CONNECTED.value,
+        )
+        .values(status=AccountStatus.NEEDS_RECONNECT.value, status_reason=reason)
+        .returning(SocialAccount.id)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return result.first() is not None
 
 
 async def unknown(
