@@ -141,6 +141,9 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "addToQueue": hidden(Action.CONTENT_PUBLISH),
     # Analytics (a content item's figures are HIDDEN outside its workspace, like the item)
     "contentPerformance": hidden(Action.CONTENT_READ),
+    "predictEngagement": workspace(Action.CONTENT_READ),
+    "engagementModels": workspace(Action.CONTENT_READ),
+    "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),

@@ -11,6 +11,7 @@ from app.errors import BadUserInput
 from app.services.ops import health
 from resolvers.ai import AIQuery
 from resolvers.analytics.performance import PerformanceQuery
+from resolvers.analytics.prediction import PredictionQuery
 from resolvers.audit import AuditQuery
 from resolvers.content.campaigns import CampaignQuery
 from resolvers.content.items import ContentItemQuery
@@ -43,6 +44,7 @@ class Query(
     AIQuery,
     PublishingQuery,
     PerformanceQuery,
+    PredictionQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.cron import cron
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
@@ -26,7 +27,13 @@ from app.services.publishing import refresher
 from app.services.publishing import sweeper as publishing_sweeper
 from app.services.publishing.delivery import Delivery
 from app.settings import Settings, get_settings
-from workers.tasks import HANDLERS, RedisPublisher, publish_target, run_job
+from workers.tasks import (
+    HANDLERS,
+    RedisPublisher,
+    publish_target,
+    retrain_engagement_models,
+    run_job,
+)
 
 log = get_logger(__name__)
 
@@ -117,6 +124,8 @@ def worker_settings(
             # An attempt stops itself at PUBLISH_ATTEMPT_TIMEOUT_SECONDS; arq's is a backstop.
             func(publish_target, timeout=settings.publish_attempt_timeout_seconds + 10),
         ],
+        # Weekly, Monday 04:00 UTC; arq runs a cron once per time across workers.
+        "cron_jobs": [cron(retrain_engagement_models, weekday="mon", hour=4, minute=0)],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),

@@ -13,6 +13,7 @@ from app.jobs.runner import Handler
 from app.jobs.sweeper import SweepReport
 from app.logging import get_logger
 from app.services.ai import editing, generate_job, personalization, variants
+from app.services.analytics import engagement_model
 from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
 from app.services.publishing import delivery as publishing
@@ -30,6 +31,7 @@ HANDLERS: dict[str, Handler] = combine(
     text_metrics.JOB_HANDLERS,
     personalization.JOB_HANDLERS,
     variants.JOB_HANDLERS,
+    engagement_model.JOB_HANDLERS,
 )
 
 
@@ -82,4 +84,11 @@ async def sweep(ctx: dict[str, Any]) -> SweepReport:
         ctx["redis"],
         ctx.get("publisher"),
         grace_seconds=ctx["settings"].sweeper_interval_seconds,
+    )
+
+
+async def retrain_engagement_models(ctx: dict[str, Any]) -> int:
+    """The weekly cron: a training job per workspace with history, and the instance prior."""
+    return await engagement_model.queue_weekly(
+        ctx["session_factory"], ctx["redis"], ctx["settings"].job_max_attempts
     )

@@ -17,6 +17,7 @@ from app.models.identity import PasswordResetToken, RefreshToken, User
 from app.models.job import Job, JobStatus
 from app.models.metrics import MetricSchedule, MetricSnapshot
 from app.models.personalization import ContentPersonalization, ContentVariant
+from app.models.prediction import EngagementModel
 from app.models.publishing import (
     AccountStatus,
     PostingSlot,
@@ -41,6 +42,7 @@ __all__ = [
     "ContentVariant",
     "ContentVariation",
     "ContentVersion",
+    "EngagementModel",
     "Generation",
     "Invitation",
     "Job",

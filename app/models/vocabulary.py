@@ -100,3 +100,12 @@ class ContentWarningCode(StrEnum):
 def one_of(column: str, values: type[StrEnum]) -> str:
     """A CHECK constraint's SQL: `column` holds one of the enum's values."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class PredictionBasis(StrEnum):
+    """Which engagement model answered a prediction (app/services/analytics/
+    engagement_model.py)."""
+
+    WORKSPACE_MODEL = "WORKSPACE_MODEL"
+    INSTANCE_MODEL = "INSTANCE_MODEL"
+    NONE = "NONE"

@@ -19,6 +19,7 @@ from app.models.vocabulary import (
     GenerationLength,
     GenerationOperation,
     Platform,
+    PredictionBasis,
     SentimentLabel,
 )
 from app.permissions import Role
@@ -40,12 +41,24 @@ __all__ = [
     "GenerationOperation",
     "JobStatus",
     "Platform",
+    "PredictionBasis",
     "Role",
     "SearchMode",
     "SentimentLabel",
     "TargetStatus",
     "UserErrorCode",
 ]
+
+domain_enum(
+    PredictionBasis,
+    description="Which engagement model answered a prediction.",
+    values={
+        PredictionBasis.WORKSPACE_MODEL: "The workspace's own model, trained on its posts.",
+        PredictionBasis.INSTANCE_MODEL: "The instance-wide prior: the workspace has too "
+        "little history of its own yet.",
+        PredictionBasis.NONE: "No model exists yet: no prediction is made.",
+    },
+)
 
 domain_enum(
     CampaignStatus,

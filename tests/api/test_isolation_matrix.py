@@ -728,6 +728,18 @@ CALLS: dict[str, Call] = {
         " platforms { platform targets { target { id } } history { likes } } } }",
         lambda w, p: {"id": _gid("Content", w.approved_id)},
     ),
+    "predictEngagement": (
+        'query($ws: ID!) { predictEngagement(input: {workspaceId: $ws, text: "Tea", platform: X, contentType: SOCIAL_POST, scheduledAt: "2030-01-01T09:00:00Z"}) { basis } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "engagementModels": (
+        "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "trainEngagementModel": (
+        "mutation($ws: ID!) { trainEngagementModel(workspaceId: $ws) { job { id } errors { code } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
         lambda w, p: {"ws": w.ws},
