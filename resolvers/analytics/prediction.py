@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from app.services.analytics import engagement_model
+from app.services.analytics import engagement_model, engagement_scores
 from resolvers.common import WorkspaceId, attempt, principal_of, state_of, workspace_of
 from schema.context import Info
 from schema.types.analytics.prediction import (
@@ -31,7 +31,7 @@ class PredictionQuery:
         input: Annotated[PredictEngagementInput, strawberry.argument(description="The draft.")],
     ) -> EngagementPrediction:
         state = state_of(info)
-        answer = await engagement_model.predict_engagement(
+        answer = await engagement_scores.predict_engagement(
             state.read_session_factory,
             principal_of(info),
             input.to_request(),
@@ -49,7 +49,7 @@ class PredictionQuery:
         workspace_id: WorkspaceId,
         first: Annotated[int, strawberry.argument(description="At most this many (1-50).")] = 10,
     ) -> list[EngagementModelVersion]:
-        rows = await engagement_model.versions(
+        rows = await engagement_scores.versions(
             state_of(info).read_session_factory,
             principal_of(info),
             workspace_of(workspace_id),

@@ -25,7 +25,7 @@ from app.models import (
 )
 from app.models.vocabulary import Platform
 from app.platforms.publishing import Credentials
-from app.services.analytics import engagement_model
+from app.services.analytics import engagement_model, engagement_scores
 from app.services.publishing.accounts import store_account
 from app.state import AppState
 from tests.analytics.conftest import T0
@@ -141,7 +141,7 @@ async def predict(client: httpx.AsyncClient, owner: Account, ws: str, text: str)
 
 @pytest.fixture(autouse=True)
 def fresh_cache() -> None:
-    engagement_model._models.clear()
+    engagement_scores._models.clear()
 
 
 async def test_trained_model_is_stored_listed_and_answers_from_the_signal(

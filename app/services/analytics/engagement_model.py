@@ -21,19 +21,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import pickle  # only blobs carrying our own HMAC are unpickled
+import pickle  # written here; read back only after its HMAC checks (engagement_scores)
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.ai.metrics import analyze_async
 from app.auth import Principal
-from app.errors import BadUserInput
 from app.jobs import store as jobs
 from app.jobs.runner import Handler, JobContext, PermanentJobError
 from app.jobs.store import Enqueuer
@@ -49,7 +44,6 @@ from app.models import (
     ScheduledPost,
     TargetStatus,
 )
-from app.models.vocabulary import PredictionBasis as Basis
 from app.permissions import Action
 from app.security.keys import load_keys
 from app.services.analytics import prediction
@@ -62,15 +56,13 @@ log = get_logger(__name__)
 TRAIN_KIND = "train_engagement_model"
 ALGORITHM = "hist_gradient_boosting.v1"
 MAX_HISTORY = 20_000  # newest published targets a model learns from
-MAX_TEXT = 100_000  # characters predictEngagement measures
-_CACHE_SIZE = 32  # fitted models kept in memory per process
 
 
 def _hmac_key(secret: str) -> bytes:
     return hashlib.sha256(f"engagement-models:{secret}".encode()).digest()
 
 
-def _digest(secret: str, blob: bytes) -> str:
+def digest(secret: str, blob: bytes) -> str:
     return hmac.new(_hmac_key(secret), blob, hashlib.sha256).hexdigest()
 
 
@@ -204,7 +196,7 @@ async def _store(
         spearman=ev.spearman,
         features=list(prediction.COLUMNS),
         blob=blob,
-        digest=_digest(secret, blob),
+        digest=digest(secret, blob),
     )
     session.add(row)
     await session.flush()
@@ -267,164 +259,6 @@ async def queue_weekly(
     for job in created:
         await jobs.enqueue(enqueuer, job.id, job.attempts)
     return len(created)
-
-
-# --- Versions and predictions ------------------------------------------------------------
-
-
-async def versions(
-    factory: async_sessionmaker[AsyncSession],
-    principal: Principal,
-    workspace_id: uuid.UUID,
-    limit: int,
-) -> list[EngagementModel]:
-    """A workspace's model versions, newest first (readers of the workspace)."""
-    principal.require(workspace_id, Action.CONTENT_READ)
-    async with factory() as session:
-        query = (
-            select(EngagementModel)
-            .where(EngagementModel.workspace_id == workspace_id)
-            .order_by(EngagementModel.version.desc())
-            .limit(limit)
-        )
-        return list((await session.scalars(query)).all())
-
-
-_models: OrderedDict[uuid.UUID, prediction.Trained] = OrderedDict()
-
-
-def _unpickle(row: EngagementModel, secret: str) -> prediction.Trained | None:
-    cached = _models.get(row.id)
-    if cached is not None:
-        _models.move_to_end(row.id)
-        return cached
-    if not hmac.compare_digest(row.digest, _digest(secret, row.blob)):
-        log.warning("engagement_model_unverified", model_id=str(row.id))
-        return None
-    trained = pickle.loads(row.blob)  # noqa: S301 (its HMAC is ours: checked above)
-    if not isinstance(trained, prediction.Trained):
-        return None
-    _models[row.id] = trained
-    while len(_models) > _CACHE_SIZE:
-        _models.popitem(last=False)
-    return trained
-
-
-async def _newest(
-    session: AsyncSession, workspace_id: uuid.UUID
-) -> tuple[EngagementModel | None, EngagementModel | None]:
-    """The workspace's newest version and the instance prior's: their ids in one
-    statement, then each row (its blob is unpickled only when not cached yet)."""
-
-    def newest(owner: Any) -> Any:
-        return (
-            select(EngagementModel.id)
-            .where(owner)
-            .order_by(EngagementModel.version.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    own_id, prior_id = (
-        await session.execute(
-            select(
-                newest(EngagementModel.workspace_id == workspace_id),
-                newest(EngagementModel.workspace_id.is_(None)),
-            )
-        )
-    ).one()
-    own = await session.get(EngagementModel, own_id) if own_id else None
-    prior = await session.get(EngagementModel, prior_id) if prior_id else None
-    return own, prior
-
-
-@dataclass(frozen=True)
-class PredictRequest:
-    workspace_id: uuid.UUID
-    text: str
-    platform: str
-    content_type: str
-    scheduled_at: datetime
-    timezone: str = "UTC"
-    has_media: bool = False
-
-
-@dataclass(frozen=True)
-class Answer:
-    prediction: prediction.Prediction | None
-    basis: Basis
-    model: EngagementModel | None
-    explanation: str
-
-
-def _check(request: PredictRequest) -> None:
-    """A query, so bad input is a BAD_USER_INPUT error rather than payload errors."""
-    if not request.text.strip():
-        raise BadUserInput("text must not be empty")
-    if len(request.text) > MAX_TEXT:
-        raise BadUserInput(f"text must be at most {MAX_TEXT} characters")
-    if zone(request.timezone) is None:
-        raise BadUserInput("timezone: unknown time zone")
-
-
-async def predict_engagement(
-    factory: async_sessionmaker[AsyncSession],
-    principal: Principal,
-    request: PredictRequest,
-    secret: str,
-) -> Answer:
-    principal.require(request.workspace_id, Action.CONTENT_READ)
-    _check(request)
-    async with factory() as session:
-        own, prior = await _newest(session, request.workspace_id)
-    candidates: list[tuple[EngagementModel | None, Basis]] = [
-        (own, Basis.WORKSPACE_MODEL),
-        (prior, Basis.INSTANCE_MODEL),
-    ]
-    chosen = next(
-        (
-            (row, basis, trained)
-            for row, basis in candidates
-            if row is not None and (trained := _unpickle(row, secret)) is not None
-        ),
-        None,
-    )
-    if chosen is None:
-        return Answer(
-            None,
-            Basis.NONE,
-            None,
-            "No engagement model yet: it needs at least "
-            f"{prediction.MIN_TRAINING} published posts with impressions reported.",
-        )
-    row, basis, trained = chosen
-    measured = await analyze_async(request.text)
-    tz = zone(request.timezone)
-    at = (
-        request.scheduled_at
-        if request.scheduled_at.tzinfo
-        else request.scheduled_at.replace(tzinfo=tz)
-    )
-    post = prediction.Post(
-        words=measured.words,
-        flesch_reading_ease=measured.flesch_reading_ease,
-        sentiment=measured.sentiment,
-        questions=measured.questions,
-        has_call_to_action=measured.has_call_to_action,
-        hashtag_count=measured.hashtag_count,
-        has_media=request.has_media,
-        platform=request.platform,
-        content_type=request.content_type,
-        at=at.astimezone(tz) if tz else at,
-    )
-    answer = await asyncio.to_thread(prediction.predict, trained, post)
-    explanation = (
-        f"From your workspace's model, version {row.version} ({row.n_train + row.n_test} posts)."
-        if basis is Basis.WORKSPACE_MODEL
-        else "From the instance-wide model (your workspace has too little history of its "
-        f"own yet), version {row.version}."
-    )
-    return Answer(answer, basis, row, explanation)
 
 
 JOB_HANDLERS: dict[str, Handler] = {TRAIN_KIND: run_training}

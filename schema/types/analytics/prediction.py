@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from app.models import EngagementModel as EngagementModelRow
-from app.services.analytics import engagement_model
+from app.services.analytics import engagement_scores
 from schema.ids import parse_id
 from schema.types.errors import UserError
 from schema.types.jobs import Job
@@ -33,8 +33,8 @@ class PredictEngagementInput:
     )
     has_media: bool = strawberry.field(default=False, description="Whether it carries media.")
 
-    def to_request(self) -> engagement_model.PredictRequest:
-        return engagement_model.PredictRequest(
+    def to_request(self) -> engagement_scores.PredictRequest:
+        return engagement_scores.PredictRequest(
             workspace_id=parse_id(self.workspace_id, "Workspace", "workspaceId"),
             text=self.text,
             platform=Platform(self.platform).value,
@@ -78,7 +78,7 @@ class EngagementPrediction:
     explanation: str = strawberry.field(description="Where the numbers come from, in words.")
 
     @classmethod
-    def of(cls, answer: engagement_model.Answer) -> EngagementPrediction:
+    def of(cls, answer: engagement_scores.Answer) -> EngagementPrediction:
         found = answer.prediction
         return cls(
             score=found.score if found else None,
