@@ -142,6 +142,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     # Analytics (a content item's figures are HIDDEN outside its workspace, like the item)
     "contentPerformance": hidden(Action.CONTENT_READ),
     "predictEngagement": workspace(Action.CONTENT_READ),
+    "optimalPostingTimes": workspace(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # Subscriptions

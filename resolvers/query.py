@@ -12,6 +12,7 @@ from app.services.ops import health
 from resolvers.ai import AIQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
+from resolvers.analytics.timing import TimingQuery
 from resolvers.audit import AuditQuery
 from resolvers.content.campaigns import CampaignQuery
 from resolvers.content.items import ContentItemQuery
@@ -45,6 +46,7 @@ class Query(
     PublishingQuery,
     PerformanceQuery,
     PredictionQuery,
+    TimingQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

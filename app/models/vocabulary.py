@@ -109,3 +109,10 @@ class PredictionBasis(StrEnum):
     WORKSPACE_MODEL = "WORKSPACE_MODEL"
     INSTANCE_MODEL = "INSTANCE_MODEL"
     NONE = "NONE"
+
+
+class TimingSource(StrEnum):
+    """Where best posting times come from (app/services/analytics/posting_times.py)."""
+
+    HISTORY = "HISTORY"
+    PLATFORM_PRIOR = "PLATFORM_PRIOR"

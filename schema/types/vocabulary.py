@@ -21,6 +21,7 @@ from app.models.vocabulary import (
     Platform,
     PredictionBasis,
     SentimentLabel,
+    TimingSource,
 )
 from app.permissions import Role
 from app.services.content.library import ContentOrder
@@ -46,6 +47,7 @@ __all__ = [
     "SearchMode",
     "SentimentLabel",
     "TargetStatus",
+    "TimingSource",
     "UserErrorCode",
 ]
 
@@ -57,6 +59,16 @@ domain_enum(
         PredictionBasis.INSTANCE_MODEL: "The instance-wide prior: the workspace has too "
         "little history of its own yet.",
         PredictionBasis.NONE: "No model exists yet: no prediction is made.",
+    },
+)
+
+domain_enum(
+    TimingSource,
+    description="Where best posting times come from.",
+    values={
+        TimingSource.HISTORY: "The workspace's own published posts (shrunk toward the "
+        "platform's typical pattern where they are few).",
+        TimingSource.PLATFORM_PRIOR: "Too little history yet: typical good times for the platform.",
     },
 )
 

@@ -16,19 +16,13 @@ from sqlalchemy import select, update
 
 from app.jobs.runner import PermanentJobError
 from app.models import (
-    Content,
     EngagementModel,
     Job,
-    MetricSnapshot,
-    PostTarget,
-    ScheduledPost,
 )
-from app.models.vocabulary import Platform
-from app.platforms.publishing import Credentials
 from app.services.analytics import engagement_model, engagement_scores
-from app.services.publishing.accounts import store_account
 from app.state import AppState
 from tests.analytics.conftest import T0
+from tests.analytics.history import Published, seed_published
 from tests.helpers import Account, create_workspace, gql, register
 from tests.teams import uid
 
@@ -47,30 +41,17 @@ WITHOUT = "Our spring guide is out. It covers the basics of pruning."
 
 async def seed_history(state: AppState, workspace_id: uuid.UUID, n: int, seed: int = 1) -> None:
     """`n` published X posts whose engagement rate depends on a call to action (+2 points)
-    and media-free noise; impressions reported by their latest snapshot."""
+    plus noise, out of 1,000 impressions."""
     rng = random.Random(seed)
-    async with state.session_factory() as session, session.begin():
-        account = await store_account(
-            session,
-            state.keys.box,
-            workspace_id=workspace_id,
-            platform=Platform.X,
-            name="X",
-            credentials=Credentials(access_token="t", external_id=f"ext-{uuid.uuid4()}"),
-            created_by_id=None,
-        )
-        for i in range(n):
-            cta = rng.random() < 0.5
-            at = T0 - timedelta(hours=rng.randrange(24 * 200))
-            content = Content(
-                id=uuid.uuid4(),
-                workspace_id=workspace_id,
-                title=f"Post {i}",
-                body="text",
-                content_type="SOCIAL_POST",
-                format="PLAIN",
-                status="PUBLISHED",
-                text_metrics={
+    posts = []
+    for _ in range(n):
+        cta = rng.random() < 0.5
+        rate = 0.01 + 0.02 * cta + rng.gauss(0, 0.002)
+        posts.append(
+            Published(
+                at=T0 - timedelta(hours=rng.randrange(24 * 200)),
+                engaged=max(0, round(rate * 1000)),
+                metrics={
                     "words": rng.randrange(10, 60),
                     "flesch_reading_ease": rng.uniform(40, 80),
                     "sentiment": rng.uniform(-0.5, 0.8),
@@ -79,52 +60,8 @@ async def seed_history(state: AppState, workspace_id: uuid.UUID, n: int, seed: i
                     "hashtag_count": rng.randrange(3),
                 },
             )
-            post = ScheduledPost(
-                id=uuid.uuid4(),
-                workspace_id=workspace_id,
-                content_id=content.id,
-                scheduled_at=at,
-                timezone="Europe/Berlin",
-            )
-            target = PostTarget(
-                id=uuid.uuid4(),
-                post_id=post.id,
-                workspace_id=workspace_id,
-                social_account_id=account.id,
-                platform="X",
-                status="PUBLISHED",
-                scheduled_at=at,
-                timezone="Europe/Berlin",
-                next_attempt_at=at,
-                idempotency_key=f"sc-{uuid.uuid4().hex}",
-                platform_post_id=str(i),
-                published_at=at,
-                attempts=1,
-            )
-            impressions = 1000
-            rate = 0.01 + 0.02 * cta + rng.gauss(0, 0.002)
-            engaged = max(0, round(rate * impressions))
-            session.add_all([content, post])
-            await session.flush()
-            session.add(target)
-            await session.flush()
-            # An earlier snapshot without impressions: only the latest counts.
-            for step, (shown, likes) in enumerate([(None, 1), (impressions, engaged)]):
-                session.add(
-                    MetricSnapshot(
-                        workspace_id=workspace_id,
-                        content_id=content.id,
-                        target_id=target.id,
-                        platform="X",
-                        step=step,
-                        collected_at=at + timedelta(hours=step + 1),
-                        impressions=shown,
-                        likes=likes,
-                        comments=0,
-                        shares=0,
-                        raw={},
-                    )
-                )
+        )
+    await seed_published(state, workspace_id, posts)
 
 
 async def owner_workspace(client: httpx.AsyncClient) -> tuple[Account, uuid.UUID, str]:

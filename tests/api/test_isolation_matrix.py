@@ -732,6 +732,10 @@ CALLS: dict[str, Call] = {
         'query($ws: ID!) { predictEngagement(input: {workspaceId: $ws, text: "Tea", platform: X, contentType: SOCIAL_POST, scheduledAt: "2030-01-01T09:00:00Z"}) { basis } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "optimalPostingTimes": (
+        'query($ws: ID!) { optimalPostingTimes(workspaceId: $ws, platform: X, timezone: "Europe/Berlin") { source sampleSize } }',
+        lambda w, p: {"ws": w.ws},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},

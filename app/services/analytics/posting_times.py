@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from app.models.vocabulary import TimingSource as Source
+
 HOURS = 168
-Source = Literal["HISTORY", "PLATFORM_PRIOR"]
 
 # Rough shapes from public industry studies of when posts get engagement (weekday weight,
 # peak local hours): only a starting point, replaced by the workspace's own data as soon
@@ -81,14 +82,7 @@ class PostingTimes:
 
 
 def best_times(
-    samples: Iterable[tuple[int, int, float]],
-    platform: str | None,
-    *,
-    top: int = 5,
-    min_samples: int = 30,
-    sigma_hours: float = 1.5,
-    prior_strength: float = 4.0,
-    default_rate: float = 0.02,
+    samples: Iterable[tuple[int, int, float]], platform: str | None, **options: Any
 ) -> PostingTimes:
     """`samples`: (weekday 0-6, hour 0-23, engagement rate) of past posts, local time."""
     sums = np.zeros(HOURS)
@@ -97,13 +91,29 @@ def best_times(
         if 0 <= weekday < 7 and 0 <= hour < 24 and np.isfinite(rate):
             sums[weekday * 24 + hour] += rate
             counts[weekday * 24 + hour] += 1
+    return from_cells(sums, counts, platform, **options)
+
+
+def from_cells(
+    sums: npt.NDArray[np.float64],
+    counts: npt.NDArray[np.float64],
+    platform: str | None,
+    *,
+    top: int = 5,
+    min_samples: int = 30,
+    sigma_hours: float = 1.5,
+    prior_strength: float = 4.0,
+    default_rate: float = 0.02,
+) -> PostingTimes:
+    """The same from per-hour-of-week sums of engagement rates and post counts (168 cells,
+    Monday 00:00 first), as SQL aggregates them."""
     n = int(counts.sum())
     prior = platform_prior(platform)
     mean = float(sums.sum() / n) if n else default_rate
     if n < min_samples:
         expected = prior * mean
         support = np.zeros(HOURS)
-        source: Source = "PLATFORM_PRIOR"
+        source = Source.PLATFORM_PRIOR
         explanation = (
             f"Only {n} past posts here (fewer than {min_samples}): these are typical "
             f"good times for {platform or 'social'} posts, not yet your own."
@@ -112,7 +122,7 @@ def best_times(
         smooth_sums, support = _smooth(sums, sigma_hours), _smooth(counts, sigma_hours)
         # Shrink each hour toward the prior: `prior_strength` imaginary posts at the prior.
         expected = (smooth_sums + prior_strength * prior * mean) / (support + prior_strength)
-        source = "HISTORY"
+        source = Source.HISTORY
         explanation = (
             f"From {n} of your past posts: engagement rate by weekday and hour, smoothed "
             "over neighbouring hours and shrunk toward the platform's typical pattern "
@@ -130,7 +140,7 @@ def best_times(
         )
         for i in best
     ]
-    own = support[best] / (support[best] + prior_strength) if source == "HISTORY" else [0.0]
+    own = support[best] / (support[best] + prior_strength) if source is Source.HISTORY else [0.0]
     return PostingTimes(
         slots=slots,
         source=source,
