@@ -143,6 +143,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "contentPerformance": hidden(Action.CONTENT_READ),
     "predictEngagement": workspace(Action.CONTENT_READ),
     "optimalPostingTimes": workspace(Action.CONTENT_READ),
+    "insights": workspace(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # Subscriptions

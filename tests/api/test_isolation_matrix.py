@@ -736,6 +736,10 @@ CALLS: dict[str, Call] = {
         'query($ws: ID!) { optimalPostingTimes(workspaceId: $ws, platform: X, timezone: "Europe/Berlin") { source sampleSize } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "insights": (
+        'query($ws: ID!) { insights(workspaceId: $ws, from: "2026-01-01T00:00:00Z", to: "2026-12-01T00:00:00Z") { statement } }',
+        lambda w, p: {"ws": w.ws},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},

@@ -1,10 +1,9 @@
-"""Engagement models: training them from a workspace's published posts, keeping their
-versions, and answering predictions (the model itself: app/services/analytics/prediction.py).
+"""Engagement models: training them from a workspace's published posts and storing their
+versions (the model itself: prediction.py; answering predictions: engagement_scores.py).
 
-Training data is every published target with a snapshot that reports impressions
-(app/models/metrics.py): its latest snapshot's engagement rate, the stored text metrics of
-what went out (the variation's when a variation was posted), media, platform, content
-type, and the local weekday and hour in the post's own time zone.
+Training data is the published history (app/services/analytics/history.py): each
+target's latest engagement rate, the stored text metrics of what went out, media,
+platform, content type, and the local weekday and hour in the post's own time zone.
 
 A workspace is trained on demand (`trainEngagementModel`, a durable job) and weekly by the
 worker's cron, which also trains the instance-wide prior (all workspaces' posts: features
@@ -25,7 +24,7 @@ import pickle  # written here; read back only after its HMAC checks (engagement_
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, true
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
@@ -34,28 +33,21 @@ from app.jobs.runner import Handler, JobContext, PermanentJobError
 from app.jobs.store import Enqueuer
 from app.logging import get_logger
 from app.models import (
-    Content,
-    ContentMedia,
-    ContentVariation,
     EngagementModel,
     Job,
-    MetricSnapshot,
     PostTarget,
-    ScheduledPost,
     TargetStatus,
 )
 from app.permissions import Action
 from app.security.keys import load_keys
-from app.services.analytics import prediction
+from app.services.analytics import history, prediction
 from app.services.audit import trail as audit
-from app.services.publishing.timezones import zone
 from app.settings import get_settings
 
 log = get_logger(__name__)
 
 TRAIN_KIND = "train_engagement_model"
 ALGORITHM = "hist_gradient_boosting.v1"
-MAX_HISTORY = 20_000  # newest published targets a model learns from
 
 
 def _hmac_key(secret: str) -> bytes:
@@ -66,54 +58,10 @@ def digest(secret: str, blob: bytes) -> str:
     return hmac.new(_hmac_key(secret), blob, hashlib.sha256).hexdigest()
 
 
-def _history(workspace_id: uuid.UUID | None) -> Select[Any]:
-    latest = (
-        select(
-            MetricSnapshot.impressions,
-            MetricSnapshot.likes,
-            MetricSnapshot.comments,
-            MetricSnapshot.shares,
-        )
-        .where(MetricSnapshot.target_id == PostTarget.id, MetricSnapshot.impressions > 0)
-        .order_by(MetricSnapshot.collected_at.desc())
-        .limit(1)
-        .lateral("latest")
-    )
-    has_media = (
-        select(ContentMedia.content_id).where(ContentMedia.content_id == Content.id).exists()
-    )
-    query = (
-        select(
-            PostTarget.platform,
-            PostTarget.published_at,
-            ScheduledPost.timezone,
-            Content.content_type,
-            func.coalesce(ContentVariation.text_metrics, Content.text_metrics).label("metrics"),
-            has_media.label("has_media"),
-            latest.c.impressions,
-            latest.c.likes,
-            latest.c.comments,
-            latest.c.shares,
-        )
-        .join(ScheduledPost, ScheduledPost.id == PostTarget.post_id)
-        .join(Content, Content.id == ScheduledPost.content_id)
-        .outerjoin(ContentVariation, ContentVariation.id == ScheduledPost.variation_id)
-        .join(latest, true())
-        .where(PostTarget.status == TargetStatus.PUBLISHED.value)
-        .order_by(PostTarget.published_at.desc())
-        .limit(MAX_HISTORY)
-    )
-    if workspace_id is not None:
-        query = query.where(PostTarget.workspace_id == workspace_id)
-    return query
-
-
-def _post(row: Any) -> prediction.Post | None:
-    metrics = row.metrics
-    if not metrics or row.published_at is None or not row.impressions:
+def _post(published: history.PublishedPost) -> prediction.Post | None:
+    metrics = published.metrics
+    if not metrics:
         return None
-    engaged = sum(v or 0 for v in (row.likes, row.comments, row.shares))
-    tz = zone(row.timezone)
     return prediction.Post(
         words=int(metrics.get("words", 0)),
         flesch_reading_ease=float(metrics.get("flesch_reading_ease", 0.0)),
@@ -121,19 +69,20 @@ def _post(row: Any) -> prediction.Post | None:
         questions=int(metrics.get("questions", 0)),
         has_call_to_action=bool(metrics.get("has_call_to_action", False)),
         hashtag_count=int(metrics.get("hashtag_count", 0)),
-        has_media=bool(row.has_media),
-        platform=row.platform,
-        content_type=row.content_type,
-        at=row.published_at.astimezone(tz) if tz else row.published_at,
-        engagement_rate=engaged / row.impressions,
+        has_media=published.has_media,
+        platform=published.platform,
+        content_type=published.content_type,
+        at=published.at,
+        engagement_rate=published.rate,
     )
 
 
 async def training_posts(
     session: AsyncSession, workspace_id: uuid.UUID | None
 ) -> list[prediction.Post]:
-    rows = (await session.execute(_history(workspace_id))).all()
-    return [p for p in map(_post, rows) if p is not None]
+    return [
+        p for p in map(_post, await history.published_posts(session, workspace_id)) if p is not None
+    ]
 
 
 # --- Training --------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""optimalPostingTimes: the best local hours of the week to post, and why."""
+"""optimalPostingTimes (the best local hours of the week to post, and why) and insights."""
 
 from __future__ import annotations
 
 import strawberry
 
-from app.services.analytics import posting_times
-from schema.types.vocabulary import TimingSource
+from app.services.analytics import insights, posting_times
+from schema.types.vocabulary import Platform, TimingSource
 
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 
@@ -57,4 +57,41 @@ class OptimalPostingTimes:
             sample_size=value.sample_size,
             confidence=value.confidence,
             explanation=value.explanation,
+        )
+
+
+@strawberry.type(description="A statement computed from your posts, with the numbers behind it.")
+class Insight:
+    statement: str = strawberry.field(description="The finding, in one sentence with its numbers.")
+    kind: str = strawberry.field(
+        description="What was compared: tag, content_type, media, cta, questions, length, "
+        "weekend, daypart or platform."
+    )
+    platform: Platform | None = strawberry.field(
+        description="The platform it holds on; null: across platforms."
+    )
+    ratio: float = strawberry.field(
+        description="Mean engagement rate of the better group over the other's (above 1)."
+    )
+    better_rate: float = strawberry.field(description="The better group's mean engagement rate.")
+    other_rate: float = strawberry.field(description="The other group's mean engagement rate.")
+    better_count: int = strawberry.field(description="Posts in the better group.")
+    other_count: int = strawberry.field(description="Posts in the other group.")
+    p_value: float = strawberry.field(
+        description="Mann-Whitney U two-sided p-value of the difference (it survived the "
+        "Benjamini-Hochberg correction over all comparisons at a 5% false-discovery rate)."
+    )
+
+    @classmethod
+    def of(cls, value: insights.Insight) -> Insight:
+        return cls(
+            statement=value.statement,
+            kind=value.kind,
+            platform=Platform(value.platform) if value.platform else None,
+            ratio=value.ratio,
+            better_rate=value.better_rate,
+            other_rate=value.other_rate,
+            better_count=value.better_n,
+            other_count=value.other_n,
+            p_value=value.p_value,
         )
