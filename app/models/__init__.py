@@ -12,6 +12,13 @@ from app.models.content import (
     MediaAsset,
     ReviewLink,
 )
+from app.models.engagement import (
+    EngagementDaily,
+    EngagementEvent,
+    EngagementEventId,
+    EngagementHourly,
+    EngagementRollupDelta,
+)
 from app.models.generation import Generation
 from app.models.identity import PasswordResetToken, RefreshToken, User
 from app.models.job import Job, JobStatus
@@ -40,6 +47,11 @@ __all__ = [
     "ContentVariant",
     "ContentVariation",
     "ContentVersion",
+    "EngagementDaily",
+    "EngagementEvent",
+    "EngagementEventId",
+    "EngagementHourly",
+    "EngagementRollupDelta",
     "Generation",
     "Invitation",
     "Job",
