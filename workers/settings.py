@@ -21,11 +21,12 @@ from app.jobs.runner import Handler
 from app.jobs.store import WAKE_CHANNEL
 from app.logging import configure_logging, get_logger
 from app.security.keys import load_keys
+from app.services.analytics import partitions, rollups
 from app.services.publishing import refresher
 from app.services.publishing import sweeper as publishing_sweeper
 from app.services.publishing.delivery import Delivery
 from app.settings import Settings, get_settings
-from workers.tasks import HANDLERS, RedisPublisher, publish_target, run_job
+from workers.tasks import HANDLERS, RedisPublisher, publish_target, rollup_engagement, run_job
 
 log = get_logger(__name__)
 
@@ -87,10 +88,28 @@ def worker_settings(
             ),
             name="token-refresher",
         )
+        # Engagement analytics: monthly partitions ahead (now, then hourly) and the rollup
+        # sweep behind the jobs each ingest requests.
+        ctx["engagement_partitions"] = asyncio.create_task(
+            partitions.run_forever(
+                ctx["session_factory"], settings.engagement_partition_months_ahead
+            ),
+            name="engagement-partitions",
+        )
+        ctx["engagement_rollups"] = asyncio.create_task(
+            rollups.run_forever(ctx["session_factory"], settings.engagement_rollup_sweep_seconds),
+            name="engagement-rollups",
+        )
         log.info("worker_started", host=socket.gethostname())
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for name in ("sweeper", "publishing_sweeper", "token_refresher"):
+        for name in (
+            "sweeper",
+            "publishing_sweeper",
+            "token_refresher",
+            "engagement_partitions",
+            "engagement_rollups",
+        ):
             task = ctx.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -112,6 +131,7 @@ def worker_settings(
             run_job,
             # An attempt stops itself at PUBLISH_ATTEMPT_TIMEOUT_SECONDS; arq's is a backstop.
             func(publish_target, timeout=settings.publish_attempt_timeout_seconds + 10),
+            rollup_engagement,
         ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,

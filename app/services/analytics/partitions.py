@@ -99,9 +99,16 @@ async def ensure_partitions(
             )
         )
         wanted |= {month_start(row[0]) for row in stray}
-        for start in sorted(wanted):
-            if partition_name(start) in have:
-                continue
+        missing = sorted(start for start in wanted if partition_name(start) not in have)
+        if missing:
+            # Ingest routes each row with the partitions it saw when its statement started:
+            # one that started before the ATTACH would put rows of the new month into the
+            # default partition, and fail its new constraint. Waiting here for running
+            # inserts to end, and holding new ones until commit (they then see the new
+            # partition), prevents that. ONLY: inserts lock the parent first; the default
+            # partition is locked next, in the same order as inserts, so no deadlock.
+            await session.execute(text(f"LOCK TABLE ONLY {PARENT} IN SHARE ROW EXCLUSIVE MODE"))
+        for start in missing:
             await _create(session, start)
             created.append(partition_name(start))
     return created
