@@ -139,6 +139,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "retryPost": hidden(Action.CONTENT_PUBLISH),
     "setPostingSlots": hidden(Action.CONTENT_PUBLISH),
     "addToQueue": hidden(Action.CONTENT_PUBLISH),
+    # Analytics: engagement events
+    "recordEngagementEvents": workspace(Action.ENGAGEMENT_RECORD),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),

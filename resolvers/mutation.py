@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.ai import AIMutation
+from resolvers.analytics.engagement import EngagementMutation
 from resolvers.content.campaigns import CampaignMutation
 from resolvers.content.items import ContentItemMutation
 from resolvers.content.media import MediaMutation
@@ -34,5 +35,6 @@ class Mutation(
     JobMutation,
     AIMutation,
     PublishingMutation,
+    EngagementMutation,
 ):
     pass

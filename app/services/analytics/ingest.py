@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.logging import get_logger
 from app.permissions import Action
 from app.services.analytics import rollups
@@ -132,6 +133,7 @@ class Ingest:
     enqueuer: rollups.Enqueuer | None
     max_future: timedelta
     coalesce_seconds: float
+    max_events: int
 
     @classmethod
     def of(cls, state: AppState) -> Ingest:
@@ -141,6 +143,7 @@ class Ingest:
             enqueuer=state.arq,
             max_future=timedelta(seconds=settings.ingest_max_future_seconds),
             coalesce_seconds=settings.engagement_rollup_coalesce_seconds,
+            max_events=settings.ingest_max_events,
         )
 
 
@@ -164,6 +167,16 @@ async def record(
 ) -> IngestReport:
     """Record `items` (decoded JSON objects, or checked already) in `workspace_id`."""
     principal.require(workspace_id, Action.ENGAGEMENT_RECORD)
+    if len(items) > ingest.max_events:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "events",
+                    UserErrorCode.TOO_MANY,
+                    f"A batch holds at most {ingest.max_events} events.",
+                )
+            ]
+        )
     good, refused = checked or await check(items, ingest.max_future, decode)
     report = IngestReport()
     if good:
