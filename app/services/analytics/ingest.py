@@ -71,11 +71,11 @@ _STAGE_COLUMNS = (
 # content and their platform. One statement, whatever the batch size.
 _LOOKUP = """
     SELECT c.id, c.id AS content_id, NULL::text AS platform, false AS is_target
-      FROM contents c WHERE c.workspace_id = $1 AND c.id = ANY($2::uuid[])
+      FROM contents c WHERE c.workspace_id = $1 AND c.id = ANY($2::text[]::uuid[])
     UNION ALL
     SELECT t.id, p.content_id, t.platform, true
       FROM post_targets t JOIN scheduled_posts p ON p.id = t.post_id
-     WHERE t.workspace_id = $1 AND t.id = ANY($3::uuid[])
+     WHERE t.workspace_id = $1 AND t.id = ANY($3::text[]::uuid[])
 """
 # Identities in event-id order (so concurrent batches lock the same keys in the same order
 # and cannot deadlock); the first of duplicates within the batch wins. The nil UUID is
@@ -213,13 +213,13 @@ async def _owned(
     others join `refused`."""
     content_ids = {e.content_id for e in good if e.content_id is not None}
     target_ids = {e.target_id for e in good if e.target_id is not None}
-    contents: set[uuid.UUID] = set()
-    targets: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    contents: set[str] = set()
+    targets: dict[str, tuple[str, str]] = {}
     for row in await driver.fetch(_LOOKUP, workspace_id, list(content_ids), list(target_ids)):
         if row["is_target"]:
-            targets[row["id"]] = (row["content_id"], row["platform"])
+            targets[str(row["id"])] = (str(row["content_id"]), row["platform"])
         else:
-            contents.add(row["id"])
+            contents.add(str(row["id"]))
     records: list[tuple[Any, ...]] = []
     for event in good:
         platform = None
@@ -227,20 +227,20 @@ async def _owned(
         if event.target_id is not None:
             found = targets.get(event.target_id)
             if found is None:
-                refused.append(Refusal(event.index, event.event_id, "targetId: no such post"))
+                refused.append(Refusal(event.position, event.event_id, "targetId: no such post"))
                 continue
             if content_id is not None and content_id != found[0]:
                 refused.append(
-                    Refusal(event.index, event.event_id, "targetId is a post of other content")
+                    Refusal(event.position, event.event_id, "targetId is a post of other content")
                 )
                 continue
             content_id, platform = found
         elif content_id not in contents:
-            refused.append(Refusal(event.index, event.event_id, "contentId: no such content"))
+            refused.append(Refusal(event.position, event.event_id, "contentId: no such content"))
             continue
         records.append(
             (
-                event.index,
+                event.position,
                 event.event_id,
                 content_id,
                 event.target_id,
