@@ -11,7 +11,8 @@ import orjson
 from sqlalchemy import text
 from starlette.applications import Starlette
 
-from tests.analytics.conftest import Tenant, count_raw, event, post_events, state_of
+from tests.analytics.conftest import Tenant, count_raw, event, make_tenant, post_events, state_of
+from tests.conftest import Servers, make_settings, running_app
 from tests.teams import gid
 
 
@@ -192,3 +193,39 @@ async def test_oversize_body_and_too_many_events_are_413(
     assert too_many.status_code == 413
     assert "at most" in too_many.json()["errors"][0]["message"]
     assert await count_raw(app) == 0
+
+
+async def test_a_deleted_workspace_takes_its_events_along(
+    app: Starlette, client: httpx.AsyncClient, tenant: Tenant, other: Tenant
+) -> None:
+    await post_events(client, tenant, [event(tenant.content_ids[0])])
+    await post_events(client, other, [event(other.content_ids[0])])
+    async with state_of(app).session_factory() as session, session.begin():
+        await session.execute(
+            text("DELETE FROM workspaces WHERE id = :w"), {"w": tenant.workspace_id}
+        )
+    async with state_of(app).session_factory() as session:
+        left = (
+            await session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM engagement_events WHERE workspace_id = :w), "
+                    "(SELECT count(*) FROM engagement_event_ids WHERE workspace_id = :w), "
+                    "(SELECT count(*) FROM engagement_rollup_deltas WHERE workspace_id = :w)"
+                ),
+                {"w": tenant.workspace_id},
+            )
+        ).one()
+    assert tuple(left) == (0, 0, 0)
+    assert await count_raw(app) == 1  # the other workspace's stays
+
+
+async def test_ingest_is_rate_limited_per_key(servers: Servers) -> None:
+    async with running_app(make_settings(servers, rate_limit_pro=2)) as limited:
+        tenant = await make_tenant(limited, contents=1)
+        transport = httpx.ASGITransport(app=limited)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            statuses = [
+                (await post_events(client, tenant, [event(tenant.content_ids[0])])).status_code
+                for _ in range(4)
+            ]
+        assert statuses[:2] == [200, 200] and statuses[-1] == 429, statuses
