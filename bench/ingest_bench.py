@@ -94,11 +94,36 @@ def cpu_stall() -> float | None:
     return None
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def tree_cpu(parent: int | None) -> float:
+    """CPU seconds of a process, its reaped children and its live children (Postgres and
+    its backends); 0 when unknown."""
+    if parent is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = _stat(parent)
+    total = 0.0 if fields is None else sum(int(f) for f in fields[11:15]) / tick
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            child = _stat(int(entry.name))
+            if child is not None and int(child[1]) == parent:
+                total += (int(child[11]) + int(child[12])) / tick
+    return total
+
+
 @dataclass
 class Phase:
     seconds: float
     stall: float | None
     load: float
+    cpu: dict[str, float]  # CPU seconds by process: what the work costs, whatever the load
 
     def describe(self) -> str:
         pressure = (
@@ -110,16 +135,22 @@ class Phase:
 
 
 @contextlib.asynccontextmanager
-async def measured(out: list[Phase]) -> Any:
+async def measured(out: list[Phase], watched: dict[str, int | None]) -> Any:
+    """Time a phase, with the CPU seconds of `watched` processes (and this one) in it."""
+    cpu_before = {name: tree_cpu(pid) for name, pid in watched.items()}
+    own = time.process_time()
     stall, started = cpu_stall(), time.perf_counter()
     yield
     seconds = time.perf_counter() - started
     end_stall = cpu_stall()
+    cpu = {name: tree_cpu(pid) - cpu_before[name] for name, pid in watched.items()}
+    cpu["bench client"] = time.process_time() - own
     out.append(
         Phase(
             seconds,
             None if stall is None or end_stall is None else end_stall - stall,
             os.getloadavg()[0],
+            cpu,
         )
     )
 
@@ -379,20 +410,24 @@ async def run(args: argparse.Namespace) -> int:
         await _ingest(server.url, key, [warm] * args.clients, args.clients)
         await _empty(database_url)
         phases: list[Phase] = []
+        pg_pid = int((pg.pgdata / "postmaster.pid").read_text().split()[0]) if pg else None
+        watched = {"api server": server.process.pid, "postgres": pg_pid}
         print(f"ingest: {len(bodies)} requests from {args.clients} clients to {server.url}")
-        async with measured(phases):
+        async with measured(phases, watched):
             totals = await _ingest(server.url, key, bodies, args.clients)
         stored = await _count(database_url)
         server.stop()
         server = None
         await _empty(database_url)
         print(f"raw COPY: {len(batches)} batches over {args.clients} connections")
-        async with measured(phases):
+        async with measured(phases, {"postgres": pg_pid}):
             await _raw_copy(database_url, batches, args.clients)
         copied = await _count(database_url)
         ingest_rate = args.events / phases[0].seconds
         copy_rate = args.events / phases[1].seconds
         ratio = ingest_rate / copy_rate
+        cpu_ingest = sum(phases[0].cpu.values()) / args.events * 1e6
+        cpu_copy = sum(phases[1].cpu.values()) / args.events * 1e6
         report = {
             "events": args.events,
             "batch": args.batch,
@@ -403,14 +438,21 @@ async def run(args: argparse.Namespace) -> int:
                 "seconds": round(phases[0].seconds, 2),
                 "events_per_second": round(ingest_rate),
                 "machine": phases[0].describe(),
+                "cpu_seconds": {k: round(v, 1) for k, v in phases[0].cpu.items()},
+                "cpu_us_per_event": round(cpu_ingest, 1),
             },
             "raw_copy": {
                 "stored": copied,
                 "seconds": round(phases[1].seconds, 2),
                 "rows_per_second": round(copy_rate),
                 "machine": phases[1].describe(),
+                "cpu_seconds": {k: round(v, 1) for k, v in phases[1].cpu.items()},
+                "cpu_us_per_row": round(cpu_copy, 1),
             },
             "ratio": round(ratio, 3),
+            # What the ratio would be with the same CPU for both (a shared machine's load
+            # moves wall-clock rates; CPU per event moves much less).
+            "cpu_ratio": round(cpu_copy / cpu_ingest, 3) if cpu_ingest else None,
             "target_ratio": TARGET_RATIO,
         }
         print(json.dumps(report, indent=2))
