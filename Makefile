@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation clean
+.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench-publish: $(STAMP)
 
 bench-generation: $(STAMP)
 	$(BIN)/python bench/generation_bench.py
+
+# EVENTS=100000 for a quick run.
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest_bench.py $(if $(EVENTS),--events $(EVENTS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -146,6 +146,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "insights": workspace(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
+    # Analytics: engagement events
+    "recordEngagementEvents": workspace(Action.ENGAGEMENT_RECORD),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),

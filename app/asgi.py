@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from app import __version__
 from app.db import create_engine, create_read_session_factory, create_session_factory
+from app.http import ingest as ingest_routes
 from app.http import oauth as oauth_routes
 from app.http import ops
 from app.http.graphiql import AssetFiles
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/media/{key:path}", ops.media, methods=["GET"]),
         Route("/oauth/{platform}/callback", oauth_routes.callback, methods=["GET"]),
+        Route(ingest_routes.PATH, ingest_routes.ingest_events, methods=["POST"]),
         # Every method reaches the view, which answers 405 with a GraphQL error and `Allow`.
         Route("/graphql", view),
         WebSocketRoute("/graphql", view),
@@ -129,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # Uploads (GraphQL multipart requests) may be as large as the largest medium.
                 max_upload_bytes=max(settings.max_image_bytes, settings.max_video_bytes)
                 + 1_000_000,
+                own_limits=frozenset({ingest_routes.PATH}),
             ),
         ],
         lifespan=lifespan,

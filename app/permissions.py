@@ -41,6 +41,8 @@ class Action(StrEnum):
     CONTENT_APPROVE = "content.approve"
     CONTENT_PUBLISH = "content.publish"
     ACCOUNT_MANAGE = "account.manage"
+    # Analytics: recording first-party engagement events (partners' API keys, members).
+    ENGAGEMENT_RECORD = "engagement.record"
 
 
 # The minimum role for each action. One table; every service check reads it.
@@ -51,6 +53,7 @@ PERMISSIONS: dict[Action, Role] = {
     Action.JOB_RUN: Role.MEMBER,
     Action.CONTENT_EDIT: Role.MEMBER,
     Action.CONTENT_SUBMIT: Role.MEMBER,
+    Action.ENGAGEMENT_RECORD: Role.MEMBER,
     Action.WORKSPACE_UPDATE: Role.ADMIN,
     Action.MEMBER_INVITE: Role.ADMIN,
     Action.MEMBER_MANAGE: Role.ADMIN,

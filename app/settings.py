@@ -322,6 +322,19 @@ class Settings(BaseSettings):
     metrics_backoff_max_seconds: float = Field(3600.0, ge=0, le=86_400)
     metrics_max_attempts: int = Field(5, ge=1, le=100)
 
+    # Analytics: first-party engagement events (POST /ingest/events, recordEngagementEvents).
+    # The ingest body has its own bound (MAX_BODY_BYTES stays for GraphQL): 10,000 events
+    # of a few hundred bytes each. Read while streaming; a longer body is refused with 413.
+    ingest_max_body_bytes: int = Field(8_000_000, ge=1024, le=200_000_000)
+    ingest_max_events: int = Field(10_000, ge=1, le=100_000)
+    # Events may say they happened at most this far ahead of the server's clock (skew).
+    ingest_max_future_seconds: int = Field(300, ge=0, le=86_400 * 7)
+    # Rollups: one worker job per window after ingest (coalesced), and a sweep meanwhile.
+    engagement_rollup_coalesce_seconds: float = Field(2.0, ge=0.1, le=60)
+    engagement_rollup_sweep_seconds: int = Field(30, ge=1, le=3600)
+    # Partitions (one per month) are kept this many months ahead of the current one.
+    engagement_partition_months_ahead: int = Field(2, ge=0, le=24)
+
     @field_validator("public_url", "api_public_url")
     @classmethod
     def _base_url(cls, value: str | None, info: ValidationInfo) -> str | None:

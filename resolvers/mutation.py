@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.ai import AIMutation
+from resolvers.analytics.engagement import EngagementMutation
 from resolvers.analytics.prediction import PredictionMutation
 from resolvers.content.campaigns import CampaignMutation
 from resolvers.content.items import ContentItemMutation
@@ -36,5 +37,6 @@ class Mutation(
     AIMutation,
     PublishingMutation,
     PredictionMutation,
+    EngagementMutation,
 ):
     pass

@@ -22,7 +22,7 @@ from app.jobs.runner import Handler
 from app.jobs.store import WAKE_CHANNEL
 from app.logging import configure_logging, get_logger
 from app.security.keys import load_keys
-from app.services.analytics import metrics_collector
+from app.services.analytics import metrics_collector, partitions, rollups
 from app.services.publishing import refresher
 from app.services.publishing import sweeper as publishing_sweeper
 from app.services.publishing.delivery import Delivery
@@ -32,6 +32,7 @@ from workers.tasks import (
     RedisPublisher,
     publish_target,
     retrain_engagement_models,
+    rollup_engagement,
     run_job,
 )
 
@@ -98,10 +99,29 @@ def worker_settings(
         ctx["metrics_collector"] = metrics_collector.start(
             ctx["session_factory"], settings, keys.box, ctx["publisher"]
         )
+        # Engagement analytics: monthly partitions ahead (now, then hourly) and the rollup
+        # sweep behind the jobs each ingest requests.
+        ctx["engagement_partitions"] = asyncio.create_task(
+            partitions.run_forever(
+                ctx["session_factory"], settings.engagement_partition_months_ahead
+            ),
+            name="engagement-partitions",
+        )
+        ctx["engagement_rollups"] = asyncio.create_task(
+            rollups.run_forever(ctx["session_factory"], settings.engagement_rollup_sweep_seconds),
+            name="engagement-rollups",
+        )
         log.info("worker_started", host=socket.gethostname())
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for name in ("sweeper", "publishing_sweeper", "token_refresher", "metrics_collector"):
+        for name in (
+            "sweeper",
+            "publishing_sweeper",
+            "token_refresher",
+            "metrics_collector",
+            "engagement_partitions",
+            "engagement_rollups",
+        ):
             task = ctx.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -123,6 +143,7 @@ def worker_settings(
             run_job,
             # An attempt stops itself at PUBLISH_ATTEMPT_TIMEOUT_SECONDS; arq's is a backstop.
             func(publish_target, timeout=settings.publish_attempt_timeout_seconds + 10),
+            rollup_engagement,
         ],
         # Weekly, Monday 04:00 UTC; arq runs a cron once per time across workers.
         "cron_jobs": [cron(retrain_engagement_models, weekday="mon", hour=4, minute=0)],

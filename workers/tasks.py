@@ -13,7 +13,7 @@ from app.jobs.runner import Handler
 from app.jobs.sweeper import SweepReport
 from app.logging import get_logger
 from app.services.ai import editing, generate_job, personalization, variants
-from app.services.analytics import engagement_model
+from app.services.analytics import engagement_model, rollups
 from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
 from app.services.publishing import delivery as publishing
@@ -63,6 +63,11 @@ async def run_job(ctx: dict[str, Any], job_id: str, attempts: int | None = None)
 async def publish_target(ctx: dict[str, Any], target_id: str, attempts: int) -> str:
     """One publishing attempt of a scheduled post's target (app/services/publishing)."""
     return await publishing.run(ctx["delivery"], uuid.UUID(target_id), attempts)
+
+
+async def rollup_engagement(ctx: dict[str, Any]) -> int:
+    """Add pending engagement deltas to the rollups (requested after each ingest)."""
+    return await rollups.apply_pending(ctx["session_factory"])
 
 
 async def sweep_publishing(ctx: dict[str, Any]) -> publishing_sweeper.SweepReport:

@@ -83,13 +83,21 @@ class _TooLarge(Exception):
 class BodySizeLimitMiddleware:
     """Refuses bodies over `max_bytes` by Content-Length or while streaming, with 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_upload_bytes: int | None = None,
+        own_limits: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_upload_bytes = max_upload_bytes or max_bytes
+        # Paths whose endpoint bounds its body itself, with its own limit (POST /ingest/events).
+        self.own_limits = own_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.own_limits:
             await self.app(scope, receive, send)
             return
         content_type = _header(scope, b"content-type") or ""

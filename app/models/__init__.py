@@ -12,6 +12,13 @@ from app.models.content import (
     MediaAsset,
     ReviewLink,
 )
+from app.models.engagement import (
+    EngagementDaily,
+    EngagementEvent,
+    EngagementEventId,
+    EngagementHourly,
+    EngagementRollupDelta,
+)
 from app.models.generation import Generation
 from app.models.identity import PasswordResetToken, RefreshToken, User
 from app.models.job import Job, JobStatus
@@ -42,7 +49,12 @@ __all__ = [
     "ContentVariant",
     "ContentVariation",
     "ContentVersion",
+    "EngagementDaily",
+    "EngagementEvent",
+    "EngagementEventId",
+    "EngagementHourly",
     "EngagementModel",
+    "EngagementRollupDelta",
     "Generation",
     "Invitation",
     "Job",

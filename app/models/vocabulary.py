@@ -97,6 +97,18 @@ class ContentWarningCode(StrEnum):
     TONE = "TONE"
 
 
+class EngagementEventType(StrEnum):
+    """What a first-party engagement event records (POST /ingest/events)."""
+
+    VIEW = "VIEW"
+    CLICK = "CLICK"
+    LIKE = "LIKE"
+    SHARE = "SHARE"
+    COMMENT = "COMMENT"
+    IMPRESSION = "IMPRESSION"
+    CONVERSION = "CONVERSION"
+
+
 def one_of(column: str, values: type[StrEnum]) -> str:
     """A CHECK constraint's SQL: `column` holds one of the enum's values."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"

@@ -1,7 +1,7 @@
 """metric snapshots: platform metrics of published targets, and their collection schedule
 
 Revision ID: 0014_metric_snapshots
-Revises: 0008_publishing
+Revises: 0013_engagement_events
 Create Date: 2026-12-02 03:30:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014_metric_snapshots"
-down_revision: str | None = "0008_publishing"
+down_revision: str | None = "0013_engagement_events"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -16,6 +16,7 @@ from app.models.vocabulary import (
     ContentStatus,
     ContentType,
     ContentWarningCode,
+    EngagementEventType,
     GenerationLength,
     GenerationOperation,
     Platform,
@@ -38,6 +39,7 @@ __all__ = [
     "ContentType",
     "ContentWarningCode",
     "Decision",
+    "EngagementEventType",
     "GenerationLength",
     "GenerationOperation",
     "JobStatus",
@@ -274,5 +276,20 @@ domain_enum(
         TargetStatus.CANCELLED: "Cancelled before it went out.",
         TargetStatus.UNKNOWN: "The platform may have published it but never told us, and it "
         "cannot be asked: confirm it (confirmPostPublished) or send it again (retryPost).",
+    },
+)
+
+domain_enum(
+    EngagementEventType,
+    description="What a first-party engagement event records.",
+    values={
+        EngagementEventType.VIEW: "Someone viewed the content (a page view, a read).",
+        EngagementEventType.CLICK: "Someone clicked a link in it.",
+        EngagementEventType.LIKE: "Someone liked it.",
+        EngagementEventType.SHARE: "Someone shared it.",
+        EngagementEventType.COMMENT: "Someone commented on it.",
+        EngagementEventType.IMPRESSION: "It was shown to someone (seen or not).",
+        EngagementEventType.CONVERSION: "Someone converted after it (sign-up, purchase); "
+        "`value` may carry the amount.",
     },
 )

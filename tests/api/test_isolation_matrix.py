@@ -748,6 +748,15 @@ CALLS: dict[str, Call] = {
         "mutation($ws: ID!) { trainEngagementModel(workspaceId: $ws) { job { id } errors { code } } }",
         lambda w, p: {"ws": w.ws},
     ),
+    "recordEngagementEvents": (
+        "mutation($ws: ID!, $c: ID!, $id: String!, $t: DateTime!) { recordEngagementEvents(workspaceId: $ws, events: [{id: $id, contentId: $c, type: VIEW, occurredAt: $t}]) { accepted refusals { reason } errors { code } } }",
+        lambda w, p: {
+            "ws": w.ws,
+            "c": _gid("Content", w.draft_id),
+            "id": f"matrix-{p}",
+            "t": datetime.now(UTC).isoformat(),
+        },
+    ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
         lambda w, p: {"ws": w.ws},

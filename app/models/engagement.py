@@ -1,0 +1,156 @@
+"""First-party engagement events: raw events (partitioned by month), their identities
+(idempotency), the pending rollup deltas and the hourly and daily rollups.
+
+Why a separate identity table: Postgres requires a unique index on a partitioned table to
+include the partition key, so `UNIQUE (workspace_id, event_id)` cannot be enforced on
+`engagement_events` itself (partitioned on `occurred_at`); with the time in the key, the
+same event re-sent with another `occurredAt` would be stored twice. `engagement_event_ids`
+is a plain table whose primary key is the event's identity: ingest inserts there first
+(ON CONFLICT DO NOTHING) and writes the raw row only for the identities it inserted, in
+the same statement, so an event id is stored once whatever its time.
+
+The raw table's partitions (`engagement_events_y2026m12`, ... and the default one that
+catches any month without its own) live in the `engagement_partitions` schema: they are
+created at run time (app/services/analytics/partitions.py), not by migrations, and the
+metadata only knows the parent.
+
+Rollups are kept by adding deltas (app/services/analytics/rollups.py): each ingest writes,
+in its own transaction, one `engagement_rollup_deltas` row per (hour bucket, content,
+target, type) it actually inserted; the worker consumes deltas and adds them to the
+rollups in one transaction, so every stored event is counted exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Identity,
+    Index,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+from app.models.vocabulary import EngagementEventType, Platform, one_of
+
+PARTITION_SCHEMA = "engagement_partitions"
+EVENT_ID_MAX_LENGTH = 128
+# Rollups key events without a post target (first-party, on the customer's own site) under
+# this target id: a primary key column cannot be NULL.
+NO_TARGET = uuid.UUID(int=0)
+# numeric(20, 6): values are exact (conversions carry money), so sums are exact too.
+VALUE_PRECISION, VALUE_SCALE = 20, 6
+
+
+class EngagementEvent(Base):
+    """One raw event, as received. No primary key in the database (see the module's
+    docstring); the mapper identifies rows by their event identity."""
+
+    __tablename__ = "engagement_events"
+    __table_args__ = (
+        CheckConstraint(one_of("event_type", EngagementEventType), name="event_type_valid"),
+        CheckConstraint(one_of("platform", Platform), name="platform_valid"),
+        # Time-ordered inserts make a BRIN index tiny and cheap to maintain; range scans
+        # over raw events (rebuilding rollups, exports) use it.
+        Index("ix_engagement_events_occurred_brin", "occurred_at", postgresql_using="brin"),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(EVENT_ID_MAX_LENGTH), nullable=False)
+    content_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    # The post target (one post on one account) the event is about, when it is one.
+    target_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    platform: Mapped[str | None] = mapped_column(String(16))
+    event_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    value: Mapped[Decimal | None] = mapped_column(Numeric(VALUE_PRECISION, VALUE_SCALE))
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __mapper_args__ = {"primary_key": [workspace_id, event_id]}
+
+
+class EngagementEventId(Base):
+    """The identity of every stored event: what makes ingest idempotent."""
+
+    __tablename__ = "engagement_event_ids"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "event_id"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(EVENT_ID_MAX_LENGTH), nullable=False)
+    # Where the raw row is (its partition).
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class EngagementRollupDelta(Base):
+    """Counts one ingest added to one hour bucket, waiting to be added to the rollups."""
+
+    __tablename__ = "engagement_rollup_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    content_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    target_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    platform: Mapped[str | None] = mapped_column(String(16))
+    event_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    events: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    value_sum: Mapped[Decimal] = mapped_column(Numeric(30, VALUE_SCALE), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class _Rollup:
+    """Events and the sum of their values per (workspace, bucket, content, target, type).
+    `target_id` is NO_TARGET for events about the content itself; `platform` is the
+    target's (None without one)."""
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    content_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    target_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    platform: Mapped[str | None] = mapped_column(String(16))
+    events: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    value_sum: Mapped[Decimal] = mapped_column(Numeric(30, VALUE_SCALE), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+_ROLLUP_KEY = ("workspace_id", "bucket_start", "content_id", "target_id", "event_type")
+
+
+class EngagementHourly(_Rollup, Base):
+    """Hourly rollup (UTC hours)."""
+
+    __tablename__ = "engagement_hourly"
+    __table_args__ = (
+        PrimaryKeyConstraint(*_ROLLUP_KEY),
+        Index("ix_engagement_hourly_content", "content_id", "bucket_start"),
+    )
+
+
+class EngagementDaily(_Rollup, Base):
+    """Daily rollup (UTC days)."""
+
+    __tablename__ = "engagement_daily"
+    __table_args__ = (
+        PrimaryKeyConstraint(*_ROLLUP_KEY),
+        Index("ix_engagement_daily_content", "content_id", "bucket_start"),
+    )

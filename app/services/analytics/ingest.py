@@ -1,0 +1,254 @@
+"""Recording a batch of engagement events: one function for `POST /ingest/events` and the
+`recordEngagementEvents` mutation.
+
+1. Every event is checked on its own (app/services/analytics/events.py), in a thread for
+   large batches; refused events come back with their reasons, the others go on.
+2. The contents and post targets the batch names are looked up in one statement, in the
+   caller's workspace only: another workspace's id is refused like an unknown one.
+3. The good events are COPYed into a per-connection temporary staging table, then one
+   statement inserts their identities (ON CONFLICT DO NOTHING), the raw rows of the
+   identities it inserted, and the rollup deltas of those rows. Duplicates, earlier ones
+   or within the batch, are counted exactly: they are the events not inserted.
+4. After commit a rollup job is requested (coalesced per window, app/services/analytics/
+   rollups.py), so the rollups show the batch within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth import Principal
+from app.errors import FieldError, UserErrorCode, ValidationFailed
+from app.logging import get_logger
+from app.permissions import Action
+from app.services.analytics import rollups
+from app.services.analytics.events import CheckedEvent, IdDecoder, Refusal, check_events, uuid_of
+from app.services.audit import trail as audit
+from app.state import AppState
+
+log = get_logger(__name__)
+
+# Below this many events checking is quicker than a hop to a thread and back.
+THREAD_THRESHOLD = 200
+
+_STAGE = "engagement_stage"
+# A temporary table lives with its connection (pooled, so created once per connection)
+# and writes no WAL; its rows go at each commit.
+_CREATE_STAGE = text(
+    f"""
+    CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
+        ord integer NOT NULL,
+        event_id text NOT NULL,
+        content_id uuid NOT NULL,
+        target_id uuid,
+        platform text,
+        event_type text NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        value numeric,
+        properties jsonb
+    ) ON COMMIT DELETE ROWS
+    """
+)
+_STAGE_COLUMNS = (
+    "ord",
+    "event_id",
+    "content_id",
+    "target_id",
+    "platform",
+    "event_type",
+    "occurred_at",
+    "value",
+    "properties",
+)
+# What the batch names, in the caller's workspace: contents, and targets with their post's
+# content and their platform. One statement, whatever the batch size.
+_LOOKUP = """
+    SELECT c.id, c.id AS content_id, NULL::text AS platform, false AS is_target
+      FROM contents c WHERE c.workspace_id = $1 AND c.id = ANY($2::text[]::uuid[])
+    UNION ALL
+    SELECT t.id, p.content_id, t.platform, true
+      FROM post_targets t JOIN scheduled_posts p ON p.id = t.post_id
+     WHERE t.workspace_id = $1 AND t.id = ANY($3::text[]::uuid[])
+"""
+# Identities in event-id order (so concurrent batches lock the same keys in the same order
+# and cannot deadlock); the first of duplicates within the batch wins. The nil UUID is
+# NO_TARGET.
+_INSERT = """
+    WITH s AS (
+        SELECT DISTINCT ON (event_id) * FROM engagement_stage ORDER BY event_id, ord
+    ), ids AS (
+        INSERT INTO engagement_event_ids (workspace_id, event_id, occurred_at)
+        SELECT $1, event_id, occurred_at FROM s
+        ON CONFLICT DO NOTHING
+        RETURNING event_id
+    ), raw AS (
+        INSERT INTO engagement_events (workspace_id, event_id, content_id, target_id,
+                                       platform, event_type, occurred_at, value, properties)
+        SELECT $1, s.event_id, s.content_id, s.target_id, s.platform, s.event_type,
+               s.occurred_at, s.value, s.properties
+          FROM s JOIN ids USING (event_id)
+        RETURNING content_id, target_id, platform, event_type, occurred_at, value
+    ), deltas AS (
+        INSERT INTO engagement_rollup_deltas (workspace_id, bucket_start, content_id,
+                                              target_id, platform, event_type, events,
+                                              value_sum)
+        SELECT $1, date_trunc('hour', occurred_at, 'UTC'), content_id,
+               coalesce(target_id, '00000000-0000-0000-0000-000000000000'::uuid),
+               platform, event_type, count(*), coalesce(sum(value), 0)
+          FROM raw
+         GROUP BY 2, 3, 4, 5, 6
+    )
+    SELECT count(*) FROM raw
+"""
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    duplicate: int = 0
+    refused: int = 0
+    errors: list[Refusal] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "refused": self.refused,
+            "errors": [e.as_json() for e in self.errors],
+        }
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """What recording needs from the process (the API's AppState provides it)."""
+
+    factory: async_sessionmaker[AsyncSession]
+    enqueuer: rollups.Enqueuer | None
+    max_future: timedelta
+    coalesce_seconds: float
+    max_events: int
+
+    @classmethod
+    def of(cls, state: AppState) -> Ingest:
+        settings = state.settings
+        return cls(
+            factory=state.session_factory,
+            enqueuer=state.arq,
+            max_future=timedelta(seconds=settings.ingest_max_future_seconds),
+            coalesce_seconds=settings.engagement_rollup_coalesce_seconds,
+            max_events=settings.ingest_max_events,
+        )
+
+
+async def check(
+    items: list[Any], max_future: timedelta, decode: IdDecoder = uuid_of
+) -> tuple[list[CheckedEvent], list[Refusal]]:
+    """`check_events`, in a thread when the batch is large."""
+    if len(items) < THREAD_THRESHOLD:
+        return check_events(items, max_future=max_future, decode=decode)
+    return await asyncio.to_thread(check_events, items, max_future=max_future, decode=decode)
+
+
+async def record(
+    ingest: Ingest,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    items: list[Any],
+    *,
+    decode: IdDecoder = uuid_of,
+    checked: tuple[list[CheckedEvent], list[Refusal]] | None = None,
+) -> IngestReport:
+    """Record `items` (decoded JSON objects, or checked already) in `workspace_id`."""
+    principal.require(workspace_id, Action.ENGAGEMENT_RECORD)
+    if len(items) > ingest.max_events:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "events",
+                    UserErrorCode.TOO_MANY,
+                    f"A batch holds at most {ingest.max_events} events.",
+                )
+            ]
+        )
+    good, refused = checked or await check(items, ingest.max_future, decode)
+    report = IngestReport()
+    if good:
+        async with ingest.factory() as session, session.begin():
+            await session.execute(_CREATE_STAGE)  # also begins the transaction
+            connection = await session.connection()
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            records = await _owned(driver, workspace_id, good, refused)
+            if records:
+                await driver.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
+                report.accepted = int(await driver.fetchval(_INSERT, workspace_id))
+                report.duplicate = len(records) - report.accepted
+            if report.accepted:
+                audit.record(
+                    session,
+                    principal,
+                    "recordEngagementEvents",
+                    workspace_id=workspace_id,
+                    target_type="EngagementEvents",
+                    details={"accepted": report.accepted, "duplicate": report.duplicate},
+                )
+    refused.sort(key=lambda r: r.index)
+    report.refused = len(refused)
+    report.errors = refused
+    if report.accepted:
+        await rollups.request(ingest.enqueuer, ingest.coalesce_seconds)
+    return report
+
+
+async def _owned(
+    driver: Any, workspace_id: uuid.UUID, good: list[CheckedEvent], refused: list[Refusal]
+) -> list[tuple[Any, ...]]:
+    """The staging rows of the events whose content / target is the workspace's; the
+    others join `refused`."""
+    content_ids = {e.content_id for e in good if e.content_id is not None}
+    target_ids = {e.target_id for e in good if e.target_id is not None}
+    contents: set[str] = set()
+    targets: dict[str, tuple[str, str]] = {}
+    for row in await driver.fetch(_LOOKUP, workspace_id, list(content_ids), list(target_ids)):
+        if row["is_target"]:
+            targets[str(row["id"])] = (str(row["content_id"]), row["platform"])
+        else:
+            contents.add(str(row["id"]))
+    records: list[tuple[Any, ...]] = []
+    for event in good:
+        platform = None
+        content_id = event.content_id
+        if event.target_id is not None:
+            found = targets.get(event.target_id)
+            if found is None:
+                refused.append(Refusal(event.position, event.event_id, "targetId: no such post"))
+                continue
+            if content_id is not None and content_id != found[0]:
+                refused.append(
+                    Refusal(event.position, event.event_id, "targetId is a post of other content")
+                )
+                continue
+            content_id, platform = found
+        elif content_id not in contents:
+            refused.append(Refusal(event.position, event.event_id, "contentId: no such content"))
+            continue
+        records.append(
+            (
+                event.position,
+                event.event_id,
+                content_id,
+                event.target_id,
+                platform,
+                event.event_type,
+                event.occurred_at,
+                event.value,
+                event.properties,
+            )
+        )
+    return records

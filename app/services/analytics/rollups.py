@@ -1,0 +1,130 @@
+"""Hourly and daily engagement rollups, kept by adding deltas.
+
+Why deltas, and why exactly once: each ingest writes, in the transaction that stores its
+raw events, one `engagement_rollup_deltas` row per (hour, content, target, type) with the
+count and value sum of the events it actually inserted (duplicates insert nothing, so they
+add nothing; a late or out-of-order event adds to its own old bucket). `apply_pending`
+deletes a chunk of deltas and adds their sums to `engagement_hourly` and
+`engagement_daily` in ONE transaction: a delta is added exactly when it is deleted, so a
+crash, a re-run or a second worker can neither lose nor double it. A transaction-level
+advisory lock makes appliers take turns: without it two of them would upsert the same
+rollup rows in different orders and could deadlock; with it, the one that waited starts
+after the other's commit and sees only the deltas left.
+
+Recomputing touched buckets from raw would need an index on raw by bucket and content,
+which every ingest would pay for; deltas cost one small row per bucket per batch.
+
+Triggers: `request` after each ingest commit asks arq for one job per window
+(ENGAGEMENT_ROLLUP_COALESCE_SECONDS), deferred to the window's end, so all ingests of a
+window share one run that starts after them; the worker also sweeps every
+ENGAGEMENT_ROLLUP_SWEEP_SECONDS, so a lost trigger (Redis away) only delays the rollups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.logging import get_logger
+
+log = get_logger(__name__)
+
+ROLLUP_FUNCTION = "rollup_engagement"
+# Any constant shared by every applier (pg_advisory_xact_lock's key space is global).
+_LOCK_KEY = 0x656E6761  # "enga"
+CHUNK = 50_000
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_APPLY = text(
+    """
+    WITH taken AS (
+        DELETE FROM engagement_rollup_deltas
+         WHERE id IN (SELECT id FROM engagement_rollup_deltas ORDER BY id LIMIT :chunk)
+        RETURNING workspace_id, bucket_start, content_id, target_id, platform, event_type,
+                  events, value_sum
+    ), hourly AS (
+        SELECT workspace_id, bucket_start, content_id, target_id, event_type,
+               max(platform) AS platform, sum(events) AS events, sum(value_sum) AS value_sum
+          FROM taken
+         GROUP BY workspace_id, bucket_start, content_id, target_id, event_type
+    ), h AS (
+        INSERT INTO engagement_hourly AS r (workspace_id, bucket_start, content_id, target_id,
+                                            event_type, platform, events, value_sum)
+        SELECT * FROM hourly
+         ORDER BY workspace_id, bucket_start, content_id, target_id, event_type
+        ON CONFLICT (workspace_id, bucket_start, content_id, target_id, event_type)
+        DO UPDATE SET events = r.events + EXCLUDED.events,
+                      value_sum = r.value_sum + EXCLUDED.value_sum,
+                      platform = coalesce(EXCLUDED.platform, r.platform),
+                      updated_at = now()
+    ), d AS (
+        INSERT INTO engagement_daily AS r (workspace_id, bucket_start, content_id, target_id,
+                                           event_type, platform, events, value_sum)
+        SELECT workspace_id, date_trunc('day', bucket_start, 'UTC'), content_id, target_id,
+               event_type, max(platform), sum(events), sum(value_sum)
+          FROM hourly
+         GROUP BY 1, 2, 3, 4, 5
+         ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (workspace_id, bucket_start, content_id, target_id, event_type)
+        DO UPDATE SET events = r.events + EXCLUDED.events,
+                      value_sum = r.value_sum + EXCLUDED.value_sum,
+                      platform = coalesce(EXCLUDED.platform, r.platform),
+                      updated_at = now()
+    )
+    SELECT count(*) FROM taken
+    """
+)
+
+
+class Enqueuer(Protocol):
+    async def enqueue_job(self, function: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def window_job(now: float, coalesce_seconds: float) -> tuple[str, datetime]:
+    """The arq job id and start time of the window `now` falls in: every request of a
+    window names the same job (arq keeps one), which starts at the window's end."""
+    window = math.floor(now / coalesce_seconds) + 1
+    due = datetime.fromtimestamp(window * coalesce_seconds, UTC)
+    return f"engagement-rollup:{coalesce_seconds:g}:{window}", due
+
+
+async def request(enqueuer: Enqueuer | None, coalesce_seconds: float) -> None:
+    """Ask for a rollup run soon after a committed ingest. A failure is logged, not
+    raised: the events are stored, and the worker's sweep adds them a little later."""
+    if enqueuer is None:
+        return
+    job_id, due = window_job(time.time(), coalesce_seconds)
+    try:
+        await enqueuer.enqueue_job(ROLLUP_FUNCTION, _job_id=job_id, _defer_until=due)
+    except Exception as exc:
+        log.warning("engagement_rollup_request_failed", error=repr(exc))
+
+
+async def apply_pending(factory: async_sessionmaker[AsyncSession], chunk: int = CHUNK) -> int:
+    """Add every pending delta to the rollups; returns how many deltas were applied."""
+    applied = 0
+    while True:
+        async with factory() as session, session.begin():
+            await session.execute(_LOCK, {"key": _LOCK_KEY})
+            taken = int((await session.execute(_APPLY, {"chunk": chunk})).scalar_one())
+        applied += taken
+        if taken < chunk:
+            return applied
+
+
+async def run_forever(factory: async_sessionmaker[AsyncSession], interval_seconds: float) -> None:
+    """The worker's sweep: apply pending deltas every `interval_seconds`."""
+    while True:
+        try:
+            await apply_pending(factory)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database away: the next pass catches up
+            log.warning("engagement_rollup_sweep_failed", error=repr(exc))
+        await asyncio.sleep(interval_seconds)
