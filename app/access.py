@@ -143,6 +143,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "contentPerformance": hidden(Action.CONTENT_READ),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
+    "performanceUpdated": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),
     "generationProgress": hidden(Action.WORKSPACE_READ),
     "workspaceEvents": workspace(Action.WORKSPACE_READ),
