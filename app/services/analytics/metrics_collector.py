@@ -94,17 +94,20 @@ class _Outcome:
 
 
 async def collect_due(collector: Collector, *, limit: int | None = None) -> CollectReport:
-    """One pass at the collector's `now`: each due target is fetched at most once (at most
-    `limit`, default ten batches)."""
+    """One pass: each due target is fetched at most once (at most `limit`, default ten
+    batches)."""
     settings = collector.settings
-    now = collector.clock()
     report = CollectReport()
     budget = limit if limit is not None else settings.metrics_batch * 10
     async with collector.factory() as session, session.begin():
-        report.discovered = await metrics.discover(session, now, settings.metrics_batch * 10)
+        report.discovered = await metrics.discover(
+            session, collector.clock(), settings.metrics_batch * 10
+        )
     tried: list[uuid.UUID] = []
     semaphore = asyncio.Semaphore(settings.metrics_concurrency)
     while len(tried) < budget:
+        # Each batch's lease runs from its own claim (a pass may last several leases).
+        now = collector.clock()
         size = min(settings.metrics_batch, budget - len(tried))
         async with collector.factory() as session, session.begin():
             batch = await metrics.claim(
