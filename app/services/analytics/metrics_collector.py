@@ -123,7 +123,8 @@ async def collect_due(collector: Collector, *, limit: int | None = None) -> Coll
             *(_fetch(collector, claimed, semaphore, deadline) for claimed in batch)
         )
         for claimed, outcome in zip(batch, outcomes, strict=True):
-            await _record(collector, claimed, outcome, now, report)
+            # When the platform answered (at most the lease after the claim).
+            await _record(collector, claimed, outcome, collector.clock(), report)
     return report
 
 
