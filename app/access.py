@@ -150,6 +150,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "recordEngagementEvents": workspace(Action.ENGAGEMENT_RECORD),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
+    "performanceUpdated": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),
     "generationProgress": hidden(Action.WORKSPACE_READ),
     "workspaceEvents": workspace(Action.WORKSPACE_READ),

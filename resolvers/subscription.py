@@ -5,10 +5,13 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.ai import AISubscription
+from resolvers.analytics.performance import PerformanceSubscription
 from resolvers.jobs import JobSubscription
 from resolvers.publishing import PublishingSubscription
 
 
 @strawberry.type(description="Live updates over websockets (graphql-transport-ws).")
-class Subscription(JobSubscription, AISubscription, PublishingSubscription):
+class Subscription(
+    JobSubscription, AISubscription, PublishingSubscription, PerformanceSubscription
+):
     pass

@@ -12,8 +12,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.models import AuditEntry, SocialAccount
-from app.platforms.publishing import Credentials
-from app.services.analytics import metrics_collector
+from app.platforms.publishing import Credentials, Metrics
+from app.services.analytics import metrics, metrics_collector
 from app.services.analytics.metrics_collector import Collector, CollectReport, collect_due
 from app.services.publishing import refresher
 from app.services.publishing.accounts import seal
@@ -190,3 +190,28 @@ async def test_two_collectors_at_once_never_fetch_a_target_twice(
     assert sorted(a.collected + b.collected) == sorted(s.target_id for s in seeded)
     assert [fetches(fake, s.platform_post_id) for s in seeded] == [1] * 12
     assert [len(await snapshots_of(state, s.target_id)) for s in seeded] == [1] * 12
+
+
+async def test_a_collector_whose_lease_ran_out_writes_nothing(
+    state: AppState, fake: FakePlatforms
+) -> None:
+    seeded = await seed_target(state, fake=fake)
+    now = T0 + H
+    async with state.session_factory() as session, session.begin():
+        assert await metrics.discover(session, now, 10) == 1
+        [stale] = await metrics.claim(session, now, 30, 10)
+    async with state.session_factory() as session, session.begin():
+        assert await metrics.claim(session, now + timedelta(seconds=29), 30, 10) == []  # held
+    # The first collector hung past its lease: another claims the target and collects it.
+    later = now + timedelta(seconds=30)
+    async with state.session_factory() as session, session.begin():
+        [fresh] = await metrics.claim(session, later, 30, 10)
+    assert fresh.target_id == seeded.target_id and fresh.lease_id != stale.lease_id
+    async with state.session_factory() as session, session.begin():
+        assert await metrics.collected(session, stale, Metrics(likes=1), later) is None
+        assert await metrics.failed(session, state.settings, stale, later, "late") == "lost-lease"
+    async with state.session_factory() as session, session.begin():
+        assert await metrics.collected(session, fresh, Metrics(likes=2), later) is not None
+    assert [s.likes for s in await snapshots_of(state, seeded.target_id)] == [2]
+    schedule = await schedule_of(state, seeded.target_id)
+    assert schedule.lease_id is None and schedule.last_error is None

@@ -41,6 +41,7 @@ from app.models import (
     Job,
     MediaAsset,
     Membership,
+    MetricSnapshot,
     PostTarget,
     RefreshToken,
     ReviewLink,
@@ -303,6 +304,48 @@ async def _build_world(app: Starlette) -> World:
                     idempotency_key=f"sc-{target_id.hex}",
                 )
             )
+        # A published target with a metrics snapshot (contentPerformance, performanceUpdated).
+        published_post, published_target = uuid.uuid4(), uuid.uuid4()
+        went_out = datetime.now(UTC) - timedelta(days=1)
+        session.add(
+            ScheduledPost(
+                id=published_post,
+                workspace_id=world.workspace_id,
+                content_id=world.approved_id,
+                scheduled_at=went_out,
+                timezone="UTC",
+            )
+        )
+        await session.flush()
+        session.add(
+            PostTarget(
+                id=published_target,
+                post_id=published_post,
+                workspace_id=world.workspace_id,
+                social_account_id=world.account_id,
+                platform="WEBHOOK",
+                status="PUBLISHED",
+                scheduled_at=went_out,
+                timezone="UTC",
+                next_attempt_at=went_out,
+                idempotency_key=f"sc-{published_target.hex}",
+                platform_post_id="wh-published",
+                published_at=went_out,
+            )
+        )
+        await session.flush()
+        session.add(
+            MetricSnapshot(
+                workspace_id=world.workspace_id,
+                content_id=world.approved_id,
+                target_id=published_target,
+                platform="WEBHOOK",
+                step=0,
+                collected_at=went_out + timedelta(hours=1),
+                likes=3,
+                raw={},
+            )
+        )
         world.job_id = uuid.uuid4()
         session.add(
             Job(
@@ -759,6 +802,11 @@ CALLS: dict[str, Call] = {
     ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "performanceUpdated": (
+        'subscription($ws: ID!) { performanceUpdated(workspaceId: $ws, since: "2000-01-01T00:00:00Z")'
+        " { likes target { id } } }",
         lambda w, p: {"ws": w.ws},
     ),
     "jobEvents": (

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import ColumnElement, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,11 +97,21 @@ class Claimed:
     sealed_credentials: str | None
 
 
-async def discover(session: AsyncSession, now: datetime, limit: int) -> int:
-    """Schedule recently published targets that have none yet (idempotent). Those published
+def _unscheduled(now: datetime) -> list[ColumnElement[bool]]:
+    """Published targets with metrics to collect and no schedule yet. Those published
     before the last step's time plus GRACE are left alone: nothing is left to collect."""
-    horizon = now - STEPS[-1] - GRACE
     known = select(MetricSchedule.target_id).where(MetricSchedule.target_id == PostTarget.id)
+    return [
+        PostTarget.status == S.PUBLISHED.value,
+        PostTarget.published_at > now - STEPS[-1] - GRACE,
+        PostTarget.platform_post_id.is_not(None),
+        PostTarget.platform.not_in([p.value for p in NO_METRICS]),
+        ~known.exists(),
+    ]
+
+
+async def discover(session: AsyncSession, now: datetime, limit: int) -> int:
+    """Schedule recently published targets that have none yet (idempotent)."""
     found = (
         select(
             PostTarget.id,
@@ -109,13 +119,7 @@ async def discover(session: AsyncSession, now: datetime, limit: int) -> int:
             PostTarget.published_at,
             PostTarget.published_at + literal(STEPS[0]),
         )
-        .where(
-            PostTarget.status == S.PUBLISHED.value,
-            PostTarget.published_at > horizon,
-            PostTarget.platform_post_id.is_not(None),
-            PostTarget.platform.not_in([p.value for p in NO_METRICS]),
-            ~known.exists(),
-        )
+        .where(*_unscheduled(now))
         .order_by(PostTarget.published_at)
         .limit(limit)
     )
@@ -128,6 +132,16 @@ async def discover(session: AsyncSession, now: datetime, limit: int) -> int:
     )
     result = await session.execute(stmt)
     return len(result.all())
+
+
+async def due_or_new(session: AsyncSession, now: datetime) -> bool:
+    """Whether a pass has anything to do: a due schedule, or a target to schedule (two
+    index probes; the collector task skips idle passes with it)."""
+    due = select(MetricSchedule.target_id).where(
+        MetricSchedule.next_metrics_at.is_not(None), MetricSchedule.next_metrics_at <= now
+    )
+    new = select(PostTarget.id).where(*_unscheduled(now))
+    return bool(await session.scalar(select(due.exists() | new.exists())))
 
 
 async def claim(

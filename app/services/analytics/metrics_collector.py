@@ -94,17 +94,20 @@ class _Outcome:
 
 
 async def collect_due(collector: Collector, *, limit: int | None = None) -> CollectReport:
-    """One pass at the collector's `now`: each due target is fetched at most once (at most
-    `limit`, default ten batches)."""
+    """One pass: each due target is fetched at most once (at most `limit`, default ten
+    batches)."""
     settings = collector.settings
-    now = collector.clock()
     report = CollectReport()
     budget = limit if limit is not None else settings.metrics_batch * 10
     async with collector.factory() as session, session.begin():
-        report.discovered = await metrics.discover(session, now, settings.metrics_batch * 10)
+        report.discovered = await metrics.discover(
+            session, collector.clock(), settings.metrics_batch * 10
+        )
     tried: list[uuid.UUID] = []
     semaphore = asyncio.Semaphore(settings.metrics_concurrency)
     while len(tried) < budget:
+        # Each batch's lease runs from its own claim (a pass may last several leases).
+        now = collector.clock()
         size = min(settings.metrics_batch, budget - len(tried))
         async with collector.factory() as session, session.begin():
             batch = await metrics.claim(
@@ -120,7 +123,8 @@ async def collect_due(collector: Collector, *, limit: int | None = None) -> Coll
             *(_fetch(collector, claimed, semaphore, deadline) for claimed in batch)
         )
         for claimed, outcome in zip(batch, outcomes, strict=True):
-            await _record(collector, claimed, outcome, now, report)
+            # When the platform answered (at most the lease after the claim).
+            await _record(collector, claimed, outcome, collector.clock(), report)
     return report
 
 
@@ -241,27 +245,37 @@ async def run_forever(
     """The worker's collector task: a pass every METRICS_INTERVAL_SECONDS over its own HTTP
     client (the outbound guard, METRICS_REQUEST_TIMEOUT_SECONDS); a failing pass (Postgres
     away) is logged and tried again at the next tick."""
-    async with outbound.client(
-        settings,
-        timeout=settings.metrics_request_timeout_seconds,
-        max_connections=settings.metrics_concurrency,
-    ) as http:
-        collector = Collector(factory, settings, box, http, events)
+    # The HTTP client (an SSL context, a connection pool) is made when there is first
+    # something to fetch: most passes of most workers find nothing due.
+    http: httpx.AsyncClient | None = None
+    try:
         while True:
             try:
-                report = await collect_due(collector)
-                if report.collected or report.retrying or report.needs_reconnect:
-                    log.info(
-                        "metrics_collected",
-                        collected=len(report.collected),
-                        retrying=len(report.retrying),
-                        needs_reconnect=len(report.needs_reconnect),
-                    )
+                async with factory() as session:
+                    due = await metrics.due_or_new(session, utc_now())
+                if due:
+                    if http is None:
+                        http = outbound.client(
+                            settings,
+                            timeout=settings.metrics_request_timeout_seconds,
+                            max_connections=settings.metrics_concurrency,
+                        )
+                    report = await collect_due(Collector(factory, settings, box, http, events))
+                    if report.collected or report.retrying or report.needs_reconnect:
+                        log.info(
+                            "metrics_collected",
+                            collected=len(report.collected),
+                            retrying=len(report.retrying),
+                            needs_reconnect=len(report.needs_reconnect),
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("metrics_collector_failed", error=repr(exc))
             await asyncio.sleep(settings.metrics_interval_seconds)
+    finally:
+        if http is not None:
+            await asyncio.shield(http.aclose())
 
 
 def start(

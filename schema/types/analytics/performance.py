@@ -165,3 +165,40 @@ class ContentPerformance(PerformanceFigures):
             content_id=value.content_id,
             **_figures(value.figures),
         )
+
+
+@strawberry.type(
+    description="A new snapshot of one published target: its figures as the platform "
+    "reported them then."
+)
+class PerformanceUpdate(PerformanceFigures):
+    platform: Platform = strawberry.field(description="The target's platform.")
+    collected_at: datetime = strawberry.field(description="When the platform was asked.")
+    catch_up: bool = strawberry.field(
+        description="True when sent to catch up after missed events (collected while this "
+        "subscriber was not receiving)."
+    )
+    target_id: strawberry.Private[uuid.UUID]
+    content_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The post target (null if no longer visible).")
+    async def target(self, info: Info) -> PostTarget | None:
+        [node] = await PostTarget.resolve_nodes(info=info, node_ids=[str(self.target_id)])
+        return node
+
+    @strawberry.field(description="The content item (null if no longer visible).")
+    async def content(self, info: Info) -> Content | None:
+        [node] = await Content.resolve_nodes(info=info, node_ids=[str(self.content_id)])
+        return node
+
+    @classmethod
+    def of(cls, update: performance.SnapshotUpdate) -> PerformanceUpdate:
+        snapshot = update.snapshot
+        return cls(
+            platform=Platform(snapshot.platform.value),
+            collected_at=snapshot.collected_at,
+            catch_up=update.catch_up,
+            target_id=snapshot.target_id,
+            content_id=update.content_id,
+            **_figures(performance.figures([snapshot])),
+        )
