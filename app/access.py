@@ -139,6 +139,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "retryPost": hidden(Action.CONTENT_PUBLISH),
     "setPostingSlots": hidden(Action.CONTENT_PUBLISH),
     "addToQueue": hidden(Action.CONTENT_PUBLISH),
+    "importSchedule": workspace(Action.CONTENT_PUBLISH),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),

@@ -306,6 +306,10 @@ class Settings(BaseSettings):
     publish_http_connections: int = Field(20, ge=1, le=1000)
     # Due targets the sweeper hands to arq per pass (it runs every SWEEPER_INTERVAL_SECONDS).
     publish_sweep_batch: int = Field(2000, ge=1, le=100_000)
+    # importSchedule: the CSV may have at most this many bytes and data rows (a larger file
+    # is refused whole, before anything is scheduled: split it).
+    schedule_import_max_bytes: int = Field(1_000_000, ge=1024, le=50_000_000)
+    schedule_import_max_rows: int = Field(1000, ge=1, le=100_000)
 
     @field_validator("public_url", "api_public_url")
     @classmethod
