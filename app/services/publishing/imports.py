@@ -291,6 +291,9 @@ async def import_schedule(
             if dry_run:
                 await transaction.rollback()
             else:
+                # Posts first, then their targets: two batched INSERTs, not two per row.
+                await session.flush()
+                session.add_all(targets)
                 await transaction.commit()
         except BaseException:
             await transaction.rollback()
@@ -356,6 +359,7 @@ async def _schedule_row(
         when,
         parsed.timezone,
         action="importSchedule",
+        defer_targets=True,
     )
     seen.add(key)
     result.post_id = post.id

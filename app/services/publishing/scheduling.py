@@ -202,9 +202,12 @@ async def create_post(
     timezone: str,
     *,
     action: str = "schedulePost",
+    defer_targets: bool = False,
 ) -> tuple[ScheduledPost, list[PostTarget]]:
     """The post, its PENDING targets, the content's move and the audit entry, added to the
-    session (checked already: `checks.check_targets`)."""
+    session (checked already: `checks.check_targets`). `defer_targets`: neither flush nor
+    add the targets; the caller flushes its posts, then adds them (a bulk import writes
+    all its posts, then all targets, in a few statements)."""
     previous = schedule_content(principal, workspace, content)
     post = ScheduledPost(
         id=uuid.uuid4(),
@@ -216,7 +219,8 @@ async def create_post(
         created_by_id=principal.user_id,
     )
     session.add(post)
-    await session.flush()  # the targets refer to it (no ORM relationship orders them)
+    if not defer_targets:
+        await session.flush()  # the targets refer to it (no ORM relationship orders them)
     targets = []
     for account in accounts:
         target_id = uuid.uuid4()
@@ -239,7 +243,8 @@ async def create_post(
                 in_doubt=False,
             )
         )
-    session.add_all(targets)
+    if not defer_targets:
+        session.add_all(targets)
     audit.record_row(
         session,
         principal,
