@@ -262,3 +262,55 @@ async def test_lookups_are_batched(
     with count_statements(pub_app) as large:
         assert (await upload(client, team, sheet(12, 20), dry_run=True))["report"]["accepted"] == 12
     assert lookups(large) == lookups(small), (small, large)
+
+
+async def test_variation_rows_and_clock_gaps(
+    client: httpx.AsyncClient, state: AppState, team: Team, receiver: Receiver
+) -> None:
+    hook = (await connect_webhook(client, team, receiver.url))["account"]["id"]
+    made = await call(
+        client,
+        team.owner,
+        "mutation($i: CreateContentInput!) { createContent(input: $i) { content { id } } }",
+        {"i": {"workspaceId": team.workspace_id, "title": "Varied", "body": "The long text."}},
+    )
+    content = made["createContent"]["content"]["id"]
+    variations = {}
+    for platform in ("WEBHOOK", "LINKEDIN"):
+        done = await call(
+            client,
+            team.owner,
+            "mutation($id: ID!, $p: Platform!) { createVariation(contentId: $id, platform: $p)"
+            " { variation { id } errors { code } } }",
+            {"id": content, "p": platform},
+        )
+        variations[platform] = done["createVariation"]["variation"]["id"]
+    for step in ("submitForReview", "approveContent"):
+        await call(
+            client,
+            team.owner,
+            f"mutation($id: ID!) {{ {step}(id: $id) {{ errors {{ code }} }} }}",
+            {"id": content},
+        )
+    when = later(6).isoformat()
+    lines = [
+        "content_id,variation_id,account_id,scheduled_at,timezone",
+        f",{variations['WEBHOOK']},{hook},{when},",  # 2: accepted, the variation's text
+        f",{variations['LINKEDIN']},{hook},{later(7).isoformat()},",  # 3: LinkedIn's text
+        f"{content},{variations['WEBHOOK']},{hook},{when},",  # 4: both given
+        f",{uuid.uuid4()},{hook},{when},",  # 5: no such variation
+        f"{content},,{hook},2027-03-28T02:30,Europe/Berlin",  # 6: the clocks skip 02:30
+        f"{content},,not-an-id,{when},",  # 7
+    ]
+    report = (await upload(client, team, "\n".join(lines).encode()))["report"]
+    rows = {r["row"]: r for r in report["rows"]}
+    assert rows[2]["accepted"], rows[2]
+    assert codes(rows[3]) == [("variation_id", "INVALID")]
+    assert codes(rows[4]) == [("content_id", "REQUIRED")]
+    assert codes(rows[5]) == [("variation_id", "NOT_FOUND")]
+    assert codes(rows[6]) == [("scheduled_at", "INVALID")]
+    assert "does not exist in Europe/Berlin" in rows[6]["errors"][0]["message"]
+    assert codes(rows[7]) == [("account_id", "INVALID")]
+    async with state.session_factory() as session:
+        [post] = (await session.scalars(select(ScheduledPost))).all()
+    assert post.variation_id == uid(variations["WEBHOOK"]) and post.content_id == uid(content)
