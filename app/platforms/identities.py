@@ -1,9 +1,10 @@
 """Who a set of OAuth tokens publishes as: the account(s) to store after a connection.
 
 X: the user (GET /2/users/me). LinkedIn: the member (OpenID userinfo; author URN
-`urn:li:person:{sub}`). Threads: the user (GET /me). Facebook: each Page the user manages,
-with the Page's own token (GET /me/accounts). Instagram: each business account linked to
-those Pages, with its Page's token.
+`urn:li:person:{sub}`). Threads: the user (GET /me). Facebook: each Page the user manages
+and may create content on (its `tasks`), with the Page's own token (GET /me/accounts, every
+answer of its cursor paging). Instagram: each business account linked to those Pages, with
+its Page's token.
 """
 
 from __future__ import annotations
@@ -68,12 +69,15 @@ async def identify(
         )
         return [Identity(str(body["id"]), body.get("name") or "", body.get("username"))]
     if platform in (Platform.FACEBOOK, Platform.INSTAGRAM):
-        fields = "id,name,access_token"
+        fields = "id,name,access_token,tasks"
         if platform is Platform.INSTAGRAM:
             fields += ",instagram_business_account{id,username,name}"
         found: list[Identity] = []
         for page in await _managed_pages(api, graph, fields, token):
             if platform is Platform.FACEBOOK:
+                tasks = page.get("tasks")
+                if isinstance(tasks, list) and "CREATE_CONTENT" not in tasks:
+                    continue  # a role that cannot post (e.g. analyst): nothing to publish as
                 found.append(
                     Identity(str(page["id"]), page.get("name", ""), None, page.get("access_token"))
                 )

@@ -50,6 +50,7 @@ class Page:
     id: str
     name: str
     instagram: dict[str, str] | None = None
+    tasks: tuple[str, ...] = ("ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE")
 
 
 @dataclass
@@ -180,12 +181,10 @@ class Providers:
         start = int(params.get("after") or 0)
         data = []
         for page in self.pages[start : start + limit]:
-            entry: dict[str, Any] = {
-                "id": page.id,
-                "name": page.name,
-                "category": "Brand",
-                "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"],
-            }
+            # With `fields`, Graph answers exactly the fields asked for.
+            entry: dict[str, Any] = {"id": page.id, "name": page.name}
+            if "tasks" in fields:
+                entry["tasks"] = list(page.tasks)
             if "access_token" in fields:
                 # A Page token made from a long-lived user token (it does not expire).
                 entry["access_token"] = f"page-{page.id}-of-{user_token}"

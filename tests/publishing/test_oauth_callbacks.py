@@ -100,8 +100,13 @@ def about(when: datetime | None, delta: timedelta) -> bool:
 async def test_facebook_stores_every_page_with_its_page_token(
     web: httpx.AsyncClient, admin: Team, app_state: AppState, providers: Providers
 ) -> None:
-    providers.pages = [Page("111", "Dev Page"), Page("222", "Shop"), Page("333", "Events")]
-    providers.page_size = 2  # the Graph API pages /me/accounts: the third is on page two
+    providers.pages = [
+        Page("111", "Dev Page"),
+        Page("222", "Shop"),
+        Page("444", "Analyst only", tasks=("ANALYZE",)),  # may not post: not stored
+        Page("333", "Events"),
+    ]
+    providers.page_size = 2  # the Graph API pages /me/accounts: two are on page two
     outcome = await connect(web, admin, app_state, "FACEBOOK")
     assert outcome == {"oauth": "connected", "platform": "facebook", "accounts": "3"}
 
