@@ -148,6 +148,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # Analytics: engagement events
     "recordEngagementEvents": workspace(Action.ENGAGEMENT_RECORD),
+    "importSchedule": workspace(Action.CONTENT_PUBLISH),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "performanceUpdated": workspace(Action.CONTENT_READ),

@@ -49,12 +49,14 @@ class UserErrorCode(StrEnum):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     INVALID_VIDEO = "INVALID_VIDEO"
     IN_THE_PAST = "IN_THE_PAST"
+    MALFORMED = "MALFORMED"
     NEGATIVE = "NEGATIVE"
     NOT_ALLOWED = "NOT_ALLOWED"
     NOT_ENABLED = "NOT_ENABLED"
     NOT_FOUND = "NOT_FOUND"
     NOT_OWNER = "NOT_OWNER"
     NOT_PENDING = "NOT_PENDING"
+    NOT_UTF8 = "NOT_UTF8"
     OUT_OF_RANGE = "OUT_OF_RANGE"
     OWNER = "OWNER"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
@@ -100,12 +102,16 @@ USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
     UserErrorCode.INVALID_TRANSITION: "The workflow does not allow this status change.",
     UserErrorCode.INVALID_VIDEO: "The file does not parse as the video it claims to be.",
     UserErrorCode.IN_THE_PAST: "The time lies in the past.",
+    UserErrorCode.MALFORMED: "A line of an uploaded file does not parse (CSV quoting, more "
+    "fields than the header has).",
     UserErrorCode.NEGATIVE: "The number must not be negative.",
     UserErrorCode.NOT_ALLOWED: "Your role or the object's rules do not allow this change.",
     UserErrorCode.NOT_ENABLED: "Not switched on (e.g. two-factor authentication).",
     UserErrorCode.NOT_FOUND: "A referenced object does not exist in this workspace.",
     UserErrorCode.NOT_OWNER: "Members may change only what they created.",
     UserErrorCode.NOT_PENDING: "Nothing is waiting to be confirmed.",
+    UserErrorCode.NOT_UTF8: "An uploaded text file is not UTF-8 (or contains NUL bytes); "
+    "save it as UTF-8.",
     UserErrorCode.OUT_OF_RANGE: "The number lies outside the allowed range.",
     UserErrorCode.OWNER: "The workspace owner cannot be changed or removed this way.",
     UserErrorCode.QUOTA_EXCEEDED: "The workspace used its AI token allowance for this month "

@@ -334,6 +334,10 @@ class Settings(BaseSettings):
     engagement_rollup_sweep_seconds: int = Field(30, ge=1, le=3600)
     # Partitions (one per month) are kept this many months ahead of the current one.
     engagement_partition_months_ahead: int = Field(2, ge=0, le=24)
+    # importSchedule: the CSV may have at most this many bytes and data rows (a larger file
+    # is refused whole, before anything is scheduled: split it).
+    schedule_import_max_bytes: int = Field(1_000_000, ge=1024, le=50_000_000)
+    schedule_import_max_rows: int = Field(1000, ge=1, le=100_000)
 
     @field_validator("public_url", "api_public_url")
     @classmethod

@@ -17,6 +17,7 @@ from resolvers.content.workflow import WorkflowMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
 from resolvers.publishing import PublishingMutation
+from resolvers.publishing_imports import ScheduleImportMutation
 from resolvers.workspaces.api_keys import ApiKeyMutation
 from resolvers.workspaces.teams import WorkspaceMutation
 
@@ -38,5 +39,6 @@ class Mutation(
     PublishingMutation,
     PredictionMutation,
     EngagementMutation,
+    ScheduleImportMutation,
 ):
     pass

@@ -1,15 +1,17 @@
 """Who a set of OAuth tokens publishes as: the account(s) to store after a connection.
 
 X: the user (GET /2/users/me). LinkedIn: the member (OpenID userinfo; author URN
-`urn:li:person:{sub}`). Threads: the user (GET /me). Facebook: each Page the user manages,
-with the Page's own token (GET /me/accounts). Instagram: each business account linked to
-those Pages, with its Page's token.
+`urn:li:person:{sub}`). Threads: the user (GET /me). Facebook: each Page the user manages
+and may create content on (its `tasks`), with the Page's own token (GET /me/accounts, every
+answer of its cursor paging). Instagram: each business account linked to those Pages, with
+its Page's token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -18,6 +20,11 @@ from app.platforms.adapters.base import Api
 from app.platforms.oauth import NotConfigured
 from app.platforms.publishing import TokenSet
 from app.settings import Settings
+
+# /me/accounts answers 25 Pages at a time (Graph API cursor paging); at most this many
+# answers are read (2,500 Pages).
+PAGE_LIMIT = 100
+MAX_PAGE_REQUESTS = 25
 
 
 @dataclass(frozen=True)
@@ -62,19 +69,15 @@ async def identify(
         )
         return [Identity(str(body["id"]), body.get("name") or "", body.get("username"))]
     if platform in (Platform.FACEBOOK, Platform.INSTAGRAM):
-        fields = "id,name,access_token"
+        fields = "id,name,access_token,tasks"
         if platform is Platform.INSTAGRAM:
             fields += ",instagram_business_account{id,username,name}"
-        body = await api.json(
-            "GET",
-            f"{graph}/me/accounts",
-            creates=False,
-            params={"fields": fields, "access_token": token},
-            secrets=(token,),
-        )
         found: list[Identity] = []
-        for page in body.get("data", []):
+        for page in await _managed_pages(api, graph, fields, token):
             if platform is Platform.FACEBOOK:
+                tasks = page.get("tasks")
+                if isinstance(tasks, list) and "CREATE_CONTENT" not in tasks:
+                    continue  # a role that cannot post (e.g. analyst): nothing to publish as
                 found.append(
                     Identity(str(page["id"]), page.get("name", ""), None, page.get("access_token"))
                 )
@@ -90,3 +93,21 @@ async def identify(
                 )
         return found
     raise NotConfigured(f"{platform.value} does not connect through OAuth")
+
+
+async def _managed_pages(api: Api, graph: str, fields: str, token: str) -> list[dict[str, Any]]:
+    """Every Page the user manages, following the Graph API's `after` cursors (never the
+    answer's `next` URL itself: the token is only sent to the configured Graph host)."""
+    params = {"fields": fields, "access_token": token, "limit": str(PAGE_LIMIT)}
+    pages: list[dict[str, Any]] = []
+    for _ in range(MAX_PAGE_REQUESTS):
+        body = await api.json(
+            "GET", f"{graph}/me/accounts", creates=False, params=params, secrets=(token,)
+        )
+        pages += [p for p in body.get("data", []) if isinstance(p, dict)]
+        paging = body.get("paging") or {}
+        after = (paging.get("cursors") or {}).get("after")
+        if not paging.get("next") or not after:
+            break
+        params = {**params, "after": str(after)}
+    return pages

@@ -656,6 +656,10 @@ CALLS: dict[str, Call] = {
         "mutation($ws: ID!, $file: Upload!) { uploadMedia(workspaceId: $ws, file: $file) { errors { code } } }",
         lambda w, p: {"ws": w.ws, "file": None},
     ),
+    "importSchedule": (
+        "mutation($ws: ID!, $file: Upload!) { importSchedule(workspaceId: $ws, file: $file) { report { total } errors { code } } }",
+        lambda w, p: {"ws": w.ws, "file": None},
+    ),
     "updateMedia": (
         'mutation($id: ID!) { updateMedia(id: $id, altText: "alt") { errors { code } } }',
         lambda w, p: {"id": _gid("MediaAsset", w.media_id)},

@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import FieldError, NotFound, UserErrorCode, ValidationFailed
 from app.models import (
-    AccountStatus,
     Content,
     ContentVariation,
     PostTarget,
@@ -29,14 +27,12 @@ from app.models import (
     Workspace,
 )
 from app.models import TargetStatus as S
-from app.models.vocabulary import ContentStatus, Platform
+from app.models.vocabulary import ContentStatus
 from app.permissions import Action
-from app.platforms import registry
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.workflow import TRANSITIONS
-from app.services.publishing import compose, delivery, events, transitions
-from app.services.publishing.accounts import unseal
+from app.services.publishing import checks, delivery, events, transitions
 from app.services.publishing.timezones import to_utc, zone
 from app.state import AppState
 
@@ -59,7 +55,7 @@ def refuse(field: str | None, code: UserErrorCode, message: str) -> ValidationFa
     return ValidationFailed([FieldError(field, code, message)])
 
 
-def _when(scheduled_at: datetime, timezone: str) -> datetime:
+def checked_time(scheduled_at: datetime, timezone: str) -> datetime:
     """The UTC instant; a time without offset is a wall-clock time in `timezone`."""
     tz = zone(timezone)
     if tz is None:
@@ -163,134 +159,113 @@ async def _accounts(
     return [found[i] for i in unique]
 
 
-async def _check_targets(
-    state: AppState,
-    session: AsyncSession,
-    content: Content,
-    variation: ContentVariation | None,
-    accounts: list[SocialAccount],
-) -> None:
-    """Every reason a target could not go out that is known now, all at once."""
-    errors: list[FieldError] = []
-    for account in accounts:
-        platform = Platform(account.platform)
-        label = f"{account.name} ({platform.value})"
-        if account.status != AccountStatus.CONNECTED.value:
-            state_text = account.status.lower().replace("_", " ")
-            errors.append(
-                FieldError(
-                    "socialAccountIds",
-                    UserErrorCode.ACCOUNT_NOT_CONNECTED,
-                    f"{label} is {state_text}; connect it again first.",
-                )
-            )
-            continue
-        if variation is not None and variation.platform != account.platform:
-            errors.append(
-                FieldError(
-                    "variationId",
-                    UserErrorCode.INVALID,
-                    f"The variation is for {variation.platform}; {label} is not.",
-                )
-            )
-            continue
-        draft = await compose.draft_for(session, content, platform, variation)
-        evaluation = compose.check(draft)
-        problems = [v.message for v in evaluation.violations]
-        if platform in registry.FACTORIES and not problems:
-            post = compose.post_of(
-                draft,
-                evaluation,
-                target_id=uuid.uuid4(),
-                content_id=content.id,
-                idempotency_key="check",
-                storage=None,
-            )
-            publisher = registry.publisher_for(platform, _NO_HTTP, state.settings)
-            problems = publisher.validate(post, unseal(state.keys.box, account.credentials))
-        if problems:
-            errors.append(
-                FieldError(
-                    "socialAccountIds",
-                    UserErrorCode.BREAKS_PLATFORM_RULES,
-                    f"{label}: {' '.join(problems)}",
-                )
-            )
-    if errors:
-        raise ValidationFailed(errors)
-
-
-def _no_request(request: httpx.Request) -> httpx.Response:
-    raise RuntimeError("validate() must not make requests")
-
-
-# Adapters are built around a client; validating never sends, so this one refuses to.
-_NO_HTTP = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))
-
-
 async def schedule_post(
     state: AppState, principal: Principal, request: ScheduleRequest
 ) -> ScheduledPost:
-    when = _when(request.scheduled_at, request.timezone)
+    when = checked_time(request.scheduled_at, request.timezone)
     async with state.session_factory() as session, session.begin():
-        content, variation = await _source(session, principal, request)
-        workspace = await session.get(Workspace, content.workspace_id)
-        assert workspace is not None
-        accounts = await _accounts(session, content.workspace_id, request.account_ids)
-        await _check_targets(state, session, content, variation, accounts)
-        previous = schedule_content(principal, workspace, content)
-        post = ScheduledPost(
-            id=uuid.uuid4(),
-            workspace_id=content.workspace_id,
-            content_id=content.id,
-            variation_id=variation.id if variation else None,
-            scheduled_at=when,
-            timezone=request.timezone,
-            created_by_id=principal.user_id,
-        )
-        session.add(post)
-        await session.flush()
-        targets = []
-        for account in accounts:
-            target_id = uuid.uuid4()
-            targets.append(
-                PostTarget(
-                    id=target_id,
-                    post_id=post.id,
-                    workspace_id=post.workspace_id,
-                    social_account_id=account.id,
-                    platform=account.platform,
-                    status=S.PENDING.value,
-                    scheduled_at=when,
-                    timezone=request.timezone,
-                    next_attempt_at=when,
-                    attempts=0,
-                    max_attempts=state.settings.publish_max_attempts,
-                    idempotency_key=f"sc-{target_id.hex}",
-                    enqueue_generation=0,
-                    event_seq=0,
-                    in_doubt=False,
-                )
-            )
-        session.add_all(targets)
-        audit.record_row(
-            session,
-            principal,
-            "schedulePost",
-            post,
-            {
-                "content_id": str(content.id),
-                "accounts": [str(a.id) for a in accounts],
-                "scheduled_at": when.isoformat(),
-                "timezone": request.timezone,
-                **({"content_status": [previous.value, "SCHEDULED"]} if previous else {}),
-            },
-        )
-        await session.flush()
-    for target in targets:
-        await delivery.enqueue(state.arq, target.id, 0, due=when)
-    await events.emit(state.hub, targets)
+        post, targets = await schedule_in(state, session, principal, request, when)
+    await announce(state, targets)
     return post
+
+
+async def schedule_in(
+    state: AppState,
+    session: AsyncSession,
+    principal: Principal,
+    request: ScheduleRequest,
+    when: datetime,
+) -> tuple[ScheduledPost, list[PostTarget]]:
+    """schedulePost inside the caller's transaction (`when`: the checked UTC instant);
+    the caller commits, then `announce`s the targets."""
+    content, variation = await _source(session, principal, request)
+    workspace = await session.get(Workspace, content.workspace_id)
+    assert workspace is not None
+    accounts = await _accounts(session, content.workspace_id, request.account_ids)
+    await checks.check_targets(state, session, content, variation, accounts)
+    post, targets = await create_post(
+        state, session, principal, workspace, content, variation, accounts, when, request.timezone
+    )
+    await session.flush()
+    return post, targets
+
+
+async def create_post(
+    state: AppState,
+    session: AsyncSession,
+    principal: Principal,
+    workspace: Workspace,
+    content: Content,
+    variation: ContentVariation | None,
+    accounts: Sequence[SocialAccount],
+    when: datetime,
+    timezone: str,
+    *,
+    action: str = "schedulePost",
+    defer_targets: bool = False,
+) -> tuple[ScheduledPost, list[PostTarget]]:
+    """The post, its PENDING targets, the content's move and the audit entry, added to the
+    session (checked already: `checks.check_targets`). `defer_targets`: neither flush nor
+    add the targets; the caller flushes its posts, then adds them (a bulk import writes
+    all its posts, then all targets, in a few statements)."""
+    previous = schedule_content(principal, workspace, content)
+    post = ScheduledPost(
+        id=uuid.uuid4(),
+        workspace_id=content.workspace_id,
+        content_id=content.id,
+        variation_id=variation.id if variation else None,
+        scheduled_at=when,
+        timezone=timezone,
+        created_by_id=principal.user_id,
+    )
+    session.add(post)
+    if not defer_targets:
+        await session.flush()  # the targets refer to it (no ORM relationship orders them)
+    targets = []
+    for account in accounts:
+        target_id = uuid.uuid4()
+        targets.append(
+            PostTarget(
+                id=target_id,
+                post_id=post.id,
+                workspace_id=post.workspace_id,
+                social_account_id=account.id,
+                platform=account.platform,
+                status=S.PENDING.value,
+                scheduled_at=when,
+                timezone=timezone,
+                next_attempt_at=when,
+                attempts=0,
+                max_attempts=state.settings.publish_max_attempts,
+                idempotency_key=f"sc-{target_id.hex}",
+                enqueue_generation=0,
+                event_seq=0,
+                in_doubt=False,
+            )
+        )
+    if not defer_targets:
+        session.add_all(targets)
+    audit.record_row(
+        session,
+        principal,
+        action,
+        post,
+        {
+            "content_id": str(content.id),
+            "accounts": [str(a.id) for a in accounts],
+            "scheduled_at": when.isoformat(),
+            "timezone": timezone,
+            **({"content_status": [previous.value, "SCHEDULED"]} if previous else {}),
+        },
+    )
+    return post, targets
+
+
+async def announce(state: AppState, targets: Sequence[PostTarget]) -> None:
+    """After commit: each target's deferred arq job and its status event."""
+    for target in targets:
+        await delivery.enqueue(state.arq, target.id, 0, due=target.scheduled_at)
+    await events.emit(state.hub, list(targets))
 
 
 async def _pending(session: AsyncSession, post_id: uuid.UUID) -> list[PostTarget]:
@@ -356,7 +331,7 @@ async def reschedule_post(
     if timezone is None:
         async with state.session_factory() as session:
             timezone = (await _post_row(session, principal, post_id, lock=False)).timezone
-    when = _when(scheduled_at, timezone)
+    when = checked_time(scheduled_at, timezone)
     return await _move(state, principal, post_id, when, timezone, "reschedulePost")
 
 

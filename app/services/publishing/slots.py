@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -153,17 +153,28 @@ async def next_free_slot(
     return next((c for c in candidates if c not in taken), None)
 
 
+def _queue_lock_key(account_id: uuid.UUID) -> int:
+    """The account's addToQueue lock: a signed 64-bit key from its id (a collision only
+    serialises two accounts' queues, it never lets two calls share a slot)."""
+    return int.from_bytes(account_id.bytes[:8], "big", signed=True)
+
+
 async def add_to_queue(
     state: AppState, principal: Principal, content_id: uuid.UUID, account_id: uuid.UUID
 ) -> ScheduledPost:
-    """Schedule content on the account's next free slot (same checks as schedulePost)."""
-    async with state.session_factory() as session:
+    """Schedule content on the account's next free slot (same checks as schedulePost).
+
+    Finding the slot and saving the post are one transaction holding the account's
+    advisory lock, so two calls for one account at once take two slots, not the same one
+    (the second waits until the first commits, then sees its target)."""
+    async with state.session_factory() as session, session.begin():
         try:
             account = await lookup.scoped_row(
                 session, SocialAccount, account_id, principal, Action.CONTENT_PUBLISH
             )
         except NotFound:
             raise NotFound("No such social account.") from None
+        await session.execute(select(func.pg_advisory_xact_lock(_queue_lock_key(account.id))))
         slots = (await slots_for(session, [account.id]))[account.id]
         if not slots:
             raise refuse(
@@ -172,20 +183,19 @@ async def add_to_queue(
                 "The account has no posting slots; set them with setPostingSlots.",
             )
         when = await next_free_slot(session, account.id, slots, datetime.now(UTC))
-    if when is None:
-        raise refuse(
-            "socialAccountId",
-            UserErrorCode.TOO_FAR,
-            f"No free slot in the next {HORIZON_WEEKS} weeks.",
-        )
-    return await scheduling.schedule_post(
-        state,
-        principal,
-        ScheduleRequest(
+        if when is None:
+            raise refuse(
+                "socialAccountId",
+                UserErrorCode.TOO_FAR,
+                f"No free slot in the next {HORIZON_WEEKS} weeks.",
+            )
+        request = ScheduleRequest(
             content_id=content_id,
             variation_id=None,
             account_ids=[account.id],
             scheduled_at=when,
             timezone=slots[0].timezone,
-        ),
-    )
+        )
+        post, targets = await scheduling.schedule_in(state, session, principal, request, when)
+    await scheduling.announce(state, targets)
+    return post
