@@ -139,6 +139,15 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "retryPost": hidden(Action.CONTENT_PUBLISH),
     "setPostingSlots": hidden(Action.CONTENT_PUBLISH),
     "addToQueue": hidden(Action.CONTENT_PUBLISH),
+    # Outgoing webhooks (endpoints and deliveries addressed by their own id are HIDDEN
+    # outside their workspace; admins only: URLs and delivery errors are theirs to see)
+    "webhookEndpoints": workspace(Action.ACCOUNT_MANAGE),
+    "webhookDeliveries": hidden(Action.ACCOUNT_MANAGE),
+    "createWebhookEndpoint": workspace(Action.ACCOUNT_MANAGE),
+    "updateWebhookEndpoint": hidden(Action.ACCOUNT_MANAGE),
+    "deleteWebhookEndpoint": hidden(Action.ACCOUNT_MANAGE),
+    "rotateWebhookSecret": hidden(Action.ACCOUNT_MANAGE),
+    "redeliverWebhook": hidden(Action.ACCOUNT_MANAGE),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "jobEvents": hidden(Action.WORKSPACE_READ),

@@ -15,6 +15,7 @@ from resolvers.content.workflow import WorkflowMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
 from resolvers.publishing import PublishingMutation
+from resolvers.webhooks import WebhookMutation
 from resolvers.workspaces.api_keys import ApiKeyMutation
 from resolvers.workspaces.teams import WorkspaceMutation
 
@@ -34,5 +35,6 @@ class Mutation(
     JobMutation,
     AIMutation,
     PublishingMutation,
+    WebhookMutation,
 ):
     pass

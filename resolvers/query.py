@@ -20,6 +20,7 @@ from resolvers.content.segments import SegmentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
 from resolvers.publishing import PublishingQuery
+from resolvers.webhooks import WebhookQuery
 from resolvers.workspaces.api_keys import ApiKeyQuery
 from resolvers.workspaces.teams import WorkspaceQuery
 from schema.context import Info
@@ -41,6 +42,7 @@ class Query(
     JobQuery,
     AIQuery,
     PublishingQuery,
+    WebhookQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

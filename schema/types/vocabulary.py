@@ -20,6 +20,8 @@ from app.models.vocabulary import (
     GenerationOperation,
     Platform,
     SentimentLabel,
+    WebhookDeliveryStatus,
+    WebhookEvent,
 )
 from app.permissions import Role
 from app.services.content.library import ContentOrder
@@ -45,6 +47,8 @@ __all__ = [
     "SentimentLabel",
     "TargetStatus",
     "UserErrorCode",
+    "WebhookDeliveryStatus",
+    "WebhookEvent",
 ]
 
 domain_enum(
@@ -249,5 +253,29 @@ domain_enum(
         TargetStatus.CANCELLED: "Cancelled before it went out.",
         TargetStatus.UNKNOWN: "The platform may have published it but never told us, and it "
         "cannot be asked: confirm it (confirmPostPublished) or send it again (retryPost).",
+    },
+)
+
+domain_enum(
+    WebhookEvent,
+    description="What an outgoing webhook can be told about.",
+    values={
+        WebhookEvent.POST_PUBLISHED: "A post went out on one account (one target published).",
+        WebhookEvent.POST_FAILED: "A post failed for good on one account (one target failed).",
+        WebhookEvent.CONTENT_APPROVED: "Content in review was approved.",
+        WebhookEvent.ACCOUNT_NEEDS_RECONNECT: "A connected account's token was refused: a "
+        "person must reconnect it.",
+    },
+)
+
+domain_enum(
+    WebhookDeliveryStatus,
+    description="Where one event's delivery to one endpoint stands.",
+    values={
+        WebhookDeliveryStatus.PENDING: "Not delivered yet (waiting, or retrying after a "
+        "network error, 408, 429 or 5xx).",
+        WebhookDeliveryStatus.SUCCEEDED: "The endpoint answered 2xx.",
+        WebhookDeliveryStatus.FAILED: "Given up: a final answer (another 4xx, a refused "
+        "address) or out of attempts.",
     },
 )

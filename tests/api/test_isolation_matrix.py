@@ -47,6 +47,9 @@ from app.models import (
     ScheduledPost,
     SocialAccount,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventRow,
     Workspace,
 )
 from app.permissions import PERMISSIONS, Role
@@ -102,6 +105,8 @@ class World:
     post_id: uuid.UUID = NIL  # a post with a PENDING target (pending_target_id)
     pending_target_id: uuid.UUID = NIL
     unknown_target_id: uuid.UUID = NIL  # a target whose outcome is UNKNOWN
+    endpoint_id: uuid.UUID = NIL  # a webhook endpoint with one failed delivery
+    webhook_delivery_id: uuid.UUID = NIL
 
     @property
     def ws(self) -> str:
@@ -303,6 +308,35 @@ async def _build_world(app: Starlette) -> World:
                     idempotency_key=f"sc-{target_id.hex}",
                 )
             )
+        world.endpoint_id, event_id = uuid.uuid4(), uuid.uuid4()
+        world.webhook_delivery_id = uuid.uuid4()
+        session.add(
+            WebhookEndpoint(
+                id=world.endpoint_id,
+                workspace_id=world.workspace_id,
+                url="https://93.184.215.14/events",
+                events=["POST_PUBLISHED"],
+                secret=state.keys.box.encrypt("whsec_test"),
+            )
+        )
+        session.add(
+            WebhookEventRow(
+                id=event_id, workspace_id=world.workspace_id, event="POST_PUBLISHED", payload={}
+            )
+        )
+        await session.flush()
+        session.add(
+            WebhookDelivery(
+                id=world.webhook_delivery_id,
+                workspace_id=world.workspace_id,
+                endpoint_id=world.endpoint_id,
+                event_id=event_id,
+                event="POST_PUBLISHED",
+                status="FAILED",
+                attempts=1,
+                response_status=410,
+            )
+        )
         world.job_id = uuid.uuid4()
         session.add(
             Job(
@@ -722,6 +756,34 @@ CALLS: dict[str, Call] = {
             "c": _gid("Content", w.approved_id),
             "a": _gid("SocialAccount", w.account_id),
         },
+    ),
+    "webhookEndpoints": (
+        "query($ws: ID!) { webhookEndpoints(workspaceId: $ws) { edges { node { id url } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "webhookDeliveries": (
+        "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id status } } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "createWebhookEndpoint": (
+        'mutation($ws: ID!) { createWebhookEndpoint(input: {workspaceId: $ws, url: "https://93.184.215.14/in", events: [POST_FAILED]}) { secret errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "updateWebhookEndpoint": (
+        "mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, active: false}) { endpoint { active } errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "deleteWebhookEndpoint": (
+        "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "rotateWebhookSecret": (
+        "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "redeliverWebhook": (
+        "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { delivery { id status } errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookDelivery", w.webhook_delivery_id)},
     ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
