@@ -96,6 +96,7 @@ async def record(
         id=uuid.uuid4(), workspace_id=workspace_id, event=event.value, payload=payload
     )
     session.add(row)
+    await session.flush()  # the deliveries refer to it (no ORM relationship orders them)
     for endpoint_id in listening:
         add_delivery(session, workspace_id, endpoint_id, row.id, event.value)
     await session.flush()
