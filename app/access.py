@@ -150,6 +150,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "redeliverWebhook": hidden(Action.ACCOUNT_MANAGE),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
+    "socialAccountStatusChanged": workspace(Action.CONTENT_EDIT),
     "jobEvents": hidden(Action.WORKSPACE_READ),
     "generationProgress": hidden(Action.WORKSPACE_READ),
     "workspaceEvents": workspace(Action.WORKSPACE_READ),

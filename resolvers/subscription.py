@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.account_events import AccountSubscription
 from resolvers.ai import AISubscription
 from resolvers.jobs import JobSubscription
 from resolvers.publishing import PublishingSubscription
 
 
 @strawberry.type(description="Live updates over websockets (graphql-transport-ws).")
-class Subscription(JobSubscription, AISubscription, PublishingSubscription):
+class Subscription(JobSubscription, AISubscription, PublishingSubscription, AccountSubscription):
     pass

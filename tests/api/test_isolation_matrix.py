@@ -263,6 +263,17 @@ async def _build_world(app: Starlette) -> World:
                 ),
             )
         )
+        # An account whose token was refused: socialAccountStatusChanged starts with it.
+        session.add(
+            SocialAccount(
+                id=uuid.uuid4(),
+                workspace_id=world.workspace_id,
+                platform="WEBHOOK",
+                name="Refused",
+                status="NEEDS_RECONNECT",
+                status_reason="401",
+            )
+        )
         world.post_id = uuid.uuid4()
         due = datetime.now(UTC) + timedelta(days=1)
         session.add(
@@ -787,6 +798,10 @@ CALLS: dict[str, Call] = {
     ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "socialAccountStatusChanged": (
+        "subscription($ws: ID!) { socialAccountStatusChanged(workspaceId: $ws) { status account { id } } }",
         lambda w, p: {"ws": w.ws},
     ),
     "jobEvents": (
