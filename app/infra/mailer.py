@@ -14,6 +14,7 @@ server never fails the request; failures are logged. `aclose` waits for mail in 
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -83,6 +84,10 @@ class SmtpServer:
     starttls: bool = True
     tls: bool = False  # implicit TLS (port 465); then STARTTLS is not used
     timeout: float = 30.0
+    # The addresses to connect to (in order), when `host` was resolved and checked
+    # beforehand (a user-chosen server must be public): the connection goes to an address
+    # that was checked, and TLS still verifies `host`.
+    addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpServer:
@@ -109,17 +114,12 @@ async def deliver(
 ) -> list[str]:
     """Send `message` to `recipients`; returns the recipients the server refused (the
     rest were accepted). Raises `SmtpFailure` when nobody got it, or it is unknown."""
-    client = aiosmtplib.SMTP(
-        hostname=server.host,
-        port=server.port,
-        use_tls=server.tls,
-        start_tls=server.starttls if not server.tls else False,
-        timeout=server.timeout,
-    )
     if not recipients:
         raise SmtpFailure("envelope", "the message has no recipients")
     stage: Stage = "connect"
+    client: aiosmtplib.SMTP | None = None
     try:
+        client = await _client(server)
         await client.connect()
         if server.username:
             stage = "auth"
@@ -150,12 +150,55 @@ async def deliver(
         # Connection lost or timed out (no reply code). The password never appears here.
         raise SmtpFailure(stage, f"SMTP connection failed ({type(exc).__name__})") from None
     finally:
-        if client.is_connected:
+        if client is not None and client.is_connected:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
     return refused
+
+
+async def _client(server: SmtpServer) -> aiosmtplib.SMTP:
+    start_tls = server.starttls if not server.tls else False
+    if not server.addresses:
+        return aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.tls,
+            start_tls=start_tls,
+            timeout=server.timeout,
+        )
+    sock = await _connect_checked(server)
+    # The connected socket is aiosmtplib's from here (its transport closes it).
+    return aiosmtplib.SMTP(
+        hostname=server.host,
+        sock=sock,
+        use_tls=server.tls,
+        start_tls=start_tls,
+        timeout=server.timeout,
+    )
+
+
+async def _connect_checked(server: SmtpServer) -> socket.socket:
+    """A TCP connection to the first of the checked addresses that answers."""
+    loop = asyncio.get_running_loop()
+    error: OSError = OSError("no address to connect to")
+    for address in server.addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(server.timeout):
+                await loop.sock_connect(sock, (address, server.port))
+        except OSError as exc:  # refused, unreachable, timed out: try the next address
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error
 
 
 def mail_message(mail: Mail, sender: str) -> EmailMessage:
