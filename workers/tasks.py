@@ -15,6 +15,7 @@ from app.logging import get_logger
 from app.services.ai import editing, generate_job, personalization, variants
 from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
+from app.services.outgoing import mail as outgoing_mail
 from app.services.outgoing import sending as outgoing_webhooks
 from app.services.publishing import delivery as publishing
 from app.services.publishing import sweeper as publishing_sweeper
@@ -32,6 +33,7 @@ HANDLERS: dict[str, Handler] = combine(
     personalization.JOB_HANDLERS,
     variants.JOB_HANDLERS,
     outgoing_webhooks.JOB_HANDLERS,
+    outgoing_mail.JOB_HANDLERS,
 )
 
 

@@ -6,15 +6,19 @@ it for tests, `smtp` sends it through SMTP_HOST with aiosmtplib.
 auth, envelope, data), because only a failure during DATA leaves it unknown whether the
 server took the message.
 
-The SMTP mailer sends in the background: a request that mails (a password reset) answers
-as fast for an address that gets mail as for one that does not, and a slow or failing
-server never fails the request; failures are logged. `aclose` waits for mail in flight.
+The app's mailer for `smtp` is `QueuedMailer`: `send` stores the message as a durable job
+(app/services/outgoing/mail.py, wired in app/asgi.py: this package imports no domain) and
+a worker sends it, retried, so mail survives a process that dies. A request that mails (a
+password reset) never waits on the SMTP server, and a slow or failing server never fails
+it. `SmtpMailer` sends in a background task of this process instead (lost if it dies);
+it is what `build_mailer` gives without a durable queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -254,11 +258,33 @@ class SmtpMailer:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
 
-def build_mailer(kind: str, settings: Settings | None = None) -> Mailer:
+class QueuedMailer:
+    """The app's own mail as durable jobs: `store` writes the job row and enqueues it."""
+
+    def __init__(self, store: Callable[[Mail], Awaitable[object]]) -> None:
+        self._store = store
+
+    async def send(self, mail: Mail) -> None:
+        await self._store(mail)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_mailer(
+    kind: str,
+    settings: Settings | None = None,
+    *,
+    durable: Callable[[Mail], Awaitable[object]] | None = None,
+) -> Mailer:
+    """`durable`: how to store a message as a job (the smtp mailer then queues it)."""
     if kind == "memory":
         return MemoryMailer()
     if kind == "smtp":
         if settings is None:
             raise ValueError("the smtp mailer needs the settings")
-        return SmtpMailer(SmtpServer.from_settings(settings), settings.smtp_from)
+        server = SmtpServer.from_settings(settings)
+        if durable is not None:
+            return QueuedMailer(durable)
+        return SmtpMailer(server, settings.smtp_from)
     return LogMailer()

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.security.crypto import SecretBox
 from app.services.identity import two_factor
-from app.services.outgoing import endpoints
+from app.services.outgoing import endpoints, mail
 from app.services.publishing import accounts
 
 
@@ -24,6 +24,7 @@ class RotationReport:
     credentials: int = 0
     totp_secrets: int = 0
     webhook_secrets: int = 0
+    queued_mail: int = 0
     unreadable_accounts: list[uuid.UUID] = field(default_factory=list)
     unreadable_users: list[uuid.UUID] = field(default_factory=list)
     unreadable_webhooks: list[uuid.UUID] = field(default_factory=list)
@@ -39,4 +40,6 @@ async def rotate_all(factory: async_sessionmaker[AsyncSession], box: SecretBox) 
     report.totp_secrets, report.unreadable_users = await two_factor.rotate_secrets(factory, box)
     webhooks = await endpoints.rotate_secrets(factory, box)
     report.webhook_secrets, report.unreadable_webhooks = webhooks
+    # Mail waiting to be sent; one no key opens cannot be sent anyway (it fails).
+    report.queued_mail, _ = await mail.rotate_payloads(factory, box)
     return report
