@@ -14,8 +14,8 @@ from resolvers.content.variations import VariationMutation
 from resolvers.content.workflow import WorkflowMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
+from resolvers.outgoing import WebhookMutation
 from resolvers.publishing import PublishingMutation
-from resolvers.webhooks import WebhookMutation
 from resolvers.workspaces.api_keys import ApiKeyMutation
 from resolvers.workspaces.teams import WorkspaceMutation
 

@@ -19,8 +19,8 @@ from resolvers.content.search import SearchQuery
 from resolvers.content.segments import SegmentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
+from resolvers.outgoing import WebhookQuery
 from resolvers.publishing import PublishingQuery
-from resolvers.webhooks import WebhookQuery
 from resolvers.workspaces.api_keys import ApiKeyQuery
 from resolvers.workspaces.teams import WorkspaceQuery
 from schema.context import Info

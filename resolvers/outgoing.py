@@ -21,7 +21,7 @@ from resolvers.common import (
 from schema.context import Info
 from schema.ids import parse_id
 from schema.pagination import Connection, page_size
-from schema.types.webhooks import (
+from schema.types.outgoing import (
     CreateWebhookEndpointInput,
     DeleteWebhookEndpointPayload,
     UpdateWebhookEndpointInput,
