@@ -9,9 +9,9 @@ server took the message.
 The app's mailer for `smtp` is `QueuedMailer`: `send` stores the message as a durable job
 (app/services/outgoing/mail.py, wired in app/asgi.py: this package imports no domain) and
 a worker sends it, retried, so mail survives a process that dies. A request that mails (a
-password reset) never waits on the SMTP server, and a slow or failing server never fails
-it. `SmtpMailer` sends in a background task of this process instead (lost if it dies);
-it is what `build_mailer` gives without a durable queue.
+password reset) never waits on the database or the SMTP server, and a slow or failing
+server never fails it. `SmtpMailer` sends in a background task of this process instead
+(lost if it dies); it is what `build_mailer` gives without a durable queue.
 """
 
 from __future__ import annotations
@@ -259,16 +259,32 @@ class SmtpMailer:
 
 
 class QueuedMailer:
-    """The app's own mail as durable jobs: `store` writes the job row and enqueues it."""
+    """The app's own mail as durable jobs: `store` writes the job row and enqueues it.
+
+    The store runs in a task of its own, so a request that mails answers as fast for an
+    address that gets mail as for one that does not (a password reset must not tell which
+    addresses have accounts). Only the milliseconds until the row commits are at risk if
+    the process dies; from then on the job is retried until sent. `aclose` waits for
+    stores in flight (at shutdown)."""
 
     def __init__(self, store: Callable[[Mail], Awaitable[object]]) -> None:
         self._store = store
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def send(self, mail: Mail) -> None:
-        await self._store(mail)
+        task = asyncio.create_task(self._queue(mail))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _queue(self, mail: Mail) -> None:
+        try:
+            await self._store(mail)
+        except Exception as exc:
+            log.error("mail_not_queued", to=mail.to, subject=mail.subject, error=repr(exc))
 
     async def aclose(self) -> None:
-        return None
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 def build_mailer(

@@ -12,7 +12,7 @@ from strawberry import relay
 from app.models import WebhookDelivery as DeliveryRow
 from app.models import WebhookEndpoint as EndpointRow
 from app.models.vocabulary import WebhookEvent as EventValue
-from app.services.outgoing import endpoints
+from app.services.outgoing import deliveries, endpoints
 from app.services.outgoing.endpoints import EndpointChanges, EndpointWithSecret
 from schema.context import Info
 from schema.ids import parse_id
@@ -59,12 +59,12 @@ class WebhookEndpoint(relay.Node):
         return [cls.from_row(r) if r is not None else None for r in rows]
 
 
-@strawberry.type(description="One event sent (or being sent) to one endpoint.")
-class WebhookDelivery:
-    id: relay.GlobalID = strawberry.field(
-        description="Global ID; its UUID is the X-SmartContent-Delivery header, the same on "
-        "every retry."
-    )
+@strawberry.type(
+    description="One event sent (or being sent) to one endpoint; the UUID in its ID is the "
+    "X-SmartContent-Delivery header, the same on every retry."
+)
+class WebhookDelivery(relay.Node):
+    id: relay.NodeID[str]
     event: WebhookEvent = strawberry.field(description="What happened.")
     event_id: str = strawberry.field(description="The event's id (the body's `id`).")
     status: WebhookDeliveryStatus = strawberry.field(description="Where it stands.")
@@ -83,7 +83,7 @@ class WebhookDelivery:
     @classmethod
     def from_row(cls, row: DeliveryRow) -> WebhookDelivery:
         return cls(
-            id=relay.GlobalID("WebhookDelivery", str(row.id)),
+            id=str(row.id),
             event=WebhookEvent(row.event),
             event_id=str(row.event_id),
             status=WebhookDeliveryStatus(row.status),
@@ -95,6 +95,14 @@ class WebhookDelivery:
             last_attempt_at=row.last_attempt_at,
             delivered_at=row.delivered_at,
         )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[WebhookDelivery | None]:
+        ids = [uuid_or_nil(i) for i in node_ids]
+        rows = await deliveries.visible(info.context.state, info.context.principal, ids)
+        return [cls.from_row(r) if r is not None else None for r in rows]
 
 
 @strawberry.input(description="Register a URL for some of the workspace's events.")

@@ -47,6 +47,7 @@ async def test_password_reset_mail_is_a_job_a_worker_sends(servers: Servers) -> 
                 request = "mutation($e: String!) { requestPasswordReset(email: $e) { success } }"
                 body = await gql(client, request, {"e": account.email})
                 assert body["data"]["requestPasswordReset"]["success"] is True
+            await state.mailer.aclose()  # the job row is written beside the request
             [job] = await _mail_jobs(state)
             # Stored sealed: the reset token is nowhere in plain text.
             assert set(job.payload) == {"sealed"} and account.email not in str(job.payload)

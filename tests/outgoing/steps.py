@@ -14,7 +14,8 @@ from app.models import Job, WebhookDelivery
 from app.services.outgoing.outbox import DELIVER_WEBHOOK
 from app.settings import Settings
 from app.state import AppState
-from tests.publishing.conftest import Team, call
+from tests.outgoing.event_receiver import EventReceiver
+from tests.publishing.conftest import Team, approved_content, call
 from workers.tasks import HANDLERS
 
 CREATE = """
@@ -86,3 +87,13 @@ async def run_job(state: AppState, job_id: uuid.UUID, settings: Settings | None 
         settings=settings or state.settings,
         timeout_seconds=15,
     )
+
+
+async def approved_and_job(
+    client: httpx.AsyncClient, state: AppState, team: Team, events: EventReceiver
+) -> tuple[dict[str, Any], str, Job]:
+    """An endpoint for CONTENT_APPROVED, content approved, and the job that reports it."""
+    endpoint = await create_endpoint(client, team, events.url, ["CONTENT_APPROVED"])
+    content_id = await approved_content(client, team)
+    [job] = await webhook_jobs(state)
+    return endpoint, content_id, job

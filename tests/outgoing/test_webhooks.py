@@ -10,19 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.models import Job, WebhookEndpoint, WebhookEventRow
-from app.models.vocabulary import WebhookEvent
-from app.security.crypto import SecretBox, derived_key
-from app.services.outgoing import endpoints, outbox
+from app.models import Content, Job, WebhookEndpoint, WebhookEventRow
+from app.models.vocabulary import ContentStatus, WebhookEvent
+from app.services.outgoing import outbox
 from app.services.publishing import delivery as engine
 from app.services.publishing.delivery import Delivery
 from app.settings import Settings
 from app.state import AppState
 from tests.outgoing.event_receiver import EventReceiver
 from tests.outgoing.steps import (
+    approved_and_job,
     create_endpoint,
     deliveries_of,
     delivery_row,
@@ -42,19 +41,10 @@ from tests.publishing.steps import due_target
 from tests.teams import uid
 
 
-async def _approved_and_job(
-    client: httpx.AsyncClient, state: AppState, team: Team, events: EventReceiver
-) -> tuple[dict[str, str], str, Job]:
-    endpoint = await create_endpoint(client, team, events.url, ["CONTENT_APPROVED"])
-    content_id = await approved_content(client, team)
-    [job] = await webhook_jobs(state)
-    return endpoint, content_id, job
-
-
 async def test_an_approval_is_posted_signed_with_the_delivery_id(
     client: httpx.AsyncClient, state: AppState, team: Team, events: EventReceiver
 ) -> None:
-    created, content_id, job = await _approved_and_job(client, state, team, events)
+    created, content_id, job = await approved_and_job(client, state, team, events)
     secret = created["secret"]
     assert secret.startswith("whsec_")
     assert await run_job(state, job.id) == "succeeded"
@@ -85,7 +75,7 @@ async def test_an_approval_is_posted_signed_with_the_delivery_id(
 async def test_a_500_is_retried_with_the_same_delivery_id(
     client: httpx.AsyncClient, state: AppState, team: Team, events: EventReceiver
 ) -> None:
-    created, _, job = await _approved_and_job(client, state, team, events)
+    created, _, job = await approved_and_job(client, state, team, events)
     events.script = [500]
     assert await run_job(state, job.id) == "retrying"
     row = await delivery_row(state, uuid.UUID(job.payload["delivery_id"]))
@@ -107,7 +97,7 @@ async def test_a_500_is_retried_with_the_same_delivery_id(
 async def test_a_4xx_is_final_and_429_retried(
     client: httpx.AsyncClient, state: AppState, team: Team, events: EventReceiver
 ) -> None:
-    _, _, job = await _approved_and_job(client, state, team, events)
+    _, _, job = await approved_and_job(client, state, team, events)
     events.script = [429, 410]
     assert await run_job(state, job.id) == "retrying"
     assert await run_job(state, job.id) == "failed"
@@ -124,7 +114,7 @@ async def test_the_guard_refuses_loopback_unless_private_networks_are_allowed(
     team: Team,
     events: EventReceiver,
 ) -> None:
-    _, _, job = await _approved_and_job(client, state, team, events)
+    _, _, job = await approved_and_job(client, state, team, events)
     closed = pub_settings.model_copy(update={"outbound_allow_private_networks": False})
     assert await run_job(state, job.id, closed) == "failed"
     assert events.arrived == []
@@ -219,123 +209,44 @@ async def test_a_worker_delivers_the_published_event(
     assert body["data"]["platform_post_id"] == "wh-1"
 
 
-REDELIVER = (
-    "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) {"
-    " delivery { id status attempts } errors { code } } }"
-)
-ROTATE = "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret errors { code } } }"
-
-
-async def test_redelivery_rotation_update_and_delete(
+async def test_approval_through_a_review_link_is_an_event_and_unscheduling_is_not(
     client: httpx.AsyncClient, state: AppState, team: Team, events: EventReceiver
 ) -> None:
-    created, _, job = await _approved_and_job(client, state, team, events)
-    endpoint_id = created["endpoint"]["id"]
+    await create_endpoint(client, team, events.url, ["CONTENT_APPROVED"])
+    made = await call(
+        client,
+        team.owner,
+        "mutation($i: CreateContentInput!) { createContent(input: $i) { content { id } } }",
+        {"i": {"workspaceId": team.workspace_id, "title": "Guest", "body": "For the client."}},
+    )
+    content_id = made["createContent"]["content"]["id"]
+    step = "mutation($id: ID!) { submitForReview(id: $id) { errors { code } } }"
+    await call(client, team.owner, step, {"id": content_id})
+    link = await call(
+        client,
+        team.owner,
+        "mutation($id: ID!) { createReviewLink(contentId: $id) { token errors { code } } }",
+        {"id": content_id},
+    )
+    respond = (
+        "mutation($t: String!) { respondToReviewLink(token: $t, decision: APPROVE,"
+        ' reviewerName: "Casey") { content { status } errors { code } } }'
+    )
+    answer = await client.post(
+        "/graphql", json={"query": respond, "variables": {"t": link["createReviewLink"]["token"]}}
+    )
+    assert answer.json()["data"]["respondToReviewLink"]["content"]["status"] == "APPROVED"
+    [job] = await webhook_jobs(state)
     assert await run_job(state, job.id) == "succeeded"
-    rotated = (await call(client, team.owner, ROTATE, {"id": endpoint_id}))["rotateWebhookSecret"]
-    assert rotated["errors"] == [] and rotated["secret"] != created["secret"]
+    assert events.arrived[0].json["data"]["content_id"] == str(uid(content_id))
 
-    [listed] = await deliveries_of(client, team, endpoint_id)
-    again = (await call(client, team.owner, REDELIVER, {"id": listed["id"]}))["redeliverWebhook"]
-    assert again["errors"] == [] and again["delivery"]["status"] == "PENDING"
-    [_, second_job] = await webhook_jobs(state)
-    assert await run_job(state, second_job.id) == "succeeded"
-    first, second = events.arrived
-    assert first.json["id"] == second.json["id"]  # the same event
-    assert first.headers["x-smartcontent-delivery"] != second.headers["x-smartcontent-delivery"]
-    assert second.signed_with(rotated["secret"]) and not second.signed_with(created["secret"])
-
-    update = (
-        "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) {"
-        " endpoint { events active description } errors { field code } } }"
-    )
-    changed = await call(
-        client,
-        team.owner,
-        update,
-        {"i": {"id": endpoint_id, "events": ["POST_FAILED"], "active": False, "description": "x"}},
-    )
-    assert changed["updateWebhookEndpoint"]["endpoint"] == {
-        "events": ["POST_FAILED"],
-        "active": False,
-        "description": "x",
-    }
-    refused = await call(
-        client, team.owner, update, {"i": {"id": endpoint_id, "url": "ftp://example.com/"}}
-    )
-    assert refused["updateWebhookEndpoint"]["errors"] == [{"field": "url", "code": "INVALID"}]
-
-    delete = "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId errors { code } } }"
-    gone = await call(client, team.owner, delete, {"id": endpoint_id})
-    assert gone["deleteWebhookEndpoint"]["deletedId"] == endpoint_id
-    listing = await call(
-        client,
-        team.owner,
-        "query($ws: ID!) { webhookEndpoints(workspaceId: $ws) { edges { node { id } } } }",
-        {"ws": team.workspace_id},
-    )
-    assert listing["webhookEndpoints"]["edges"] == []
-
-
-async def test_registration_checks_the_url_and_events(
-    client: httpx.AsyncClient, team: Team
-) -> None:
-    data = await call(
-        client,
-        team.owner,
-        "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {"
-        " endpoint { id } secret errors { field code } } }",
-        {"i": {"workspaceId": team.workspace_id, "url": "https://" + "a" * 2000, "events": []}},
-    )
-    payload = data["createWebhookEndpoint"]
-    assert payload["endpoint"] is None and payload["secret"] is None
-    assert payload["errors"] == [
-        {"field": "url", "code": "TOO_LONG"},
-        {"field": "events", "code": "REQUIRED"},
-    ]
-
-
-@pytest.mark.no_db
-@pytest.mark.parametrize(
-    ("url", "allow_private", "problem"),
-    [
-        ("https://93.184.215.14/in", False, None),
-        ("http://93.184.215.14/in", False, "https"),
-        ("http://127.0.0.1:9/in", True, None),
-        ("https://127.0.0.1/in", False, "private, loopback"),
-        ("https://169.254.169.254/latest", False, "private, loopback"),
-        ("https://user:pw@93.184.215.14/in", False, "user name or password"),
-        ("https://93.184.215.14/" + "a" * 2000, False, "At most 2000"),
-    ],
-)
-async def test_url_rules(url: str, allow_private: bool, problem: str | None) -> None:
-    found = await endpoints.url_problem(url, allow_private=allow_private)
-    if problem is None:
-        assert found is None
-    else:
-        assert found is not None and problem in found
-
-
-async def test_rotate_keys_re_encrypts_endpoint_secrets(
-    client: httpx.AsyncClient, state: AppState, team: Team, events: EventReceiver
-) -> None:
-    created = await create_endpoint(client, team, events.url, ["POST_FAILED"])
-    newest = Fernet.generate_key().decode()
-    old_box = state.keys.box
-    both = SecretBox([newest])
-    count, unreadable = await endpoints.rotate_secrets(state.session_factory, both)
-    assert (count, unreadable) == (0, [uid(created["endpoint"]["id"])])  # old key not given
-    rotating = SecretBox([newest, *_keys_of(state)])
-    count, unreadable = await endpoints.rotate_secrets(state.session_factory, rotating)
-    assert (count, unreadable) == (1, [])
-    async with state.session_factory() as session:
-        row = await session.get(WebhookEndpoint, uid(created["endpoint"]["id"]))
-    assert row is not None
-    assert SecretBox([newest]).decrypt(row.secret) == created["secret"]
-    with pytest.raises(ValueError):
-        old_box.decrypt(row.secret)
-
-
-def _keys_of(state: AppState) -> list[str]:
-    """The test settings' one key (no ENCRYPTION_KEYS: derived from SECRET_KEY)."""
-    return [derived_key(state.keys.signing_secret, "encryption-at-rest")]
+    # SCHEDULED -> APPROVED (everything of it cancelled) is no approval.
+    async with state.session_factory() as session, session.begin():
+        await session.execute(
+            update(Content).where(Content.id == uid(content_id)).values(status="SCHEDULED")
+        )
+        content = await session.get(Content, uid(content_id))
+        assert content is not None
+        content.status = "APPROVED"
+        await outbox.content_moved(session, content, ContentStatus.SCHEDULED)
+    assert len(await webhook_jobs(state)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from app.pagination import Page, fetch_page, newest_first
 from app.permissions import Action
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.outgoing.endpoints import is_admin
 from app.services.outgoing.outbox import add_delivery
 from app.state import AppState
 
@@ -63,3 +65,16 @@ async def redeliver(
         await session.refresh(delivery)
     await jobs.enqueue(state.arq, job_id, 0)
     return delivery
+
+
+async def visible(
+    state: AppState, principal: Principal, ids: Sequence[uuid.UUID]
+) -> list[WebhookDelivery | None]:
+    """Deliveries by id for `node(id:)`, one statement: None outside the caller's admin
+    workspaces."""
+    async with state.read_session_factory() as session:
+        rows = (
+            await session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+        ).all()
+    by_id = {r.id: r for r in rows if is_admin(principal, r.workspace_id)}
+    return [by_id.get(i) for i in ids]

@@ -216,11 +216,11 @@ async def visible(
         rows = (
             await session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))
         ).all()
-    by_id = {r.id: r for r in rows if _admin(principal, r.workspace_id)}
+    by_id = {r.id: r for r in rows if is_admin(principal, r.workspace_id)}
     return [by_id.get(i) for i in ids]
 
 
-def _admin(principal: Principal, workspace_id: uuid.UUID) -> bool:
+def is_admin(principal: Principal, workspace_id: uuid.UUID) -> bool:
     role = principal.role_in(workspace_id)
     return role is not None and allows(role, Action.ACCOUNT_MANAGE)
 
