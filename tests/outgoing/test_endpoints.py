@@ -3,14 +3,18 @@ the URL rules at registration, rotate-keys, and `node(id:)` for admins only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 from app.models import WebhookEndpoint
+from app.models.vocabulary import WebhookEvent
 from app.security.crypto import SecretBox, derived_key
-from app.services.outgoing import endpoints
+from app.services.outgoing import endpoints, outbox
 from app.state import AppState
+from tests.api.test_query_counts import count_statements
 from tests.helpers import register
 from tests.outgoing.event_receiver import EventReceiver
 from tests.outgoing.steps import (
@@ -163,3 +167,30 @@ async def test_endpoints_and_deliveries_are_nodes_for_their_admins_only(
     }
     stranger = await register(client)
     assert await call(client, stranger, query, ids) == {"a": None, "b": None}
+
+
+async def test_statements_do_not_grow_with_the_page(
+    client: httpx.AsyncClient, pub_app: Any, state: AppState, team: Team, events: EventReceiver
+) -> None:
+    created = await create_endpoint(client, team, events.url, ["POST_FAILED"])
+    workspace_id = uid(team.workspace_id)
+
+    async def add_events(count: int) -> None:
+        async with state.session_factory() as session, session.begin():
+            for _ in range(count):
+                await outbox.record(session, workspace_id, WebhookEvent.POST_FAILED, {})
+
+    query = (
+        "query($ws: ID!, $id: ID!) { webhookEndpoints(workspaceId: $ws) { edges { node {"
+        " id url events } } } webhookDeliveries(endpointId: $id) { edges { node {"
+        " id status event attempts } } } }"
+    )
+    variables = {"ws": team.workspace_id, "id": created["endpoint"]["id"]}
+    counts = []
+    for more in (1, 9):
+        await add_events(more)
+        with count_statements(pub_app) as statements:
+            data = await call(client, team.owner, query, variables)
+        counts.append(len(statements))
+    assert len(data["webhookDeliveries"]["edges"]) == 10
+    assert counts[0] == counts[1]

@@ -16,6 +16,7 @@ from app.models import Content, Job, WebhookEndpoint, WebhookEventRow
 from app.models.vocabulary import ContentStatus, WebhookEvent
 from app.services.outgoing import outbox
 from app.services.publishing import delivery as engine
+from app.services.publishing.accounts import DISCONNECTED_ERROR
 from app.services.publishing.delivery import Delivery
 from app.settings import Settings
 from app.state import AppState
@@ -38,7 +39,7 @@ from tests.publishing.conftest import (
 )
 from tests.publishing.receiver import Receiver, Reply
 from tests.publishing.steps import due_target
-from tests.teams import uid
+from tests.teams import gid, uid
 
 
 async def test_an_approval_is_posted_signed_with_the_delivery_id(
@@ -250,3 +251,21 @@ async def test_approval_through_a_review_link_is_an_event_and_unscheduling_is_no
         content.status = "APPROVED"
         await outbox.content_moved(session, content, ContentStatus.SCHEDULED)
     assert len(await webhook_jobs(state)) == 1
+
+
+async def test_disconnecting_an_account_reports_its_waiting_posts_failed(
+    client: httpx.AsyncClient,
+    state: AppState,
+    team: Team,
+    receiver: Receiver,
+    events: EventReceiver,
+) -> None:
+    await create_endpoint(client, team, events.url, ["POST_FAILED"])
+    _, [target] = await due_target(client, state, team, receiver.url)
+    disconnect = "mutation($id: ID!) { disconnectSocialAccount(id: $id) { account { status } } }"
+    account = gid("SocialAccount", target.social_account_id)
+    await call(client, team.owner, disconnect, {"id": account})
+    async with state.session_factory() as session:
+        [row] = (await session.scalars(select(WebhookEventRow))).all()
+    assert row.event == "POST_FAILED" and row.payload["target_id"] == str(target.id)
+    assert row.payload["error"] == DISCONNECTED_ERROR

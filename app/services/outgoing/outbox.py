@@ -169,6 +169,12 @@ async def post_failed(
         await _reconnect(session, account, target.error)
 
 
+async def posts_failed(session: AsyncSession, targets: list[PostTarget]) -> None:
+    """POST_FAILED for each target just failed together (its account was disconnected)."""
+    for target in targets:
+        await post_failed(session, target)
+
+
 async def account_needs_reconnect(session: AsyncSession, account: SocialAccount) -> None:
     """ACCOUNT_NEEDS_RECONNECT for an account just marked so (token refresh refused)."""
     await _reconnect(session, account, account.status_reason)
