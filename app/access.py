@@ -149,9 +149,19 @@ OPERATION_ACCESS: dict[str, Rule] = {
     # Analytics: engagement events
     "recordEngagementEvents": workspace(Action.ENGAGEMENT_RECORD),
     "importSchedule": workspace(Action.CONTENT_PUBLISH),
+    # Outgoing webhooks (endpoints and deliveries addressed by their own id are HIDDEN
+    # outside their workspace; admins only: URLs and delivery errors are theirs to see)
+    "webhookEndpoints": workspace(Action.ACCOUNT_MANAGE),
+    "webhookDeliveries": hidden(Action.ACCOUNT_MANAGE),
+    "createWebhookEndpoint": workspace(Action.ACCOUNT_MANAGE),
+    "updateWebhookEndpoint": hidden(Action.ACCOUNT_MANAGE),
+    "deleteWebhookEndpoint": hidden(Action.ACCOUNT_MANAGE),
+    "rotateWebhookSecret": hidden(Action.ACCOUNT_MANAGE),
+    "redeliverWebhook": hidden(Action.ACCOUNT_MANAGE),
     # Subscriptions
     "postStatusChanged": workspace(Action.CONTENT_READ),
     "performanceUpdated": workspace(Action.CONTENT_READ),
+    "socialAccountStatusChanged": workspace(Action.CONTENT_EDIT),
     "jobEvents": hidden(Action.WORKSPACE_READ),
     "generationProgress": hidden(Action.WORKSPACE_READ),
     "workspaceEvents": workspace(Action.WORKSPACE_READ),

@@ -30,6 +30,7 @@ from app.infra.throttle import LoginThrottle
 from app.logging import configure_logging, get_logger
 from app.metrics import Metrics
 from app.security.keys import load_keys
+from app.services.outgoing import mail as outgoing_mail
 from app.settings import Settings, get_settings
 from app.state import AppState
 from schema.schema import build_schema
@@ -56,17 +57,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics.add_pool_collector(engine)
     redis = Redis.from_url(redis_url)
     keys = load_keys(settings)
+    session_factory = create_session_factory(engine)
+    arq = JobQueue(redis_url)
     state = AppState(
         settings=settings,
         engine=engine,
-        session_factory=create_session_factory(engine),
+        session_factory=session_factory,
         read_session_factory=create_read_session_factory(engine),
         redis=redis,
         hub=EventHub(redis_url),
-        arq=JobQueue(redis_url),
+        arq=arq,
         metrics=metrics,
         keys=keys,
-        mailer=build_mailer(settings.mailer, settings),
+        mailer=build_mailer(
+            settings.mailer,
+            settings,
+            durable=outgoing_mail.queue_with(session_factory, arq, keys.box),
+        ),
         login_throttle=LoginThrottle(
             redis, settings.login_max_failures, settings.login_lock_seconds
         ),

@@ -87,6 +87,7 @@ def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
         f"{report.totp_secrets} TOTP secrets under the newest key",
         file=sys.stderr,
     )
+    print(f"smartcontent: re-encrypted {report.webhook_secrets} webhook secrets", file=sys.stderr)
     if not report.complete:
         print(
             f"smartcontent: no configured key opens {len(report.unreadable_accounts)} account "
@@ -94,6 +95,12 @@ def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
             "keep every old key in ENCRYPTION_KEYS until they are re-entered",
             file=sys.stderr,
         )
+        if report.unreadable_webhooks:
+            print(
+                f"smartcontent: no configured key opens {len(report.unreadable_webhooks)} "
+                "webhook secrets (left unchanged; rotateWebhookSecret replaces them)",
+                file=sys.stderr,
+            )
         return 1
     return 0
 

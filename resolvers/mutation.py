@@ -16,6 +16,7 @@ from resolvers.content.variations import VariationMutation
 from resolvers.content.workflow import WorkflowMutation
 from resolvers.identity import IdentityMutation
 from resolvers.jobs import JobMutation
+from resolvers.outgoing import WebhookMutation
 from resolvers.publishing import PublishingMutation
 from resolvers.publishing_imports import ScheduleImportMutation
 from resolvers.workspaces.api_keys import ApiKeyMutation
@@ -40,5 +41,6 @@ class Mutation(
     PredictionMutation,
     EngagementMutation,
     ScheduleImportMutation,
+    WebhookMutation,
 ):
     pass

@@ -22,6 +22,7 @@ from resolvers.content.search import SearchQuery
 from resolvers.content.segments import SegmentQuery
 from resolvers.identity import IdentityQuery
 from resolvers.jobs import JobQuery
+from resolvers.outgoing import WebhookQuery
 from resolvers.publishing import PublishingQuery
 from resolvers.workspaces.api_keys import ApiKeyQuery
 from resolvers.workspaces.teams import WorkspaceQuery
@@ -47,6 +48,7 @@ class Query(
     PerformanceQuery,
     PredictionQuery,
     TimingQuery,
+    WebhookQuery,
 ):
     @strawberry.field(
         description="Fetch any object by its global ID (Relay). Null when it does not exist "

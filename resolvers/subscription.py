@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.account_events import AccountSubscription
 from resolvers.ai import AISubscription
 from resolvers.analytics.performance import PerformanceSubscription
 from resolvers.jobs import JobSubscription
@@ -12,6 +13,10 @@ from resolvers.publishing import PublishingSubscription
 
 @strawberry.type(description="Live updates over websockets (graphql-transport-ws).")
 class Subscription(
-    JobSubscription, AISubscription, PublishingSubscription, PerformanceSubscription
+    JobSubscription,
+    AISubscription,
+    PublishingSubscription,
+    AccountSubscription,
+    PerformanceSubscription,
 ):
     pass

@@ -16,6 +16,8 @@ from app.services.ai import editing, generate_job, personalization, variants
 from app.services.analytics import engagement_model, rollups
 from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
+from app.services.outgoing import mail as outgoing_mail
+from app.services.outgoing import sending as outgoing_webhooks
 from app.services.publishing import delivery as publishing
 from app.services.publishing import sweeper as publishing_sweeper
 
@@ -32,6 +34,8 @@ HANDLERS: dict[str, Handler] = combine(
     personalization.JOB_HANDLERS,
     variants.JOB_HANDLERS,
     engagement_model.JOB_HANDLERS,
+    outgoing_webhooks.JOB_HANDLERS,
+    outgoing_mail.JOB_HANDLERS,
 )
 
 

@@ -6,14 +6,19 @@ it for tests, `smtp` sends it through SMTP_HOST with aiosmtplib.
 auth, envelope, data), because only a failure during DATA leaves it unknown whether the
 server took the message.
 
-The SMTP mailer sends in the background: a request that mails (a password reset) answers
-as fast for an address that gets mail as for one that does not, and a slow or failing
-server never fails the request; failures are logged. `aclose` waits for mail in flight.
+The app's mailer for `smtp` is `QueuedMailer`: `send` stores the message as a durable job
+(app/services/outgoing/mail.py, wired in app/asgi.py: this package imports no domain) and
+a worker sends it, retried, so mail survives a process that dies. A request that mails (a
+password reset) never waits on the database or the SMTP server, and a slow or failing
+server never fails it. `SmtpMailer` sends in a background task of this process instead
+(lost if it dies); it is what `build_mailer` gives without a durable queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -83,6 +88,10 @@ class SmtpServer:
     starttls: bool = True
     tls: bool = False  # implicit TLS (port 465); then STARTTLS is not used
     timeout: float = 30.0
+    # The addresses to connect to (in order), when `host` was resolved and checked
+    # beforehand (a user-chosen server must be public): the connection goes to an address
+    # that was checked, and TLS still verifies `host`.
+    addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpServer:
@@ -109,17 +118,12 @@ async def deliver(
 ) -> list[str]:
     """Send `message` to `recipients`; returns the recipients the server refused (the
     rest were accepted). Raises `SmtpFailure` when nobody got it, or it is unknown."""
-    client = aiosmtplib.SMTP(
-        hostname=server.host,
-        port=server.port,
-        use_tls=server.tls,
-        start_tls=server.starttls if not server.tls else False,
-        timeout=server.timeout,
-    )
     if not recipients:
         raise SmtpFailure("envelope", "the message has no recipients")
     stage: Stage = "connect"
+    client: aiosmtplib.SMTP | None = None
     try:
+        client = await _client(server)
         await client.connect()
         if server.username:
             stage = "auth"
@@ -150,12 +154,55 @@ async def deliver(
         # Connection lost or timed out (no reply code). The password never appears here.
         raise SmtpFailure(stage, f"SMTP connection failed ({type(exc).__name__})") from None
     finally:
-        if client.is_connected:
+        if client is not None and client.is_connected:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
     return refused
+
+
+async def _client(server: SmtpServer) -> aiosmtplib.SMTP:
+    start_tls = server.starttls if not server.tls else False
+    if not server.addresses:
+        return aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.tls,
+            start_tls=start_tls,
+            timeout=server.timeout,
+        )
+    sock = await _connect_checked(server)
+    # The connected socket is aiosmtplib's from here (its transport closes it).
+    return aiosmtplib.SMTP(
+        hostname=server.host,
+        sock=sock,
+        use_tls=server.tls,
+        start_tls=start_tls,
+        timeout=server.timeout,
+    )
+
+
+async def _connect_checked(server: SmtpServer) -> socket.socket:
+    """A TCP connection to the first of the checked addresses that answers."""
+    loop = asyncio.get_running_loop()
+    error: OSError = OSError("no address to connect to")
+    for address in server.addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(server.timeout):
+                await loop.sock_connect(sock, (address, server.port))
+        except OSError as exc:  # refused, unreachable, timed out: try the next address
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error
 
 
 def mail_message(mail: Mail, sender: str) -> EmailMessage:
@@ -211,11 +258,49 @@ class SmtpMailer:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
 
-def build_mailer(kind: str, settings: Settings | None = None) -> Mailer:
+class QueuedMailer:
+    """The app's own mail as durable jobs: `store` writes the job row and enqueues it.
+
+    The store runs in a task of its own, so a request that mails answers as fast for an
+    address that gets mail as for one that does not (a password reset must not tell which
+    addresses have accounts). Only the milliseconds until the row commits are at risk if
+    the process dies; from then on the job is retried until sent. `aclose` waits for
+    stores in flight (at shutdown)."""
+
+    def __init__(self, store: Callable[[Mail], Awaitable[object]]) -> None:
+        self._store = store
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def send(self, mail: Mail) -> None:
+        task = asyncio.create_task(self._queue(mail))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _queue(self, mail: Mail) -> None:
+        try:
+            await self._store(mail)
+        except Exception as exc:
+            log.error("mail_not_queued", to=mail.to, subject=mail.subject, error=repr(exc))
+
+    async def aclose(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def build_mailer(
+    kind: str,
+    settings: Settings | None = None,
+    *,
+    durable: Callable[[Mail], Awaitable[object]] | None = None,
+) -> Mailer:
+    """`durable`: how to store a message as a job (the smtp mailer then queues it)."""
     if kind == "memory":
         return MemoryMailer()
     if kind == "smtp":
         if settings is None:
             raise ValueError("the smtp mailer needs the settings")
-        return SmtpMailer(SmtpServer.from_settings(settings), settings.smtp_from)
+        server = SmtpServer.from_settings(settings)
+        if durable is not None:
+            return QueuedMailer(durable)
+        return SmtpMailer(server, settings.smtp_from)
     return LogMailer()

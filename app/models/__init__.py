@@ -33,6 +33,7 @@ from app.models.publishing import (
     SocialAccount,
     TargetStatus,
 )
+from app.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEventRow
 from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, Workspace
 
 __all__ = [
@@ -72,5 +73,8 @@ __all__ = [
     "SocialAccount",
     "TargetStatus",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEventRow",
     "Workspace",
 ]

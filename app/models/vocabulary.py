@@ -109,6 +109,23 @@ class EngagementEventType(StrEnum):
     CONVERSION = "CONVERSION"
 
 
+class WebhookEvent(StrEnum):
+    """What a workspace's outgoing webhooks can be told about."""
+
+    POST_PUBLISHED = "POST_PUBLISHED"
+    POST_FAILED = "POST_FAILED"
+    CONTENT_APPROVED = "CONTENT_APPROVED"
+    ACCOUNT_NEEDS_RECONNECT = "ACCOUNT_NEEDS_RECONNECT"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    """One event's delivery to one endpoint: PENDING (retrying) -> SUCCEEDED | FAILED."""
+
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
 def one_of(column: str, values: type[StrEnum]) -> str:
     """A CHECK constraint's SQL: `column` holds one of the enum's values."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"

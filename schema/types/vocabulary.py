@@ -23,6 +23,8 @@ from app.models.vocabulary import (
     PredictionBasis,
     SentimentLabel,
     TimingSource,
+    WebhookDeliveryStatus,
+    WebhookEvent,
 )
 from app.permissions import Role
 from app.services.content.library import ContentOrder
@@ -51,6 +53,8 @@ __all__ = [
     "TargetStatus",
     "TimingSource",
     "UserErrorCode",
+    "WebhookDeliveryStatus",
+    "WebhookEvent",
 ]
 
 domain_enum(
@@ -291,5 +295,29 @@ domain_enum(
         EngagementEventType.IMPRESSION: "It was shown to someone (seen or not).",
         EngagementEventType.CONVERSION: "Someone converted after it (sign-up, purchase); "
         "`value` may carry the amount.",
+    },
+)
+
+domain_enum(
+    WebhookEvent,
+    description="What an outgoing webhook can be told about.",
+    values={
+        WebhookEvent.POST_PUBLISHED: "A post went out on one account (one target published).",
+        WebhookEvent.POST_FAILED: "A post failed for good on one account (one target failed).",
+        WebhookEvent.CONTENT_APPROVED: "Content in review was approved.",
+        WebhookEvent.ACCOUNT_NEEDS_RECONNECT: "A connected account's token was refused: a "
+        "person must reconnect it.",
+    },
+)
+
+domain_enum(
+    WebhookDeliveryStatus,
+    description="Where one event's delivery to one endpoint stands.",
+    values={
+        WebhookDeliveryStatus.PENDING: "Not delivered yet (waiting, or retrying after a "
+        "network error, 408, 429 or 5xx).",
+        WebhookDeliveryStatus.SUCCEEDED: "The endpoint answered 2xx.",
+        WebhookDeliveryStatus.FAILED: "Given up: a final answer (another 4xx, a refused "
+        "address) or out of attempts.",
     },
 )

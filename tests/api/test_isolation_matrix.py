@@ -48,6 +48,9 @@ from app.models import (
     ScheduledPost,
     SocialAccount,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventRow,
     Workspace,
 )
 from app.permissions import PERMISSIONS, Role
@@ -103,6 +106,8 @@ class World:
     post_id: uuid.UUID = NIL  # a post with a PENDING target (pending_target_id)
     pending_target_id: uuid.UUID = NIL
     unknown_target_id: uuid.UUID = NIL  # a target whose outcome is UNKNOWN
+    endpoint_id: uuid.UUID = NIL  # a webhook endpoint with one failed delivery
+    webhook_delivery_id: uuid.UUID = NIL
 
     @property
     def ws(self) -> str:
@@ -259,6 +264,17 @@ async def _build_world(app: Starlette) -> World:
                 ),
             )
         )
+        # An account whose token was refused: socialAccountStatusChanged starts with it.
+        session.add(
+            SocialAccount(
+                id=uuid.uuid4(),
+                workspace_id=world.workspace_id,
+                platform="WEBHOOK",
+                name="Refused",
+                status="NEEDS_RECONNECT",
+                status_reason="401",
+            )
+        )
         world.post_id = uuid.uuid4()
         due = datetime.now(UTC) + timedelta(days=1)
         session.add(
@@ -344,6 +360,35 @@ async def _build_world(app: Starlette) -> World:
                 collected_at=went_out + timedelta(hours=1),
                 likes=3,
                 raw={},
+            )
+        )
+        world.endpoint_id, event_id = uuid.uuid4(), uuid.uuid4()
+        world.webhook_delivery_id = uuid.uuid4()
+        session.add(
+            WebhookEndpoint(
+                id=world.endpoint_id,
+                workspace_id=world.workspace_id,
+                url="https://93.184.215.14/events",
+                events=["POST_PUBLISHED"],
+                secret=state.keys.box.encrypt("whsec_test"),
+            )
+        )
+        session.add(
+            WebhookEventRow(
+                id=event_id, workspace_id=world.workspace_id, event="POST_PUBLISHED", payload={}
+            )
+        )
+        await session.flush()
+        session.add(
+            WebhookDelivery(
+                id=world.webhook_delivery_id,
+                workspace_id=world.workspace_id,
+                endpoint_id=world.endpoint_id,
+                event_id=event_id,
+                event="POST_PUBLISHED",
+                status="FAILED",
+                attempts=1,
+                response_status=410,
             )
         )
         world.job_id = uuid.uuid4()
@@ -804,6 +849,34 @@ CALLS: dict[str, Call] = {
             "t": datetime.now(UTC).isoformat(),
         },
     ),
+    "webhookEndpoints": (
+        "query($ws: ID!) { webhookEndpoints(workspaceId: $ws) { edges { node { id url } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "webhookDeliveries": (
+        "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id status } } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "createWebhookEndpoint": (
+        'mutation($ws: ID!) { createWebhookEndpoint(input: {workspaceId: $ws, url: "https://93.184.215.14/in", events: [POST_FAILED]}) { secret errors { code } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "updateWebhookEndpoint": (
+        "mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, active: false}) { endpoint { active } errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "deleteWebhookEndpoint": (
+        "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "rotateWebhookSecret": (
+        "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookEndpoint", w.endpoint_id)},
+    ),
+    "redeliverWebhook": (
+        "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { delivery { id status } errors { code } } }",
+        lambda w, p: {"id": _gid("WebhookDelivery", w.webhook_delivery_id)},
+    ),
     "postStatusChanged": (
         "subscription($ws: ID!) { postStatusChanged(workspaceId: $ws) { status target { id } } }",
         lambda w, p: {"ws": w.ws},
@@ -811,6 +884,10 @@ CALLS: dict[str, Call] = {
     "performanceUpdated": (
         'subscription($ws: ID!) { performanceUpdated(workspaceId: $ws, since: "2000-01-01T00:00:00Z")'
         " { likes target { id } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "socialAccountStatusChanged": (
+        "subscription($ws: ID!) { socialAccountStatusChanged(workspaceId: $ws) { status account { id } } }",
         lambda w, p: {"ws": w.ws},
     ),
     "jobEvents": (

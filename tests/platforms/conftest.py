@@ -54,6 +54,8 @@ def adapter_settings(fake: FakePlatforms, **overrides: Any) -> Settings:
         "platform_media_poll_seconds": 0,
         "platform_media_poll_attempts": 5,
         "smtp_timeout_seconds": 5,
+        # The fakes and the SMTP inbox listen on 127.0.0.1 (the email adapter checks it).
+        "outbound_allow_private_networks": True,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

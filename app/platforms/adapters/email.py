@@ -10,18 +10,23 @@ lost during DATA is `OutcomeUnknown`.
 Credentials.extra: `from_address`, `recipients` (comma-separated), and optionally the
 account's own server: `smtp_host`, `smtp_port`, `smtp_username`, `smtp_password`,
 `smtp_starttls`, `smtp_tls` ("true"/"false"); without `smtp_host` the instance's SMTP_*
-settings are used.
+settings are used. The account's own server is checked against private, loopback and
+link-local addresses again at each send (after DNS resolution, unless
+OUTBOUND_ALLOW_PRIVATE_NETWORKS=true), and the connection goes to the checked address.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, parseaddr
 
+import httpcore
 import httpx
 
+from app.infra import outbound
 from app.infra.mailer import SmtpFailure, SmtpServer, deliver
 from app.models.vocabulary import Platform
 from app.platforms.adapters.base import check_post, safe_message, secrets_of, unchanged_tokens
@@ -99,6 +104,24 @@ class EmailPublisher:
             timeout=self.settings.smtp_timeout_seconds,
         )
 
+    async def _checked(self, server: SmtpServer, credentials: Credentials) -> SmtpServer:
+        """The account's own server is user-chosen: resolved and checked now, at send time
+        (it was checked at connect, but DNS may have changed since), and connected to at
+        the checked address. The instance's SMTP_HOST is the operator's and is trusted."""
+        if not credentials.extra.get("smtp_host"):
+            return server
+        try:
+            addresses = await outbound.resolve(
+                server.host,
+                server.port,
+                allow_private=self.settings.outbound_allow_private_networks,
+            )
+        except outbound.OutboundBlocked as exc:
+            raise PermanentError(f"the SMTP server is not allowed: {exc.message}") from None
+        except httpcore.ConnectError:
+            raise RetryableError(f"cannot resolve the SMTP server {server.host}") from None
+        return replace(server, addresses=tuple(addresses))
+
     def _sender(self, credentials: Credentials) -> str:
         return credentials.extra.get("from_address") or self.settings.smtp_from
 
@@ -136,10 +159,9 @@ class EmailPublisher:
         message = self.message(post, credentials)
         envelope_from = parseaddr(self._sender(credentials))[1]
         secrets = secrets_of(credentials)
+        server = await self._checked(self._server(credentials), credentials)
         try:
-            refused = await deliver(
-                self._server(credentials), message, sender=envelope_from, recipients=recipients
-            )
+            refused = await deliver(server, message, sender=envelope_from, recipients=recipients)
         except SmtpFailure as exc:
             text = safe_message(exc.message, secrets)
             if exc.stage == "data" and exc.code is None:

@@ -21,6 +21,7 @@ from app.security import tokens
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.comments import MAX_COMMENT
+from app.services.outgoing import outbox
 from app.state import AppState
 
 MAX_LIFETIME = timedelta(days=90)
@@ -241,6 +242,7 @@ async def respond(
             )
         if decision is Decision.APPROVE:
             content.status = ContentStatus.APPROVED.value
+            await outbox.content_approved(session, content)
         elif decision is Decision.REQUEST_CHANGES:
             content.status = ContentStatus.DRAFT.value
         kind = {

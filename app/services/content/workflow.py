@@ -13,6 +13,7 @@ from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.comments import MAX_COMMENT, comment_row
 from app.services.content.items import reload
+from app.services.outgoing import outbox
 from app.state import AppState
 
 # The review workflow. Anything not listed is refused with a clear user error.
@@ -104,6 +105,7 @@ async def transition(
                 )
         content.status = target.value
         content.updated_by_id = principal.user_id
+        await outbox.content_moved(session, content, current)
         if comment:
             kind = "CHANGES_REQUESTED" if target == ContentStatus.DRAFT else "COMMENT"
             session.add(await comment_row(session, principal, content.id, comment, kind))

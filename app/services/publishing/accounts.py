@@ -36,6 +36,7 @@ from app.platforms.publishing import Credentials
 from app.security.crypto import SecretBox
 from app.services import lookup
 from app.services.audit import trail as audit
+from app.services.outgoing import outbox
 from app.services.publishing import events, transitions
 from app.state import AppState
 
@@ -356,6 +357,7 @@ async def disconnect(state: AppState, principal: Principal, account_id: uuid.UUI
             )
             for content_id in contents.all():
                 await transitions.unschedule_if_idle(session, content_id)
+            await outbox.posts_failed(session, failed)
         audit.record_row(
             session, principal, "disconnectSocialAccount", account, {"failed": len(failed)}
         )

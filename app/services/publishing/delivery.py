@@ -46,7 +46,7 @@ from app.platforms.publishing import (
     RetryableError,
 )
 from app.security.crypto import SecretBox
-from app.services.publishing import compose, events, transitions
+from app.services.publishing import account_events, compose, events, transitions
 from app.services.publishing.accounts import unseal
 from app.services.publishing.events import EventPublisher
 from app.settings import Settings
@@ -159,6 +159,7 @@ async def run(delivery: Delivery, target_id: uuid.UUID, expected_attempts: int) 
             _clip(exc.message),
             reconnect_account=target.social_account_id,
         )
+        await account_events.announce_account_of(delivery.events, target)
         return await _done(delivery, row, "failed")
     except PermanentError as exc:
         row = await transitions.failed(

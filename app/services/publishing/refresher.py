@@ -34,6 +34,7 @@ from app.platforms import registry
 from app.platforms.publishing import AuthError, Credentials, PublishError
 from app.security.crypto import SecretBox
 from app.services.audit import trail as audit
+from app.services.outgoing import outbox
 from app.services.publishing.accounts import seal, unseal
 from app.services.publishing.events import EventPublisher
 from app.settings import Settings
@@ -127,6 +128,7 @@ async def refresh_due(
                     actor_label=ACTOR,
                 )
                 report.needs_reconnect.append(account.id)
+                await outbox.account_needs_reconnect(session, account)
                 events.append(
                     {
                         "account_id": str(account.id),

@@ -19,6 +19,7 @@ from app.models import TargetStatus as S
 from app.models.vocabulary import ContentStatus
 from app.platforms.publishing import Published
 from app.services.content.workflow import TRANSITIONS
+from app.services.outgoing import outbox
 
 # Publishing moves content along the workflow table's own edge.
 assert (ContentStatus.SCHEDULED, ContentStatus.PUBLISHED) in TRANSITIONS
@@ -127,6 +128,7 @@ async def published(
         )
         if row is not None and content_scheduled:
             await mark_content_published(session, row.post_id)
+        await outbox.post_published(session, row)
         return row
 
 
@@ -202,6 +204,7 @@ async def failed(
             )
             if content_id is not None:
                 await unschedule_if_idle(session, content_id)
+            await outbox.post_failed(session, row, reconnect_account)
         if row is not None and reconnect_account is not None:
             await needs_reconnect(session, reconnect_account, error)
         return row
