@@ -3,6 +3,9 @@
 process), in batches of 10,000 from a few concurrent clients, beside raw COPY of the same
 rows into the same table (the physical limit on this machine), with the machine's load.
 
+Longer than 400 lines because it is one script a newcomer runs: servers, seeding, the
+clients, both measurements and the CPU accounting side by side.
+
 Not a test: it prints figures. It uses DATABASE_URL / REDIS_URL if set, else starts an
 embedded Postgres and Redis (data in /tmp/bench-ingest-smartcontent); creates a fresh
 database `bench_ingest`, migrates it, creates the monthly partitions the events fall in,

@@ -46,6 +46,8 @@ from app.models.vocabulary import EngagementEventType, Platform, one_of
 
 PARTITION_SCHEMA = "engagement_partitions"
 EVENT_ID_MAX_LENGTH = 128
+# Event ids are identifiers: compared bytewise (memcmp), not by the locale's rules, in the
+# identity index and the batch's sort.
 # Rollups key events without a post target (first-party, on the customer's own site) under
 # this target id: a primary key column cannot be NULL.
 NO_TARGET = uuid.UUID(int=0)
@@ -68,7 +70,9 @@ class EngagementEvent(Base):
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    event_id: Mapped[str] = mapped_column(String(EVENT_ID_MAX_LENGTH), nullable=False)
+    event_id: Mapped[str] = mapped_column(
+        String(EVENT_ID_MAX_LENGTH, collation="C"), nullable=False
+    )
     content_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     # The post target (one post on one account) the event is about, when it is one.
     target_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -91,7 +95,9 @@ class EngagementEventId(Base):
     __table_args__ = (PrimaryKeyConstraint("workspace_id", "event_id"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    event_id: Mapped[str] = mapped_column(String(EVENT_ID_MAX_LENGTH), nullable=False)
+    event_id: Mapped[str] = mapped_column(
+        String(EVENT_ID_MAX_LENGTH, collation="C"), nullable=False
+    )
     # Where the raw row is (its partition).
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

@@ -9,6 +9,13 @@ are created at run time by the worker (app/services/analytics/partitions.py) in 
 `engagement_partitions` schema; this migration creates the schema and the DEFAULT
 partition, so an event for a month without its own partition is kept, never lost.
 
+Idempotency lives in `engagement_event_ids` (primary key workspace_id + event_id): a
+unique index on the partitioned raw table would have to include `occurred_at`, so the
+same event re-sent with another time would be stored twice (app/models/engagement.py).
+
+Event ids compare bytewise (COLLATE "C"): they are identifiers, and the identity index
+and the batch's sort then compare with memcmp instead of the locale's rules.
+
 No foreign keys on these tables: a per-row RI check (and its lock on the workspace row)
 would cost ingest more than the insert itself. A statement trigger on `workspaces`
 removes a deleted workspace's analytics instead.
@@ -53,7 +60,7 @@ def upgrade() -> None:
         f"""
         CREATE TABLE engagement_events (
             workspace_id uuid NOT NULL,
-            event_id varchar(128) NOT NULL,
+            event_id varchar(128) COLLATE "C" NOT NULL,
             content_id uuid NOT NULL,
             target_id uuid,
             platform varchar(16),
@@ -79,7 +86,7 @@ def upgrade() -> None:
     op.create_table(
         "engagement_event_ids",
         sa.Column("workspace_id", sa.UUID(), nullable=False),
-        sa.Column("event_id", sa.String(length=128), nullable=False),
+        sa.Column("event_id", sa.String(length=128, collation="C"), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "event_id", name=op.f("pk_engagement_event_ids")),
     )

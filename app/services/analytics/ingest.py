@@ -45,7 +45,7 @@ _CREATE_STAGE = text(
     f"""
     CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
         ord integer NOT NULL,
-        event_id text NOT NULL,
+        event_id text COLLATE "C" NOT NULL,
         content_id uuid NOT NULL,
         target_id uuid,
         platform text,
