@@ -18,7 +18,9 @@ from app.models.job import Job, JobStatus
 from app.models.personalization import ContentPersonalization, ContentVariant
 from app.models.publishing import (
     AccountStatus,
+    CommentStatus,
     PostingSlot,
+    PostSeries,
     PostTarget,
     ScheduledPost,
     SocialAccount,
@@ -33,6 +35,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Campaign",
+    "CommentStatus",
     "Content",
     "ContentComment",
     "ContentMedia",
@@ -47,6 +50,7 @@ __all__ = [
     "MediaAsset",
     "Membership",
     "PasswordResetToken",
+    "PostSeries",
     "PostTarget",
     "PostingSlot",
     "RefreshToken",

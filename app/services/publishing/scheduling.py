@@ -23,6 +23,7 @@ from app.models import (
     AccountStatus,
     Content,
     ContentVariation,
+    PostSeries,
     PostTarget,
     ScheduledPost,
     SocialAccount,
@@ -31,12 +32,13 @@ from app.models import (
 from app.models import TargetStatus as S
 from app.models.vocabulary import ContentStatus, Platform
 from app.permissions import Action
-from app.platforms import registry
+from app.platforms import registry, rules
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.workflow import TRANSITIONS
-from app.services.publishing import compose, delivery, events, transitions
+from app.services.publishing import compose, delivery, events, recurrence, transitions
 from app.services.publishing.accounts import unseal
+from app.services.publishing.recurrence import Recurrence
 from app.services.publishing.timezones import to_utc, zone
 from app.state import AppState
 
@@ -53,6 +55,8 @@ class ScheduleRequest:
     account_ids: Sequence[uuid.UUID]
     scheduled_at: datetime
     timezone: str
+    first_comment: str | None = None
+    recurrence: Recurrence | None = None
 
 
 def refuse(field: str | None, code: UserErrorCode, message: str) -> ValidationFailed:
@@ -169,6 +173,7 @@ async def _check_targets(
     content: Content,
     variation: ContentVariation | None,
     accounts: list[SocialAccount],
+    first_comment: str | None = None,
 ) -> None:
     """Every reason a target could not go out that is known now, all at once."""
     errors: list[FieldError] = []
@@ -216,8 +221,29 @@ async def _check_targets(
                     f"{label}: {' '.join(problems)}",
                 )
             )
+        if first_comment is not None:
+            errors += comment_problems(state, platform, label, first_comment)
     if errors:
         raise ValidationFailed(errors)
+
+
+def comment_problems(
+    state: AppState, platform: Platform, label: str, text: str
+) -> list[FieldError]:
+    """A first comment only where the platform takes one, within its text rules."""
+    factory = registry.FACTORIES.get(platform)
+    if factory is None or not factory(_NO_HTTP, state.settings).supports_first_comment:
+        return [
+            FieldError(
+                "firstComment",
+                UserErrorCode.FIRST_COMMENT_UNSUPPORTED,
+                f"{label}: {platform.value} takes no comments; schedule it without one.",
+            )
+        ]
+    return [
+        FieldError("firstComment", UserErrorCode.BREAKS_PLATFORM_RULES, f"{label}: {v.message}")
+        for v in rules.comment_violations(platform, text)
+    ]
 
 
 def _no_request(request: httpx.Request) -> httpx.Response:
@@ -232,13 +258,20 @@ async def schedule_post(
     state: AppState, principal: Principal, request: ScheduleRequest
 ) -> ScheduledPost:
     when = _when(request.scheduled_at, request.timezone)
+    first_comment = request.first_comment or None
+    if request.recurrence is not None and (errors := recurrence.problems(request.recurrence, when)):
+        raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
         content, variation = await _source(session, principal, request)
         workspace = await session.get(Workspace, content.workspace_id)
         assert workspace is not None
         accounts = await _accounts(session, content.workspace_id, request.account_ids)
-        await _check_targets(state, session, content, variation, accounts)
+        await _check_targets(state, session, content, variation, accounts, first_comment)
         previous = schedule_content(principal, workspace, content)
+        series = _series(request, content, variation, accounts, when, principal, first_comment)
+        if series is not None:
+            session.add(series)
+            await session.flush()
         post = ScheduledPost(
             id=uuid.uuid4(),
             workspace_id=content.workspace_id,
@@ -247,31 +280,22 @@ async def schedule_post(
             scheduled_at=when,
             timezone=request.timezone,
             created_by_id=principal.user_id,
+            series_id=series.id if series else None,
+            occurrence_index=0 if series else None,
+            occurrence_slot=0 if series else None,
         )
         session.add(post)
         await session.flush()
-        targets = []
-        for account in accounts:
-            target_id = uuid.uuid4()
-            targets.append(
-                PostTarget(
-                    id=target_id,
-                    post_id=post.id,
-                    workspace_id=post.workspace_id,
-                    social_account_id=account.id,
-                    platform=account.platform,
-                    status=S.PENDING.value,
-                    scheduled_at=when,
-                    timezone=request.timezone,
-                    next_attempt_at=when,
-                    attempts=0,
-                    max_attempts=state.settings.publish_max_attempts,
-                    idempotency_key=f"sc-{target_id.hex}",
-                    enqueue_generation=0,
-                    event_seq=0,
-                    in_doubt=False,
-                )
-            )
+        targets = recurrence.new_targets(
+            post_id=post.id,
+            workspace_id=post.workspace_id,
+            accounts=[(a.id, a.platform) for a in accounts],
+            when=when,
+            timezone=request.timezone,
+            max_attempts=state.settings.publish_max_attempts,
+            first_comment=first_comment,
+            series_id=series.id if series else None,
+        )
         session.add_all(targets)
         audit.record_row(
             session,
@@ -284,6 +308,8 @@ async def schedule_post(
                 "scheduled_at": when.isoformat(),
                 "timezone": request.timezone,
                 **({"content_status": [previous.value, "SCHEDULED"]} if previous else {}),
+                **({"first_comment": True} if first_comment else {}),
+                **({"series_id": str(series.id)} if series else {}),
             },
         )
         await session.flush()
@@ -291,6 +317,37 @@ async def schedule_post(
         await delivery.enqueue(state.arq, target.id, 0, due=when)
     await events.emit(state.hub, targets)
     return post
+
+
+def _series(
+    request: ScheduleRequest,
+    content: Content,
+    variation: ContentVariation | None,
+    accounts: list[SocialAccount],
+    when: datetime,
+    principal: Principal,
+    first_comment: str | None,
+) -> PostSeries | None:
+    rule = request.recurrence
+    if rule is None:
+        return None
+    until = rule.until
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return PostSeries(
+        id=uuid.uuid4(),
+        workspace_id=content.workspace_id,
+        content_id=content.id,
+        variation_id=variation.id if variation else None,
+        account_ids=[a.id for a in accounts],
+        every_days=rule.every_days,
+        until=until,
+        count=rule.count,
+        timezone=request.timezone,
+        anchor_local=recurrence.local_wall_time(when, request.timezone),
+        first_comment=first_comment,
+        created_by_id=principal.user_id,
+    )
 
 
 async def _pending(session: AsyncSession, post_id: uuid.UUID) -> list[PostTarget]:

@@ -19,6 +19,7 @@ from app.models import TargetStatus as S
 from app.models.vocabulary import ContentStatus
 from app.platforms.publishing import Published
 from app.services.content.workflow import TRANSITIONS
+from app.services.publishing import comments, recurrence
 
 # Publishing moves content along the workflow table's own edge.
 assert (ContentStatus.SCHEDULED, ContentStatus.PUBLISHED) in TRANSITIONS
@@ -127,7 +128,17 @@ async def published(
         )
         if row is not None and content_scheduled:
             await mark_content_published(session, row.post_id)
+        if row is not None:  # its first comment's job, the series' next post (if any)
+            await after_done(session, row)
         return row
+
+
+async def after_done(session: AsyncSession, row: PostTarget) -> None:
+    """What follows a target's end, in its transaction; no SQL for a target with neither
+    a first comment nor a series."""
+    if row.status == S.PUBLISHED.value:
+        comments.queue(session, row)
+    await recurrence.continue_series(session, row)
 
 
 async def mark_content_published(session: AsyncSession, post_id: uuid.UUID) -> None:
@@ -202,6 +213,7 @@ async def failed(
             )
             if content_id is not None:
                 await unschedule_if_idle(session, content_id)
+            await after_done(session, row)
         if row is not None and reconnect_account is not None:
             await session.execute(
                 update(SocialAccount)
