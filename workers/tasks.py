@@ -15,6 +15,7 @@ from app.logging import get_logger
 from app.services.ai import editing, generate_job, personalization, variants
 from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
+from app.services.publishing import comments
 from app.services.publishing import delivery as publishing
 from app.services.publishing import sweeper as publishing_sweeper
 
@@ -30,6 +31,7 @@ HANDLERS: dict[str, Handler] = combine(
     text_metrics.JOB_HANDLERS,
     personalization.JOB_HANDLERS,
     variants.JOB_HANDLERS,
+    comments.JOB_HANDLERS,
 )
 
 

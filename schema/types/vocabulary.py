@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.errors import USER_ERROR_DESCRIPTIONS, UserErrorCode
 from app.models.job import JobStatus
-from app.models.publishing import AccountStatus, TargetStatus
+from app.models.publishing import AccountStatus, CommentStatus, TargetStatus
 from app.models.vocabulary import (
     CampaignStatus,
     ContentFormat,
@@ -30,6 +30,7 @@ from schema.enums import domain_enum
 __all__ = [
     "AccountStatus",
     "CampaignStatus",
+    "CommentStatus",
     "ContentFormat",
     "ContentOrder",
     "ContentStatus",
@@ -249,5 +250,21 @@ domain_enum(
         TargetStatus.CANCELLED: "Cancelled before it went out.",
         TargetStatus.UNKNOWN: "The platform may have published it but never told us, and it "
         "cannot be asked: confirm it (confirmPostPublished) or send it again (retryPost).",
+    },
+)
+
+domain_enum(
+    CommentStatus,
+    description="A target's first comment, posted as its own step after the post: PENDING "
+    "-> PUBLISHING -> PUBLISHED, FAILED or UNKNOWN. Its failure never changes the post.",
+    values={
+        CommentStatus.NONE: "No first comment was asked for.",
+        CommentStatus.PENDING: "Waiting for the post to go out, or for its next attempt after "
+        "a retryable failure.",
+        CommentStatus.PUBLISHING: "A worker is sending it now.",
+        CommentStatus.PUBLISHED: "Posted; commentPlatformId is the platform's id of it.",
+        CommentStatus.FAILED: "Not posted; commentError says why. The post is unaffected.",
+        CommentStatus.UNKNOWN: "It may have been posted but the platform never told us and "
+        "cannot be asked; check the post on the platform.",
     },
 )

@@ -18,7 +18,6 @@ key (Mastodon's Idempotency-Key) is it sent again; elsewhere it becomes UNKNOWN.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.errors import FieldError, UserErrorCode
 from app.infra import outbound
 from app.infra.outbound import OutboundBlocked
 from app.jobs import store as jobs
@@ -35,7 +35,7 @@ from app.logging import get_logger
 from app.models import AccountStatus, CommentStatus, Job, JobStatus, PostTarget, SocialAccount
 from app.models import TargetStatus as S
 from app.models.vocabulary import Platform
-from app.platforms import registry
+from app.platforms import registry, rules
 from app.platforms.publishing import (
     OutcomeUnknown,
     PermanentError,
@@ -94,6 +94,32 @@ async def enqueue(enqueuer: jobs.Enqueuer | None, target: PostTarget | None) -> 
         and target.status == S.PUBLISHED.value
     ):
         await jobs.enqueue(enqueuer, job_id_for(target.id), 0)
+
+
+def _no_request(request: httpx.Request) -> httpx.Response:
+    raise RuntimeError("checking a comment must not make requests")
+
+
+# Adapters are built around a client; asking their capability never sends.
+_NO_HTTP = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))
+
+
+def problems(settings: Settings, platform: Platform, label: str, text: str) -> list[FieldError]:
+    """At schedule time: a first comment only where the platform takes one, within its
+    text rules (a comment is one reply, never cut into a thread)."""
+    factory = registry.FACTORIES.get(platform)
+    if factory is None or not factory(_NO_HTTP, settings).supports_first_comment:
+        return [
+            FieldError(
+                "firstComment",
+                UserErrorCode.FIRST_COMMENT_UNSUPPORTED,
+                f"{label}: {platform.value} takes no comments; schedule it without one.",
+            )
+        ]
+    return [
+        FieldError("firstComment", UserErrorCode.BREAKS_PLATFORM_RULES, f"{label}: {v.message}")
+        for v in rules.comment_violations(platform, text)
+    ]
 
 
 # ---- one attempt ----------------------------------------------------------------------
@@ -159,13 +185,6 @@ async def _set(
     return (await session.scalars(stmt)).one_or_none()
 
 
-async def _record(
-    factory: async_sessionmaker[AsyncSession], target_id: uuid.UUID, values: dict[str, Any]
-) -> PostTarget | None:
-    async with factory() as session, session.begin():
-        return await _set(session, target_id, CommentStatus.PUBLISHING.value, values)
-
-
 def _clip(message: str) -> str:
     return message[:MAX_ERROR]
 
@@ -180,6 +199,27 @@ class Outcome:
     detail: str | None = None
 
 
+async def _end(
+    factory: async_sessionmaker[AsyncSession],
+    target_id: uuid.UUID,
+    status: CommentStatus,
+    detail: str | None,
+    platform_id: str | None = None,
+) -> Outcome:
+    """Record this attempt's outcome (it holds the step: PUBLISHING); PENDING then raises
+    `CommentRetry` so the job backs off."""
+    values: dict[str, Any] = {"comment_status": status.value}
+    if status is CommentStatus.PUBLISHED:
+        values.update(comment_platform_id=platform_id, comment_error=None)
+    else:
+        values["comment_error"] = _clip(detail or "")
+    async with factory() as session, session.begin():
+        await _set(session, target_id, CommentStatus.PUBLISHING.value, values)
+    if status is CommentStatus.PENDING:
+        raise CommentRetry(detail)
+    return Outcome(status, platform_id or detail)
+
+
 async def attempt(
     factory: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -191,61 +231,39 @@ async def attempt(
 ) -> Outcome | None:
     """One attempt of a target's first comment. None: nothing to do (no comment waiting,
     the post not PUBLISHED). Raises `CommentRetry` after recording PENDING when a retry may
-    help and this is not the `last` attempt."""
+    help and this is not the `last` attempt. A cancellation (shutdown, the job's time
+    limit) mid-request leaves the step PUBLISHING: the next attempt knows it is in doubt."""
     claimed = await _claim(factory, target_id)
     if claimed is None:
         return None
-    target = claimed.target
+    target, name = claimed.target, claimed.platform.value
+    F, U = CommentStatus.FAILED, CommentStatus.UNKNOWN
     try:
         publisher = registry.publisher_for(claimed.platform, http, settings)
     except LookupError:
-        return await _fail(factory, target_id, f"{claimed.platform.value} takes no comments.")
+        return await _end(factory, target_id, F, f"{name} takes no comments.")
     if not publisher.supports_first_comment:
-        return await _fail(factory, target_id, f"{claimed.platform.value} takes no comments.")
+        return await _end(factory, target_id, F, f"{name} takes no comments.")
     if claimed.in_doubt and not publisher.supports_idempotency_key:
-        await _record(
-            factory,
-            target_id,
-            {"comment_status": CommentStatus.UNKNOWN.value, "comment_error": LOST},
-        )
-        return Outcome(CommentStatus.UNKNOWN, LOST)
+        return await _end(factory, target_id, U, LOST)
     if claimed.account_status != AccountStatus.CONNECTED.value:
-        return await _fail(factory, target_id, "The account is no longer connected.")
+        return await _end(factory, target_id, F, "The account is no longer connected.")
     published = Published(
         target.platform_post_id or "", target.platform_url, tuple(target.part_ids or ())
     )
+    retry = CommentStatus.FAILED if last else CommentStatus.PENDING
     try:
         result = await _send(publisher, published, target, accounts.unseal(box, claimed.sealed))
-    except asyncio.CancelledError:
-        # Shutdown or the job's time limit mid-request: left PUBLISHING, so the next
-        # attempt treats the comment as in doubt.
-        raise
-    except _Unknown as exc:
-        if publisher.supports_idempotency_key and not last:
-            return await _retry(factory, target_id, str(exc))
-        await _record(
-            factory,
-            target_id,
-            {"comment_status": CommentStatus.UNKNOWN.value, "comment_error": _clip(str(exc))},
-        )
-        return Outcome(CommentStatus.UNKNOWN, str(exc))
+    except _Unknown as exc:  # sent again only where the platform de-duplicates by our key
+        again = publisher.supports_idempotency_key and not last
+        return await _end(factory, target_id, CommentStatus.PENDING if again else U, str(exc))
     except RetryableError as exc:
-        if last:
-            final = f"Gave up after {target.comment_attempts} attempts: {exc.message}"
-            return await _fail(factory, target_id, final)
-        return await _retry(factory, target_id, exc.message)
+        tried = f"Gave up after {target.comment_attempts} attempts: " if last else ""
+        return await _end(factory, target_id, retry, tried + exc.message)
     except PermanentError as exc:  # AuthError included: the post is out, only this failed
-        return await _fail(factory, target_id, exc.message)
-    await _record(
-        factory,
-        target_id,
-        {
-            "comment_status": CommentStatus.PUBLISHED.value,
-            "comment_platform_id": result.platform_post_id or None,
-            "comment_error": None,
-        },
-    )
-    return Outcome(CommentStatus.PUBLISHED, result.platform_post_id)
+        return await _end(factory, target_id, F, exc.message)
+    platform_id = result.platform_post_id or None
+    return await _end(factory, target_id, CommentStatus.PUBLISHED, None, platform_id)
 
 
 class _Unknown(Exception):
@@ -269,28 +287,6 @@ async def _send(
     except Exception as exc:
         log.warning("comment_adapter_error", target_id=str(target.id), error=repr(exc))
         raise _Unknown(f"Unexpected error while sending ({type(exc).__name__}).") from None
-
-
-async def _fail(
-    factory: async_sessionmaker[AsyncSession], target_id: uuid.UUID, message: str
-) -> Outcome:
-    await _record(
-        factory,
-        target_id,
-        {"comment_status": CommentStatus.FAILED.value, "comment_error": _clip(message)},
-    )
-    return Outcome(CommentStatus.FAILED, message)
-
-
-async def _retry(
-    factory: async_sessionmaker[AsyncSession], target_id: uuid.UUID, message: str
-) -> Outcome:
-    await _record(
-        factory,
-        target_id,
-        {"comment_status": CommentStatus.PENDING.value, "comment_error": _clip(message)},
-    )
-    raise CommentRetry(message)
 
 
 async def run_comment_job(ctx: JobContext) -> dict[str, Any]:
@@ -319,64 +315,59 @@ JOB_HANDLERS: dict[str, Handler] = {COMMENT_JOB: run_comment_job}
 # ---- the sweep --------------------------------------------------------------------------
 
 
-async def sweep_once(
-    factory: async_sessionmaker[AsyncSession], enqueuer: jobs.Enqueuer | None, batch: int = 200
-) -> list[uuid.UUID]:
-    """Comment steps no job will finish: a PUBLISHED target with a comment waiting and no
-    job (published by hand) gets one; one whose job ended without an outcome is closed
-    (PUBLISHING: UNKNOWN, it may be out; PENDING: FAILED). Returns the targets touched."""
-    async with factory() as session, session.begin():
-        rows = (
-            await session.execute(
-                select(PostTarget.id, PostTarget.comment_status, PostTarget.max_attempts)
-                .where(
-                    PostTarget.status == S.PUBLISHED.value,
-                    PostTarget.comment_status.in_(WAITING),
-                )
-                .order_by(PostTarget.published_at)
-                .limit(batch)
+async def sweep(session: AsyncSession, batch: int = 200) -> list[uuid.UUID]:
+    """In the sweeper's transaction: comment steps no job will finish. A PUBLISHED target
+    with a comment waiting and no job (published by hand) gets one; one whose job ended
+    without an outcome is closed (PUBLISHING: UNKNOWN, it may be out; PENDING: FAILED).
+    Returns the jobs made, to enqueue after commit."""
+    rows = (
+        await session.execute(
+            select(PostTarget.id, PostTarget.comment_status, PostTarget.max_attempts)
+            .where(
+                PostTarget.status == S.PUBLISHED.value,
+                PostTarget.comment_status.in_(WAITING),
             )
-        ).all()
-        if not rows:
-            return []
-        job_ids = {job_id_for(r.id): r for r in rows}
-        found = dict(
-            (await session.execute(select(Job.id, Job.status).where(Job.id.in_(job_ids)))).all()
+            .order_by(PostTarget.published_at)
+            .limit(batch)
         )
-        created: list[uuid.UUID] = []
-        touched: list[uuid.UUID] = []
-        for job_id, row in job_ids.items():
-            status = found.get(job_id)
-            if status is None:
-                job = jobs.new_job(
-                    session,
-                    COMMENT_JOB,
-                    {"target_id": str(row.id)},
-                    max(row.max_attempts, 1),
-                    workspace_id=None,
-                )
-                job.id = job_id
-                created.append(job_id)
-                touched.append(row.id)
-            elif status in FINAL_JOB:
-                lost = row.comment_status == CommentStatus.PUBLISHING.value
-                closed = await _set(
-                    session,
-                    row.id,
-                    row.comment_status,
-                    {
-                        "comment_status": (
-                            CommentStatus.UNKNOWN if lost else CommentStatus.FAILED
-                        ).value,
-                        "comment_error": func.coalesce(
-                            PostTarget.comment_error, LOST if lost else "The comment job ended."
-                        ),
-                    },
-                )
-                if closed is not None:
-                    touched.append(row.id)
-    for job_id in created:
-        await jobs.enqueue(enqueuer, job_id, 0)
-    if touched:
-        log.info("comment_sweep", created=len(created), closed=len(touched) - len(created))
-    return touched
+    ).all()
+    if not rows:
+        return []
+    by_job = {job_id_for(r.id): r for r in rows}
+    found = {
+        job_id: status
+        for job_id, status in (
+            await session.execute(select(Job.id, Job.status).where(Job.id.in_(by_job)))
+        ).all()
+    }
+    created: list[uuid.UUID] = []
+    for job_id, row in by_job.items():
+        status = found.get(job_id)
+        if status is None:
+            job = jobs.new_job(
+                session,
+                COMMENT_JOB,
+                {"target_id": str(row.id)},
+                max(row.max_attempts, 1),
+                workspace_id=None,
+            )
+            job.id = job_id
+            created.append(job_id)
+        elif status in FINAL_JOB:
+            lost = row.comment_status == CommentStatus.PUBLISHING.value
+            await _set(
+                session,
+                row.id,
+                row.comment_status,
+                {
+                    "comment_status": (
+                        CommentStatus.UNKNOWN if lost else CommentStatus.FAILED
+                    ).value,
+                    "comment_error": func.coalesce(
+                        PostTarget.comment_error, LOST if lost else "The comment job ended."
+                    ),
+                },
+            )
+    if created:
+        log.info("comment_jobs_made", count=len(created))
+    return created

@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
-from app.errors import FieldError, UserErrorCode
+from app.errors import FieldError, UserErrorCode, ValidationFailed
 from app.logging import get_logger
 from app.models import Content, PostSeries, PostTarget, ScheduledPost, SocialAccount
 from app.models import TargetStatus as S
@@ -87,6 +88,40 @@ def problems(rule: Recurrence, first: datetime) -> list[FieldError]:
     return errors
 
 
+async def start(
+    session: AsyncSession,
+    rule: Recurrence,
+    post: ScheduledPost,
+    accounts: Sequence[SocialAccount],
+    first_comment: str | None,
+) -> PostSeries:
+    """Make `post` (not yet added) the first occurrence of a new series with `rule`,
+    anchored on its time; the series row is written first (the post refers to it)."""
+    until = rule.until
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    series = PostSeries(
+        id=uuid.uuid4(),
+        workspace_id=post.workspace_id,
+        content_id=post.content_id,
+        variation_id=post.variation_id,
+        account_ids=[a.id for a in accounts],
+        every_days=rule.every_days,
+        until=until,
+        count=rule.count,
+        timezone=post.timezone,
+        anchor_local=local_wall_time(post.scheduled_at, post.timezone),
+        first_comment=first_comment,
+        created_by_id=post.created_by_id,
+    )
+    session.add(series)
+    await session.flush()
+    post.series_id = series.id
+    post.occurrence_index = 0
+    post.occurrence_slot = 0
+    return series
+
+
 def local_wall_time(instant: datetime, timezone: str) -> datetime:
     tz = zone(timezone)
     assert tz is not None  # checked when scheduling
@@ -116,6 +151,22 @@ def next_slot(series: PostSeries, after_slot: int, now: datetime) -> tuple[int, 
     if series.until is not None and when > series.until:
         return None
     return slot, when
+
+
+async def cancel(session: AsyncSession, series_id: uuid.UUID | None) -> bool:
+    """Stop the series: no occurrence after this. False: it was stopped already."""
+    if series_id is None:
+        raise ValidationFailed(
+            [FieldError("cancelSeries", UserErrorCode.INVALID, "This post is not recurring.")]
+        )
+    stopped = await session.execute(
+        update(PostSeries)
+        .where(PostSeries.id == series_id, PostSeries.cancelled_at.is_(None))
+        .values(cancelled_at=datetime.now(UTC))
+        .returning(PostSeries.id)
+        .execution_options(synchronize_session=False)
+    )
+    return stopped.first() is not None
 
 
 async def _end(session: AsyncSession, series_id: uuid.UUID) -> None:
@@ -260,40 +311,66 @@ async def next_targets(session: AsyncSession, target: PostTarget) -> list[PostTa
     return list(rows.all())
 
 
-async def sweep_once(
-    factory: async_sessionmaker[AsyncSession], batch: int = 100
-) -> list[ScheduledPost]:
-    """Occurrences done without the hook having run (cancelled, confirmed by hand, a
-    crash between): their next occurrence. Enqueueing is left to the publishing sweeper,
-    which finds the new targets once due (they are days ahead)."""
+async def next_times(
+    session: AsyncSession, post_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """For the posts given, the time of the occurrence after each that exists already."""
+    nxt = aliased(ScheduledPost)
+    rows = await session.execute(
+        select(ScheduledPost.id, nxt.scheduled_at)
+        .join(
+            nxt,
+            (nxt.series_id == ScheduledPost.series_id)
+            & (nxt.occurrence_index == ScheduledPost.occurrence_index + 1),
+        )
+        .where(ScheduledPost.id.in_(post_ids))
+    )
+    return {row[0]: row[1] for row in rows.all()}
+
+
+def upcoming(series: PostSeries, post: ScheduledPost, now: datetime) -> datetime | None:
+    """When the occurrence after `post` will be due if it is not made yet (None: the
+    series stops before it)."""
+    if series.cancelled_at is not None or series.ended_at is not None:
+        return None
+    if post.occurrence_index is None or post.occurrence_slot is None:
+        return None
+    if series.count is not None and post.occurrence_index + 1 >= series.count:
+        return None
+    found = next_slot(series, post.occurrence_slot, max(now, post.scheduled_at))
+    return found[1] if found else None
+
+
+async def sweep(session: AsyncSession, batch: int = 100) -> list[ScheduledPost]:
+    """In the sweeper's transaction: the next occurrence of occurrences done without the
+    hook having run (cancelled, confirmed by hand). Their targets are days ahead; the
+    publishing sweeper enqueues them once due if nothing did before."""
     nxt = ScheduledPost.__table__.alias("nxt")
-    async with factory() as session, session.begin():
-        done = (
-            await session.scalars(
-                select(PostTarget)
-                .join(ScheduledPost, ScheduledPost.id == PostTarget.post_id)
-                .join(PostSeries, PostSeries.id == ScheduledPost.series_id)
+    done = (
+        await session.scalars(
+            select(PostTarget)
+            .join(ScheduledPost, ScheduledPost.id == PostTarget.post_id)
+            .join(PostSeries, PostSeries.id == ScheduledPost.series_id)
+            .where(
+                PostSeries.cancelled_at.is_(None),
+                PostSeries.ended_at.is_(None),
+                PostTarget.status.in_(DONE),
+                ~select(nxt.c.id)
                 .where(
-                    PostSeries.cancelled_at.is_(None),
-                    PostSeries.ended_at.is_(None),
-                    PostTarget.status.in_(DONE),
-                    ~select(nxt.c.id)
-                    .where(
-                        nxt.c.series_id == ScheduledPost.series_id,
-                        nxt.c.occurrence_index == ScheduledPost.occurrence_index + 1,
-                    )
-                    .exists(),
+                    nxt.c.series_id == ScheduledPost.series_id,
+                    nxt.c.occurrence_index == ScheduledPost.occurrence_index + 1,
                 )
-                .distinct(PostTarget.post_id)
-                .limit(batch)
+                .exists(),
             )
-        ).all()
-        made = []
-        for target in done:
-            post = await continue_series(session, target)
-            if post is not None:
-                made.append(post)
-        return made
+            .limit(batch)
+        )
+    ).all()
+    made = []
+    for target in done:  # a second target of one post finds its next one made: a no-op
+        post = await continue_series(session, target)
+        if post is not None:
+            made.append(post)
+    return made
 
 
 # delivery.enqueue, passed in (delivery calls this module, so it cannot import delivery).

@@ -23,7 +23,6 @@ from app.models import (
     AccountStatus,
     Content,
     ContentVariation,
-    PostSeries,
     PostTarget,
     ScheduledPost,
     SocialAccount,
@@ -32,11 +31,11 @@ from app.models import (
 from app.models import TargetStatus as S
 from app.models.vocabulary import ContentStatus, Platform
 from app.permissions import Action
-from app.platforms import registry, rules
+from app.platforms import registry
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.workflow import TRANSITIONS
-from app.services.publishing import compose, delivery, events, recurrence, transitions
+from app.services.publishing import comments, compose, delivery, events, recurrence, transitions
 from app.services.publishing.accounts import unseal
 from app.services.publishing.recurrence import Recurrence
 from app.services.publishing.timezones import to_utc, zone
@@ -222,28 +221,9 @@ async def _check_targets(
                 )
             )
         if first_comment is not None:
-            errors += comment_problems(state, platform, label, first_comment)
+            errors += comments.problems(state.settings, platform, label, first_comment)
     if errors:
         raise ValidationFailed(errors)
-
-
-def comment_problems(
-    state: AppState, platform: Platform, label: str, text: str
-) -> list[FieldError]:
-    """A first comment only where the platform takes one, within its text rules."""
-    factory = registry.FACTORIES.get(platform)
-    if factory is None or not factory(_NO_HTTP, state.settings).supports_first_comment:
-        return [
-            FieldError(
-                "firstComment",
-                UserErrorCode.FIRST_COMMENT_UNSUPPORTED,
-                f"{label}: {platform.value} takes no comments; schedule it without one.",
-            )
-        ]
-    return [
-        FieldError("firstComment", UserErrorCode.BREAKS_PLATFORM_RULES, f"{label}: {v.message}")
-        for v in rules.comment_violations(platform, text)
-    ]
 
 
 def _no_request(request: httpx.Request) -> httpx.Response:
@@ -268,10 +248,6 @@ async def schedule_post(
         accounts = await _accounts(session, content.workspace_id, request.account_ids)
         await _check_targets(state, session, content, variation, accounts, first_comment)
         previous = schedule_content(principal, workspace, content)
-        series = _series(request, content, variation, accounts, when, principal, first_comment)
-        if series is not None:
-            session.add(series)
-            await session.flush()
         post = ScheduledPost(
             id=uuid.uuid4(),
             workspace_id=content.workspace_id,
@@ -280,10 +256,9 @@ async def schedule_post(
             scheduled_at=when,
             timezone=request.timezone,
             created_by_id=principal.user_id,
-            series_id=series.id if series else None,
-            occurrence_index=0 if series else None,
-            occurrence_slot=0 if series else None,
         )
+        if request.recurrence is not None:  # the series first: the post refers to it
+            await recurrence.start(session, request.recurrence, post, accounts, first_comment)
         session.add(post)
         await session.flush()
         targets = recurrence.new_targets(
@@ -294,7 +269,7 @@ async def schedule_post(
             timezone=request.timezone,
             max_attempts=state.settings.publish_max_attempts,
             first_comment=first_comment,
-            series_id=series.id if series else None,
+            series_id=post.series_id,
         )
         session.add_all(targets)
         audit.record_row(
@@ -309,7 +284,7 @@ async def schedule_post(
                 "timezone": request.timezone,
                 **({"content_status": [previous.value, "SCHEDULED"]} if previous else {}),
                 **({"first_comment": True} if first_comment else {}),
-                **({"series_id": str(series.id)} if series else {}),
+                **({"series_id": str(post.series_id)} if post.series_id else {}),
             },
         )
         await session.flush()
@@ -317,37 +292,6 @@ async def schedule_post(
         await delivery.enqueue(state.arq, target.id, 0, due=when)
     await events.emit(state.hub, targets)
     return post
-
-
-def _series(
-    request: ScheduleRequest,
-    content: Content,
-    variation: ContentVariation | None,
-    accounts: list[SocialAccount],
-    when: datetime,
-    principal: Principal,
-    first_comment: str | None,
-) -> PostSeries | None:
-    rule = request.recurrence
-    if rule is None:
-        return None
-    until = rule.until
-    if until is not None and until.tzinfo is None:
-        until = until.replace(tzinfo=UTC)
-    return PostSeries(
-        id=uuid.uuid4(),
-        workspace_id=content.workspace_id,
-        content_id=content.id,
-        variation_id=variation.id if variation else None,
-        account_ids=[a.id for a in accounts],
-        every_days=rule.every_days,
-        until=until,
-        count=rule.count,
-        timezone=request.timezone,
-        anchor_local=recurrence.local_wall_time(when, request.timezone),
-        first_comment=first_comment,
-        created_by_id=principal.user_id,
-    )
 
 
 async def _pending(session: AsyncSession, post_id: uuid.UUID) -> list[PostTarget]:
@@ -422,15 +366,22 @@ async def publish_now(state: AppState, principal: Principal, post_id: uuid.UUID)
     return await _move(state, principal, post_id, None, None, "publishNow")
 
 
-async def cancel_post(state: AppState, principal: Principal, post_id: uuid.UUID) -> ScheduledPost:
+async def cancel_post(
+    state: AppState, principal: Principal, post_id: uuid.UUID, *, cancel_series: bool = False
+) -> ScheduledPost:
     """Cancel what has not gone out (PENDING, UNKNOWN); the content goes back to APPROVED
-    once none of it is left to publish."""
+    once none of it is left to publish. `cancel_series`: the post's whole series stops
+    (no further occurrence is made) and every occurrence not out yet is cancelled too."""
     async with state.session_factory() as session, session.begin():
         post = await _post_row(session, principal, post_id)
+        series_stopped, which = False, PostTarget.post_id == post.id
+        if cancel_series:  # every occurrence not out yet, and no more of them
+            series_stopped = await recurrence.cancel(session, post.series_id)
+            which = PostTarget.series_id == post.series_id
         rows = (
             await session.scalars(
                 update(PostTarget)
-                .where(PostTarget.post_id == post.id, PostTarget.status.in_(CANCELLABLE))
+                .where(which, PostTarget.status.in_(CANCELLABLE))
                 .values(
                     status=S.CANCELLED.value, locked_until=None, event_seq=PostTarget.event_seq + 1
                 )
@@ -438,11 +389,12 @@ async def cancel_post(state: AppState, principal: Principal, post_id: uuid.UUID)
                 .execution_options(synchronize_session=False, populate_existing=True)
             )
         ).all()
-        if not rows:
+        if not rows and not series_stopped:
             raise refuse(
                 None, UserErrorCode.INVALID_STATE, "Nothing of this post is left to cancel."
             )
         await transitions.unschedule_if_idle(session, post.content_id)
-        audit.record_row(session, principal, "cancelScheduledPost", post, {"targets": len(rows)})
+        detail = {"targets": len(rows), **({"series": True} if cancel_series else {})}
+        audit.record_row(session, principal, "cancelScheduledPost", post, detail)
     await events.emit(state.hub, list(rows))
     return post
