@@ -55,6 +55,7 @@ MAX_ERROR = 2000
 _JOB_NAMESPACE = uuid.UUID("5c0c0aae-7f1e-4c1b-9d8e-1f1c0ae7c011")
 WAITING = (CommentStatus.PENDING.value, CommentStatus.PUBLISHING.value)
 FINAL_JOB = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+NO_POST_ID = "The post's id on the platform is not known, so the comment has nothing to go under."
 LOST = (
     "An earlier attempt stopped while sending the comment; it may be on the platform, which "
     "cannot be asked, so it is not sent again on its own. Check the post."
@@ -248,6 +249,8 @@ async def attempt(
         return await _end(factory, target_id, U, LOST)
     if claimed.account_status != AccountStatus.CONNECTED.value:
         return await _end(factory, target_id, F, "The account is no longer connected.")
+    if not target.platform_post_id:  # confirmed by hand without one: nothing to reply to
+        return await _end(factory, target_id, F, NO_POST_ID)
     published = Published(
         target.platform_post_id or "", target.platform_url, tuple(target.part_ids or ())
     )
