@@ -45,7 +45,8 @@ from app.platforms.publishing import (
 )
 from app.security.crypto import SecretBox
 from app.security.keys import load_keys
-from app.services.publishing import accounts
+from app.services.publishing import accounts, events
+from app.services.publishing.events import EventPublisher
 from app.settings import Settings
 
 log = get_logger(__name__)
@@ -179,7 +180,7 @@ async def _set(
     stmt = (
         update(PostTarget)
         .where(PostTarget.id == target_id, PostTarget.comment_status == leaving)
-        .values(**values)
+        .values(event_seq=PostTarget.event_seq + 1, **values)
         .returning(PostTarget)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
@@ -201,8 +202,7 @@ class Outcome:
 
 
 async def _end(
-    factory: async_sessionmaker[AsyncSession],
-    target_id: uuid.UUID,
+    step: _Step,
     status: CommentStatus,
     detail: str | None,
     platform_id: str | None = None,
@@ -214,11 +214,19 @@ async def _end(
         values.update(comment_platform_id=platform_id, comment_error=None)
     else:
         values["comment_error"] = _clip(detail or "")
-    async with factory() as session, session.begin():
-        await _set(session, target_id, CommentStatus.PUBLISHING.value, values)
+    async with step.factory() as session, session.begin():
+        row = await _set(session, step.target_id, CommentStatus.PUBLISHING.value, values)
+    await events.emit(step.events, [row] if row is not None else [])
     if status is CommentStatus.PENDING:
         raise CommentRetry(detail)
     return Outcome(status, platform_id or detail)
+
+
+@dataclass(frozen=True)
+class _Step:
+    factory: async_sessionmaker[AsyncSession]
+    target_id: uuid.UUID
+    events: EventPublisher | None
 
 
 async def attempt(
@@ -229,6 +237,7 @@ async def attempt(
     target_id: uuid.UUID,
     *,
     last: bool,
+    publisher_events: EventPublisher | None = None,
 ) -> Outcome | None:
     """One attempt of a target's first comment. None: nothing to do (no comment waiting,
     the post not PUBLISHED). Raises `CommentRetry` after recording PENDING when a retry may
@@ -237,20 +246,22 @@ async def attempt(
     claimed = await _claim(factory, target_id)
     if claimed is None:
         return None
+    step = _Step(factory, target_id, publisher_events)
+    await events.emit(publisher_events, [claimed.target])
     target, name = claimed.target, claimed.platform.value
     F, U = CommentStatus.FAILED, CommentStatus.UNKNOWN
     try:
         publisher = registry.publisher_for(claimed.platform, http, settings)
     except LookupError:
-        return await _end(factory, target_id, F, f"{name} takes no comments.")
+        return await _end(step, F, f"{name} takes no comments.")
     if not publisher.supports_first_comment:
-        return await _end(factory, target_id, F, f"{name} takes no comments.")
+        return await _end(step, F, f"{name} takes no comments.")
     if claimed.in_doubt and not publisher.supports_idempotency_key:
-        return await _end(factory, target_id, U, LOST)
+        return await _end(step, U, LOST)
     if claimed.account_status != AccountStatus.CONNECTED.value:
-        return await _end(factory, target_id, F, "The account is no longer connected.")
+        return await _end(step, F, "The account is no longer connected.")
     if not target.platform_post_id:  # confirmed by hand without one: nothing to reply to
-        return await _end(factory, target_id, F, NO_POST_ID)
+        return await _end(step, F, NO_POST_ID)
     published = Published(
         target.platform_post_id or "", target.platform_url, tuple(target.part_ids or ())
     )
@@ -259,14 +270,14 @@ async def attempt(
         result = await _send(publisher, published, target, accounts.unseal(box, claimed.sealed))
     except _Unknown as exc:  # sent again only where the platform de-duplicates by our key
         again = publisher.supports_idempotency_key and not last
-        return await _end(factory, target_id, CommentStatus.PENDING if again else U, str(exc))
+        return await _end(step, CommentStatus.PENDING if again else U, str(exc))
     except RetryableError as exc:
         tried = f"Gave up after {target.comment_attempts} attempts: " if last else ""
-        return await _end(factory, target_id, retry, tried + exc.message)
+        return await _end(step, retry, tried + exc.message)
     except PermanentError as exc:  # AuthError included: the post is out, only this failed
-        return await _end(factory, target_id, F, exc.message)
+        return await _end(step, F, exc.message)
     platform_id = result.platform_post_id or None
-    return await _end(factory, target_id, CommentStatus.PUBLISHED, None, platform_id)
+    return await _end(step, CommentStatus.PUBLISHED, None, platform_id)
 
 
 class _Unknown(Exception):
@@ -306,6 +317,7 @@ async def run_comment_job(ctx: JobContext) -> dict[str, Any]:
             http,
             target_id,
             last=ctx.job.attempts >= ctx.job.max_attempts,
+            publisher_events=ctx.publisher,
         )
     if outcome is None:
         return {"comment": "nothing to do"}
