@@ -298,6 +298,7 @@ class PublishingMutation:
             parse_id(input.post_id, "ScheduledPost", "postId"),
             input.scheduled_at,
             input.timezone,
+            input.first_comment,
         )
         return ScheduledPostPayload.of(*await attempt(call))
 

@@ -305,3 +305,35 @@ async def test_sweepers_recover_comment_steps_after_redis_is_flushed(
     # the step fails (never a loose status); the post stays PUBLISHED.
     assert other.status == "PUBLISHED" and other.comment_status == "FAILED"
     assert other.comment_error == comments.NO_POST_ID and len(platforms.statuses) == 2
+
+
+RESCHEDULE = """
+mutation($i: ReschedulePostInput!) { reschedulePost(input: $i) {
+  post { targets { firstComment commentStatus } } errors { field code message }
+} }
+"""
+
+
+async def test_reschedule_replaces_or_removes_the_first_comment(
+    web: httpx.AsyncClient, app_state: AppState, admin: Team, platforms: FakePlatforms
+) -> None:
+    mastodon = await account(app_state, admin, platforms, Platform.MASTODON)
+    post = (await schedule(web, admin, [mastodon], "Old comment"))["post"]
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+
+    async def reschedule(comment: str | None) -> dict[str, Any]:
+        variables = {"postId": post["id"], "scheduledAt": later, "firstComment": comment}
+        data = await call(web, admin.owner, RESCHEDULE, {"i": variables})
+        payload: dict[str, Any] = data["reschedulePost"]
+        return payload
+
+    moved = await reschedule("New comment")
+    assert moved["post"]["targets"] == [{"firstComment": "New comment", "commentStatus": "PENDING"}]
+    refused = await reschedule("y" * 600)
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [
+        ("firstComment", "BREAKS_PLATFORM_RULES")
+    ]
+    kept = await reschedule(None)
+    assert kept["post"]["targets"][0]["firstComment"] == "New comment"
+    removed = await reschedule("")
+    assert removed["post"]["targets"] == [{"firstComment": None, "commentStatus": "NONE"}]

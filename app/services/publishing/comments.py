@@ -5,9 +5,10 @@ The step lives on the target's row (`comment_status`, `comment_attempts`,
 (`publish_first_comment`, id derived from the target), so the jobs machinery gives it a
 lease, back-off and the sweeper's recovery when Redis loses the arq job. The job row is
 written in the transaction that makes the target PUBLISHED (`queue`, called from
-transitions.published); `sweep_once` writes it for targets published another way
+transitions.published); `sweep` writes it for targets published another way
 (confirmPostPublished) and closes steps whose job ended without recording an outcome.
 
+Schedule-time checks (platforms without comments, text rules) are in comment_checks.py.
 A comment never touches the post: its failure leaves the target PUBLISHED, and nothing
 here re-posts. Each attempt is guarded in SQL: PENDING -> PUBLISHING (attempt counted),
 then PUBLISHED | PENDING (retry, the job backs off) | FAILED | UNKNOWN. An attempt that
@@ -26,7 +27,6 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.errors import FieldError, UserErrorCode
 from app.infra import outbound
 from app.infra.outbound import OutboundBlocked
 from app.jobs import store as jobs
@@ -35,7 +35,7 @@ from app.logging import get_logger
 from app.models import AccountStatus, CommentStatus, Job, JobStatus, PostTarget, SocialAccount
 from app.models import TargetStatus as S
 from app.models.vocabulary import Platform
-from app.platforms import registry, rules
+from app.platforms import registry
 from app.platforms.publishing import (
     OutcomeUnknown,
     PermanentError,
@@ -96,32 +96,6 @@ async def enqueue(enqueuer: jobs.Enqueuer | None, target: PostTarget | None) -> 
         and target.status == S.PUBLISHED.value
     ):
         await jobs.enqueue(enqueuer, job_id_for(target.id), 0)
-
-
-def _no_request(request: httpx.Request) -> httpx.Response:
-    raise RuntimeError("checking a comment must not make requests")
-
-
-# Adapters are built around a client; asking their capability never sends.
-_NO_HTTP = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))
-
-
-def problems(settings: Settings, platform: Platform, label: str, text: str) -> list[FieldError]:
-    """At schedule time: a first comment only where the platform takes one, within its
-    text rules (a comment is one reply, never cut into a thread)."""
-    factory = registry.FACTORIES.get(platform)
-    if factory is None or not factory(_NO_HTTP, settings).supports_first_comment:
-        return [
-            FieldError(
-                "firstComment",
-                UserErrorCode.FIRST_COMMENT_UNSUPPORTED,
-                f"{label}: {platform.value} takes no comments; schedule it without one.",
-            )
-        ]
-    return [
-        FieldError("firstComment", UserErrorCode.BREAKS_PLATFORM_RULES, f"{label}: {v.message}")
-        for v in rules.comment_violations(platform, text)
-    ]
 
 
 # ---- one attempt ----------------------------------------------------------------------

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,8 +34,9 @@ from app.platforms import registry
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.workflow import TRANSITIONS
-from app.services.publishing import comments, compose, delivery, events, recurrence, transitions
+from app.services.publishing import compose, delivery, events, recurrence, transitions
 from app.services.publishing.accounts import unseal
+from app.services.publishing.comment_checks import NO_HTTP, comment_problems, replacement
 from app.services.publishing.recurrence import Recurrence
 from app.services.publishing.timezones import to_utc, zone
 from app.state import AppState
@@ -210,7 +210,7 @@ async def _check_targets(
                 idempotency_key="check",
                 storage=None,
             )
-            publisher = registry.publisher_for(platform, _NO_HTTP, state.settings)
+            publisher = registry.publisher_for(platform, NO_HTTP, state.settings)
             problems = publisher.validate(post, unseal(state.keys.box, account.credentials))
         if problems:
             errors.append(
@@ -221,17 +221,9 @@ async def _check_targets(
                 )
             )
         if first_comment is not None:
-            errors += comments.problems(state.settings, platform, label, first_comment)
+            errors += comment_problems(state.settings, platform, label, first_comment)
     if errors:
         raise ValidationFailed(errors)
-
-
-def _no_request(request: httpx.Request) -> httpx.Response:
-    raise RuntimeError("validate() must not make requests")
-
-
-# Adapters are built around a client; validating never sends, so this one refuses to.
-_NO_HTTP = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))
 
 
 async def schedule_post(
@@ -310,8 +302,10 @@ async def _move(
     when: datetime | None,
     timezone: str | None,
     action_name: str,
+    first_comment: str | None = None,
 ) -> ScheduledPost:
-    """Move a post's PENDING targets to `when` (None: now)."""
+    """Move a post's PENDING targets to `when` (None: now); `first_comment`: replace
+    theirs ("" removes it)."""
     async with state.session_factory() as session, session.begin():
         post = await _post_row(session, principal, post_id)
         pending = await _pending(session, post.id)
@@ -319,6 +313,7 @@ async def _move(
             raise refuse(
                 None, UserErrorCode.INVALID_STATE, "Nothing of this post is waiting to go out."
             )
+        changes = replacement(state.settings, pending, first_comment)
         due = when or datetime.now(UTC)
         post.scheduled_at = due
         if timezone is not None:
@@ -333,6 +328,7 @@ async def _move(
                     "timezone": post.timezone,
                     "next_attempt_at": due,
                     "enqueue_generation": PostTarget.enqueue_generation + 1,
+                    **changes,
                 },
             )
             if row is not None:
@@ -352,13 +348,14 @@ async def reschedule_post(
     post_id: uuid.UUID,
     scheduled_at: datetime,
     timezone: str | None,
+    first_comment: str | None = None,
 ) -> ScheduledPost:
     """Move what has not gone out yet; published, failed or cancelled targets stay."""
     if timezone is None:
         async with state.session_factory() as session:
             timezone = (await _post_row(session, principal, post_id, lock=False)).timezone
     when = _when(scheduled_at, timezone)
-    return await _move(state, principal, post_id, when, timezone, "reschedulePost")
+    return await _move(state, principal, post_id, when, timezone, "reschedulePost", first_comment)
 
 
 async def publish_now(state: AppState, principal: Principal, post_id: uuid.UUID) -> ScheduledPost:

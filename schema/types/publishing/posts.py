@@ -267,6 +267,11 @@ class ReschedulePostInput:
     timezone: str | None = strawberry.field(
         default=None, description="IANA zone; null keeps the post's."
     )
+    first_comment: str | None = strawberry.field(
+        default=None,
+        description="A new first comment for the targets not out yet (null keeps theirs; an "
+        "empty string removes it).",
+    )
 
 
 @strawberry.input(description="Narrow a list of scheduled posts.")
