@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from app.models import PostSeries, PostTarget, ScheduledPost
 from app.services.publishing import delivery as engine
-from app.services.publishing import recurrence
+from app.services.publishing import recurrence, recurrence_rules
 from app.services.publishing.delivery import Delivery
 from app.state import AppState
 from tests.publishing.conftest import Team, approved_content, call, connect_webhook, targets_of
@@ -49,26 +49,32 @@ def series_row(anchor: datetime, every: int, **fields: Any) -> PostSeries:
 
 def test_slots_keep_the_local_time_across_dst_changes() -> None:
     spring = datetime(2027, 3, 27, 9, 0)  # Saturday; clocks go forward on Sunday 28th
-    assert recurrence.slot_time(spring, 1, 0, BERLIN) == datetime(2027, 3, 27, 8, 0, tzinfo=UTC)
-    assert recurrence.slot_time(spring, 1, 1, BERLIN) == datetime(2027, 3, 28, 7, 0, tzinfo=UTC)
+    assert recurrence_rules.slot_time(spring, 1, 0, BERLIN) == datetime(
+        2027, 3, 27, 8, 0, tzinfo=UTC
+    )
+    assert recurrence_rules.slot_time(spring, 1, 1, BERLIN) == datetime(
+        2027, 3, 28, 7, 0, tzinfo=UTC
+    )
     autumn = datetime(2027, 10, 30, 9, 0)  # clocks go back on Sunday 31st
-    assert recurrence.slot_time(autumn, 1, 1, BERLIN) == datetime(2027, 10, 31, 8, 0, tzinfo=UTC)
-    weekly = [recurrence.slot_time(spring, 7, k, BERLIN) for k in range(3)]
+    assert recurrence_rules.slot_time(autumn, 1, 1, BERLIN) == datetime(
+        2027, 10, 31, 8, 0, tzinfo=UTC
+    )
+    weekly = [recurrence_rules.slot_time(spring, 7, k, BERLIN) for k in range(3)]
     assert [w.astimezone(ZoneInfo(BERLIN)).hour for w in weekly] == [9, 9, 9]
     # A wall time the clocks skip (02:30 on the spring night) goes out an hour on.
-    skipped = recurrence.slot_time(datetime(2027, 3, 27, 2, 30), 1, 1, BERLIN)
+    skipped = recurrence_rules.slot_time(datetime(2027, 3, 27, 2, 30), 1, 1, BERLIN)
     assert skipped.astimezone(ZoneInfo(BERLIN)).replace(tzinfo=None) == datetime(2027, 3, 28, 3, 30)
 
 
 def test_next_slot_skips_missed_slots_and_respects_until() -> None:
     now = datetime(2027, 5, 20, 12, 0, tzinfo=UTC)  # 14:00 in Berlin
     anchor = datetime(2027, 5, 10, 9, 0)  # ten days ago, every day at 09:00
-    slot, when = recurrence.next_slot(series_row(anchor, 1), 0, now) or (0, now)
+    slot, when = recurrence_rules.next_slot(series_row(anchor, 1), 0, now) or (0, now)
     assert (slot, when) == (11, datetime(2027, 5, 21, 7, 0, tzinfo=UTC))  # tomorrow 09:00
-    every_three = recurrence.next_slot(series_row(anchor, 3), 0, now)
+    every_three = recurrence_rules.next_slot(series_row(anchor, 3), 0, now)
     assert every_three == (4, datetime(2027, 5, 22, 7, 0, tzinfo=UTC))
     ended = series_row(anchor, 1, until=datetime(2027, 5, 21, 6, 0, tzinfo=UTC))
-    assert recurrence.next_slot(ended, 0, now) is None
+    assert recurrence_rules.next_slot(ended, 0, now) is None
 
 
 async def schedule(

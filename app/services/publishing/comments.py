@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.infra import outbound
@@ -72,20 +73,24 @@ def initial_status(first_comment: str | None) -> str:
     return (CommentStatus.PENDING if first_comment else CommentStatus.NONE).value
 
 
-def queue(session: AsyncSession, target: PostTarget) -> Job | None:
+async def queue(session: AsyncSession, target: PostTarget) -> None:
     """In the transaction that made `target` PUBLISHED: its comment job, if it has a
-    comment waiting (no SQL for targets without one)."""
+    comment waiting (no SQL for targets without one). A job already there is kept: this
+    must never fail the transaction that records a post as published."""
     if target.comment_status != CommentStatus.PENDING.value:
-        return None
-    job = jobs.new_job(
-        session,
-        COMMENT_JOB,
-        {"target_id": str(target.id)},
-        max(target.max_attempts, 1),
-        workspace_id=None,
+        return
+    await session.execute(
+        insert(Job)
+        .values(
+            id=job_id_for(target.id),
+            workspace_id=None,
+            kind=COMMENT_JOB,
+            status=JobStatus.QUEUED.value,
+            payload={"target_id": str(target.id)},
+            max_attempts=max(target.max_attempts, 1),
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
     )
-    job.id = job_id_for(target.id)
-    return job
 
 
 async def enqueue(enqueuer: jobs.Enqueuer | None, target: PostTarget | None) -> None:

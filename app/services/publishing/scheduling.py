@@ -37,7 +37,7 @@ from app.services.content.workflow import TRANSITIONS
 from app.services.publishing import compose, delivery, events, recurrence, transitions
 from app.services.publishing.accounts import unseal
 from app.services.publishing.comment_checks import NO_HTTP, comment_problems, replacement
-from app.services.publishing.recurrence import Recurrence
+from app.services.publishing.recurrence_rules import Recurrence, problems
 from app.services.publishing.timezones import to_utc, zone
 from app.state import AppState
 
@@ -231,7 +231,7 @@ async def schedule_post(
 ) -> ScheduledPost:
     when = _when(request.scheduled_at, request.timezone)
     first_comment = request.first_comment or None
-    if request.recurrence is not None and (errors := recurrence.problems(request.recurrence, when)):
+    if request.recurrence is not None and (errors := problems(request.recurrence, when)):
         raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
         content, variation = await _source(session, principal, request)

@@ -137,8 +137,8 @@ async def after_done(session: AsyncSession, row: PostTarget) -> None:
     """What follows a target's end, in its transaction; no SQL for a target with neither
     a first comment nor a series."""
     if row.status == S.PUBLISHED.value:
-        comments.queue(session, row)
-    await recurrence.continue_series(session, row)
+        await comments.queue(session, row)
+    await recurrence.after_done(session, row)
 
 
 async def mark_content_published(session: AsyncSession, post_id: uuid.UUID) -> None:

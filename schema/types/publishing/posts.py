@@ -14,7 +14,7 @@ from app.models import ScheduledPost as PostRow
 from app.services.publishing.calendar import CalendarDay as CalendarDayValue
 from app.services.publishing.calendar import PostFilter, post_status
 from app.services.publishing.follow import TargetChange
-from app.services.publishing.recurrence import upcoming
+from app.services.publishing.recurrence_rules import upcoming
 from app.services.publishing.scheduling import ScheduleRequest
 from schema.context import Info, visible_rows
 from schema.ids import optional_id, parse_id

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.models import PostSeries
-from app.services.publishing.recurrence import Recurrence as Rule
+from app.services.publishing.recurrence_rules import Recurrence as Rule
 
 
 @strawberry.input(
