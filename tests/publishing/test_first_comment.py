@@ -337,3 +337,40 @@ async def test_reschedule_replaces_or_removes_the_first_comment(
     assert kept["post"]["targets"][0]["firstComment"] == "New comment"
     removed = await reschedule("")
     assert removed["post"]["targets"] == [{"firstComment": None, "commentStatus": "NONE"}]
+
+
+async def test_the_sweep_closes_steps_whose_job_ended_without_an_outcome(
+    web: httpx.AsyncClient,
+    app_state: AppState,
+    admin: Team,
+    platforms: FakePlatforms,
+    delivery: Delivery,
+) -> None:
+    # The job ran out (e.g. its last attempt hit the job time limit mid-request): a step
+    # left PUBLISHING may be on the platform (UNKNOWN); one left PENDING never went (FAILED).
+    _, sending = await published(web, app_state, admin, platforms, delivery)
+    _, waiting = await published(web, app_state, admin, platforms, delivery)
+    async with app_state.session_factory() as session, session.begin():
+        await session.execute(
+            update(PostTarget)
+            .where(PostTarget.id == sending.id)
+            .values(comment_status="PUBLISHING", comment_attempts=3)
+        )
+        await session.execute(
+            update(Job)
+            .where(Job.id.in_([comments.job_id_for(sending.id), comments.job_id_for(waiting.id)]))
+            .values(status="FAILED", attempts=3)
+        )
+    async with app_state.session_factory() as session, session.begin():
+        made = await comments.sweep(session)  # two to close, no new job for them
+    assert not {comments.job_id_for(sending.id), comments.job_id_for(waiting.id)} & set(made)
+    async with app_state.session_factory() as session:
+        rows = {
+            r.id: r
+            for r in await session.scalars(
+                select(PostTarget).where(PostTarget.id.in_([sending.id, waiting.id]))
+            )
+        }
+    assert rows[sending.id].comment_status == "UNKNOWN" and rows[sending.id].status == "PUBLISHED"
+    assert rows[waiting.id].comment_status == "FAILED" and rows[waiting.id].status == "PUBLISHED"
+    assert "may be on the platform" in (rows[sending.id].comment_error or "")
