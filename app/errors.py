@@ -37,6 +37,7 @@ class UserErrorCode(StrEnum):
     DUPLICATE = "DUPLICATE"
     EMPTY = "EMPTY"
     EXISTS = "EXISTS"
+    FIRST_COMMENT_UNSUPPORTED = "FIRST_COMMENT_UNSUPPORTED"
     INVALID = "INVALID"
     INVALID_CODE = "INVALID_CODE"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
@@ -90,6 +91,8 @@ USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
     UserErrorCode.DUPLICATE: "The value occurs twice where it must be unique.",
     UserErrorCode.EMPTY: "The value is empty (e.g. an uploaded file with no bytes).",
     UserErrorCode.EXISTS: "Such an object already exists (e.g. a variation per platform).",
+    UserErrorCode.FIRST_COMMENT_UNSUPPORTED: "A first comment was asked for an account whose "
+    "platform takes none (webhook, email).",
     UserErrorCode.INVALID: "The value is not acceptable (format or choice).",
     UserErrorCode.INVALID_CODE: "A one-time or recovery code is wrong or used.",
     UserErrorCode.INVALID_CREDENTIALS: "Email or password is incorrect.",

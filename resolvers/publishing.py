@@ -298,16 +298,32 @@ class PublishingMutation:
             parse_id(input.post_id, "ScheduledPost", "postId"),
             input.scheduled_at,
             input.timezone,
+            input.first_comment,
         )
         return ScheduledPostPayload.of(*await attempt(call))
 
     @strawberry.mutation(
         description="Cancel what of a post has not gone out (PENDING or UNKNOWN targets); the "
-        "content goes back to APPROVED when nothing of it is left. Requires admin role."
+        "content goes back to APPROVED when nothing of it is left. With cancelSeries, a "
+        "recurring post's whole series stops: no further post is made and every one not out "
+        "yet is cancelled. Requires admin role."
     )
-    async def cancel_scheduled_post(self, info: Info, id: PostId) -> ScheduledPostPayload:
+    async def cancel_scheduled_post(
+        self,
+        info: Info,
+        id: PostId,
+        cancel_series: Annotated[
+            bool,
+            strawberry.argument(
+                description="Also stop the post's recurring series (an error if it has none)."
+            ),
+        ] = False,
+    ) -> ScheduledPostPayload:
         call = scheduling.cancel_post(
-            state_of(info), principal_of(info), parse_id(id, "ScheduledPost")
+            state_of(info),
+            principal_of(info),
+            parse_id(id, "ScheduledPost"),
+            cancel_series=cancel_series,
         )
         return ScheduledPostPayload.of(*await attempt(call))
 

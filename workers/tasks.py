@@ -18,6 +18,7 @@ from app.services.content import embedding, text_metrics
 from app.services.ops import diagnostics
 from app.services.outgoing import mail as outgoing_mail
 from app.services.outgoing import sending as outgoing_webhooks
+from app.services.publishing import comments
 from app.services.publishing import delivery as publishing
 from app.services.publishing import sweeper as publishing_sweeper
 
@@ -36,6 +37,7 @@ HANDLERS: dict[str, Handler] = combine(
     engagement_model.JOB_HANDLERS,
     outgoing_webhooks.JOB_HANDLERS,
     outgoing_mail.JOB_HANDLERS,
+    comments.JOB_HANDLERS,
 )
 
 

@@ -27,7 +27,9 @@ from app.models.personalization import ContentPersonalization, ContentVariant
 from app.models.prediction import EngagementModel
 from app.models.publishing import (
     AccountStatus,
+    CommentStatus,
     PostingSlot,
+    PostSeries,
     PostTarget,
     ScheduledPost,
     SocialAccount,
@@ -43,6 +45,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Campaign",
+    "CommentStatus",
     "Content",
     "ContentComment",
     "ContentMedia",
@@ -65,6 +68,7 @@ __all__ = [
     "MetricSchedule",
     "MetricSnapshot",
     "PasswordResetToken",
+    "PostSeries",
     "PostTarget",
     "PostingSlot",
     "RefreshToken",

@@ -56,6 +56,18 @@ class TargetStatus(StrEnum):
         return self in (TargetStatus.PUBLISHED, TargetStatus.FAILED, TargetStatus.CANCELLED)
 
 
+class CommentStatus(StrEnum):
+    """A target's first comment, posted as its own step once the target is PUBLISHED."""
+
+    NONE = "NONE"  # no first comment asked for
+    PENDING = "PENDING"  # waiting for the post, or for its next attempt
+    PUBLISHING = "PUBLISHING"
+    PUBLISHED = "PUBLISHED"
+    FAILED = "FAILED"
+    # It may have been posted but the platform could not tell us: a person checks.
+    UNKNOWN = "UNKNOWN"
+
+
 class SocialAccount(UUIDPrimaryKey, Timestamps, Base):
     """A place a workspace publishes to, with its credentials encrypted at rest."""
 
@@ -108,6 +120,45 @@ class SocialAccount(UUIDPrimaryKey, Timestamps, Base):
     disconnected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PostSeries(UUIDPrimaryKey, Timestamps, Base):
+    """A recurring post: every `every_days` days at the first occurrence's local time in
+    `timezone`, until `until` or for `count` posts. Each occurrence is a ScheduledPost
+    (`series_id`, `occurrence_index`), created when the one before it is done."""
+
+    __tablename__ = "post_series"
+    __table_args__ = (
+        CheckConstraint("every_days BETWEEN 1 AND 366", name="every_days_valid"),
+        CheckConstraint("count IS NULL OR count BETWEEN 1 AND 1000", name="count_valid"),
+        CheckConstraint("until IS NOT NULL OR count IS NOT NULL", name="has_end"),
+        Index("ix_post_series_workspace_id", "workspace_id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+    content_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("contents.id", ondelete="CASCADE"), nullable=False
+    )
+    variation_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("content_variations.id", ondelete="SET NULL")
+    )
+    account_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)), nullable=False)
+    every_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The first occurrence's wall-clock time in `timezone`: occurrence slot k is this
+    # plus k * every_days local days (09:00 stays 09:00 across DST changes).
+    anchor_local: Mapped[datetime] = mapped_column(DateTime(timezone=False), nullable=False)
+    first_comment: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set once no further occurrence is due (its end reached, the content deleted).
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
 class ScheduledPost(UUIDPrimaryKey, Timestamps, Base):
     """A content item (or one of its variations) scheduled to one or more accounts."""
 
@@ -115,6 +166,8 @@ class ScheduledPost(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         Index("ix_scheduled_posts_workspace_scheduled", "workspace_id", "scheduled_at", "id"),
         Index("ix_scheduled_posts_content_id", "content_id"),
+        # Exactly one post per occurrence of a series, however often the hook runs.
+        UniqueConstraint("series_id", "occurrence_index"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
@@ -134,6 +187,14 @@ class ScheduledPost(UUIDPrimaryKey, Timestamps, Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
+    # A recurring post's occurrence: 0, 1, 2... in order of creation; `occurrence_slot` is
+    # the series slot its time was taken from (slots missed while workers were down are
+    # skipped, so slots can jump where indexes do not).
+    series_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("post_series.id", ondelete="SET NULL")
+    )
+    occurrence_index: Mapped[int | None] = mapped_column(Integer)
+    occurrence_slot: Mapped[int | None] = mapped_column(Integer)
 
 
 class PostTarget(UUIDPrimaryKey, Timestamps, Base):
@@ -144,6 +205,7 @@ class PostTarget(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint(one_of("status", TargetStatus), name="status_valid"),
         CheckConstraint(one_of("platform", Platform), name="platform_valid"),
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        CheckConstraint(one_of("comment_status", CommentStatus), name="comment_status_valid"),
         UniqueConstraint("post_id", "social_account_id"),
         UniqueConstraint("idempotency_key"),
         # The sweeper's two paths: due pending targets, and publishing ones past their lease.
@@ -163,6 +225,14 @@ class PostTarget(UUIDPrimaryKey, Timestamps, Base):
         # Catch-up of postStatusChanged subscribers after a gap.
         Index("ix_post_targets_workspace_updated", "workspace_id", "updated_at"),
         Index("ix_post_targets_account_status", "social_account_id", "status"),
+        # The comments sweep: published targets whose first comment still waits.
+        Index(
+            "ix_post_targets_comment_waiting",
+            "published_at",
+            postgresql_where=text(
+                "status = 'PUBLISHED' AND comment_status IN ('PENDING', 'PUBLISHING')"
+            ),
+        ),
     )
 
     post_id: Mapped[uuid.UUID] = mapped_column(
@@ -206,6 +276,16 @@ class PostTarget(UUIDPrimaryKey, Timestamps, Base):
     resolved_by_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
+    # The first comment, its own step after the post (app/services/publishing/comments.py).
+    first_comment: Mapped[str | None] = mapped_column(Text)
+    comment_status: Mapped[str] = mapped_column(
+        String(16), nullable=False, server_default=CommentStatus.NONE.value
+    )
+    comment_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    comment_platform_id: Mapped[str | None] = mapped_column(String(255))
+    comment_error: Mapped[str | None] = mapped_column(Text)
+    # Copied from the post so the publish hook knows without a query (most posts: None).
+    series_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class PostingSlot(UUIDPrimaryKey, Base):

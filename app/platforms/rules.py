@@ -279,3 +279,20 @@ def _media_violations(
         if item.size_bytes > cap:
             out.append(Violation("MEDIA_TOO_LARGE", f"Media {i} is over {cap // MB} MB.", i))
     return out
+
+
+def comment_violations(platform: Platform, text: str) -> list[Violation]:
+    """A first comment is one reply on the platform: never cut into a thread, so it must
+    fit one post's limit as the platform counts it."""
+    rule = RULES[platform]
+    if not text.strip():
+        return [Violation("EMPTY", "The comment is empty.")]
+    size = count_characters(text, rule)
+    if rule.max_chars is not None and size > rule.max_chars:
+        return [
+            Violation(
+                "TOO_LONG",
+                f"The comment has {size} characters; {platform.value} allows {rule.max_chars}.",
+            )
+        ]
+    return []

@@ -1,7 +1,7 @@
 """event webhooks: endpoints, the event outbox, deliveries
 
 Revision ID: 0011_event_webhooks
-Revises: 0008_publishing
+Revises: 0009_comments_recurrence
 Create Date: 2026-12-02 03:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_event_webhooks"
-down_revision: str | None = "0008_publishing"
+down_revision: str | None = "0009_comments_recurrence"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

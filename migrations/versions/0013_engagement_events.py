@@ -1,7 +1,7 @@
 """engagement events: raw events partitioned by month, identities, rollup deltas, rollups
 
 Revision ID: 0013_engagement_events
-Revises: 0008_publishing
+Revises: 0011_event_webhooks
 Create Date: 2026-12-02 03:40:00.000000
 
 The raw table is declared in plain SQL (declarative partitioning). Its monthly partitions
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_engagement_events"
-down_revision: str | None = "0008_publishing"
+down_revision: str | None = "0011_event_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

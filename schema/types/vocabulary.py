@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.errors import USER_ERROR_DESCRIPTIONS, UserErrorCode
 from app.models.job import JobStatus
-from app.models.publishing import AccountStatus, TargetStatus
+from app.models.publishing import AccountStatus, CommentStatus, TargetStatus
 from app.models.vocabulary import (
     CampaignStatus,
     ContentFormat,
@@ -35,6 +35,7 @@ from schema.enums import domain_enum
 __all__ = [
     "AccountStatus",
     "CampaignStatus",
+    "CommentStatus",
     "ContentFormat",
     "ContentOrder",
     "ContentStatus",
@@ -319,5 +320,21 @@ domain_enum(
         WebhookDeliveryStatus.SUCCEEDED: "The endpoint answered 2xx.",
         WebhookDeliveryStatus.FAILED: "Given up: a final answer (another 4xx, a refused "
         "address) or out of attempts.",
+    },
+)
+
+domain_enum(
+    CommentStatus,
+    description="A target's first comment, posted as its own step after the post: PENDING "
+    "-> PUBLISHING -> PUBLISHED, FAILED or UNKNOWN. Its failure never changes the post.",
+    values={
+        CommentStatus.NONE: "No first comment was asked for.",
+        CommentStatus.PENDING: "Waiting for the post to go out, or for its next attempt after "
+        "a retryable failure.",
+        CommentStatus.PUBLISHING: "A worker is sending it now.",
+        CommentStatus.PUBLISHED: "Posted; commentPlatformId is the platform's id of it.",
+        CommentStatus.FAILED: "Not posted; commentError says why. The post is unaffected.",
+        CommentStatus.UNKNOWN: "It may have been posted but the platform never told us and "
+        "cannot be asked; check the post on the platform.",
     },
 )

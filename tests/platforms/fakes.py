@@ -635,6 +635,11 @@ class FakePlatforms:
             self.graph[new] = {"kind": "video", **fields}
             return JSONResponse({"id": new})
         if edge == "comments":
+            # POST /{object-id}/comments with `message` (Pages and Instagram media alike).
+            if self.graph.get(owner, {}).get("kind") not in ("post", "photo", "ig_media"):
+                return self._graph_error("(#100) Object does not exist or cannot be commented")
+            if not fields.get("message"):
+                return self._graph_error("(#100) The parameter message is required")
             self.graph[new] = {"kind": "comment", "parent": owner, **fields}
             return JSONResponse({"id": new})
         if edge == "media":

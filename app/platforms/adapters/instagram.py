@@ -19,11 +19,10 @@ from app.platforms.adapters.base import (
     check_post,
     credential_problems,
     is_video,
-    poll_until,
     require,
     secrets_of,
 )
-from app.platforms.adapters.meta import graph_api
+from app.platforms.adapters.meta import Containers, graph_api
 from app.platforms.publishing import (
     Credentials,
     MediaItem,
@@ -32,7 +31,6 @@ from app.platforms.publishing import (
     Post,
     Published,
     PublishError,
-    RetryableError,
     TokenSet,
 )
 from app.settings import Settings
@@ -48,6 +46,17 @@ class InstagramPublisher:
         self.settings = settings
         self.graph = f"{settings.meta_graph_base_url}/{settings.meta_graph_version}"
         self.api = graph_api(http, "Instagram")
+        self.containers = Containers(
+            self._call,
+            "Instagram",
+            create_edge="media",
+            publish_edge="media_publish",
+            status_fields="status_code,status",
+            status_key="status_code",
+            error_key="status",
+            poll_seconds=settings.platform_media_poll_seconds,
+            poll_attempts=settings.platform_media_poll_attempts,
+        )
 
     def validate(self, post: Post, credentials: Credentials) -> list[str]:
         return check_post(self.platform, post, max_parts=1) + credential_problems(credentials)
@@ -66,36 +75,6 @@ class InstagramPublisher:
         )
         return body if isinstance(body, dict) else {}
 
-    async def _container(self, credentials: Credentials, **fields: str) -> str:
-        body = await self._call(
-            "POST", f"{credentials.external_id}/media", credentials, creates=False, **fields
-        )
-        container = str(body.get("id") or "")
-        if not container:
-            raise PermanentError("Instagram answered without a container id")
-        return container
-
-    async def _wait(self, container: str, credentials: Credentials) -> None:
-        async def finished() -> bool:
-            body = await self._call(
-                "GET", container, credentials, creates=False, fields="status_code,status"
-            )
-            status = body.get("status_code")
-            if status == "ERROR":
-                raise PermanentError(
-                    f"Instagram could not process the media: {str(body.get('status', ''))[:200]}"
-                )
-            if status == "EXPIRED":
-                raise RetryableError("Instagram's media container expired before publishing")
-            return status in ("FINISHED", "PUBLISHED")
-
-        await poll_until(
-            finished,
-            interval=self.settings.platform_media_poll_seconds,
-            attempts=self.settings.platform_media_poll_attempts,
-            what="Instagram media",
-        )
-
     def _media_fields(self, item: MediaItem) -> dict[str, str]:
         if is_video(item):
             return {"media_type": "REELS", "video_url": item.url}
@@ -108,33 +87,23 @@ class InstagramPublisher:
         require(credentials)
         if not post.media:
             raise PermanentError("Instagram needs at least one image or video")
+        containers = self.containers
         if len(post.media) == 1:
-            container = await self._container(
-                credentials, caption=post.text, **self._media_fields(post.media[0])
-            )
+            fields = self._media_fields(post.media[0])
+            container = await containers.create(credentials, caption=post.text, **fields)
         else:
             children = []
             for item in post.media:
                 fields = self._media_fields(item)
                 if is_video(item):
                     fields["media_type"] = "VIDEO"  # carousel items are VIDEO, not REELS
-                child = await self._container(credentials, is_carousel_item="true", **fields)
-                await self._wait(child, credentials)
-                children.append(child)
-            container = await self._container(
+                children.append(
+                    await containers.create(credentials, is_carousel_item="true", **fields)
+                )
+            container = await containers.create(
                 credentials, media_type="CAROUSEL", children=",".join(children), caption=post.text
             )
-        await self._wait(container, credentials)
-        body = await self._call(
-            "POST",
-            f"{credentials.external_id}/media_publish",
-            credentials,
-            creates=True,
-            creation_id=container,
-        )
-        media_id = str(body.get("id") or "")
-        if not media_id:
-            raise PermanentError("Instagram answered without the post's id")
+        media_id = await containers.publish(container, credentials)
         return Published(media_id, await self._permalink(media_id, credentials), (media_id,))
 
     async def _permalink(self, media_id: str, credentials: Credentials) -> str | None:

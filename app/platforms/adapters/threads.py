@@ -18,12 +18,11 @@ from app.platforms.adapters.base import (
     check_post,
     credential_problems,
     is_video,
-    poll_until,
     require,
     secrets_of,
 )
 from app.platforms.adapters.instagram import insight_values
-from app.platforms.adapters.meta import graph_api
+from app.platforms.adapters.meta import Containers, graph_api
 from app.platforms.publishing import (
     Credentials,
     MediaItem,
@@ -32,7 +31,6 @@ from app.platforms.publishing import (
     Post,
     Published,
     PublishError,
-    RetryableError,
     TokenSet,
 )
 from app.settings import Settings
@@ -48,6 +46,17 @@ class ThreadsPublisher:
         self.settings = settings
         self.base = f"{settings.threads_api_base_url}/{settings.threads_api_version}"
         self.api = graph_api(http, "Threads")
+        self.containers = Containers(
+            self._call,
+            "Threads",
+            create_edge="threads",
+            publish_edge="threads_publish",
+            status_fields="status,error_message",
+            status_key="status",
+            error_key="error_message",
+            poll_seconds=settings.platform_media_poll_seconds,
+            poll_attempts=settings.platform_media_poll_attempts,
+        )
 
     def validate(self, post: Post, credentials: Credentials) -> list[str]:
         return check_post(self.platform, post) + credential_problems(credentials)
@@ -65,34 +74,6 @@ class ThreadsPublisher:
         )
         return body if isinstance(body, dict) else {}
 
-    async def _container(self, credentials: Credentials, **fields: str) -> str:
-        body = await self._call(
-            "POST", f"{credentials.external_id}/threads", credentials, creates=False, **fields
-        )
-        container = str(body.get("id") or "")
-        if not container:
-            raise PermanentError("Threads answered without a container id")
-
-        async def finished() -> bool:
-            state = await self._call(
-                "GET", container, credentials, creates=False, fields="status,error_message"
-            )
-            status = state.get("status")
-            if status == "ERROR":
-                message = str(state.get("error_message") or "")[:200]
-                raise PermanentError(f"Threads could not process the post: {message}")
-            if status == "EXPIRED":
-                raise RetryableError("Threads' container expired before publishing")
-            return status in ("FINISHED", "PUBLISHED")
-
-        await poll_until(
-            finished,
-            interval=self.settings.platform_media_poll_seconds,
-            attempts=self.settings.platform_media_poll_attempts,
-            what="Threads media",
-        )
-        return container
-
     def _media_fields(self, item: MediaItem) -> dict[str, str]:
         if is_video(item):
             return {"media_type": "VIDEO", "video_url": item.url}
@@ -103,35 +84,26 @@ class ThreadsPublisher:
 
     async def _first_container(self, post: Post, text: str, credentials: Credentials) -> str:
         if not post.media:
-            return await self._container(credentials, media_type="TEXT", text=text)
+            return await self.containers.create(credentials, media_type="TEXT", text=text)
         if len(post.media) == 1:
-            return await self._container(
+            return await self.containers.create(
                 credentials, text=text, **self._media_fields(post.media[0])
             )
         children = [
-            await self._container(credentials, is_carousel_item="true", **self._media_fields(m))
+            await self.containers.create(
+                credentials, is_carousel_item="true", **self._media_fields(m)
+            )
             for m in post.media
         ]
-        return await self._container(
+        return await self.containers.create(
             credentials, media_type="CAROUSEL", children=",".join(children), text=text
         )
 
-    async def _publish(self, container: str, credentials: Credentials) -> str:
-        body = await self._call(
-            "POST",
-            f"{credentials.external_id}/threads_publish",
-            credentials,
-            creates=True,
-            creation_id=container,
-        )
-        media_id = str(body.get("id") or "")
-        if not media_id:
-            raise PermanentError("Threads answered without the post's id")
-        return media_id
-
     async def _reply(self, text: str, to: str, credentials: Credentials) -> str:
-        container = await self._container(credentials, media_type="TEXT", text=text, reply_to_id=to)
-        return await self._publish(container, credentials)
+        container = await self.containers.create(
+            credentials, media_type="TEXT", text=text, reply_to_id=to
+        )
+        return await self.containers.publish(container, credentials)
 
     async def publish(self, post: Post, credentials: Credentials) -> Published:
         require(credentials)
@@ -141,7 +113,7 @@ class ThreadsPublisher:
             try:
                 if index == 0:
                     container = await self._first_container(post, parts[0], credentials)
-                    done.append(await self._publish(container, credentials))
+                    done.append(await self.containers.publish(container, credentials))
                 else:
                     done.append(await self._reply(parts[index], done[-1], credentials))
             except PublishError as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import FieldError, UserErrorCode, ValidationFailed
@@ -15,6 +14,7 @@ from app.models.vocabulary import Platform
 from app.platforms import registry
 from app.services.publishing import compose
 from app.services.publishing.accounts import unseal
+from app.services.publishing.comment_checks import NO_HTTP, comment_problems
 from app.state import AppState
 
 
@@ -27,10 +27,12 @@ async def check_targets(
     *,
     platform_variations: dict[str, ContentVariation] | None = None,
     content_has_media: bool | None = None,
+    first_comment: str | None = None,
 ) -> None:
     """Every reason a target could not go out that is known now, all at once.
     `platform_variations` (with `content_has_media`): the caller loaded the content's
-    variations per platform already (a bulk import), so nothing is looked up again."""
+    variations per platform already (a bulk import), so nothing is looked up again.
+    `first_comment`: checked for each account's platform too."""
     errors: list[FieldError] = []
     for account in accounts:
         platform = Platform(account.platform)
@@ -76,7 +78,7 @@ async def check_targets(
                 idempotency_key="check",
                 storage=None,
             )
-            publisher = registry.publisher_for(platform, _NO_HTTP, state.settings)
+            publisher = registry.publisher_for(platform, NO_HTTP, state.settings)
             problems = publisher.validate(post, unseal(state.keys.box, account.credentials))
         if problems:
             errors.append(
@@ -86,13 +88,7 @@ async def check_targets(
                     f"{label}: {' '.join(problems)}",
                 )
             )
+        if first_comment is not None:
+            errors += comment_problems(state.settings, platform, label, first_comment)
     if errors:
         raise ValidationFailed(errors)
-
-
-def _no_request(request: httpx.Request) -> httpx.Response:
-    raise RuntimeError("validate() must not make requests")
-
-
-# Adapters are built around a client; validating never sends, so this one refuses to.
-_NO_HTTP = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TypeVar
 
 import httpx
@@ -46,7 +47,14 @@ from app.platforms.publishing import (
     RetryableError,
 )
 from app.security.crypto import SecretBox
-from app.services.publishing import account_events, compose, events, transitions
+from app.services.publishing import (
+    account_events,
+    comments,
+    compose,
+    events,
+    recurrence,
+    transitions,
+)
 from app.services.publishing.accounts import unseal
 from app.services.publishing.events import EventPublisher
 from app.settings import Settings
@@ -183,6 +191,8 @@ async def _done(delivery: Delivery, row: PostTarget | None, outcome: str) -> str
     if row is None:
         return "lost-lease"
     await events.emit(delivery.events, [row])
+    await comments.enqueue(delivery.enqueuer, row)
+    await recurrence.enqueue_next(delivery.factory, row, partial(enqueue, delivery.enqueuer))
     return outcome
 
 

@@ -32,7 +32,9 @@ from app.permissions import Action
 from app.services import lookup
 from app.services.audit import trail as audit
 from app.services.content.workflow import TRANSITIONS
-from app.services.publishing import checks, delivery, events, transitions
+from app.services.publishing import checks, delivery, events, recurrence, transitions
+from app.services.publishing.comment_checks import replacement
+from app.services.publishing.recurrence_rules import Recurrence, problems
 from app.services.publishing.timezones import to_utc, zone
 from app.state import AppState
 
@@ -49,6 +51,8 @@ class ScheduleRequest:
     account_ids: Sequence[uuid.UUID]
     scheduled_at: datetime
     timezone: str
+    first_comment: str | None = None
+    recurrence: Recurrence | None = None
 
 
 def refuse(field: str | None, code: UserErrorCode, message: str) -> ValidationFailed:
@@ -163,6 +167,8 @@ async def schedule_post(
     state: AppState, principal: Principal, request: ScheduleRequest
 ) -> ScheduledPost:
     when = checked_time(request.scheduled_at, request.timezone)
+    if request.recurrence is not None and (errors := problems(request.recurrence, when)):
+        raise ValidationFailed(errors)
     async with state.session_factory() as session, session.begin():
         post, targets = await schedule_in(state, session, principal, request, when)
     await announce(state, targets)
@@ -182,9 +188,22 @@ async def schedule_in(
     workspace = await session.get(Workspace, content.workspace_id)
     assert workspace is not None
     accounts = await _accounts(session, content.workspace_id, request.account_ids)
-    await checks.check_targets(state, session, content, variation, accounts)
+    first_comment = request.first_comment or None
+    await checks.check_targets(
+        state, session, content, variation, accounts, first_comment=first_comment
+    )
     post, targets = await create_post(
-        state, session, principal, workspace, content, variation, accounts, when, request.timezone
+        state,
+        session,
+        principal,
+        workspace,
+        content,
+        variation,
+        accounts,
+        when,
+        request.timezone,
+        first_comment=first_comment,
+        recurrence_rule=request.recurrence,
     )
     await session.flush()
     return post, targets
@@ -203,6 +222,8 @@ async def create_post(
     *,
     action: str = "schedulePost",
     defer_targets: bool = False,
+    first_comment: str | None = None,
+    recurrence_rule: Recurrence | None = None,
 ) -> tuple[ScheduledPost, list[PostTarget]]:
     """The post, its PENDING targets, the content's move and the audit entry, added to the
     session (checked already: `checks.check_targets`). `defer_targets`: neither flush nor
@@ -218,31 +239,21 @@ async def create_post(
         timezone=timezone,
         created_by_id=principal.user_id,
     )
+    if recurrence_rule is not None:  # the series first: the post refers to it
+        await recurrence.start(session, recurrence_rule, post, list(accounts), first_comment)
     session.add(post)
     if not defer_targets:
         await session.flush()  # the targets refer to it (no ORM relationship orders them)
-    targets = []
-    for account in accounts:
-        target_id = uuid.uuid4()
-        targets.append(
-            PostTarget(
-                id=target_id,
-                post_id=post.id,
-                workspace_id=post.workspace_id,
-                social_account_id=account.id,
-                platform=account.platform,
-                status=S.PENDING.value,
-                scheduled_at=when,
-                timezone=timezone,
-                next_attempt_at=when,
-                attempts=0,
-                max_attempts=state.settings.publish_max_attempts,
-                idempotency_key=f"sc-{target_id.hex}",
-                enqueue_generation=0,
-                event_seq=0,
-                in_doubt=False,
-            )
-        )
+    targets = recurrence.new_targets(
+        post_id=post.id,
+        workspace_id=post.workspace_id,
+        accounts=[(a.id, a.platform) for a in accounts],
+        when=when,
+        timezone=timezone,
+        max_attempts=state.settings.publish_max_attempts,
+        first_comment=first_comment,
+        series_id=post.series_id,
+    )
     if not defer_targets:
         session.add_all(targets)
     audit.record_row(
@@ -256,6 +267,8 @@ async def create_post(
             "scheduled_at": when.isoformat(),
             "timezone": timezone,
             **({"content_status": [previous.value, "SCHEDULED"]} if previous else {}),
+            **({"first_comment": True} if first_comment else {}),
+            **({"series_id": str(post.series_id)} if post.series_id else {}),
         },
     )
     return post, targets
@@ -284,8 +297,10 @@ async def _move(
     when: datetime | None,
     timezone: str | None,
     action_name: str,
+    first_comment: str | None = None,
 ) -> ScheduledPost:
-    """Move a post's PENDING targets to `when` (None: now)."""
+    """Move a post's PENDING targets to `when` (None: now); `first_comment`: replace
+    theirs ("" removes it)."""
     async with state.session_factory() as session, session.begin():
         post = await _post_row(session, principal, post_id)
         pending = await _pending(session, post.id)
@@ -293,6 +308,7 @@ async def _move(
             raise refuse(
                 None, UserErrorCode.INVALID_STATE, "Nothing of this post is waiting to go out."
             )
+        changes = replacement(state.settings, pending, first_comment)
         due = when or datetime.now(UTC)
         post.scheduled_at = due
         if timezone is not None:
@@ -307,6 +323,7 @@ async def _move(
                     "timezone": post.timezone,
                     "next_attempt_at": due,
                     "enqueue_generation": PostTarget.enqueue_generation + 1,
+                    **changes,
                 },
             )
             if row is not None:
@@ -326,13 +343,14 @@ async def reschedule_post(
     post_id: uuid.UUID,
     scheduled_at: datetime,
     timezone: str | None,
+    first_comment: str | None = None,
 ) -> ScheduledPost:
     """Move what has not gone out yet; published, failed or cancelled targets stay."""
     if timezone is None:
         async with state.session_factory() as session:
             timezone = (await _post_row(session, principal, post_id, lock=False)).timezone
     when = checked_time(scheduled_at, timezone)
-    return await _move(state, principal, post_id, when, timezone, "reschedulePost")
+    return await _move(state, principal, post_id, when, timezone, "reschedulePost", first_comment)
 
 
 async def publish_now(state: AppState, principal: Principal, post_id: uuid.UUID) -> ScheduledPost:
@@ -340,15 +358,22 @@ async def publish_now(state: AppState, principal: Principal, post_id: uuid.UUID)
     return await _move(state, principal, post_id, None, None, "publishNow")
 
 
-async def cancel_post(state: AppState, principal: Principal, post_id: uuid.UUID) -> ScheduledPost:
+async def cancel_post(
+    state: AppState, principal: Principal, post_id: uuid.UUID, *, cancel_series: bool = False
+) -> ScheduledPost:
     """Cancel what has not gone out (PENDING, UNKNOWN); the content goes back to APPROVED
-    once none of it is left to publish."""
+    once none of it is left to publish. `cancel_series`: the post's whole series stops
+    (no further occurrence is made) and every occurrence not out yet is cancelled too."""
     async with state.session_factory() as session, session.begin():
         post = await _post_row(session, principal, post_id)
+        series_stopped, which = False, PostTarget.post_id == post.id
+        if cancel_series:  # every occurrence not out yet, and no more of them
+            series_stopped = await recurrence.cancel(session, post.series_id)
+            which = PostTarget.series_id == post.series_id
         rows = (
             await session.scalars(
                 update(PostTarget)
-                .where(PostTarget.post_id == post.id, PostTarget.status.in_(CANCELLABLE))
+                .where(which, PostTarget.status.in_(CANCELLABLE))
                 .values(
                     status=S.CANCELLED.value, locked_until=None, event_seq=PostTarget.event_seq + 1
                 )
@@ -356,11 +381,12 @@ async def cancel_post(state: AppState, principal: Principal, post_id: uuid.UUID)
                 .execution_options(synchronize_session=False, populate_existing=True)
             )
         ).all()
-        if not rows:
+        if not rows and not series_stopped:
             raise refuse(
                 None, UserErrorCode.INVALID_STATE, "Nothing of this post is left to cancel."
             )
         await transitions.unschedule_if_idle(session, post.content_id)
-        audit.record_row(session, principal, "cancelScheduledPost", post, {"targets": len(rows)})
+        detail = {"targets": len(rows), **({"series": True} if cancel_series else {})}
+        audit.record_row(session, principal, "cancelScheduledPost", post, detail)
     await events.emit(state.hub, list(rows))
     return post

@@ -12,6 +12,10 @@ beside the jobs sweeper. Each pass:
    enqueued) is enqueued; held by a stale entry (a result kept, a dead worker's
    in-progress key) is enqueued under the next enqueue generation, a fresh arq id. The
    claim's guard makes any duplicate a no-op.
+3. Follow-ups no hook made: a first-comment job for a PUBLISHED target without one (the
+   job is then the jobs sweeper's to recover when Redis loses it), a comment step whose
+   job ended without an outcome is closed, a recurring series' next occurrence
+   (comments.py, recurrence.py).
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.infra import queue
+from app.jobs import store as jobs
 from app.logging import get_logger
 from app.models import PostTarget
 from app.models import TargetStatus as S
-from app.services.publishing import delivery, events
+from app.services.publishing import comments, delivery, events, recurrence
 from app.services.publishing.events import EventPublisher
 from app.services.publishing.transitions import seconds
 
@@ -157,7 +162,19 @@ async def sweep_once(
             report.enqueued.append(delivery.arq_job_id(target_id, attempts, generation))
     if report.enqueued:
         log.info("publish_sweeper_enqueued", count=len(report.enqueued), waiting=report.waiting)
+    await _followups(factory, redis)
     return report
+
+
+async def _followups(factory: async_sessionmaker[AsyncSession], redis: Any) -> None:
+    """First comments and series' next occurrences that no hook made (one pass at a time)."""
+    async with factory() as session, session.begin():
+        if not await _locked(session):
+            return
+        made = await comments.sweep(session)
+        await recurrence.sweep(session)
+    for job_id in made:
+        await jobs.enqueue(redis, job_id, 0)
 
 
 async def run_forever(

@@ -20,6 +20,7 @@ from app.models.vocabulary import ContentStatus
 from app.platforms.publishing import Published
 from app.services.content.workflow import TRANSITIONS
 from app.services.outgoing import outbox
+from app.services.publishing import comments, recurrence
 
 # Publishing moves content along the workflow table's own edge.
 assert (ContentStatus.SCHEDULED, ContentStatus.PUBLISHED) in TRANSITIONS
@@ -129,7 +130,17 @@ async def published(
         if row is not None and content_scheduled:
             await mark_content_published(session, row.post_id)
         await outbox.post_published(session, row)
+        if row is not None:  # its first comment's job, the series' next post (if any)
+            await after_done(session, row)
         return row
+
+
+async def after_done(session: AsyncSession, row: PostTarget) -> None:
+    """What follows a target's end, in its transaction; no SQL for a target with neither
+    a first comment nor a series."""
+    if row.status == S.PUBLISHED.value:
+        await comments.queue(session, row)
+    await recurrence.after_done(session, row)
 
 
 async def mark_content_published(session: AsyncSession, post_id: uuid.UUID) -> None:
@@ -205,6 +216,7 @@ async def failed(
             if content_id is not None:
                 await unschedule_if_idle(session, content_id)
             await outbox.post_failed(session, row, reconnect_account)
+            await after_done(session, row)
         if row is not None and reconnect_account is not None:
             await needs_reconnect(session, reconnect_account, error)
         return row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import strawberry
 from strawberry import relay
@@ -14,13 +14,15 @@ from app.models import ScheduledPost as PostRow
 from app.services.publishing.calendar import CalendarDay as CalendarDayValue
 from app.services.publishing.calendar import PostFilter, post_status
 from app.services.publishing.follow import TargetChange
+from app.services.publishing.recurrence_rules import upcoming
 from app.services.publishing.scheduling import ScheduleRequest
 from schema.context import Info, visible_rows
 from schema.ids import optional_id, parse_id
 from schema.types.content.items import Content
 from schema.types.errors import UserError
 from schema.types.publishing.accounts import SocialAccount
-from schema.types.vocabulary import Platform, TargetStatus
+from schema.types.publishing.series import Recurrence, RecurrenceInput
+from schema.types.vocabulary import CommentStatus, Platform, TargetStatus
 
 
 @strawberry.type(description="A scheduled post's delivery to one account.")
@@ -42,6 +44,19 @@ class PostTarget(relay.Node):
     )
     published_at: datetime | None = strawberry.field(description="When it went out.")
     updated_at: datetime = strawberry.field(description="Last change.")
+    first_comment: str | None = strawberry.field(
+        description="The comment posted under the post once it is out (null: none)."
+    )
+    comment_status: CommentStatus = strawberry.field(
+        description="Where the first comment stands (its own step, after the post)."
+    )
+    comment_attempts: int = strawberry.field(description="Attempts at the first comment so far.")
+    comment_platform_id: str | None = strawberry.field(
+        description="The platform's id of the first comment, once posted."
+    )
+    comment_error: str | None = strawberry.field(
+        description="Why the first comment did not post (or why its outcome is UNKNOWN)."
+    )
     account_id: strawberry.Private[uuid.UUID]
     post_id: strawberry.Private[uuid.UUID]
 
@@ -65,6 +80,11 @@ class PostTarget(relay.Node):
             error=row.error,
             published_at=row.published_at,
             updated_at=row.updated_at,
+            first_comment=row.first_comment,
+            comment_status=CommentStatus(row.comment_status),
+            comment_attempts=row.comment_attempts,
+            comment_platform_id=row.comment_platform_id,
+            comment_error=row.comment_error,
             account_id=row.social_account_id,
             post_id=row.post_id,
         )
@@ -98,8 +118,34 @@ class ScheduledPost(relay.Node):
     scheduled_at: datetime = strawberry.field(description="When it is due (UTC).")
     timezone: str = strawberry.field(description="IANA zone the time was chosen in.")
     created_at: datetime = strawberry.field(description="When it was scheduled.")
+    occurrence_index: int | None = strawberry.field(
+        description="A recurring post's place in its series: 0 for the first (null: not recurring)."
+    )
     content_id: strawberry.Private[uuid.UUID]
     variation_id: strawberry.Private[uuid.UUID | None]
+    series_id: strawberry.Private[uuid.UUID | None]
+    row: strawberry.Private[PostRow]
+
+    @strawberry.field(description="The series' rule, for a recurring post (null otherwise).")
+    async def recurrence(self, info: Info) -> Recurrence | None:
+        if self.series_id is None:
+            return None
+        row = await info.context.loaders.publishing.series.load(self.series_id)
+        return Recurrence.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="When the series' next post after this one is due: the one made already, "
+        "else the next future slot (null: not recurring, or the series stops before it)."
+    )
+    async def next_occurrence_at(self, info: Info) -> datetime | None:
+        if self.series_id is None:
+            return None
+        loaders = info.context.loaders.publishing
+        made = await loaders.next_occurrence.load(uuid.UUID(self.id))
+        if made is not None:
+            return made
+        series = await loaders.series.load(self.series_id)
+        return upcoming(series, self.row, datetime.now(UTC)) if series is not None else None
 
     @strawberry.field(
         description="PUBLISHING while any target is sent, then PENDING while any waits, "
@@ -146,8 +192,11 @@ class ScheduledPost(relay.Node):
             scheduled_at=row.scheduled_at,
             timezone=row.timezone,
             created_at=row.created_at,
+            occurrence_index=row.occurrence_index,
             content_id=row.content_id,
             variation_id=row.variation_id,
+            series_id=row.series_id,
+            row=row,
         )
 
     @classmethod
@@ -183,6 +232,15 @@ class SchedulePostInput:
     timezone: str = strawberry.field(
         default="UTC", description="IANA zone, e.g. Europe/Berlin (the calendar shows it there)."
     )
+    first_comment: str | None = strawberry.field(
+        default=None,
+        description="A comment posted under each target's post once it is out, as its own step "
+        "with its own retries (not for webhook or email accounts; within the platform's text "
+        "rules).",
+    )
+    recurrence: RecurrenceInput | None = strawberry.field(
+        default=None, description="Repeat the post every N days (null: once)."
+    )
 
     def to_request(self) -> ScheduleRequest:
         many = self.social_account_ids or []
@@ -195,6 +253,8 @@ class SchedulePostInput:
             account_ids=ids,
             scheduled_at=self.scheduled_at,
             timezone=self.timezone,
+            first_comment=self.first_comment,
+            recurrence=self.recurrence.to_rule() if self.recurrence is not None else None,
         )
 
 
@@ -206,6 +266,11 @@ class ReschedulePostInput:
     )
     timezone: str | None = strawberry.field(
         default=None, description="IANA zone; null keeps the post's."
+    )
+    first_comment: str | None = strawberry.field(
+        default=None,
+        description="A new first comment for the targets not out yet (null keeps theirs; an "
+        "empty string removes it).",
     )
 
 
