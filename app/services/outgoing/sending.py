@@ -40,6 +40,7 @@ from app.settings import Settings
 log = get_logger(__name__)
 
 MAX_ERROR = 500
+MAX_ANSWER = 1024
 RETRIED_STATUSES = frozenset({408, 429})
 
 
@@ -79,12 +80,26 @@ def headers_of(
     }
 
 
-def _said(response: httpx.Response, secret: str) -> str:
+def _said(status: int, head: bytes, secret: str) -> str:
     """The answer, short, never echoing our secret."""
-    text = " ".join(response.text.split())[:200]
+    text = " ".join(head.decode("utf-8", "replace").split())[:200]
     if secret:
         text = text.replace(secret, "***")
-    return f"HTTP {response.status_code}" + (f": {text}" if text else "")
+    return f"HTTP {status}" + (f": {text}" if text else "")
+
+
+async def _post(
+    http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """POST; the status and at most MAX_ANSWER bytes of the answer (an endpoint is
+    user-chosen: its answer is never read whole)."""
+    async with http.stream("POST", url, content=body, headers=headers) as response:
+        head = b""
+        async for chunk in response.aiter_bytes():
+            head += chunk
+            if len(head) >= MAX_ANSWER:
+                break
+        return response.status_code, head[:MAX_ANSWER]
 
 
 async def send(
@@ -92,17 +107,16 @@ async def send(
 ) -> Outcome:
     """POST once and judge the answer."""
     try:
-        response = await http.post(url, content=body, headers=headers)
+        status, head = await _post(http, url, body, headers)
     except outbound.OutboundBlocked as exc:
         return Outcome(D.FAILED, None, exc.message)
     except httpx.TooManyRedirects:
         return Outcome(D.FAILED, None, "The endpoint redirects too often.")
     except httpx.HTTPError as exc:
         return Outcome(D.PENDING, None, f"Cannot reach the endpoint ({type(exc).__name__}).", True)
-    status = response.status_code
     if 200 <= status < 300:
         return Outcome(D.SUCCEEDED, status, None)
-    said = _said(response, secret)
+    said = _said(status, head, secret)
     if status >= 500 or status in RETRIED_STATUSES:
         return Outcome(D.PENDING, status, said, True)
     return Outcome(D.FAILED, status, said)
