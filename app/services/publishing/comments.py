@@ -228,33 +228,33 @@ async def attempt(
     step = _Step(factory, target_id, publisher_events)
     await events.emit(publisher_events, [claimed.target])
     target, name = claimed.target, claimed.platform.value
-    F, U = CommentStatus.FAILED, CommentStatus.UNKNOWN
+    failed, unknown = CommentStatus.FAILED, CommentStatus.UNKNOWN
     try:
         publisher = registry.publisher_for(claimed.platform, http, settings)
     except LookupError:
-        return await _end(step, F, f"{name} takes no comments.")
+        return await _end(step, failed, f"{name} takes no comments.")
     if not publisher.supports_first_comment:
-        return await _end(step, F, f"{name} takes no comments.")
+        return await _end(step, failed, f"{name} takes no comments.")
     if claimed.in_doubt and not publisher.supports_idempotency_key:
-        return await _end(step, U, LOST)
+        return await _end(step, unknown, LOST)
     if claimed.account_status != AccountStatus.CONNECTED.value:
-        return await _end(step, F, "The account is no longer connected.")
+        return await _end(step, failed, "The account is no longer connected.")
     if not target.platform_post_id:  # confirmed by hand without one: nothing to reply to
-        return await _end(step, F, NO_POST_ID)
+        return await _end(step, failed, NO_POST_ID)
     published = Published(
         target.platform_post_id or "", target.platform_url, tuple(target.part_ids or ())
     )
-    retry = CommentStatus.FAILED if last else CommentStatus.PENDING
+    retry = failed if last else CommentStatus.PENDING
     try:
         result = await _send(publisher, published, target, accounts.unseal(box, claimed.sealed))
     except _Unknown as exc:  # sent again only where the platform de-duplicates by our key
         again = publisher.supports_idempotency_key and not last
-        return await _end(step, CommentStatus.PENDING if again else U, str(exc))
+        return await _end(step, CommentStatus.PENDING if again else unknown, str(exc))
     except RetryableError as exc:
         tried = f"Gave up after {target.comment_attempts} attempts: " if last else ""
         return await _end(step, retry, tried + exc.message)
     except PermanentError as exc:  # AuthError included: the post is out, only this failed
-        return await _end(step, F, exc.message)
+        return await _end(step, failed, exc.message)
     platform_id = result.platform_post_id or None
     return await _end(step, CommentStatus.PUBLISHED, None, platform_id)
 
