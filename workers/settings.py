@@ -1,20 +1,30 @@
 """arq WorkerSettings, built from app settings, and the worker that `smartcontent worker` runs
-(arq's, woken when a job is enqueued instead of polling its queue every few milliseconds)."""
+(arq's, woken when a job is enqueued instead of polling its queue every few milliseconds).
+
+Two queues: arq's default one for durable jobs (`run_job`: generation, embeddings, ...) and
+`arq:publish` for publishing attempts (`publish_target`), each consumed by its own arq
+worker with its own concurrency, so a burst of one never delays the other.
+`smartcontent worker` runs both in one process (`--queue jobs` or `--queue publish`: one).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 from collections.abc import Mapping
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.constants import default_queue_name, in_progress_key_prefix
+from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from app.db import create_engine, create_session_factory
 from app.infra import outbound
+from app.infra.queue import PUBLISH_QUEUE, PUBLISH_WAKE_CHANNEL
 from app.infra.storage import build_storage
 from app.jobs import sweeper
 from app.jobs.runner import Handler
@@ -30,23 +40,45 @@ from workers.tasks import HANDLERS, RedisPublisher, publish_target, run_job
 log = get_logger(__name__)
 
 
+def _redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url or not settings.database_url:
+        raise SystemExit("smartcontent: DATABASE_URL and REDIS_URL must be set for the worker")
+    return RedisSettings.from_dsn(settings.redis_url)
+
+
+async def _open_database(ctx: dict[str, Any], settings: Settings) -> None:
+    engine = create_engine(
+        str(settings.database_url), settings, application_name="smartcontent-worker"
+    )
+    ctx["settings"] = settings
+    ctx["engine"] = engine
+    ctx["session_factory"] = create_session_factory(engine)
+    ctx["publisher"] = RedisPublisher(ctx["redis"])
+
+
+async def _close(ctx: dict[str, Any], tasks: tuple[str, ...]) -> None:
+    for name in tasks:
+        task = ctx.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    engine = ctx.get("engine")
+    if engine is not None:
+        await engine.dispose()
+
+
 def worker_settings(
     settings: Settings | None = None, handlers: Mapping[str, Handler] = HANDLERS
 ) -> dict[str, Any]:
-    """Keyword arguments for `arq.worker.Worker` / `run_worker`; `handlers` performs each
-    job kind (tests add their own kinds)."""
+    """Keyword arguments for `arq.worker.Worker` / `run_worker` on the jobs queue (arq's
+    default, `run_job`: generation, embeddings, ...); `handlers` performs each job kind
+    (tests add their own kinds). Posts have their own queue: `publish_worker_settings`."""
     settings = settings or get_settings()
-    if not settings.redis_url or not settings.database_url:
-        raise SystemExit("smartcontent: DATABASE_URL and REDIS_URL must be set for the worker")
+    redis_settings = _redis_settings(settings)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        engine = create_engine(
-            str(settings.database_url), settings, application_name="smartcontent-worker"
-        )
-        ctx["settings"] = settings
-        ctx["engine"] = engine
-        ctx["session_factory"] = create_session_factory(engine)
-        ctx["publisher"] = RedisPublisher(ctx["redis"])
+        await _open_database(ctx, settings)
         ctx["handlers"] = handlers
         # Its own timer, not an arq job: a backlog in the queue cannot delay it.
         ctx["sweeper"] = asyncio.create_task(
@@ -59,7 +91,44 @@ def worker_settings(
             ),
             name="sweeper",
         )
+        log.info("worker_started", host=socket.gethostname(), queue=default_queue_name)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        await _close(ctx, ("sweeper",))
+        log.info("worker_stopped", queue=default_queue_name)
+
+    return {
+        "functions": [run_job],
+        "queue_name": default_queue_name,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "redis_settings": redis_settings,
+        "max_jobs": settings.worker_concurrency,
+        # A plain arq worker polls its queue this often; WakingWorker (what `smartcontent
+        # worker` runs) polls when woken and only falls back to this period.
+        "poll_delay": settings.worker_poll_seconds,
+        # The runner stops an attempt at JOB_TIMEOUT_SECONDS itself (and counts it); arq's
+        # timeout is only a backstop. arq re-runs a killed worker's job after this + 10 s:
+        # by then the sweeper has handed the row on, and the claim's guard skips it.
+        "job_timeout": settings.job_timeout_seconds + settings.job_lease_seconds,
+        # SIGTERM: stop taking jobs, let running ones finish this long, then cancel (re-queued).
+        "job_completion_wait": settings.graceful_shutdown_seconds,
+        "keep_result": 60,
+        "max_tries": 1000,  # retries are ours (jobs.fail + enqueue); arq only re-runs on shutdown
+    }
+
+
+def publish_worker_settings(settings: Settings | None = None) -> dict[str, Any]:
+    """Keyword arguments for an arq worker on the publish queue (`publish_target`), with
+    the publishing sweeper and the token refresher."""
+    settings = settings or get_settings()
+    redis_settings = _redis_settings(settings)
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        await _open_database(ctx, settings)
         keys = load_keys(settings)
+        # One client per worker process: its pool keeps connections to each platform alive
+        # across attempts (a new TLS connection per post cost more than the post).
         ctx["delivery"] = Delivery(
             factory=ctx["session_factory"],
             settings=settings,
@@ -87,10 +156,10 @@ def worker_settings(
             ),
             name="token-refresher",
         )
-        log.info("worker_started", host=socket.gethostname())
+        log.info("worker_started", host=socket.gethostname(), queue=PUBLISH_QUEUE)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for name in ("sweeper", "publishing_sweeper", "token_refresher"):
+        for name in ("publishing_sweeper", "token_refresher"):
             task = ctx.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -102,33 +171,52 @@ def worker_settings(
         delivery = ctx.pop("delivery", None)
         if delivery is not None:
             await delivery.http.aclose()
-        engine = ctx.get("engine")
-        if engine is not None:
-            await engine.dispose()
-        log.info("worker_stopped")
+        await _close(ctx, ())
+        log.info("worker_stopped", queue=PUBLISH_QUEUE)
 
+    concurrency = settings.publish_worker_concurrency
     return {
-        "functions": [
-            run_job,
-            # An attempt stops itself at PUBLISH_ATTEMPT_TIMEOUT_SECONDS; arq's is a backstop.
-            func(publish_target, timeout=settings.publish_attempt_timeout_seconds + 10),
-        ],
+        # An attempt stops itself at PUBLISH_ATTEMPT_TIMEOUT_SECONDS; arq's is a backstop.
+        "functions": [func(publish_target, timeout=settings.publish_attempt_timeout_seconds + 10)],
+        "queue_name": PUBLISH_QUEUE,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
-        "max_jobs": settings.worker_concurrency,
-        # A plain arq worker polls its queue this often; WakingWorker (what `smartcontent
-        # worker` runs) polls when woken and only falls back to this period.
+        "redis_settings": redis_settings,
+        # Attempts mostly wait on the platform (and hold no database connection meanwhile).
+        "max_jobs": concurrency,
+        # Due jobs read per wake-up: enough to skip the running ones at the queue's head.
+        "queue_read_limit": max(2 * concurrency, 100),
         "poll_delay": settings.worker_poll_seconds,
-        # The runner stops an attempt at JOB_TIMEOUT_SECONDS itself (and counts it); arq's
-        # timeout is only a backstop. arq re-runs a killed worker's job after this + 10 s:
-        # by then the sweeper has handed the row on, and the claim's guard skips it.
-        "job_timeout": settings.job_timeout_seconds + settings.job_lease_seconds,
-        # SIGTERM: stop taking jobs, let running ones finish this long, then cancel (re-queued).
+        "job_timeout": settings.publish_attempt_timeout_seconds + 10,
         "job_completion_wait": settings.graceful_shutdown_seconds,
-        "keep_result": 60,
-        "max_tries": 1000,  # retries are ours (jobs.fail + enqueue); arq only re-runs on shutdown
+        # Postgres holds the outcome; a result key per post is only Redis memory and one
+        # more write (and the sweeper treats a missing job as "enqueue it", which is safe:
+        # the claim's guard makes a duplicate a no-op).
+        "keep_result": 0,
+        "max_tries": 1000,
     }
+
+
+# The queues `smartcontent worker` consumes: both by default, or one (`--queue`), so that
+# jobs and posts can also have workers of their own.
+QUEUES = {"jobs": worker_settings, "publish": publish_worker_settings}
+WAKE_CHANNELS = {default_queue_name: WAKE_CHANNEL, PUBLISH_QUEUE: PUBLISH_WAKE_CHANNEL}
+
+
+# Up to ARGV[3] due job ids of the queue KEYS[1] that no worker runs (no in-progress key),
+# among the first ARGV[2] due ones.
+_DUE_SCRIPT = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+local want = tonumber(ARGV[3])
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 0 then
+    out[#out + 1] = id
+    if #out >= want then break end
+  end
+end
+return out
+"""
 
 
 class WakingWorker(Worker):
@@ -144,6 +232,10 @@ class WakingWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._idle_poll = float(kwargs.pop("poll_delay", 0.5))
+        queue_name = kwargs.get("queue_name", default_queue_name)
+        self._wake_channel = kwargs.pop("wake_channel", None) or WAKE_CHANNELS.get(
+            queue_name, WAKE_CHANNEL
+        )
         super().__init__(*args, poll_delay=0, **kwargs)  # arq's loop; we wait in the poll
         self._wake = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
@@ -153,9 +245,40 @@ class WakingWorker(Worker):
         if self._listener is None:  # the Redis pool exists from the first poll on
             self._listener = asyncio.create_task(self._listen(), name="worker-wake")
         self._wake.clear()  # a wake-up during the read below makes the next read
-        await super()._poll_iteration()
+        if self.burst:
+            await super()._poll_iteration()
+        else:
+            await self._take_due()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+
+    async def _take_due(self) -> None:
+        """arq's poll, but asking Redis only for due jobs nobody runs, and no more than the
+        free slots. Running jobs stay in arq's queue until they end, so under load the head
+        of the queue is all running jobs: arq read `queue_read_limit` ids per poll and
+        checked each in its own WATCH transaction (most of a busy worker's Redis time).
+        arq's `start_jobs` still claims each one in a transaction, so two workers racing
+        for one job cannot both run it."""
+        free = self.max_jobs - self.job_counter
+        if self.allow_pick_jobs and free > 0:
+            redis: Any = self.pool  # redis-py types eval's reply as str and its args as str
+            job_ids = await redis.eval(
+                _DUE_SCRIPT,
+                1,
+                self.queue_name,
+                timestamp_ms(),
+                self.queue_read_limit,
+                free,
+                in_progress_key_prefix,
+            )
+            await self.start_jobs(job_ids)
+        if self.allow_abort_jobs:
+            await self._cancel_aborted_jobs()
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # as arq does: errors of run_job itself surface here
+        await self.heart_beat()
 
     async def run_job(self, job_id: str, score: int) -> None:
         try:
@@ -168,7 +291,7 @@ class WakingWorker(Worker):
         while True:
             pubsub: Any = self.pool.pubsub()
             try:
-                await pubsub.subscribe(WAKE_CHANNEL)
+                await pubsub.subscribe(self._wake_channel)
                 self.listening.set()
                 backoff = 0.1
                 async for message in pubsub.listen():
@@ -195,20 +318,57 @@ class WakingWorker(Worker):
 
 
 def __getattr__(name: str) -> Any:
-    """`WorkerSettings` for the plain `arq` CLI, built on first use from the environment."""
+    """`WorkerSettings` (jobs) and `PublishWorkerSettings` (posts) for the plain `arq` CLI,
+    built on first use from the environment."""
     if name == "WorkerSettings":
         return type("WorkerSettings", (), worker_settings())
+    if name == "PublishWorkerSettings":
+        return type("PublishWorkerSettings", (), publish_worker_settings())
     raise AttributeError(name)
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: Settings | None = None, queues: tuple[str, ...] = tuple(QUEUES)) -> None:
+    """`smartcontent worker`: one WakingWorker per queue in `queues`, in this process."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     try:
-        WakingWorker(**worker_settings(settings)).run()
+        asyncio.run(serve([QUEUES[name](settings) for name in queues]))
     except (RedisError, OSError) as exc:
         # arq's loop cannot outlive its Redis connection. Exit non-zero without a traceback:
         # the supervisor (`smartcontent dev`, systemd, Kubernetes) starts a new worker, and
-        # the sweeper recovers whatever this one held.
+        # the sweepers recover whatever this one held.
         log.error("worker_lost_redis", error=repr(exc))
         raise SystemExit(1) from None
+
+
+async def serve(configs: list[dict[str, Any]]) -> None:
+    """Run a worker per config until SIGTERM/SIGINT (each lets its running jobs finish, up
+    to its `job_completion_wait`) or until one of them stops (the others are stopped the
+    same way); the first error is raised."""
+    workers = [WakingWorker(**{**config, "handle_signals": False}) for config in configs]
+    loop = asyncio.get_running_loop()
+    stopping = False
+
+    def stop(signum: signal.Signals) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            for worker in workers:
+                worker.handle_sig_wait_for_completion(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    runs = [asyncio.create_task(worker.async_run()) for worker in workers]
+    try:
+        await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+        stop(signal.SIGTERM)  # one stopped (signal or error): stop the others as well
+        await asyncio.gather(*runs, return_exceptions=True)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        for worker in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()
+    for task in runs:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

@@ -30,6 +30,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.infra.outbound import OutboundBlocked
+from app.infra.queue import PUBLISH_QUEUE, PUBLISH_WAKE_CHANNEL
 from app.infra.storage import Storage
 from app.jobs.store import Enqueuer
 from app.logging import get_logger
@@ -83,11 +84,26 @@ async def enqueue(
             attempts,
             _job_id=arq_job_id(target_id, attempts, generation),
             _defer_until=defer,
+            _queue_name=PUBLISH_QUEUE,
         )
-        return True
     except Exception as exc:
         log.warning("publish_enqueue_failed", target_id=str(target_id), error=repr(exc))
         return False
+    if defer is None:
+        await _wake(pool)
+    return True
+
+
+async def _wake(pool: Enqueuer) -> None:
+    """Due now: idle publish workers look at their queue at once, not at their next poll.
+    Best effort, like the jobs' wake-up."""
+    publish = getattr(pool, "publish", None)  # Redis clients have it; test doubles may not
+    if publish is None:
+        return
+    try:
+        await publish(PUBLISH_WAKE_CHANNEL, "1")
+    except Exception as exc:
+        log.debug("publish_wake_failed", error=repr(exc))
 
 
 @dataclass
