@@ -34,9 +34,6 @@ from app.infra.queue import PUBLISH_QUEUE, PUBLISH_WAKE_CHANNEL
 from app.infra.storage import Storage
 from app.jobs.store import Enqueuer
 from app.logging import get_logger
-from app.models import (
-    PostTarget,
-)
 from app.platforms import registry
 from app.platforms.publishing import (
     AuthError,
@@ -130,7 +127,7 @@ def backoff_seconds(settings: Settings, attempt: int, retry_after: float | None)
 
 @dataclass
 class _Attempt:
-    target: PostTarget
+    target: transitions.Target
     # What it sends, read in the claim's transaction; a string says why it cannot be sent.
     loaded: compose.Loaded | str
     sent: bool = False  # a request that may create the post has left
@@ -194,7 +191,7 @@ def _clip(message: str) -> str:
     return message[:MAX_ERROR]
 
 
-async def _done(delivery: Delivery, row: PostTarget | None, outcome: str) -> str:
+async def _done(delivery: Delivery, row: transitions.Target | None, outcome: str) -> str:
     if row is None:
         return "lost-lease"
     await events.emit(delivery.events, [row])
@@ -262,14 +259,14 @@ async def _record_unknown(delivery: Delivery, attempt: _Attempt, message: str) -
 async def _claim(
     delivery: Delivery, target_id: uuid.UUID, expected_attempts: int
 ) -> _Attempt | None:
-    """Claim the target and read what it sends, in one transaction."""
-    async with delivery.factory() as session, session.begin():
-        target = await transitions.claim(
+    """Claim the target and read what it sends: one statement (two with media)."""
+    async with transitions.autocommit(delivery.factory) as session:
+        claimed = await compose.claim_and_load(
             session, target_id, expected_attempts, delivery.settings.publish_lease_seconds
         )
-        if target is None:
-            return None
-        return _Attempt(target, await compose.load_target(session, target))
+    if claimed is None:
+        return None
+    return _Attempt(*claimed)
 
 
 async def _deliver(delivery: Delivery, attempt: _Attempt) -> Published:
