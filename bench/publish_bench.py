@@ -229,6 +229,8 @@ async def run(args: argparse.Namespace) -> int:
                 )
             await pool.aclose()
             print("waiting for the due time")
+            # CPU counted from the due time on: start-up and the wait are not the posts'.
+            await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
             cpu_before = _cpu_seconds(procs)
             load_before = _load()
             final = await _wait(database_url, args.posts, due, args.timeout)
