@@ -14,7 +14,7 @@ import contextlib
 import json
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -400,11 +400,19 @@ def run(settings: Settings | None = None, queues: tuple[str, ...] = tuple(QUEUES
         raise SystemExit(1) from None
 
 
-async def serve(configs: list[dict[str, Any]]) -> None:
-    """Run a worker per config until SIGTERM/SIGINT (each lets its running jobs finish, up
-    to its `job_completion_wait`) or until one of them stops (the others are stopped the
-    same way); the first error is raised."""
+async def serve(
+    configs: list[dict[str, Any]],
+    *,
+    stop_when: asyncio.Event | None = None,
+    started: Callable[[list[WakingWorker]], None] | None = None,
+) -> None:
+    """Run a worker per config until SIGTERM/SIGINT or `stop_when` is set (each lets its
+    running jobs finish, up to its `job_completion_wait`), or until one of them stops (the
+    others are stopped the same way); the first error is raised. `started` is handed the
+    workers (tests watch them)."""
     workers = [WakingWorker(**{**config, "handle_signals": False}) for config in configs]
+    if started is not None:
+        started(workers)
     loop = asyncio.get_running_loop()
     stopping = False
 
@@ -418,11 +426,13 @@ async def serve(configs: list[dict[str, Any]]) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
     runs = [asyncio.create_task(worker.async_run()) for worker in workers]
+    stopper = asyncio.create_task((stop_when or asyncio.Event()).wait())
     try:
-        await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
         stop(signal.SIGTERM)  # one stopped (signal or error): stop the others as well
         await asyncio.gather(*runs, return_exceptions=True)
     finally:
+        stopper.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         for worker in workers:
