@@ -128,7 +128,7 @@ def backoff_seconds(settings: Settings, attempt: int, retry_after: float | None)
 @dataclass
 class _Attempt:
     target: transitions.Target
-    # What it sends, read in the claim's transaction; a string says why it cannot be sent.
+    # What it sends, read by the claim's own statement; a string says why it cannot be sent.
     loaded: compose.Loaded | str
     sent: bool = False  # a request that may create the post has left
     publisher: Publisher | None = field(default=None, repr=False)
