@@ -25,7 +25,7 @@ from tests.conftest import Servers
 from tests.publishing.conftest import Team
 from tests.publishing.receiver import Receiver
 from tests.publishing.steps import due_target, post_node
-from workers.settings import BatchingPublisher
+from workers.runtime import BatchingPublisher
 
 
 @contextmanager

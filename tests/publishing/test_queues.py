@@ -25,7 +25,8 @@ from app.state import AppState
 from tests.conftest import Servers
 from tests.publishing.conftest import Team, approved_content, connect_webhook, schedule, targets_of
 from tests.publishing.receiver import Receiver
-from workers.settings import WakingWorker, publish_worker_settings, serve, worker_settings
+from workers.runtime import WakingWorker, serve
+from workers.settings import publish_worker_settings, worker_settings
 from workers.tasks import HANDLERS
 
 BLOCK_KIND = "test_block_queue"
