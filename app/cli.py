@@ -44,9 +44,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.settings import run
+    from workers.settings import QUEUES, run
 
-    run(settings)
+    run(settings, tuple(args.queue or QUEUES))
     return 0
 
 
@@ -132,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["serve"].add_argument(
         "--workers", type=int, default=None, help="API processes (default: API_WORKERS, 1)"
     )
-    sub.add_parser("worker", help="run one arq worker")
+    worker = sub.add_parser("worker", help="run the arq workers (jobs and publish queues)")
+    worker.add_argument(
+        "--queue",
+        action="append",
+        choices=("jobs", "publish"),
+        help="consume only this queue (repeatable; default: both, in one process)",
+    )
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     sub.add_parser(
         "rotate-keys",

@@ -304,6 +304,9 @@ class Settings(BaseSettings):
     # HTTP connections one worker keeps open for publishing (requests beyond wait for one).
     # A few dozen serve hundreds of posts per second; more cost CPU in the pool's bookkeeping.
     publish_http_connections: int = Field(20, ge=1, le=1000)
+    # Publishing attempts one worker runs at once (the publish queue's own arq max_jobs;
+    # WORKER_CONCURRENCY is the jobs queue's). An attempt mostly waits on the platform.
+    publish_worker_concurrency: int = Field(50, ge=1, le=1000)
     # Due targets the sweeper hands to arq per pass (it runs every SWEEPER_INTERVAL_SECONDS).
     publish_sweep_batch: int = Field(2000, ge=1, le=100_000)
     # Analytics: platform metrics of published targets (app/services/analytics/

@@ -39,6 +39,7 @@ from cryptography.fernet import Fernet
 
 from app.db import create_engine, create_session_factory, plain_pg_url
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, with_database
+from app.infra.queue import PUBLISH_QUEUE
 from app.migrate import upgrade_head
 from app.platforms.publishing import Credentials
 from app.security.crypto import SecretBox
@@ -122,6 +123,30 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
+def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU the worker processes have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in procs:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _load() -> str:
+    """How busy the machine is (other processes share it): CPU pressure and load average."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        pressure = " ".join(f for f in some if f.startswith(("avg10", "avg60")))
+    except OSError:
+        pressure = "cpu pressure n/a"
+    loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return f"cpu pressure {pressure}; load average {loadavg}; {os.cpu_count()} cores"
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -151,7 +176,7 @@ async def run(args: argparse.Namespace) -> int:
                 ENCRYPTION_KEYS=key,
                 SECRET_KEY=SECRET_KEY,
                 OUTBOUND_ALLOW_PRIVATE_NETWORKS="true",
-                WORKER_CONCURRENCY=str(args.concurrency),
+                PUBLISH_WORKER_CONCURRENCY=str(args.concurrency),
                 DB_POOL_SIZE=str(min(50, args.concurrency)),
                 LOG_LEVEL=args.log_level,
                 SWEEPER_INTERVAL_SECONDS="2",
@@ -197,17 +222,27 @@ async def run(args: argparse.Namespace) -> int:
                             0,
                             _job_id=f"publish:{t}:0:g0",
                             _defer_until=rows[t],
+                            _queue_name=PUBLISH_QUEUE,
                         )
                         for t in targets[start : start + 500]
                     )
                 )
             await pool.aclose()
             print("waiting for the due time")
+            # CPU counted from the due time on: start-up and the wait are not the posts'.
+            await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+            cpu_before = _cpu_seconds(procs)
+            load_before = _load()
             final = await _wait(database_url, args.posts, due, args.timeout)
+            machine = {
+                "worker_cpu_s": round(_cpu_seconds(procs) - cpu_before, 1),
+                "load_before": load_before,
+                "load_after": _load(),
+            }
             _stop(procs)
             procs = []
             await engine.dispose()
-            return await _report(args, database_url, receiver, due, final)
+            return await _report(args, database_url, receiver, due, final, machine)
     finally:
         _stop(procs)
         if redis is not None:
@@ -250,6 +285,7 @@ async def _report(
     receiver: object,
     due: datetime,
     counts: dict[str, int],
+    machine: dict[str, object],
 ) -> int:
     conn = await asyncpg.connect(plain_pg_url(database_url))
     try:
@@ -291,8 +327,22 @@ async def _report(
         "lost": lost,
         "unfinished": unfinished,
         "retried": sum(1 for r in rows if r["attempts"] > 1),
+        "worker_cpu_ms_per_post": (
+            round(1000 * float(machine["worker_cpu_s"]) / len(published), 2)  # type: ignore[arg-type]
+            if published
+            else None
+        ),
+        **machine,
     }
     print(json.dumps(report, indent=2))
+    needed = args.posts / TARGET_LAG_SECONDS
+    print(
+        f"posts/s {report['posts_per_second']} (target >= {needed:.0f} sustained); lag p50 "
+        f"{report['lag_p50_s']} s, p95 {report['lag_p95_s']} s, max {report['lag_max_s']} s "
+        f"(target max <= {TARGET_LAG_SECONDS:g} s); duplicates {duplicates} (target 0); lost "
+        f"{lost} (target 0); unfinished {unfinished}; worker CPU "
+        f"{report['worker_cpu_ms_per_post']} ms/post"
+    )
     met = (
         lost == 0
         and unfinished == 0

@@ -17,7 +17,8 @@ from app.settings import Settings
 from tests.conftest import stop_worker
 from tests.helpers import create_workspace, ping, register
 from tests.teams import state_of, uid
-from workers.settings import WakingWorker, worker_settings
+from workers.runtime import WakingWorker
+from workers.settings import worker_settings
 
 POLL_SECONDS = 5.0  # the fallback poll; each test must finish well before a second one
 

@@ -26,7 +26,7 @@ from tests.helpers import Account, create_workspace, gql, register
 from tests.platforms.fakes import FakePlatforms, serve_fake_platforms
 from tests.publishing.receiver import SECRET, Receiver, serve_receiver
 from tests.teams import uid
-from workers.settings import worker_settings
+from workers.settings import publish_worker_settings
 
 PUBLISHING = {
     "outbound_allow_private_networks": True,
@@ -88,7 +88,7 @@ async def delivery(state: AppState) -> AsyncIterator[Delivery]:
 @asynccontextmanager
 async def arq_worker(settings: Settings) -> AsyncIterator[Worker]:
     """A real arq worker (with its sweepers) in this process and event loop."""
-    kwargs = worker_settings(settings)
+    kwargs = publish_worker_settings(settings)
     kwargs.update(handle_signals=False, poll_delay=0.05)
     worker = Worker(**kwargs)
     task = asyncio.create_task(worker.async_run())

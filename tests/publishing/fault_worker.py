@@ -11,7 +11,7 @@ from arq.worker import Worker
 
 from app.logging import configure_logging
 from app.settings import get_settings
-from workers.settings import worker_settings
+from workers.settings import publish_worker_settings
 
 READY_SET = "publish-fault:workers"  # pids of workers that finished starting
 
@@ -19,7 +19,7 @@ READY_SET = "publish-fault:workers"  # pids of workers that finished starting
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    kwargs = worker_settings(settings)
+    kwargs = publish_worker_settings(settings)
     startup = kwargs["on_startup"]
 
     async def on_startup(ctx: dict[str, Any]) -> None:

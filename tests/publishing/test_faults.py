@@ -25,9 +25,9 @@ import httpx
 import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
-from arq.constants import default_queue_name
 from sqlalchemy import func, select, update
 
+from app.infra.queue import PUBLISH_QUEUE
 from app.models import Content, PostTarget
 from app.settings import Settings
 from app.state import AppState
@@ -63,7 +63,7 @@ def worker_env(servers: Servers) -> dict[str, str]:
         PUBLISH_REQUEST_TIMEOUT_SECONDS="2.5",
         PUBLISH_BACKOFF_SECONDS="0.2",
         SWEEPER_INTERVAL_SECONDS="1",
-        WORKER_CONCURRENCY=str(CONCURRENCY),
+        PUBLISH_WORKER_CONCURRENCY=str(CONCURRENCY),
         DB_POOL_SIZE="5",
         GRACEFUL_SHUTDOWN_SECONDS="2",
     )
@@ -211,10 +211,10 @@ async def test_redis_flushed_after_scheduling_the_sweeper_publishes_every_post(
             due=due,
         )
         await enqueue_all(pool, targets, due)
-        queued = await pool.zrange(default_queue_name, 0, -1)
+        queued = await pool.zrange(PUBLISH_QUEUE, 0, -1)
         assert sum(job.startswith(b"publish:") for job in queued) == 40
         await pool.flushall()
-        assert await pool.zcard(default_queue_name) == 0  # every queued job is gone
+        assert await pool.zcard(PUBLISH_QUEUE) == 0  # every queued job is gone
     finally:
         await pool.aclose()
     async with arq_worker(pub_settings):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from arq.constants import default_queue_name
 from sqlalchemy import select
 
+from app.infra.queue import PUBLISH_QUEUE
 from app.models import Content, PostTarget
 from app.models.vocabulary import Platform
 from app.platforms.publishing import Credentials
@@ -48,7 +48,7 @@ async def test_schedule_two_accounts_and_the_workflow(
     targets = await targets_of(state, post["id"])
     assert len({t.idempotency_key for t in targets}) == 2
     # One deferred arq job per target, its id derived from the target.
-    queued = {m.decode() for m in await state.redis.zrange(default_queue_name, 0, -1)}
+    queued = {m.decode() for m in await state.redis.zrange(PUBLISH_QUEUE, 0, -1)}
     assert {arq_job_id(t.id, 0) for t in targets} <= queued
 
     cancelled = await call(

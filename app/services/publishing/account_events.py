@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +28,9 @@ from app.models import AccountStatus, ApiKey, Membership, PostTarget, SocialAcco
 from app.permissions import Action, Role, allows
 from app.services.publishing.events import EventPublisher
 from app.services.publishing.refresher import channel
+
+if TYPE_CHECKING:  # at run time transitions imports these modules
+    from app.services.publishing.transitions import Target as AttemptTarget
 
 log = get_logger(__name__)
 
@@ -58,7 +62,9 @@ async def announce(
         log.warning("account_event_publish_failed", account_id=str(account_id), error=repr(exc))
 
 
-async def announce_account_of(publisher: EventPublisher | None, target: PostTarget) -> None:
+async def announce_account_of(
+    publisher: EventPublisher | None, target: PostTarget | AttemptTarget
+) -> None:
     """`announce` the account a target publishes through (its token was just refused)."""
     await announce(publisher, target.workspace_id, target.social_account_id)
 

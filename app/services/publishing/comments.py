@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import func, select, update
@@ -49,6 +49,9 @@ from app.security.keys import load_keys
 from app.services.publishing import accounts, events
 from app.services.publishing.events import EventPublisher
 from app.settings import Settings
+
+if TYPE_CHECKING:  # at run time transitions imports these modules
+    from app.services.publishing.transitions import Target as AttemptTarget
 
 log = get_logger(__name__)
 
@@ -93,7 +96,9 @@ async def queue(session: AsyncSession, target: PostTarget) -> None:
     )
 
 
-async def enqueue(enqueuer: jobs.Enqueuer | None, target: PostTarget | None) -> None:
+async def enqueue(
+    enqueuer: jobs.Enqueuer | None, target: PostTarget | AttemptTarget | None
+) -> None:
     """After commit: hand the comment job to arq (a lost enqueue is the sweeper's)."""
     if (
         target is not None

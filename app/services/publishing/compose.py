@@ -8,8 +8,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.infra.storage import Storage
@@ -19,13 +20,14 @@ from app.models import (
     ContentMedia,
     ContentVariation,
     MediaAsset,
-    PostTarget,
     ScheduledPost,
     SocialAccount,
 )
-from app.models.vocabulary import ContentStatus, Platform
+from app.models.vocabulary import ContentStatus, Platform, WebhookEvent
+from app.models.webhooks import WebhookEndpoint
 from app.platforms import rules
 from app.platforms.publishing import MediaItem, Post
+from app.services.publishing import transitions
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,9 @@ class Loaded:
     content_scheduled: bool
     draft: Draft
     sealed_credentials: str | None
+    # Something follows its publication in the same transaction: a first comment, a
+    # series' next post, or a webhook endpoint listening for POST_PUBLISHED.
+    followups: bool = False
 
 
 _C = Content.__table__.c
@@ -162,14 +167,18 @@ _A = SocialAccount.__table__.c
 _P = ScheduledPost.__table__.c
 _CHOSEN = ContentVariation.__table__.alias("chosen")
 _FOR_PLATFORM = ContentVariation.__table__.alias("for_platform")
-# Core rows, not ORM objects (this runs once per publish: the ORM's row handling cost more
-# than the query), built once with bound parameters; only the columns a post is made of.
-_LOAD = (
+_CLAIMED = transitions.CLAIM.cte("claimed")
+# The claim and what the post is made of, in one statement: Core rows, not ORM objects
+# (this runs once per publish: the ORM's row handling cost more than the query), built
+# once with bound parameters, only the columns a post is made of. Outer joins from the
+# claimed row: a claim always comes back, with NULLs where its post or account is gone.
+_CLAIM_AND_LOAD = (
     select(
-        _C.id,
+        *(_CLAIMED.c[c.name] for c in transitions.TARGET),
+        _C.id.label("content_id"),
         _C.title,
         _C.body,
-        _C.status,
+        _C.status.label("content_status"),
         _C.deleted_at,
         _A.status.label("account_status"),
         _A.status_reason,
@@ -185,37 +194,52 @@ _LOAD = (
         .where(ContentMedia.content_id == _C.id)
         .exists()
         .label("has_media"),
+        select(WebhookEndpoint.id)
+        .where(
+            WebhookEndpoint.workspace_id == _CLAIMED.c.workspace_id,
+            WebhookEndpoint.active.is_(True),
+            WebhookEndpoint.events.contains([WebhookEvent.POST_PUBLISHED.value]),
+        )
+        .exists()
+        .label("hooked"),
     )
-    .select_from(ScheduledPost.__table__)
-    .join(Content.__table__, _C.id == _P.content_id)
-    .join(SocialAccount.__table__, _A.id == bindparam("account_id"))
+    .select_from(_CLAIMED)
+    .outerjoin(ScheduledPost.__table__, _P.id == _CLAIMED.c.post_id)
+    .outerjoin(Content.__table__, _C.id == _P.content_id)
+    .outerjoin(SocialAccount.__table__, _A.id == _CLAIMED.c.social_account_id)
     .outerjoin(_CHOSEN, _CHOSEN.c.id == _P.variation_id)
     # Only without a chosen variation: at most one of the two joins matches, so each
     # coalesce below reads one variation.
     .outerjoin(
         _FOR_PLATFORM,
         (_FOR_PLATFORM.c.content_id == _C.id)
-        & (_FOR_PLATFORM.c.platform == bindparam("platform"))
+        & (_FOR_PLATFORM.c.platform == _CLAIMED.c.platform)
         & _P.variation_id.is_(None),
     )
-    .where(_P.id == bindparam("post_id"))
 )
 
 
-async def load_target(session: AsyncSession, target: PostTarget) -> Loaded | str:
-    """The target's text and media, and its account's credentials, in one statement (two
-    with media); a string says why it cannot be sent."""
+async def claim_and_load(
+    session: AsyncSession, target_id: uuid.UUID, expected_attempts: int, lease_seconds: float
+) -> tuple[transitions.Target, Loaded | str] | None:
+    """Claim the target (transitions.CLAIM) and read its text, media and account's
+    credentials: one statement (two with media). None: not ours to attempt. A string says
+    why the claimed target cannot be sent."""
+    conn = await session.connection()
     row = (
-        await session.execute(
-            _LOAD,
-            {
-                "account_id": target.social_account_id,
-                "platform": target.platform,
-                "post_id": target.post_id,
-            },
+        await conn.execute(
+            _CLAIM_AND_LOAD,
+            transitions.claim_params(target_id, expected_attempts, lease_seconds),
         )
     ).first()
     if row is None:
+        return None
+    target = transitions.Target.of(row)
+    return target, await _loaded(session, target, row)
+
+
+async def _loaded(session: AsyncSession, target: transitions.Target, row: Any) -> Loaded | str:
+    if row.content_id is None or row.account_status is None:
         return "The post or its account no longer exists."
     if row.deleted_at is not None:
         return "The content was deleted before it went out."
@@ -243,11 +267,14 @@ async def load_target(session: AsyncSession, target: PostTarget) -> Loaded | str
             title=row.title,
             subject=row.title if email else None,
             preheader=None,
-            media=await _content_media(session, row.id) if row.has_media else [],
+            media=await _content_media(session, row.content_id) if row.has_media else [],
         )
     return Loaded(
-        content_id=row.id,
-        content_scheduled=row.status == ContentStatus.SCHEDULED.value,
+        content_id=row.content_id,
+        content_scheduled=row.content_status == ContentStatus.SCHEDULED.value,
         draft=draft,
         sealed_credentials=row.credentials,
+        followups=bool(row.hooked)
+        or target.first_comment is not None
+        or target.series_id is not None,
     )

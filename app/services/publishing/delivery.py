@@ -31,12 +31,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.infra.outbound import OutboundBlocked
+from app.infra.queue import PUBLISH_QUEUE, PUBLISH_WAKE_CHANNEL
 from app.infra.storage import Storage
 from app.jobs.store import Enqueuer
 from app.logging import get_logger
-from app.models import (
-    PostTarget,
-)
 from app.platforms import registry
 from app.platforms.publishing import (
     AuthError,
@@ -91,11 +89,26 @@ async def enqueue(
             attempts,
             _job_id=arq_job_id(target_id, attempts, generation),
             _defer_until=defer,
+            _queue_name=PUBLISH_QUEUE,
         )
-        return True
     except Exception as exc:
         log.warning("publish_enqueue_failed", target_id=str(target_id), error=repr(exc))
         return False
+    if defer is None:
+        await _wake(pool)
+    return True
+
+
+async def _wake(pool: Enqueuer) -> None:
+    """Due now: idle publish workers look at their queue at once, not at their next poll.
+    Best effort, like the jobs' wake-up."""
+    publish = getattr(pool, "publish", None)  # Redis clients have it; test doubles may not
+    if publish is None:
+        return
+    try:
+        await publish(PUBLISH_WAKE_CHANNEL, "1")
+    except Exception as exc:
+        log.debug("publish_wake_failed", error=repr(exc))
 
 
 @dataclass
@@ -122,8 +135,8 @@ def backoff_seconds(settings: Settings, attempt: int, retry_after: float | None)
 
 @dataclass
 class _Attempt:
-    target: PostTarget
-    # What it sends, read in the claim's transaction; a string says why it cannot be sent.
+    target: transitions.Target
+    # What it sends, read by the claim's own statement; a string says why it cannot be sent.
     loaded: compose.Loaded | str
     sent: bool = False  # a request that may create the post has left
     publisher: Publisher | None = field(default=None, repr=False)
@@ -176,9 +189,15 @@ async def run(delivery: Delivery, target_id: uuid.UUID, expected_attempts: int) 
         return await _done(delivery, row, "failed")
     except RetryableError as exc:
         return await _record_retryable(delivery, attempt, exc.message, exc.retry_after)
-    scheduled = isinstance(attempt.loaded, compose.Loaded) and attempt.loaded.content_scheduled
+    loaded = attempt.loaded
     row = await transitions.published(
-        delivery.factory, target, target.attempts, result, content_scheduled=scheduled
+        delivery.factory,
+        target,
+        target.attempts,
+        result,
+        content_scheduled=isinstance(loaded, compose.Loaded) and loaded.content_scheduled,
+        # Unknown without a load (the target is published anyway): take the careful path.
+        followups=not isinstance(loaded, compose.Loaded) or loaded.followups,
     )
     return await _done(delivery, row, "published")
 
@@ -187,7 +206,7 @@ def _clip(message: str) -> str:
     return message[:MAX_ERROR]
 
 
-async def _done(delivery: Delivery, row: PostTarget | None, outcome: str) -> str:
+async def _done(delivery: Delivery, row: transitions.Target | None, outcome: str) -> str:
     if row is None:
         return "lost-lease"
     await events.emit(delivery.events, [row])
@@ -257,14 +276,14 @@ async def _record_unknown(delivery: Delivery, attempt: _Attempt, message: str) -
 async def _claim(
     delivery: Delivery, target_id: uuid.UUID, expected_attempts: int
 ) -> _Attempt | None:
-    """Claim the target and read what it sends, in one transaction."""
-    async with delivery.factory() as session, session.begin():
-        target = await transitions.claim(
+    """Claim the target and read what it sends: one statement (two with media)."""
+    async with transitions.autocommit(delivery.factory) as session:
+        claimed = await compose.claim_and_load(
             session, target_id, expected_attempts, delivery.settings.publish_lease_seconds
         )
-        if target is None:
-            return None
-        return _Attempt(target, await compose.load_target(session, target))
+    if claimed is None:
+        return None
+    return _Attempt(*claimed)
 
 
 async def _deliver(delivery: Delivery, attempt: _Attempt) -> Published:

@@ -7,12 +7,29 @@ the target's row for each event (and catch up from `updated_at` after a gap).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from app.logging import get_logger
-from app.models import PostTarget
 
 log = get_logger(__name__)
+
+
+class TargetState(Protocol):
+    """What an event says of a target: a PostTarget, or a row of transitions.Target."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def post_id(self) -> uuid.UUID: ...
+    @property
+    def workspace_id(self) -> uuid.UUID: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def event_seq(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
 
 
 class EventPublisher(Protocol):
@@ -23,7 +40,7 @@ def channel(workspace_id: uuid.UUID | str) -> str:
     return f"posts:{workspace_id}"
 
 
-def message(target: PostTarget) -> dict[str, Any]:
+def message(target: TargetState) -> dict[str, Any]:
     return {
         "target_id": str(target.id),
         "post_id": str(target.post_id),
@@ -34,7 +51,7 @@ def message(target: PostTarget) -> dict[str, Any]:
     }
 
 
-async def emit(publisher: EventPublisher | None, targets: list[PostTarget]) -> None:
+async def emit(publisher: EventPublisher | None, targets: Sequence[TargetState]) -> None:
     """Tell subscribers; a Redis failure is logged, never raised (state is already saved)."""
     if publisher is None:
         return

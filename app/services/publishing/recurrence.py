@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -31,6 +32,9 @@ from app.models import Content, PostSeries, PostTarget, ScheduledPost, SocialAcc
 from app.models import TargetStatus as S
 from app.services.publishing import comments
 from app.services.publishing.recurrence_rules import Recurrence, local_wall_time, next_slot
+
+if TYPE_CHECKING:  # at run time transitions imports these modules
+    from app.services.publishing.transitions import Target as AttemptTarget
 
 log = get_logger(__name__)
 
@@ -223,7 +227,9 @@ def new_targets(
     return targets
 
 
-async def next_targets(session: AsyncSession, target: PostTarget) -> list[PostTarget]:
+async def next_targets(
+    session: AsyncSession, target: PostTarget | AttemptTarget
+) -> list[PostTarget]:
     """The PENDING targets of the occurrence after `target`'s (to enqueue after commit)."""
     current = (
         select(ScheduledPost.occurrence_index)
@@ -296,7 +302,9 @@ EnqueueTarget = Callable[..., Awaitable[bool]]
 
 
 async def enqueue_next(
-    factory: async_sessionmaker[AsyncSession], target: PostTarget | None, enqueue: EnqueueTarget
+    factory: async_sessionmaker[AsyncSession],
+    target: PostTarget | AttemptTarget | None,
+    enqueue: EnqueueTarget,
 ) -> None:
     """After commit: hand the next occurrence's targets to arq, deferred to their time."""
     if target is None or target.series_id is None:

@@ -149,7 +149,9 @@ async def sweep_once(
         candidates += [
             c for c in await _overdue(session, grace_seconds, batch) if c[0] not in recovered
         ]
-        states = await queue.arq_states(redis, [delivery.arq_job_id(*c) for c in candidates])
+        states = await queue.arq_states(
+            redis, [delivery.arq_job_id(*c) for c in candidates], queue_name=queue.PUBLISH_QUEUE
+        )
         for (target_id, attempts, generation), state in zip(candidates, states, strict=True):
             if state == "waiting":
                 report.waiting += 1

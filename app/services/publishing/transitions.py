@@ -4,15 +4,40 @@ An attempt owns a target while the row says PUBLISHING with that attempt's numbe
 write of an attempt names both, so a duplicate arq job, a stale attempt whose lease ran
 out, or a second worker finds nothing to change. Two workers can never both hold one
 target: the claim moves PENDING -> PUBLISHING in one statement and only one wins.
+
+An attempt's own writes (delivery.py) are single statements run without an explicit
+transaction (one statement is atomic by itself): the claim returns what the post is made
+of in the same statement (compose.py `claimed_load`), and PUBLISHED moves the content
+along in the same statement. They return `Target`s, plain rows, not ORM objects: the ORM's
+bookkeeping and the BEGIN/COMMIT round trips cost more than the statements.
+
+What follows a target's end in its own transaction (outgoing webhook events, its first
+comment's job, the series' next post: `after_done`) makes PUBLISHED a transaction again,
+for the targets that have any of these (`followups`, read by the claim).
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Row,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.models import AccountStatus, Content, PostTarget, ScheduledPost, SocialAccount
 from app.models import TargetStatus as S
@@ -36,21 +61,104 @@ def seconds(value: float) -> Any:
     return text(f"interval '{float(value)} seconds'")
 
 
+_TARGETS = cast(Table, PostTarget.__table__)
+_CONTENTS = cast(Table, Content.__table__)
+_POSTS = cast(Table, ScheduledPost.__table__)
+_T = _TARGETS.c
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A target's row as an attempt and its events need it (the columns of TARGET)."""
+
+    id: uuid.UUID
+    post_id: uuid.UUID
+    workspace_id: uuid.UUID
+    social_account_id: uuid.UUID
+    platform: str
+    status: str
+    attempts: int
+    max_attempts: int
+    in_doubt: bool
+    error: str | None
+    idempotency_key: str
+    event_seq: int
+    enqueue_generation: int
+    next_attempt_at: datetime
+    # What may follow its end (comments.enqueue, recurrence.enqueue_next read them).
+    first_comment: str | None
+    comment_status: str
+    series_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, row: Any) -> Target:  # a Row whose first columns are TARGET
+        return cls(*row[: len(TARGET)])
+
+
+TARGET = (
+    _T.id,
+    _T.post_id,
+    _T.workspace_id,
+    _T.social_account_id,
+    _T.platform,
+    _T.status,
+    _T.attempts,
+    _T.max_attempts,
+    _T.in_doubt,
+    _T.error,
+    _T.idempotency_key,
+    _T.event_seq,
+    _T.enqueue_generation,
+    _T.next_attempt_at,
+    _T.first_comment,
+    _T.comment_status,
+    _T.series_id,
+)
+assert tuple(c.name for c in TARGET) == Target.__slots__
+
+
+@asynccontextmanager
+async def autocommit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session on a pooled connection whose statements commit one by one (no BEGIN, no
+    COMMIT: each of an attempt's writes is one statement, atomic by itself)."""
+    async with factory() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
+async def _execute(
+    session: AsyncSession, statement: Any, params: dict[str, Any]
+) -> Row[Any] | None:
+    """Core execution on the session's connection (the ORM's execute path is not needed)."""
+    conn: AsyncConnection = await session.connection()
+    return (await conn.execute(statement, params)).first()
+
+
+def _core_update(where: Sequence[ColumnElement[bool]], values: dict[str, Any]) -> Any:
+    return (
+        update(_TARGETS)
+        .where(*where)
+        .values(event_seq=_T.event_seq + 1, **values)
+        .returning(*TARGET)
+    )
+
+
+async def _record(
+    factory: async_sessionmaker[AsyncSession],
+    where: Sequence[ColumnElement[bool]],
+    values: dict[str, Any],
+) -> Target | None:
+    async with autocommit(factory) as session:
+        row = await _execute(session, _core_update(where, values), {})
+    return Target.of(row) if row is not None else None
+
+
 def _held(target_id: uuid.UUID, attempt: int) -> list[ColumnElement[bool]]:
     return [
         PostTarget.id == target_id,
         PostTarget.status == S.PUBLISHING.value,
         PostTarget.attempts == attempt,
     ]
-
-
-async def _one(
-    factory: async_sessionmaker[AsyncSession],
-    where: list[ColumnElement[bool]],
-    values: dict[str, Any],
-) -> PostTarget | None:
-    async with factory() as session, session.begin():
-        return await apply(session, where, values)
 
 
 async def apply(
@@ -66,73 +174,114 @@ async def apply(
     return (await session.scalars(stmt)).one_or_none()
 
 
-async def claim(
-    session: AsyncSession,
-    target_id: uuid.UUID,
-    expected_attempts: int,
-    lease_seconds: float,
-) -> PostTarget | None:
-    """PENDING and due -> PUBLISHING, the next attempt, with a lease (in the caller's
-    transaction). None: not ours (not due yet, done, held elsewhere, or the arq job is
-    stale)."""
-    return await apply(
-        session,
+# PENDING and due -> PUBLISHING, the next attempt, with a lease (bound: target_id,
+# expected_attempts, lease). Nothing comes back when the target is not ours: not due yet,
+# done, held elsewhere, or the arq job is stale.
+CLAIM = _core_update(
+    [
+        _T.id == bindparam("target_id"),
+        _T.status == S.PENDING.value,
+        _T.attempts == bindparam("expected_attempts"),
+        _T.attempts < _T.max_attempts,
+        _T.next_attempt_at <= func.now() + seconds(EARLY_TOLERANCE_SECONDS),
+    ],
+    {
+        "status": S.PUBLISHING.value,
+        "attempts": _T.attempts + 1,
+        "locked_until": func.now() + bindparam("lease", type_=Interval),
+        "started_at": func.now(),
+    },
+)
+
+
+def claim_params(
+    target_id: uuid.UUID, expected_attempts: int, lease_seconds: float
+) -> dict[str, Any]:
+    return {
+        "target_id": target_id,
+        "expected_attempts": expected_attempts,
+        "lease": timedelta(seconds=lease_seconds),
+    }
+
+
+def _published_statement(*, content_scheduled: bool) -> Any:
+    # Normally guarded by this attempt's hold. An attempt whose lease ran out but whose
+    # post did go out still records it (the row moved on past it: a later attempt in doubt,
+    # or UNKNOWN): the platform has the post, so PUBLISHED is the truth.
+    target = _core_update(
         [
-            PostTarget.id == target_id,
-            PostTarget.status == S.PENDING.value,
-            PostTarget.attempts == expected_attempts,
-            PostTarget.attempts < PostTarget.max_attempts,
-            PostTarget.next_attempt_at <= func.now() + seconds(EARLY_TOLERANCE_SECONDS),
+            _T.id == bindparam("target_id"),
+            _T.status != S.PUBLISHED.value,
+            _T.attempts >= bindparam("attempt"),
         ],
         {
-            "status": S.PUBLISHING.value,
-            "attempts": PostTarget.attempts + 1,
-            "locked_until": func.now() + seconds(lease_seconds),
-            "started_at": func.now(),
+            "status": S.PUBLISHED.value,
+            "platform_post_id": bindparam("platform_post_id"),
+            "platform_url": bindparam("platform_url"),
+            "part_ids": bindparam("part_ids"),
+            "published_at": func.now(),
+            "locked_until": None,
+            "in_doubt": False,
+            "error": None,
         },
+    ).cte("published_target")
+    statement = select(*(target.c[c.name] for c in TARGET))
+    if not content_scheduled:
+        return statement
+    # The content's own move, SCHEDULED -> PUBLISHED (the workflow table's edge), in the
+    # same statement: it happens exactly when the target's does.
+    contents, posts = _CONTENTS, _POSTS
+    content = (
+        update(contents)
+        .where(
+            contents.c.id == posts.c.content_id,
+            posts.c.id == target.c.post_id,
+            contents.c.status == ContentStatus.SCHEDULED.value,
+        )
+        .values(status=ContentStatus.PUBLISHED.value)
+        .cte("published_content")
     )
+    return statement.add_cte(content)
+
+
+_PUBLISHED = {flag: _published_statement(content_scheduled=flag) for flag in (True, False)}
 
 
 async def published(
     factory: async_sessionmaker[AsyncSession],
-    target: PostTarget,
+    target: Target,
     attempt: int,
     result: Published,
     *,
     content_scheduled: bool = True,
-) -> PostTarget | None:
-    """-> PUBLISHED, and its content SCHEDULED -> PUBLISHED, in one transaction.
-
-    Normally guarded by this attempt's hold. An attempt whose lease ran out but whose post
-    did go out still records it (the row moved on past it: a later attempt in doubt, or
-    UNKNOWN): the platform has the post, so PUBLISHED is the truth; a later attempt then
-    finds nothing to write. `content_scheduled=False`: the content was seen PUBLISHED
-    already, so its row is left alone (every target of a busy item would queue on it)."""
+    followups: bool = False,
+) -> Target | None:
+    """-> PUBLISHED, and its content SCHEDULED -> PUBLISHED, in one statement. A later
+    attempt of a target recorded this way finds nothing to write. `content_scheduled=False`:
+    the content was seen PUBLISHED already, so its row is left alone (every target of a
+    busy item would queue on it). `followups`: the target has a first comment or a series,
+    or its workspace listens for POST_PUBLISHED: the same statement runs in a transaction
+    with what follows (`after_done`)."""
+    params = {
+        "target_id": target.id,
+        "attempt": attempt,
+        "platform_post_id": result.platform_post_id or None,
+        "platform_url": result.url,
+        "part_ids": list(result.part_ids),
+    }
+    if not followups:
+        async with autocommit(factory) as session:
+            found = await _execute(session, _PUBLISHED[content_scheduled], params)
+        return Target.of(found) if found is not None else None
     async with factory() as session, session.begin():
-        row = await apply(
-            session,
-            [
-                PostTarget.id == target.id,
-                PostTarget.status != S.PUBLISHED.value,
-                PostTarget.attempts >= attempt,
-            ],
-            {
-                "status": S.PUBLISHED.value,
-                "platform_post_id": result.platform_post_id or None,
-                "platform_url": result.url,
-                "part_ids": list(result.part_ids),
-                "published_at": func.now(),
-                "locked_until": None,
-                "in_doubt": False,
-                "error": None,
-            },
-        )
-        if row is not None and content_scheduled:
-            await mark_content_published(session, row.post_id)
-        await outbox.post_published(session, row)
-        if row is not None:  # its first comment's job, the series' next post (if any)
-            await after_done(session, row)
-        return row
+        found = (await session.execute(_PUBLISHED[content_scheduled], params)).first()
+        if found is None:
+            return None
+        orm = await session.get(PostTarget, found.id)
+        assert orm is not None
+        await outbox.post_published(session, orm)
+        await after_done(session, orm)
+        return Target.of(found)
 
 
 async def after_done(session: AsyncSession, row: PostTarget) -> None:
@@ -179,18 +328,18 @@ async def retry_later(
     *,
     delay_seconds: float,
     in_doubt: bool,
-) -> PostTarget | None:
+) -> Target | None:
     """-> PENDING, next attempt after `delay_seconds`. `in_doubt`: this attempt may have
     reached the platform (the flag stays set until an outcome is known)."""
     values: dict[str, Any] = {
         "status": S.PENDING.value,
         "error": error,
         "locked_until": None,
-        "next_attempt_at": func.now() + seconds(delay_seconds),
+        "next_attempt_at": func.now() + literal(timedelta(seconds=delay_seconds), Interval),
     }
     if in_doubt:
         values["in_doubt"] = True
-    return await _one(factory, _held(target_id, attempt), values)
+    return await _record(factory, _held(target_id, attempt), values)
 
 
 async def failed(
@@ -200,23 +349,30 @@ async def failed(
     error: str,
     *,
     reconnect_account: uuid.UUID | None = None,
-) -> PostTarget | None:
+) -> Target | None:
     """-> FAILED for good. `reconnect_account`: the platform refused the account's token,
     so the account is marked NEEDS_RECONNECT (with the reason) in the same transaction."""
     async with factory() as session, session.begin():
-        row = await apply(
-            session,
-            _held(target_id, attempt),
-            {"status": S.FAILED.value, "error": error, "locked_until": None},
-        )
+        found = (
+            await session.execute(
+                _core_update(
+                    _held(target_id, attempt),
+                    {"status": S.FAILED.value, "error": error, "locked_until": None},
+                )
+            )
+        ).first()
+        row = Target.of(found) if found is not None else None
         if row is not None:
             content_id = await session.scalar(
                 select(ScheduledPost.content_id).where(ScheduledPost.id == row.post_id)
             )
             if content_id is not None:
                 await unschedule_if_idle(session, content_id)
-            await outbox.post_failed(session, row, reconnect_account)
-            await after_done(session, row)
+            orm = await session.get(PostTarget, row.id)
+            assert orm is not None
+            # Before the account is marked: ACCOUNT_NEEDS_RECONNECT only while it is CONNECTED.
+            await outbox.post_failed(session, orm, reconnect_account)
+            await after_done(session, orm)
         if row is not None and reconnect_account is not None:
             await needs_reconnect(session, reconnect_account, error)
         return row
@@ -240,9 +396,9 @@ async def needs_reconnect(session: AsyncSession, account_id: uuid.UUID, reason: 
 
 async def unknown(
     factory: async_sessionmaker[AsyncSession], target_id: uuid.UUID, attempt: int, error: str
-) -> PostTarget | None:
+) -> Target | None:
     """-> UNKNOWN: it may be out, and the platform cannot be asked; a person decides."""
-    return await _one(
+    return await _record(
         factory,
         _held(target_id, attempt),
         {"status": S.UNKNOWN.value, "error": error, "locked_until": None, "in_doubt": True},
@@ -255,7 +411,7 @@ async def release(
     attempt: int,
     *,
     sent: bool,
-) -> PostTarget | None:
+) -> Target | None:
     """Worker shutdown mid-attempt: back to PENDING at once. Before anything was sent the
     attempt does not count; once sent, it counts and its outcome is in doubt."""
     values: dict[str, Any] = {
@@ -268,4 +424,4 @@ async def release(
         values["error"] = "The worker stopped while sending; the post may have gone out."
     else:
         values["attempts"] = attempt - 1
-    return await _one(factory, _held(target_id, attempt), values)
+    return await _record(factory, _held(target_id, attempt), values)
