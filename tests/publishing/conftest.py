@@ -26,7 +26,7 @@ from tests.helpers import Account, create_workspace, gql, register
 from tests.platforms.fakes import FakePlatforms, serve_fake_platforms
 from tests.publishing.receiver import SECRET, Receiver, serve_receiver
 from tests.teams import uid
-from workers.settings import publish_worker_settings
+from workers.settings import publish_worker_settings, worker_settings
 
 PUBLISHING = {
     "outbound_allow_private_networks": True,
@@ -87,15 +87,19 @@ async def delivery(state: AppState) -> AsyncIterator[Delivery]:
 
 @asynccontextmanager
 async def arq_worker(settings: Settings) -> AsyncIterator[Worker]:
-    """A real arq worker (with its sweepers) in this process and event loop."""
-    kwargs = publish_worker_settings(settings)
-    kwargs.update(handle_signals=False, poll_delay=0.05)
-    worker = Worker(**kwargs)
-    task = asyncio.create_task(worker.async_run())
+    """Real arq workers (with their sweepers) in this process and event loop, as
+    `smartcontent worker` runs them: the publish queue's (yielded) and the jobs queue's
+    (webhook deliveries, mail, first comments, metrics)."""
+    workers = [
+        Worker(**{**make(settings), "handle_signals": False, "poll_delay": 0.05})
+        for make in (publish_worker_settings, worker_settings)
+    ]
+    tasks = [asyncio.create_task(w.async_run()) for w in workers]
     try:
-        yield worker
+        yield workers[0]
     finally:
-        await stop_worker(worker, task)
+        for worker, task in zip(workers, tasks, strict=True):
+            await stop_worker(worker, task)
 
 
 @dataclass

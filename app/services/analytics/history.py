@@ -50,13 +50,10 @@ class PublishedPost:
         return self.engaged / self.impressions
 
 
-def _query(
-    workspace_id: uuid.UUID | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-) -> Select[Any]:
-    latest = (
+def latest_engagement() -> Any:
+    """A LATERAL over a target's newest snapshot that reports impressions: `impressions`
+    and `engaged` (likes + comments + shares) for each PostTarget row joined to it."""
+    return (
         select(
             MetricSnapshot.impressions,
             (
@@ -70,6 +67,15 @@ def _query(
         .limit(1)
         .lateral("latest")
     )
+
+
+def _query(
+    workspace_id: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Select[Any]:
+    latest = latest_engagement()
     has_media = (
         select(ContentMedia.content_id).where(ContentMedia.content_id == Content.id).exists()
     )

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import BadUserInput
-from app.models import MetricSnapshot, PostTarget, TargetStatus
+from app.models import PostTarget, TargetStatus
 from app.permissions import Action
-from app.services.analytics import posting_times
+from app.services.analytics import history, posting_times
 from app.services.publishing.timezones import zone
 
 HISTORY_DAYS = 365  # older posts say little about today's audience
@@ -38,20 +38,7 @@ async def optimal_times(
     principal.require(workspace_id, Action.CONTENT_READ)
     if zone(timezone) is None:
         raise BadUserInput("timezone: unknown time zone")
-    latest = (
-        select(
-            MetricSnapshot.impressions,
-            (
-                func.coalesce(MetricSnapshot.likes, 0)
-                + func.coalesce(MetricSnapshot.comments, 0)
-                + func.coalesce(MetricSnapshot.shares, 0)
-            ).label("engaged"),
-        )
-        .where(MetricSnapshot.target_id == PostTarget.id, MetricSnapshot.impressions > 0)
-        .order_by(MetricSnapshot.collected_at.desc())
-        .limit(1)
-        .lateral("latest")
-    )
+    latest = history.latest_engagement()
     local = func.timezone(timezone, PostTarget.published_at)
     weekday = (extract("isodow", local) - 1).label("weekday")
     hour = extract("hour", local).label("hour")

@@ -1,5 +1,8 @@
 """Every state change of a target, each one UPDATE guarded by the state it leaves.
 
+Longer than 400 lines because every guarded transition of a target is here, side by
+side, so that their guards (and what each leaves for the sweeper) can be read together.
+
 An attempt owns a target while the row says PUBLISHING with that attempt's number; any
 write of an attempt names both, so a duplicate arq job, a stale attempt whose lease ran
 out, or a second worker finds nothing to change. Two workers can never both hold one
