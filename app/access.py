@@ -144,6 +144,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "predictEngagement": workspace(Action.CONTENT_READ),
     "optimalPostingTimes": workspace(Action.CONTENT_READ),
     "insights": workspace(Action.CONTENT_READ),
+    "engagementTrends": workspace(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # Analytics: engagement events

@@ -13,6 +13,7 @@ from resolvers.ai import AIQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
 from resolvers.analytics.timing import TimingQuery
+from resolvers.analytics.trends import TrendsQuery
 from resolvers.audit import AuditQuery
 from resolvers.content.campaigns import CampaignQuery
 from resolvers.content.items import ContentItemQuery
@@ -48,6 +49,7 @@ class Query(
     PerformanceQuery,
     PredictionQuery,
     TimingQuery,
+    TrendsQuery,
     WebhookQuery,
 ):
     @strawberry.field(

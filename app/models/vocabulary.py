@@ -145,3 +145,11 @@ class TimingSource(StrEnum):
 
     HISTORY = "HISTORY"
     PLATFORM_PRIOR = "PLATFORM_PRIOR"
+
+
+class TrendInterval(StrEnum):
+    """The bucket of an engagement trend (app/services/analytics/trends.py)."""
+
+    HOUR = "HOUR"
+    DAY = "DAY"
+    WEEK = "WEEK"

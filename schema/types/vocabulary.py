@@ -23,6 +23,7 @@ from app.models.vocabulary import (
     PredictionBasis,
     SentimentLabel,
     TimingSource,
+    TrendInterval,
     WebhookDeliveryStatus,
     WebhookEvent,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "SentimentLabel",
     "TargetStatus",
     "TimingSource",
+    "TrendInterval",
     "UserErrorCode",
     "WebhookDeliveryStatus",
     "WebhookEvent",
@@ -66,6 +68,16 @@ domain_enum(
         PredictionBasis.INSTANCE_MODEL: "The instance-wide prior: the workspace has too "
         "little history of its own yet.",
         PredictionBasis.NONE: "No model exists yet: no prediction is made.",
+    },
+)
+
+domain_enum(
+    TrendInterval,
+    description="The bucket of an engagement trend (UTC).",
+    values={
+        TrendInterval.HOUR: "One point per hour.",
+        TrendInterval.DAY: "One point per day.",
+        TrendInterval.WEEK: "One point per week, starting on Monday.",
     },
 )
 

@@ -832,6 +832,10 @@ CALLS: dict[str, Call] = {
         'query($ws: ID!) { insights(workspaceId: $ws, from: "2026-01-01T00:00:00Z", to: "2026-12-01T00:00:00Z") { statement } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "engagementTrends": (
+        'query($ws: ID!) { engagementTrends(workspaceId: $ws, interval: DAY, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z") { bucketStart views } }',
+        lambda w, p: {"ws": w.ws},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},
