@@ -28,6 +28,7 @@ from app.platforms.publishing import (
     OutcomeUnknown,
     PermanentError,
     Post,
+    Published,
     PublishError,
     RetryableError,
     TokenSet,
@@ -301,3 +302,18 @@ async def poll_until(
         if attempt + 1 < attempts:
             await asyncio.sleep(interval)
     raise RetryableError(f"{what} is still being processed by the platform")
+
+
+def parts_newest_first(published: Published) -> tuple[str, ...]:
+    """A post's platform ids, last part first (a thread is taken down from its end)."""
+    return tuple(reversed(published.part_ids or (published.platform_post_id,)))
+
+
+async def delete_each(ids: Iterable[str], delete_one: Callable[[str], Awaitable[object]]) -> None:
+    """Delete each id in turn; one already gone (404) is what a delete wants."""
+    for item in ids:
+        try:
+            await delete_one(item)
+        except PermanentError as exc:
+            if exc.status != 404:
+                raise

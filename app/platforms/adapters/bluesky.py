@@ -30,6 +30,7 @@ from app.platforms.adapters.base import (
     check_post,
     credential_problems,
     fetch_media,
+    parts_newest_first,
     secrets_of,
 )
 from app.platforms.adapters.bluesky_xrpc import (
@@ -254,7 +255,7 @@ class BlueskyPublisher:
         return Published(ref["uri"], self._url(ref["uri"], credentials), (ref["uri"],))
 
     async def delete(self, published: Published, credentials: Credentials) -> None:
-        for uri in reversed(published.part_ids or (published.platform_post_id,)):
+        for uri in parts_newest_first(published):
             await self._xrpc(
                 "POST",
                 "com.atproto.repo.deleteRecord",

@@ -18,6 +18,7 @@ from app.platforms import oauth
 from app.platforms.adapters.base import (
     check_post,
     credential_problems,
+    delete_each,
     is_video,
     require,
     secrets_of,
@@ -113,17 +114,16 @@ class FacebookPublisher:
 
     async def delete(self, published: Published, credentials: Credentials) -> None:
         require(credentials)
-        try:
-            await self.api.send(
+        await delete_each(
+            (published.platform_post_id,),
+            lambda post_id: self.api.send(
                 "DELETE",
-                f"{self.graph}/{published.platform_post_id}",
+                f"{self.graph}/{post_id}",
                 creates=False,
                 secrets=secrets_of(credentials),
                 params={"access_token": credentials.access_token or ""},
-            )
-        except PermanentError as exc:
-            if exc.status != 404:
-                raise
+            ),
+        )
 
     async def fetch_metrics(self, published: Published, credentials: Credentials) -> Metrics:
         require(credentials)

@@ -18,6 +18,7 @@ from app.platforms import oauth
 from app.platforms.adapters.base import (
     check_post,
     credential_problems,
+    delete_each,
     is_video,
     require,
     secrets_of,
@@ -132,11 +133,10 @@ class InstagramPublisher:
 
     async def delete(self, published: Published, credentials: Credentials) -> None:
         require(credentials)
-        try:
-            await self._call("DELETE", published.platform_post_id, credentials, creates=False)
-        except PermanentError as exc:
-            if exc.status != 404:
-                raise
+        await delete_each(
+            (published.platform_post_id,),
+            lambda media_id: self._call("DELETE", media_id, credentials, creates=False),
+        )
 
     async def fetch_metrics(self, published: Published, credentials: Credentials) -> Metrics:
         require(credentials)

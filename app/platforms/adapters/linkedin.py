@@ -23,6 +23,7 @@ from app.platforms.adapters.base import (
     Api,
     check_post,
     credential_problems,
+    delete_each,
     fetch_media,
     require,
     secrets_of,
@@ -175,17 +176,16 @@ class LinkedInPublisher:
 
     async def delete(self, published: Published, credentials: Credentials) -> None:
         require(credentials)
-        try:
-            await self.api.send(
+        await delete_each(
+            (published.platform_post_id,),
+            lambda urn: self.api.send(
                 "DELETE",
-                f"{self.base}/posts/{quote(published.platform_post_id, safe='')}",
+                f"{self.base}/posts/{quote(urn, safe='')}",
                 creates=False,
                 secrets=secrets_of(credentials),
                 headers=self._headers(credentials),
-            )
-        except PermanentError as exc:
-            if exc.status != 404:
-                raise
+            ),
+        )
 
     async def fetch_metrics(self, published: Published, credentials: Credentials) -> Metrics:
         require(credentials)

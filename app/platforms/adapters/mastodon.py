@@ -17,7 +17,9 @@ from app.platforms.adapters.base import (
     Api,
     check_post,
     credential_problems,
+    delete_each,
     fetch_media,
+    parts_newest_first,
     poll_until,
     require,
     retry_after_header,
@@ -186,18 +188,16 @@ class MastodonPublisher:
 
     async def delete(self, published: Published, credentials: Credentials) -> None:
         require(credentials, external_id=False)
-        for status_id in reversed(published.part_ids or (published.platform_post_id,)):
-            try:
-                await self.api.send(
-                    "DELETE",
-                    f"{self._base(credentials)}/api/v1/statuses/{status_id}",
-                    creates=False,
-                    secrets=secrets_of(credentials),
-                    headers=self._headers(credentials),
-                )
-            except PermanentError as exc:
-                if exc.status != 404:
-                    raise
+        await delete_each(
+            parts_newest_first(published),
+            lambda status_id: self.api.send(
+                "DELETE",
+                f"{self._base(credentials)}/api/v1/statuses/{status_id}",
+                creates=False,
+                secrets=secrets_of(credentials),
+                headers=self._headers(credentials),
+            ),
+        )
 
     async def fetch_metrics(self, published: Published, credentials: Credentials) -> Metrics:
         require(credentials, external_id=False)

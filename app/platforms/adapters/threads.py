@@ -17,7 +17,9 @@ from app.platforms import oauth
 from app.platforms.adapters.base import (
     check_post,
     credential_problems,
+    delete_each,
     is_video,
+    parts_newest_first,
     require,
     secrets_of,
 )
@@ -27,7 +29,6 @@ from app.platforms.publishing import (
     Credentials,
     MediaItem,
     Metrics,
-    PermanentError,
     Post,
     Published,
     PublishError,
@@ -141,12 +142,10 @@ class ThreadsPublisher:
 
     async def delete(self, published: Published, credentials: Credentials) -> None:
         require(credentials)
-        for media_id in reversed(published.part_ids or (published.platform_post_id,)):
-            try:
-                await self._call("DELETE", media_id, credentials, creates=False)
-            except PermanentError as exc:
-                if exc.status != 404:
-                    raise
+        await delete_each(
+            parts_newest_first(published),
+            lambda media_id: self._call("DELETE", media_id, credentials, creates=False),
+        )
 
     async def fetch_metrics(self, published: Published, credentials: Credentials) -> Metrics:
         require(credentials)

@@ -19,8 +19,10 @@ from app.platforms.adapters.base import (
     Api,
     check_post,
     credential_problems,
+    delete_each,
     fetch_media,
     is_video,
+    parts_newest_first,
     poll_until,
     require,
     retry_after_header,
@@ -244,18 +246,16 @@ class XPublisher:
 
     async def delete(self, published: Published, credentials: Credentials) -> None:
         require(credentials, external_id=False)
-        for tweet_id in reversed(published.part_ids or (published.platform_post_id,)):
-            try:
-                await self.api.send(
-                    "DELETE",
-                    f"{self.base}/2/tweets/{tweet_id}",
-                    creates=False,
-                    secrets=secrets_of(credentials),
-                    headers=self._headers(credentials),
-                )
-            except PermanentError as exc:
-                if exc.status != 404:  # already gone is what we wanted
-                    raise
+        await delete_each(
+            parts_newest_first(published),
+            lambda tweet_id: self.api.send(
+                "DELETE",
+                f"{self.base}/2/tweets/{tweet_id}",
+                creates=False,
+                secrets=secrets_of(credentials),
+                headers=self._headers(credentials),
+            ),
+        )
 
     async def fetch_metrics(self, published: Published, credentials: Credentials) -> Metrics:
         require(credentials, external_id=False)

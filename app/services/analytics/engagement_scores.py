@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
 from app.ai.metrics import analyze_async
 from app.auth import Principal
@@ -58,15 +59,12 @@ async def versions(
 _models: OrderedDict[uuid.UUID, prediction.Trained] = OrderedDict()
 
 
-def _unpickle(row: EngagementModel, secret: str) -> prediction.Trained | None:
-    cached = _models.get(row.id)
-    if cached is not None:
-        _models.move_to_end(row.id)
-        return cached
-    if not hmac.compare_digest(row.digest, engagement_model.digest(secret, row.blob)):
+def _verified(row: EngagementModel, blob: bytes, secret: str) -> prediction.Trained | None:
+    """Unpickle `blob` only when its HMAC is ours; cache it by version id."""
+    if not hmac.compare_digest(row.digest, engagement_model.digest(secret, blob)):
         log.warning("engagement_model_unverified", model_id=str(row.id))
         return None
-    trained = pickle.loads(row.blob)  # noqa: S301 (its HMAC is ours: checked above)
+    trained = pickle.loads(blob)  # noqa: S301 (its HMAC is ours: checked above)
     if not isinstance(trained, prediction.Trained):
         return None
     _models[row.id] = trained
@@ -75,11 +73,24 @@ def _unpickle(row: EngagementModel, secret: str) -> prediction.Trained | None:
     return trained
 
 
+async def _fitted(
+    session: AsyncSession, row: EngagementModel, secret: str
+) -> prediction.Trained | None:
+    """The version's fitted model: from the cache, else its blob read (only then) and
+    verified."""
+    cached = _models.get(row.id)
+    if cached is not None:
+        _models.move_to_end(row.id)
+        return cached
+    blob = await session.scalar(select(EngagementModel.blob).where(EngagementModel.id == row.id))
+    return _verified(row, blob, secret) if blob is not None else None
+
+
 async def _newest(
     session: AsyncSession, workspace_id: uuid.UUID
 ) -> tuple[EngagementModel | None, EngagementModel | None]:
-    """The workspace's newest version and the instance prior's: their ids in one
-    statement, then each row (its blob is unpickled only when not cached yet)."""
+    """The workspace's newest version and the instance prior's, in one statement, without
+    their blobs (read by `_fitted` only for a model not cached yet)."""
 
     def newest(owner: Any) -> Any:
         return (
@@ -91,16 +102,16 @@ async def _newest(
         )
 
     own_id, prior_id = (
-        await session.execute(
-            select(
-                newest(EngagementModel.workspace_id == workspace_id),
-                newest(EngagementModel.workspace_id.is_(None)),
-            )
-        )
-    ).one()
-    own = await session.get(EngagementModel, own_id) if own_id else None
-    prior = await session.get(EngagementModel, prior_id) if prior_id else None
-    return own, prior
+        newest(EngagementModel.workspace_id == workspace_id),
+        newest(EngagementModel.workspace_id.is_(None)),
+    )
+    rows = await session.scalars(
+        select(EngagementModel)
+        .options(defer(EngagementModel.blob))
+        .where(EngagementModel.id.in_([own_id, prior_id]))
+    )
+    found = {row.workspace_id: row for row in rows.all()}
+    return found.get(workspace_id), found.get(None)
 
 
 @dataclass(frozen=True)
@@ -140,20 +151,13 @@ async def predict_engagement(
 ) -> Answer:
     principal.require(request.workspace_id, Action.CONTENT_READ)
     _check(request)
+    chosen = None
     async with factory() as session:
         own, prior = await _newest(session, request.workspace_id)
-    candidates: list[tuple[EngagementModel | None, Basis]] = [
-        (own, Basis.WORKSPACE_MODEL),
-        (prior, Basis.INSTANCE_MODEL),
-    ]
-    chosen = next(
-        (
-            (row, basis, trained)
-            for row, basis in candidates
-            if row is not None and (trained := _unpickle(row, secret)) is not None
-        ),
-        None,
-    )
+        for row, basis in ((own, Basis.WORKSPACE_MODEL), (prior, Basis.INSTANCE_MODEL)):
+            if row is not None and (trained := await _fitted(session, row, secret)) is not None:
+                chosen = (row, basis, trained)
+                break
     if chosen is None:
         return Answer(
             None,
