@@ -147,6 +147,13 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "engagementTrends": workspace(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
+    # A/B tests: addressed by their own id (or their content's) they are HIDDEN outside
+    # their workspace; members start and stop them, viewers read them and assign visitors
+    "abTest": hidden(Action.CONTENT_READ),
+    "abTests": workspace(Action.CONTENT_READ),
+    "abTestAssignment": hidden(Action.CONTENT_READ),
+    "createAbTest": hidden(Action.CONTENT_EDIT),
+    "stopAbTest": hidden(Action.CONTENT_EDIT),
     # Analytics: engagement events
     "recordEngagementEvents": workspace(Action.ENGAGEMENT_RECORD),
     "importSchedule": workspace(Action.CONTENT_PUBLISH),

@@ -58,11 +58,13 @@ class UserErrorCode(StrEnum):
     NOT_OWNER = "NOT_OWNER"
     NOT_PENDING = "NOT_PENDING"
     NOT_UTF8 = "NOT_UTF8"
+    OTHER_CONTENT = "OTHER_CONTENT"
     OUT_OF_RANGE = "OUT_OF_RANGE"
     OWNER = "OWNER"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     REQUIRED = "REQUIRED"
     SAME_USER = "SAME_USER"
+    SUM_NOT_ONE = "SUM_NOT_ONE"
     TAKEN = "TAKEN"
     TOO_COMMON = "TOO_COMMON"
     TOO_FAR = "TOO_FAR"
@@ -73,6 +75,7 @@ class UserErrorCode(StrEnum):
     TWO_FACTOR_REQUIRED = "TWO_FACTOR_REQUIRED"
     UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"
     WRONG_ACCOUNT = "WRONG_ACCOUNT"
+    WRONG_LENGTH = "WRONG_LENGTH"
 
 
 # What each code means, for the schema (a code without a description fails at import).
@@ -115,12 +118,15 @@ USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
     UserErrorCode.NOT_PENDING: "Nothing is waiting to be confirmed.",
     UserErrorCode.NOT_UTF8: "An uploaded text file is not UTF-8 (or contains NUL bytes); "
     "save it as UTF-8.",
+    UserErrorCode.OTHER_CONTENT: "The object belongs to another content item than the one "
+    "named (e.g. an A/B variant of another item).",
     UserErrorCode.OUT_OF_RANGE: "The number lies outside the allowed range.",
     UserErrorCode.OWNER: "The workspace owner cannot be changed or removed this way.",
     UserErrorCode.QUOTA_EXCEEDED: "The workspace used its AI token allowance for this month "
     "(by plan); it renews on the first of the month.",
     UserErrorCode.REQUIRED: "The value is required.",
     UserErrorCode.SAME_USER: "You cannot do this to yourself.",
+    UserErrorCode.SUM_NOT_ONE: "The shares must add up to 1 (e.g. an A/B test's trafficSplit).",
     UserErrorCode.TAKEN: "The value is already in use (e.g. an email address).",
     UserErrorCode.TOO_COMMON: "The password is too common or too easy to guess.",
     UserErrorCode.TOO_FAR: "The time lies too far in the future.",
@@ -131,6 +137,8 @@ USER_ERROR_DESCRIPTIONS: dict[UserErrorCode, str] = {
     UserErrorCode.TWO_FACTOR_REQUIRED: "Two-factor authentication must be enabled first.",
     UserErrorCode.UNSUPPORTED_TYPE: "The file type is not supported.",
     UserErrorCode.WRONG_ACCOUNT: "The token belongs to a different account.",
+    UserErrorCode.WRONG_LENGTH: "The list has the wrong number of items (e.g. an A/B test's "
+    "trafficSplit needs one share per arm, the control first).",
 }
 
 

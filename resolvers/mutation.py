@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.ai import AIMutation
+from resolvers.analytics.ab_tests import AbTestMutation
 from resolvers.analytics.engagement import EngagementMutation
 from resolvers.analytics.prediction import PredictionMutation
 from resolvers.content.campaigns import CampaignMutation
@@ -40,6 +41,7 @@ class Mutation(
     PublishingMutation,
     PredictionMutation,
     EngagementMutation,
+    AbTestMutation,
     ScheduleImportMutation,
     WebhookMutation,
 ):

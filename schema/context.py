@@ -18,6 +18,7 @@ from strawberry.dataloader import DataLoader
 from app.auth import ANONYMOUS, Principal
 from app.errors import AppError
 from app.models import Membership
+from schema.loaders.ab_tests import AbTestLoaders
 from schema.loaders.base import uuid_or_nil
 from schema.loaders.content import ContentLoaders
 from schema.loaders.identity import IdentityLoaders
@@ -42,6 +43,7 @@ class DataLoaders:
         self.jobs = JobLoaders(state)
         self.publishing = PublishingLoaders(state)
         self.performance = PerformanceLoaders(state)
+        self.ab_tests = AbTestLoaders(state)
         self._visible_users: set[uuid.UUID] | None = None
 
     async def visible_user_ids(self, principal: Principal) -> set[uuid.UUID]:

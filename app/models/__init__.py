@@ -1,5 +1,6 @@
 """SQLAlchemy models. Import every model here so Alembic sees the whole metadata."""
 
+from app.models.ab_tests import AbTest, AbTestArm
 from app.models.base import Base
 from app.models.content import (
     AudienceSegment,
@@ -39,6 +40,8 @@ from app.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEventRo
 from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, Workspace
 
 __all__ = [
+    "AbTest",
+    "AbTestArm",
     "AccountStatus",
     "ApiKey",
     "AudienceSegment",

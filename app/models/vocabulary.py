@@ -153,3 +153,30 @@ class TrendInterval(StrEnum):
     HOUR = "HOUR"
     DAY = "DAY"
     WEEK = "WEEK"
+
+
+class AbTestMetric(StrEnum):
+    """What an A/B test compares: successes over trials, counted from first-party events
+    (app/services/analytics/ab_test_results.py METRICS says which events are which)."""
+
+    CTR = "CTR"
+    CONVERSION_RATE = "CONVERSION_RATE"
+    ENGAGEMENT_RATE = "ENGAGEMENT_RATE"
+
+
+class AbTestStatus(StrEnum):
+    """An A/B test counts events while RUNNING; STOPPED freezes the end of its window."""
+
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
+
+
+class AbTestVerdictReason(StrEnum):
+    """Why an A/B test has (or has not yet) a winner (app/services/analytics/
+    ab_test_results.py)."""
+
+    SIGNIFICANT = "SIGNIFICANT"
+    NOT_SIGNIFICANT = "NOT_SIGNIFICANT"
+    TOO_FEW_TRIALS = "TOO_FEW_TRIALS"
+    NO_VARIANCE = "NO_VARIANCE"
+    INCONSISTENT_COUNTS = "INCONSISTENT_COUNTS"

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import Principal
 from app.errors import NotFound
 from app.models import (
+    AbTest,
     ApiKey,
     AudienceSegment,
     Campaign,
@@ -34,6 +35,7 @@ T = TypeVar("T")
 
 # What NOT_FOUND calls each kind of row ("No such <noun>.").
 NOUNS: dict[type[Any], str] = {
+    AbTest: "A/B test",
     ApiKey: "API key",
     AudienceSegment: "audience segment",
     Campaign: "campaign",

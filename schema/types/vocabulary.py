@@ -11,6 +11,9 @@ from app.errors import USER_ERROR_DESCRIPTIONS, UserErrorCode
 from app.models.job import JobStatus
 from app.models.publishing import AccountStatus, CommentStatus, TargetStatus
 from app.models.vocabulary import (
+    AbTestMetric,
+    AbTestStatus,
+    AbTestVerdictReason,
     CampaignStatus,
     ContentFormat,
     ContentStatus,
@@ -28,12 +31,16 @@ from app.models.vocabulary import (
     WebhookEvent,
 )
 from app.permissions import Role
+from app.services.analytics.ab_test_results import METRICS
 from app.services.content.library import ContentOrder
 from app.services.content.review_links import Decision
 from app.services.content.search import SearchMode
 from schema.enums import domain_enum
 
 __all__ = [
+    "AbTestMetric",
+    "AbTestStatus",
+    "AbTestVerdictReason",
     "AccountStatus",
     "CampaignStatus",
     "CommentStatus",
@@ -348,5 +355,39 @@ domain_enum(
         CommentStatus.FAILED: "Not posted; commentError says why. The post is unaffected.",
         CommentStatus.UNKNOWN: "It may have been posted but the platform never told us and "
         "cannot be asked; check the post on the platform.",
+    },
+)
+
+domain_enum(
+    AbTestMetric,
+    description="What an A/B test compares between its arms: successes over trials, each "
+    "counted from the first-party events that name the arm as their `variant`.",
+    values={metric: definition.meaning for metric, definition in METRICS.items()},
+)
+
+domain_enum(
+    AbTestStatus,
+    description="Whether an A/B test is still counting events.",
+    values={
+        AbTestStatus.RUNNING: "Counting events, from its start until now.",
+        AbTestStatus.STOPPED: "Stopped (stopAbTest): counts events from its start to its "
+        "stop only.",
+    },
+)
+
+domain_enum(
+    AbTestVerdictReason,
+    description="Why an A/B test has a winner, or has none yet.",
+    values={
+        AbTestVerdictReason.SIGNIFICANT: "A winner is named: a variant beats the control "
+        "(and any other variant that does) significantly, or the control beats every variant.",
+        AbTestVerdictReason.NOT_SIGNIFICANT: "Enough trials, but no difference is significant "
+        "(or two variants beat the control without one beating the other).",
+        AbTestVerdictReason.TOO_FEW_TRIALS: "An arm has fewer trials than the test needs per "
+        "arm (minTrialsPerArm): no winner is named this early.",
+        AbTestVerdictReason.NO_VARIANCE: "Nothing to compare: every arm's rate is 0 (or every "
+        "arm's is 1).",
+        AbTestVerdictReason.INCONSISTENT_COUNTS: "An arm has more successes than trials: its "
+        "trial events (impressions or views) are not all sent with the variant.",
     },
 )
