@@ -16,7 +16,7 @@ metadata only knows the parent.
 
 Rollups are kept by adding deltas (app/services/analytics/rollups.py): each ingest writes,
 in its own transaction, one `engagement_rollup_deltas` row per (hour bucket, content,
-target, type) it actually inserted; the worker consumes deltas and adds them to the
+target, type, A/B variant) it actually inserted; the worker consumes deltas and adds them to the
 rollups in one transaction, so every stored event is counted exactly once.
 """
 
@@ -51,6 +51,10 @@ EVENT_ID_MAX_LENGTH = 128
 # Rollups key events without a post target (first-party, on the customer's own site) under
 # this target id: a primary key column cannot be NULL.
 NO_TARGET = uuid.UUID(int=0)
+# An A/B arm's label ("A" is the content itself, "B", "C"... its ContentVariants). Rollups
+# key events that name no arm under NO_VARIANT (a primary key column cannot be NULL).
+VARIANT_MAX_LENGTH = 3
+NO_VARIANT = ""
 # numeric(20, 6): values are exact (conversions carry money), so sums are exact too.
 VALUE_PRECISION, VALUE_SCALE = 20, 6
 
@@ -63,6 +67,7 @@ class EngagementEvent(Base):
     __table_args__ = (
         CheckConstraint(one_of("event_type", EngagementEventType), name="event_type_valid"),
         CheckConstraint(one_of("platform", Platform), name="platform_valid"),
+        CheckConstraint("variant ~ '^[A-Z]{1,3}$'", name="variant_label"),
         # Time-ordered inserts make a BRIN index tiny and cheap to maintain; range scans
         # over raw events (rebuilding rollups, exports) use it.
         Index("ix_engagement_events_occurred_brin", "occurred_at", postgresql_using="brin"),
@@ -81,6 +86,8 @@ class EngagementEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     value: Mapped[Decimal | None] = mapped_column(Numeric(VALUE_PRECISION, VALUE_SCALE))
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The A/B arm the event belongs to, when it names one.
+    variant: Mapped[str | None] = mapped_column(String(VARIANT_MAX_LENGTH))
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
@@ -114,6 +121,9 @@ class EngagementRollupDelta(Base):
     target_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     platform: Mapped[str | None] = mapped_column(String(16))
     event_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    variant: Mapped[str] = mapped_column(
+        String(VARIANT_MAX_LENGTH), nullable=False, server_default=NO_VARIANT
+    )
     events: Mapped[int] = mapped_column(BigInteger, nullable=False)
     value_sum: Mapped[Decimal] = mapped_column(Numeric(30, VALUE_SCALE), nullable=False)
     created_at: Mapped[datetime] = mapped_column(
@@ -122,15 +132,19 @@ class EngagementRollupDelta(Base):
 
 
 class _Rollup:
-    """Events and the sum of their values per (workspace, bucket, content, target, type).
-    `target_id` is NO_TARGET for events about the content itself; `platform` is the
-    target's (None without one)."""
+    """Events and the sum of their values per (workspace, bucket, content, target, type,
+    variant). `target_id` is NO_TARGET for events about the content itself; `variant` is
+    NO_VARIANT for events that name no A/B arm; `platform` is the target's (None without
+    one)."""
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     content_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     target_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     event_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    variant: Mapped[str] = mapped_column(
+        String(VARIANT_MAX_LENGTH), nullable=False, server_default=NO_VARIANT
+    )
     platform: Mapped[str | None] = mapped_column(String(16))
     events: Mapped[int] = mapped_column(BigInteger, nullable=False)
     value_sum: Mapped[Decimal] = mapped_column(Numeric(30, VALUE_SCALE), nullable=False)
@@ -139,7 +153,7 @@ class _Rollup:
     )
 
 
-_ROLLUP_KEY = ("workspace_id", "bucket_start", "content_id", "target_id", "event_type")
+_ROLLUP_KEY = ("workspace_id", "bucket_start", "content_id", "target_id", "event_type", "variant")
 
 
 class EngagementHourly(_Rollup, Base):

@@ -166,11 +166,11 @@ async def raw_aggregates(app: Starlette) -> dict[tuple[Any, ...], tuple[int, Any
             text(
                 "SELECT workspace_id, date_trunc('hour', occurred_at, 'UTC'), content_id, "
                 "coalesce(target_id, '00000000-0000-0000-0000-000000000000'::uuid), "
-                "event_type, count(*), coalesce(sum(value), 0) FROM engagement_events "
-                "GROUP BY 1, 2, 3, 4, 5"
+                "event_type, coalesce(variant, ''), count(*), coalesce(sum(value), 0) "
+                "FROM engagement_events GROUP BY 1, 2, 3, 4, 5, 6"
             )
         )
-        return {tuple(r[:5]): (r[5], r[6]) for r in rows}
+        return {tuple(r[:6]): (r[6], r[7]) for r in rows}
 
 
 async def rollup(app: Starlette, table: str) -> dict[tuple[Any, ...], tuple[int, Any]]:
@@ -178,10 +178,10 @@ async def rollup(app: Starlette, table: str) -> dict[tuple[Any, ...], tuple[int,
         rows = await session.execute(
             text(
                 "SELECT workspace_id, bucket_start, content_id, target_id, event_type, "
-                f"events, value_sum FROM {table}"
+                f"variant, events, value_sum FROM {table}"
             )
         )
-        return {tuple(r[:5]): (r[5], r[6]) for r in rows}
+        return {tuple(r[:6]): (r[6], r[7]) for r in rows}
 
 
 async def count_raw(app: Starlette) -> int:

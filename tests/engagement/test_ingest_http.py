@@ -51,6 +51,7 @@ async def test_global_ids_targets_and_values_are_stored(
             type="CONVERSION",
             value=19.99,
             properties={"utm": {"source": "newsletter"}, "tags": ["a", "b"]},
+            variant="B",
         ),
     ]
     response = await post_events(client, tenant, batch)
@@ -59,8 +60,8 @@ async def test_global_ids_targets_and_values_are_stored(
         rows = (
             await session.execute(
                 text(
-                    "SELECT event_type, content_id, target_id, platform, value, properties "
-                    "FROM engagement_events ORDER BY event_type"
+                    "SELECT event_type, content_id, target_id, platform, value, properties, "
+                    "variant FROM engagement_events ORDER BY event_type"
                 )
             )
         ).all()
@@ -70,6 +71,8 @@ async def test_global_ids_targets_and_values_are_stored(
     assert by_type["LIKE"][1:4] == (tenant.content_ids[0], tenant.target_id, "X")
     assert str(by_type["CONVERSION"][4]) == "19.990000"
     assert by_type["CONVERSION"][5] == {"utm": {"source": "newsletter"}, "tags": ["a", "b"]}
+    # The A/B arm is kept; events that name none have none.
+    assert (by_type["CONVERSION"][6], by_type["CLICK"][6]) == ("B", None)
 
 
 async def test_malformed_events_are_refused_with_reasons_and_the_good_ones_kept(
@@ -102,6 +105,9 @@ async def test_malformed_events_are_refused_with_reasons_and_the_good_ones_kept(
         "properties big": event(content, properties={"k": "v" * 5000}),
         "properties NUL": event(content, properties={"k": "a\x00"}),
         "unknown field": event(content, contentID="x"),
+        "variant lower case": event(content, variant="b"),
+        "variant too long": event(content, variant="ABCD"),
+        "variant not text": event(content, variant=2),
     }
     good = [event(content), event(content, type="SHARE")]
     batch = [good[0], *bad.values(), good[1], "not an object"]
@@ -118,6 +124,7 @@ async def test_malformed_events_are_refused_with_reasons_and_the_good_ones_kept(
     assert errors[len(batch) - 1]["reason"] == "an event must be a JSON object"
     assert "timezone" in errors[list(bad).index("naive time") + 1]["reason"]
     assert "no such content" in errors[list(bad).index("other workspace") + 1]["reason"]
+    assert "variant" in errors[list(bad).index("variant too long") + 1]["reason"]
     assert [e["index"] for e in report["errors"]] == sorted(errors)
     assert await count_raw(app) == 2
 

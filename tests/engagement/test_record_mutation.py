@@ -54,7 +54,7 @@ async def test_records_once_and_refuses_with_reasons(
     content = gid("Content", tenant.content_ids[0])
     good = [
         _event(content, value=2.5, properties={"source": "app"}),
-        _event(None, targetId=gid("PostTarget", tenant.target_id), type="SHARE"),
+        _event(None, targetId=gid("PostTarget", tenant.target_id), type="SHARE", variant="B"),
     ]
     bad = [
         _event(gid("Content", other.content_ids[0])),  # another workspace's content
@@ -62,10 +62,11 @@ async def test_records_once_and_refuses_with_reasons(
         _event(content, id=""),
         _event(content, occurredAt=(datetime.now(UTC) + timedelta(days=1)).isoformat()),
         _event(content, properties=["not", "an", "object"]),
+        _event(content, variant="control"),
     ]
     first = await _record(client, tenant, [*good, good[0], *bad])
-    assert (first["accepted"], first["duplicate"], first["refused"]) == (2, 1, 5), first
-    assert [r["index"] for r in first["refusals"]] == [3, 4, 5, 6, 7]
+    assert (first["accepted"], first["duplicate"], first["refused"]) == (2, 1, 6), first
+    assert [r["index"] for r in first["refusals"]] == [3, 4, 5, 6, 7, 8]
     assert "no such content" in first["refusals"][0]["reason"]
     assert first["errors"] == []
     again = await _record(client, tenant, good)

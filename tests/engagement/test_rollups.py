@@ -32,11 +32,11 @@ async def _daily_raw(app: Starlette) -> dict[tuple[Any, ...], tuple[int, Any]]:
             text(
                 "SELECT workspace_id, date_trunc('day', occurred_at, 'UTC'), content_id, "
                 "coalesce(target_id, '00000000-0000-0000-0000-000000000000'::uuid), "
-                "event_type, count(*), coalesce(sum(value), 0) FROM engagement_events "
-                "GROUP BY 1, 2, 3, 4, 5"
+                "event_type, coalesce(variant, ''), count(*), coalesce(sum(value), 0) "
+                "FROM engagement_events GROUP BY 1, 2, 3, 4, 5, 6"
             )
         )
-        return {tuple(r[:5]): (r[5], r[6]) for r in rows}
+        return {tuple(r[:6]): (r[6], r[7]) for r in rows}
 
 
 async def _assert_rollups_match(app: Starlette) -> None:
@@ -53,6 +53,8 @@ def _mixed_batch(tenant: Tenant, rng: random.Random, size: int) -> list[dict[str
         when = now - timedelta(minutes=rng.randint(1, 60 * 24 * 10))
         kind = rng.choice(["VIEW", "CLICK", "LIKE", "CONVERSION"])
         value = round(rng.uniform(0, 100), 2) if kind == "CONVERSION" else None
+        # Some events name an A/B arm: the rollups keep the arms apart.
+        variant = rng.choice([None, None, "A", "B"])
         if rng.random() < 0.3:
             out.append(
                 event(
@@ -61,6 +63,7 @@ def _mixed_batch(tenant: Tenant, rng: random.Random, size: int) -> list[dict[str
                     type=kind,
                     value=value,
                     occurredAt=when.isoformat(),
+                    variant=variant,
                 )
             )
         else:
@@ -70,6 +73,7 @@ def _mixed_batch(tenant: Tenant, rng: random.Random, size: int) -> list[dict[str
                     type=kind,
                     value=value,
                     occurredAt=when.isoformat(),
+                    variant=variant,
                 )
             )
     return out
@@ -138,7 +142,7 @@ async def test_the_worker_shows_ingested_events_within_ten_seconds(
 ) -> None:
     content = tenant.content_ids[0]
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    key = (tenant.workspace_id, hour, content, uuid.UUID(int=0), "CLICK")
+    key = (tenant.workspace_id, hour, content, uuid.UUID(int=0), "CLICK", "")
     # A first event: once it shows, the worker's start-up sweep is behind us and the next
     # sweep is ENGAGEMENT_ROLLUP_SWEEP_SECONDS (30 s) away, so what follows shows through
     # the job the ingest requests.
@@ -151,7 +155,7 @@ async def test_the_worker_shows_ingested_events_within_ten_seconds(
     ]
     assert (await post_events(client, tenant, batch)).json()["accepted"] == 25
     await _wait_for(app, key, 26, within=10)
-    daily_key = (tenant.workspace_id, hour.replace(hour=0), content, uuid.UUID(int=0), "CLICK")
+    daily_key = (tenant.workspace_id, hour.replace(hour=0), content, uuid.UUID(int=0), "CLICK", "")
     assert (await rollup(app, "engagement_daily"))[daily_key][0] == 26
 
 

@@ -19,14 +19,16 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from app.models.engagement import EVENT_ID_MAX_LENGTH
+from app.models.engagement import EVENT_ID_MAX_LENGTH, NO_VARIANT, VARIANT_MAX_LENGTH
 from app.models.vocabulary import EngagementEventType
 
 JSON_TYPE = "application/json"
 NDJSON_TYPE = "application/x-ndjson"
 MEDIA_TYPES = (JSON_TYPE, NDJSON_TYPE)
 
-FIELDS = frozenset(("id", "contentId", "targetId", "type", "occurredAt", "value", "properties"))
+FIELDS = frozenset(
+    ("id", "contentId", "targetId", "type", "occurredAt", "value", "properties", "variant")
+)
 TYPES = frozenset(t.value for t in EngagementEventType)
 # Nothing happened before this; an older time is a client bug (epoch 0, year 1).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -37,6 +39,8 @@ MAX_TIME_TEXT = 64
 MAX_PROPERTIES_BYTES = 4096
 MAX_PROPERTIES_DEPTH = 4
 MAX_PROPERTY_KEY = 128
+# Which A/B arm the event belongs to: the variant's label ("A" is the content itself).
+_VARIANT = re.compile(rf"[A-Z]{{1,{VARIANT_MAX_LENGTH}}}")
 _UUID = re.compile(
     r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 )
@@ -78,6 +82,7 @@ class CheckedEvent(NamedTuple):
     occurred_at: datetime
     value: Decimal | None
     properties: str | None  # JSON text, for the jsonb column
+    variant: str  # the A/B arm's label, NO_VARIANT when the event names none
 
 
 class _Bad(Exception):
@@ -196,6 +201,14 @@ def _value(value: Any) -> Decimal | None:
     return number
 
 
+def _variant(value: Any) -> str:
+    if value is None:
+        return NO_VARIANT
+    if not isinstance(value, str) or _VARIANT.fullmatch(value) is None:
+        raise _Bad('variant must be a variant\'s label: 1-3 capital letters ("A" is the control)')
+    return value
+
+
 def _walk(node: Any, depth: int) -> None:
     if depth > MAX_PROPERTIES_DEPTH:
         raise _Bad(f"properties nest deeper than {MAX_PROPERTIES_DEPTH} levels")
@@ -256,6 +269,7 @@ def check_event(
             raise _Bad("contentId or targetId is required")
         value = item.get("value")
         properties = item.get("properties")
+        variant = item.get("variant")
         return CheckedEvent(
             index,
             _text(raw_id, "id", EVENT_ID_MAX_LENGTH),
@@ -265,6 +279,7 @@ def check_event(
             _time(item.get("occurredAt"), latest),
             None if value is None else _value(value),
             None if properties is None else _properties(properties),
+            NO_VARIANT if variant is None else _variant(variant),
         )
     except _Bad as exc:
         return Refusal(index, shown_id, str(exc))

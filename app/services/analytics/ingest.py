@@ -52,7 +52,8 @@ _CREATE_STAGE = text(
         event_type text NOT NULL,
         occurred_at timestamptz NOT NULL,
         value numeric,
-        properties jsonb
+        properties jsonb,
+        variant text NOT NULL
     ) ON COMMIT DELETE ROWS
     """
 )
@@ -66,6 +67,7 @@ _STAGE_COLUMNS = (
     "occurred_at",
     "value",
     "properties",
+    "variant",
 )
 # What the batch names, in the caller's workspace: contents, and targets with their post's
 # content and their platform. One statement, whatever the batch size.
@@ -90,20 +92,21 @@ _INSERT = """
         RETURNING event_id
     ), raw AS (
         INSERT INTO engagement_events (workspace_id, event_id, content_id, target_id,
-                                       platform, event_type, occurred_at, value, properties)
+                                       platform, event_type, occurred_at, value, properties,
+                                       variant)
         SELECT $1, s.event_id, s.content_id, s.target_id, s.platform, s.event_type,
-               s.occurred_at, s.value, s.properties
+               s.occurred_at, s.value, s.properties, nullif(s.variant, '')
           FROM s JOIN ids USING (event_id)
-        RETURNING content_id, target_id, platform, event_type, occurred_at, value
+        RETURNING content_id, target_id, platform, event_type, occurred_at, value, variant
     ), deltas AS (
         INSERT INTO engagement_rollup_deltas (workspace_id, bucket_start, content_id,
-                                              target_id, platform, event_type, events,
-                                              value_sum)
+                                              target_id, platform, event_type, variant,
+                                              events, value_sum)
         SELECT $1, date_trunc('hour', occurred_at, 'UTC'), content_id,
                coalesce(target_id, '00000000-0000-0000-0000-000000000000'::uuid),
-               platform, event_type, count(*), coalesce(sum(value), 0)
+               platform, event_type, coalesce(variant, ''), count(*), coalesce(sum(value), 0)
           FROM raw
-         GROUP BY 2, 3, 4, 5, 6
+         GROUP BY 2, 3, 4, 5, 6, 7
     )
     SELECT count(*) FROM raw
 """
@@ -249,6 +252,7 @@ async def _owned(
                 event.occurred_at,
                 event.value,
                 event.properties,
+                event.variant,
             )
         )
     return records

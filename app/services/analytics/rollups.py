@@ -47,31 +47,33 @@ _APPLY = text(
         DELETE FROM engagement_rollup_deltas
          WHERE id IN (SELECT id FROM engagement_rollup_deltas ORDER BY id LIMIT :chunk)
         RETURNING workspace_id, bucket_start, content_id, target_id, platform, event_type,
-                  events, value_sum
+                  variant, events, value_sum
     ), hourly AS (
-        SELECT workspace_id, bucket_start, content_id, target_id, event_type,
+        SELECT workspace_id, bucket_start, content_id, target_id, event_type, variant,
                max(platform) AS platform, sum(events) AS events, sum(value_sum) AS value_sum
           FROM taken
-         GROUP BY workspace_id, bucket_start, content_id, target_id, event_type
+         GROUP BY workspace_id, bucket_start, content_id, target_id, event_type, variant
     ), h AS (
         INSERT INTO engagement_hourly AS r (workspace_id, bucket_start, content_id, target_id,
-                                            event_type, platform, events, value_sum)
+                                            event_type, variant, platform, events,
+                                            value_sum)
         SELECT * FROM hourly
-         ORDER BY workspace_id, bucket_start, content_id, target_id, event_type
-        ON CONFLICT (workspace_id, bucket_start, content_id, target_id, event_type)
+         ORDER BY workspace_id, bucket_start, content_id, target_id, event_type, variant
+        ON CONFLICT (workspace_id, bucket_start, content_id, target_id, event_type, variant)
         DO UPDATE SET events = r.events + EXCLUDED.events,
                       value_sum = r.value_sum + EXCLUDED.value_sum,
                       platform = coalesce(EXCLUDED.platform, r.platform),
                       updated_at = now()
     ), d AS (
         INSERT INTO engagement_daily AS r (workspace_id, bucket_start, content_id, target_id,
-                                           event_type, platform, events, value_sum)
+                                           event_type, variant, platform, events,
+                                           value_sum)
         SELECT workspace_id, date_trunc('day', bucket_start, 'UTC'), content_id, target_id,
-               event_type, max(platform), sum(events), sum(value_sum)
+               event_type, variant, max(platform), sum(events), sum(value_sum)
           FROM hourly
-         GROUP BY 1, 2, 3, 4, 5
-         ORDER BY 1, 2, 3, 4, 5
-        ON CONFLICT (workspace_id, bucket_start, content_id, target_id, event_type)
+         GROUP BY 1, 2, 3, 4, 5, 6
+         ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (workspace_id, bucket_start, content_id, target_id, event_type, variant)
         DO UPDATE SET events = r.events + EXCLUDED.events,
                       value_sum = r.value_sum + EXCLUDED.value_sum,
                       platform = coalesce(EXCLUDED.platform, r.platform),

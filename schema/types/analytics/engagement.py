@@ -55,6 +55,12 @@ class EngagementEventInput:
         default=None,
         description="A small JSON object of attributes (at most 4 KB, 4 levels deep).",
     )
+    variant: str | None = strawberry.field(
+        default=None,
+        description='The A/B arm the event belongs to: the variant\'s label ("A" is the '
+        'content item itself, the control; "B", "C"... its variants), as '
+        "`abTestAssignment` gave it. 1-3 capital letters.",
+    )
 
     def to_fields(self) -> dict[str, Any]:
         """The event as the ingest checks it (the shape `POST /ingest/events` reads)."""
@@ -66,6 +72,7 @@ class EngagementEventInput:
             "occurredAt": self.occurred_at,
             "value": self.value,
             "properties": self.properties,
+            "variant": self.variant,
         }
 
 
