@@ -1,0 +1,454 @@
+"""A/B tests through the API: createAbTest refuses bad input with codes and stores
+nothing, stopAbTest freezes the window, abTest counts each arm from events ingested
+through POST /ingest/events with their `variant` (equal to hand counts; other content,
+other labels, unnamed events and events outside the window's hours are not counted), its
+p-value and probability equal significance.py's and a reference computation, a winner
+only when significant, another workspace sees nothing, and statements stay constant."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from scipy import special, stats
+from sqlalchemy import func, select, text
+from starlette.applications import Starlette
+
+from app.models import AbTest, AuditEntry, Content, ContentVariant
+from app.services.analytics import ab_tests, rollups, significance
+from tests.api.test_query_counts import count_statements
+from tests.engagement.conftest import Tenant, event, make_tenant, post_events, state_of
+from tests.helpers import gql
+from tests.teams import gid, uid
+
+CREATE = """
+mutation($i: CreateAbTestInput!) {
+  createAbTest(input: $i) {
+    abTest { id status metric labels trafficSplit startedAt stoppedAt }
+    errors { field code message }
+  }
+}
+"""
+STOP = """
+mutation($id: ID!) {
+  stopAbTest(id: $id) { abTest { status startedAt stoppedAt } errors { field code } }
+}
+"""
+TEST = """
+query($id: ID!) {
+  abTest(id: $id) {
+    id status countedFrom countedUntil content { id }
+    arms {
+      label share trials successes rate lift zScore pValue probabilityToBeatControl
+      variant { id label }
+    }
+    verdict { winner reason explanation alpha minTrialsPerArm }
+  }
+}
+"""
+LIST = """
+query($ws: ID!, $c: ID, $n: Int!) {
+  abTests(workspaceId: $ws, contentId: $c, first: $n) {
+    edges { node { id labels arms { label trials pValue variant { label } } verdict { reason } } }
+  }
+}
+"""
+ASSIGN = """
+query($id: ID!, $key: String!) {
+  abTestAssignment(testId: $id, visitorKey: $key) { label share counted variant { label } }
+}
+"""
+
+
+@pytest.fixture
+async def tenant(analytics_app: Starlette) -> Tenant:
+    return await make_tenant(analytics_app, contents=3)
+
+
+@pytest.fixture
+async def other(analytics_app: Starlette) -> Tenant:
+    return await make_tenant(analytics_app, contents=1)
+
+
+def auth(tenant: Tenant, role: str = "MEMBER") -> dict[str, Any]:
+    return {"headers": {"Authorization": f"Bearer {tenant.keys[role]}"}}
+
+
+async def add_variants(
+    app: Starlette, tenant: Tenant, content_id: uuid.UUID, labels: str
+) -> list[uuid.UUID]:
+    ids = []
+    async with state_of(app).session_factory() as session, session.begin():
+        for label in labels:
+            variant_id = uuid.uuid4()
+            ids.append(variant_id)
+            session.add(
+                ContentVariant(
+                    id=variant_id,
+                    workspace_id=tenant.workspace_id,
+                    content_id=content_id,
+                    label=label,
+                    title=f"Title {label}",
+                    body=f"Variant {label}",
+                    angle="a sharper hook",
+                    based_on_version=1,
+                )
+            )
+    return ids
+
+
+async def create(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    content_id: uuid.UUID,
+    variant_ids: list[uuid.UUID],
+    metric: str = "CTR",
+    split: list[float] | None = None,
+    role: str = "MEMBER",
+) -> dict[str, Any]:
+    body = await gql(
+        client,
+        CREATE,
+        {
+            "i": {
+                "contentId": gid("Content", content_id),
+                "variantIds": [gid("ContentVariant", v) for v in variant_ids],
+                "metric": metric,
+                "trafficSplit": split,
+            }
+        },
+        **auth(tenant, role),
+    )
+    return body
+
+
+async def count_tests(app: Starlette) -> int:
+    async with state_of(app).session_factory() as session:
+        return int(await session.scalar(select(func.count()).select_from(AbTest)) or 0)
+
+
+async def test_bad_input_is_refused_with_codes_and_stores_nothing(
+    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant, other: Tenant
+) -> None:
+    item, second = tenant.content_ids[0], tenant.content_ids[1]
+    b, c, d, e, f = await add_variants(analytics_app, tenant, item, "BCDEF")
+    (second_b,) = await add_variants(analytics_app, tenant, second, "B")
+    (foreign,) = await add_variants(analytics_app, other, other.content_ids[0], "B")
+
+    async def codes(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        body = await create(client, tenant, *args, **kwargs)
+        assert "errors" not in body, body
+        payload = body["data"]["createAbTest"]
+        assert payload["abTest"] is None
+        return [(err["field"], err["code"]) for err in payload["errors"]]
+
+    assert await codes(item, []) == [("variantIds", "REQUIRED")]
+    assert await codes(item, [b, c, d, e, f]) == [("variantIds", "TOO_MANY")]
+    assert await codes(item, [b, b]) == [("variantIds", "DUPLICATE")]
+    assert await codes(item, [b, second_b]) == [("variantIds.1", "OTHER_CONTENT")]
+    # Another workspace's variant looks like none at all.
+    assert await codes(item, [foreign]) == [("variantIds.0", "NOT_FOUND")]
+    assert await codes(item, [b, c], split=[0.5, 0.5]) == [("trafficSplit", "WRONG_LENGTH")]
+    assert await codes(item, [b], split=[1.0, 0.0]) == [("trafficSplit", "OUT_OF_RANGE")]
+    assert await codes(item, [b], split=[-0.5, 1.5]) == [("trafficSplit", "OUT_OF_RANGE")]
+    assert await codes(item, [b], split=[0.6, 0.5]) == [("trafficSplit", "SUM_NOT_ONE")]
+    # Every problem at once.
+    assert sorted(await codes(item, [b, b, second_b], split=[1.0])) == [
+        ("trafficSplit", "WRONG_LENGTH"),
+        ("variantIds", "DUPLICATE"),
+        ("variantIds.2", "OTHER_CONTENT"),
+    ]
+    async with state_of(analytics_app).session_factory() as session, session.begin():
+        row = await session.get(Content, tenant.content_ids[2])
+        assert row is not None
+        row.deleted_at = datetime.now(UTC)
+    (deleted_b,) = await add_variants(analytics_app, tenant, tenant.content_ids[2], "B")
+    assert await codes(tenant.content_ids[2], [deleted_b]) == [("contentId", "DELETED")]
+    assert await count_tests(analytics_app) == 0
+
+    # Viewers read tests but cannot start one; another workspace's item does not exist.
+    viewer = await create(client, tenant, item, [b], role="VIEWER")
+    assert viewer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    outsider = await create(client, other, item, [b])
+    assert outsider["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    wrong_type = await gql(
+        client,
+        CREATE,
+        {"i": {"contentId": gid("Content", item), "variantIds": [gid("Content", item)]}},
+        **auth(tenant),
+    )
+    assert wrong_type["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert await count_tests(analytics_app) == 0
+
+    # Within 1e-6 of 1 is 1.
+    made = await create(client, tenant, item, [b, c], split=[0.5, 0.25, 0.2500004])
+    assert made["data"]["createAbTest"]["errors"] == []
+
+
+async def test_one_running_test_per_item_stopping_freezes_its_end(
+    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant
+) -> None:
+    item = tenant.content_ids[0]
+    b, c = await add_variants(analytics_app, tenant, item, "BC")
+    payload = (await create(client, tenant, item, [c, b]))["data"]["createAbTest"]
+    assert payload["errors"] == []
+    made = payload["abTest"]
+    assert (made["status"], made["metric"], made["labels"], made["stoppedAt"]) == (
+        "RUNNING",
+        "CTR",
+        ["A", "C", "B"],  # the control first, then the variants as named
+        None,
+    )
+    assert made["trafficSplit"] == pytest.approx([1 / 3] * 3)
+
+    again = (await create(client, tenant, item, [b]))["data"]["createAbTest"]
+    assert [(e["field"], e["code"]) for e in again["errors"]] == [("contentId", "EXISTS")]
+
+    stopped = (await gql(client, STOP, {"id": made["id"]}, **auth(tenant)))["data"]["stopAbTest"]
+    assert stopped["errors"] == [] and stopped["abTest"]["status"] == "STOPPED"
+    assert stopped["abTest"]["stoppedAt"] >= made["startedAt"]
+    twice = (await gql(client, STOP, {"id": made["id"]}, **auth(tenant)))["data"]["stopAbTest"]
+    assert twice["errors"] == [{"field": "id", "code": "INVALID_STATE"}]
+    read = (await gql(client, TEST, {"id": made["id"]}, **auth(tenant, "VIEWER")))["data"]
+    assert read["abTest"]["countedUntil"] == stopped["abTest"]["stoppedAt"]  # frozen
+    # No events yet: no winner, and the reason says so.
+    assert read["abTest"]["verdict"]["winner"] is None
+    assert read["abTest"]["verdict"]["reason"] == "TOO_FEW_TRIALS"
+    assert [a["trials"] for a in read["abTest"]["arms"]] == [0, 0, 0]
+
+    # Stopped, the item can be tested again.
+    assert (await create(client, tenant, item, [b]))["data"]["createAbTest"]["errors"] == []
+    async with state_of(analytics_app).session_factory() as session:
+        actions = (
+            await session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.workspace_id == tenant.workspace_id)
+                .order_by(AuditEntry.created_at)
+            )
+        ).all()
+    assert list(actions) == ["createAbTest", "stopAbTest", "createAbTest"]
+
+
+def _clicks_and_impressions(
+    content: uuid.UUID, variant: str | None, impressions: int, clicks: int, at: datetime
+) -> list[dict[str, Any]]:
+    when = at.isoformat()
+    return [
+        *(
+            event(content, type="IMPRESSION", variant=variant, occurredAt=when)
+            for _ in range(impressions)
+        ),
+        *(event(content, type="CLICK", variant=variant, occurredAt=when) for _ in range(clicks)),
+    ]
+
+
+def _reference_probability(control: tuple[int, int], variant: tuple[int, int]) -> float:
+    """P(B > A) for Beta(1 + s, 1 + n - s) posteriors in closed form (Evan Miller's sum)."""
+    a_a, b_a = 1 + control[0], 1 + control[1] - control[0]
+    a_b, b_b = 1 + variant[0], 1 + variant[1] - variant[0]
+    return sum(
+        math.exp(
+            special.betaln(a_a + i, b_a + b_b)
+            - math.log(b_b + i)
+            - special.betaln(1 + i, b_b)
+            - special.betaln(a_a, b_a)
+        )
+        for i in range(a_b)
+    )
+
+
+# The test's window: 10:30 to 13:30 UTC on a past day (its rows are moved there by hand).
+START = datetime(2026, 11, 9, 10, 30, tzinfo=UTC)
+STOP_AT = START + timedelta(hours=3)
+
+
+async def test_arms_count_the_events_naming_them_and_match_the_statistics(
+    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant, other: Tenant
+) -> None:
+    state = state_of(analytics_app)
+    item, second = tenant.content_ids[0], tenant.content_ids[1]
+    b, c = await add_variants(analytics_app, tenant, item, "BC")
+    await add_variants(analytics_app, tenant, second, "B")
+    made = (await create(client, tenant, item, [b, c]))["data"]["createAbTest"]["abTest"]
+    await gql(client, STOP, {"id": made["id"]}, **auth(tenant))
+    async with state.session_factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE ab_tests SET started_at = :s, stopped_at = :e WHERE id = :id"),
+            {"s": START, "e": STOP_AT, "id": uid(made["id"])},
+        )
+
+    inside = START + timedelta(minutes=40)
+    # (impressions, clicks) per arm within the window, by hand.
+    expected = {"A": (300, 15), "B": (300, 45), "C": (300, 18)}
+    sent = [
+        *_clicks_and_impressions(item, "A", 200, 10, inside),
+        *_clicks_and_impressions(item, "A", 100, 5, START + timedelta(hours=2, minutes=59)),
+        *_clicks_and_impressions(item, "B", 280, 40, inside),
+        # The window is read by whole hours: the start's hour and the stop's count whole.
+        *_clicks_and_impressions(item, "B", 10, 3, START - timedelta(minutes=25)),  # 10:05
+        *_clicks_and_impressions(item, "B", 10, 2, STOP_AT + timedelta(minutes=15)),  # 13:45
+        *_clicks_and_impressions(item, "C", 300, 18, inside),
+        # Not counted: outside the window's hours, ...
+        *_clicks_and_impressions(item, "B", 50, 50, START - timedelta(minutes=31)),  # 09:59
+        *_clicks_and_impressions(item, "B", 50, 50, STOP_AT + timedelta(minutes=30)),  # 14:00
+        # ... no variant named, a label that is no arm, another item's "B", ...
+        *_clicks_and_impressions(item, None, 40, 40, inside),
+        *_clicks_and_impressions(item, "D", 40, 40, inside),
+        *_clicks_and_impressions(second, "B", 90, 90, inside),
+        # ... and events of other types (CTR counts clicks over impressions).
+        *(event(item, type="LIKE", variant="B", occurredAt=inside.isoformat()) for _ in range(30)),
+        *(event(item, type="VIEW", variant="A", occurredAt=inside.isoformat()) for _ in range(30)),
+    ]
+    response = await post_events(client, tenant, sent)
+    assert response.status_code == 200 and response.json()["accepted"] == len(sent)
+    # The other workspace's own "B" of its own item, same hours.
+    (foreign,) = await add_variants(analytics_app, other, other.content_ids[0], "B")
+    foreign_events = _clicks_and_impressions(other.content_ids[0], "B", 60, 60, inside)
+    assert (await post_events(client, other, foreign_events)).status_code == 200
+    await rollups.apply_pending(state.session_factory)
+
+    body = await gql(client, TEST, {"id": made["id"]}, **auth(tenant, "VIEWER"))
+    assert "errors" not in body, body
+    test = body["data"]["abTest"]
+    assert test["countedFrom"] == datetime(2026, 11, 9, 10, tzinfo=UTC).isoformat()
+    assert test["countedUntil"] == STOP_AT.isoformat()
+    assert test["content"] == {"id": gid("Content", item)}
+    arms = {arm["label"]: arm for arm in test["arms"]}
+    assert list(arms) == ["A", "B", "C"]
+    assert {label: (a["trials"], a["successes"]) for label, a in arms.items()} == expected
+    assert arms["A"]["variant"] is None and arms["B"]["variant"] == {
+        "id": gid("ContentVariant", b),
+        "label": "B",
+    }
+    assert (arms["A"]["pValue"], arms["A"]["lift"], arms["A"]["probabilityToBeatControl"]) == (
+        None,
+        None,
+        None,
+    )
+
+    n_a, s_a = expected["A"]
+    for label in ("B", "C"):
+        n, s = expected[label]
+        arm = arms[label]
+        assert arm["rate"] == s / n and arm["lift"] == pytest.approx((s / n) / (s_a / n_a) - 1)
+        ours = significance.z_test(significance.Arm(s_a, n_a), significance.Arm(s, n))
+        assert ours is not None
+        assert arm["pValue"] == ours.p_value and arm["zScore"] == ours.z
+        assert arm["probabilityToBeatControl"] == significance.probability_to_beat(
+            significance.Arm(s_a, n_a), significance.Arm(s, n)
+        )
+        # References: the chi-square test of the 2x2 table without continuity correction is
+        # the pooled two-proportion z-test; the Beta posteriors' comparison in closed form.
+        table = [[s_a, n_a - s_a], [s, n - s]]
+        chi2 = stats.chi2_contingency(table, correction=False)
+        assert arm["pValue"] == pytest.approx(chi2.pvalue, rel=1e-9)
+        assert arm["probabilityToBeatControl"] == pytest.approx(
+            _reference_probability((s_a, n_a), (s, n)), abs=1e-8
+        )
+
+    # B (15 % against 5 %) is significant at 0.05 / 2; C (6 %) is not: B wins.
+    assert arms["B"]["pValue"] < 0.025 < arms["C"]["pValue"]
+    assert test["verdict"] == {
+        "winner": "B",
+        "reason": "SIGNIFICANT",
+        "explanation": "B beats the control at p < 0.025.",
+        "alpha": 0.025,
+        "minTrialsPerArm": 100,
+    }
+
+    # Another workspace sees none of it, by id, as a node, in its lists or to assign.
+    for document, variables in (
+        (TEST, {"id": made["id"]}),
+        (ASSIGN, {"id": made["id"], "key": "v1"}),
+        (STOP, {"id": made["id"]}),
+    ):
+        denied = await gql(client, document, variables, **auth(other, "ADMIN"))
+        assert denied["errors"][0]["extensions"]["code"] == "NOT_FOUND", denied
+    node = await gql(
+        client, "query($id: ID!) { node(id: $id) { id } }", {"id": made["id"]}, **auth(other)
+    )
+    assert node["data"]["node"] is None
+    listed = await gql(
+        client, LIST, {"ws": gid("Workspace", tenant.workspace_id), "n": 10}, **auth(other)
+    )
+    assert listed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    own = await gql(
+        client, LIST, {"ws": gid("Workspace", other.workspace_id), "n": 10}, **auth(other)
+    )
+    assert own["data"]["abTests"]["edges"] == []
+    # Its own test of its own "B" counts its own events only.
+    mine = await create(client, other, other.content_ids[0], [foreign])
+    mine_id = mine["data"]["createAbTest"]["abTest"]["id"]
+    async with state.session_factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE ab_tests SET started_at = :s WHERE id = :id"),
+            {"s": START, "id": uid(mine_id)},
+        )
+    theirs = (await gql(client, TEST, {"id": mine_id}, **auth(other)))["data"]["abTest"]
+    assert [(a["label"], a["trials"], a["successes"]) for a in theirs["arms"]] == [
+        ("A", 0, 0),
+        ("B", 60, 60),
+    ]
+
+
+async def test_assignment_is_stable_and_the_one_the_rule_gives(
+    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant
+) -> None:
+    item = tenant.content_ids[0]
+    (b,) = await add_variants(analytics_app, tenant, item, "B")
+    made = await create(client, tenant, item, [b], split=[0.25, 0.75])
+    test_id = made["data"]["createAbTest"]["abTest"]["id"]
+    labels = []
+    for key in ("cookie-1", "cookie-2", "cookie-3", "cookie-4", "cookie-5", "cookie-6"):
+        body = await gql(client, ASSIGN, {"id": test_id, "key": key}, **auth(tenant, "VIEWER"))
+        assert "errors" not in body, body
+        got = body["data"]["abTestAssignment"]
+        expected = "AB"[ab_tests.assign(uid(test_id), key, [0.25, 0.75])]
+        assert got["label"] == expected and got["counted"] is True
+        assert got["share"] == (0.25 if expected == "A" else 0.75)
+        assert got["variant"] == (None if expected == "A" else {"label": "B"})
+        again = await gql(client, ASSIGN, {"id": test_id, "key": key}, **auth(tenant, "VIEWER"))
+        assert again["data"]["abTestAssignment"]["label"] == expected
+        labels.append(expected)
+    assert set(labels) == {"A", "B"}  # these six keys land in both arms
+    for key in ("", "k" * 257):
+        bad = await gql(client, ASSIGN, {"id": test_id, "key": key}, **auth(tenant, "VIEWER"))
+        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_listing_is_newest_first_with_constant_statements(
+    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant
+) -> None:
+    made = []
+    for item in tenant.content_ids:
+        variants = await add_variants(analytics_app, tenant, item, "BC")
+        body = await create(client, tenant, item, variants)
+        made.append(body["data"]["createAbTest"]["abTest"]["id"])
+    ws = gid("Workspace", tenant.workspace_id)
+    # A first call warms what is per key, not per request (the key's last-used stamp).
+    await gql(client, LIST, {"ws": ws, "n": 1}, **auth(tenant, "VIEWER"))
+    counts = []
+    for n in (1, 3):
+        with count_statements(analytics_app) as statements:
+            body = await gql(client, LIST, {"ws": ws, "n": n}, **auth(tenant, "VIEWER"))
+        assert "errors" not in body, body
+        edges = body["data"]["abTests"]["edges"]
+        assert [e["node"]["id"] for e in edges] == made[::-1][:n]
+        assert all(
+            [a["variant"] and a["variant"]["label"] for a in e["node"]["arms"]] == [None, "B", "C"]
+            for e in edges
+        )
+        counts.append(statements)
+    # The page, its arms, their counts, their variants (and the key): whatever the size.
+    assert len(counts[0]) == len(counts[1]) <= 5, counts
+    one = await gql(
+        client,
+        LIST,
+        {"ws": ws, "c": gid("Content", tenant.content_ids[1]), "n": 10},
+        **auth(tenant, "VIEWER"),
+    )
+    assert [e["node"]["id"] for e in one["data"]["abTests"]["edges"]] == [made[1]]
