@@ -3,7 +3,7 @@ nothing, stopAbTest freezes the window, abTest counts each arm from events inges
 through POST /ingest/events with their `variant` (equal to hand counts; other content,
 other labels, unnamed events and events outside the window's hours are not counted), its
 p-value and probability equal significance.py's and a reference computation, a winner
-only when significant, another workspace sees nothing, and statements stay constant."""
+only when significant, and another workspace sees nothing."""
 
 from __future__ import annotations
 
@@ -18,50 +18,12 @@ from scipy import special, stats
 from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 
-from app.models import AbTest, AuditEntry, Content, ContentVariant
-from app.services.analytics import ab_tests, rollups, significance
-from tests.api.test_query_counts import count_statements
+from app.models import AbTest, AuditEntry, Content
+from app.services.analytics import rollups, significance
+from tests.analytics.ab_testing import ASSIGN, CREATE, LIST, STOP, TEST, add_variants, auth, create
 from tests.engagement.conftest import Tenant, event, make_tenant, post_events, state_of
 from tests.helpers import gql
 from tests.teams import gid, uid
-
-CREATE = """
-mutation($i: CreateAbTestInput!) {
-  createAbTest(input: $i) {
-    abTest { id status metric labels trafficSplit startedAt stoppedAt }
-    errors { field code message }
-  }
-}
-"""
-STOP = """
-mutation($id: ID!) {
-  stopAbTest(id: $id) { abTest { status startedAt stoppedAt } errors { field code } }
-}
-"""
-TEST = """
-query($id: ID!) {
-  abTest(id: $id) {
-    id status countedFrom countedUntil content { id }
-    arms {
-      label share trials successes rate lift zScore pValue probabilityToBeatControl
-      variant { id label }
-    }
-    verdict { winner reason explanation alpha minTrialsPerArm }
-  }
-}
-"""
-LIST = """
-query($ws: ID!, $c: ID, $n: Int!) {
-  abTests(workspaceId: $ws, contentId: $c, first: $n) {
-    edges { node { id labels arms { label trials pValue variant { label } } verdict { reason } } }
-  }
-}
-"""
-ASSIGN = """
-query($id: ID!, $key: String!) {
-  abTestAssignment(testId: $id, visitorKey: $key) { label share counted variant { label } }
-}
-"""
 
 
 @pytest.fixture
@@ -72,58 +34,6 @@ async def tenant(analytics_app: Starlette) -> Tenant:
 @pytest.fixture
 async def other(analytics_app: Starlette) -> Tenant:
     return await make_tenant(analytics_app, contents=1)
-
-
-def auth(tenant: Tenant, role: str = "MEMBER") -> dict[str, Any]:
-    return {"headers": {"Authorization": f"Bearer {tenant.keys[role]}"}}
-
-
-async def add_variants(
-    app: Starlette, tenant: Tenant, content_id: uuid.UUID, labels: str
-) -> list[uuid.UUID]:
-    ids = []
-    async with state_of(app).session_factory() as session, session.begin():
-        for label in labels:
-            variant_id = uuid.uuid4()
-            ids.append(variant_id)
-            session.add(
-                ContentVariant(
-                    id=variant_id,
-                    workspace_id=tenant.workspace_id,
-                    content_id=content_id,
-                    label=label,
-                    title=f"Title {label}",
-                    body=f"Variant {label}",
-                    angle="a sharper hook",
-                    based_on_version=1,
-                )
-            )
-    return ids
-
-
-async def create(
-    client: httpx.AsyncClient,
-    tenant: Tenant,
-    content_id: uuid.UUID,
-    variant_ids: list[uuid.UUID],
-    metric: str = "CTR",
-    split: list[float] | None = None,
-    role: str = "MEMBER",
-) -> dict[str, Any]:
-    body = await gql(
-        client,
-        CREATE,
-        {
-            "i": {
-                "contentId": gid("Content", content_id),
-                "variantIds": [gid("ContentVariant", v) for v in variant_ids],
-                "metric": metric,
-                "trafficSplit": split,
-            }
-        },
-        **auth(tenant, role),
-    )
-    return body
 
 
 async def count_tests(app: Starlette) -> int:
@@ -393,62 +303,3 @@ async def test_arms_count_the_events_naming_them_and_match_the_statistics(
         ("A", 0, 0),
         ("B", 60, 60),
     ]
-
-
-async def test_assignment_is_stable_and_the_one_the_rule_gives(
-    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant
-) -> None:
-    item = tenant.content_ids[0]
-    (b,) = await add_variants(analytics_app, tenant, item, "B")
-    made = await create(client, tenant, item, [b], split=[0.25, 0.75])
-    test_id = made["data"]["createAbTest"]["abTest"]["id"]
-    labels = []
-    for key in ("cookie-1", "cookie-2", "cookie-3", "cookie-4", "cookie-5", "cookie-6"):
-        body = await gql(client, ASSIGN, {"id": test_id, "key": key}, **auth(tenant, "VIEWER"))
-        assert "errors" not in body, body
-        got = body["data"]["abTestAssignment"]
-        expected = "AB"[ab_tests.assign(uid(test_id), key, [0.25, 0.75])]
-        assert got["label"] == expected and got["counted"] is True
-        assert got["share"] == (0.25 if expected == "A" else 0.75)
-        assert got["variant"] == (None if expected == "A" else {"label": "B"})
-        again = await gql(client, ASSIGN, {"id": test_id, "key": key}, **auth(tenant, "VIEWER"))
-        assert again["data"]["abTestAssignment"]["label"] == expected
-        labels.append(expected)
-    assert set(labels) == {"A", "B"}  # these six keys land in both arms
-    for key in ("", "k" * 257):
-        bad = await gql(client, ASSIGN, {"id": test_id, "key": key}, **auth(tenant, "VIEWER"))
-        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-
-
-async def test_listing_is_newest_first_with_constant_statements(
-    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant
-) -> None:
-    made = []
-    for item in tenant.content_ids:
-        variants = await add_variants(analytics_app, tenant, item, "BC")
-        body = await create(client, tenant, item, variants)
-        made.append(body["data"]["createAbTest"]["abTest"]["id"])
-    ws = gid("Workspace", tenant.workspace_id)
-    # A first call warms what is per key, not per request (the key's last-used stamp).
-    await gql(client, LIST, {"ws": ws, "n": 1}, **auth(tenant, "VIEWER"))
-    counts = []
-    for n in (1, 3):
-        with count_statements(analytics_app) as statements:
-            body = await gql(client, LIST, {"ws": ws, "n": n}, **auth(tenant, "VIEWER"))
-        assert "errors" not in body, body
-        edges = body["data"]["abTests"]["edges"]
-        assert [e["node"]["id"] for e in edges] == made[::-1][:n]
-        assert all(
-            [a["variant"] and a["variant"]["label"] for a in e["node"]["arms"]] == [None, "B", "C"]
-            for e in edges
-        )
-        counts.append(statements)
-    # The page, its arms, their counts, their variants (and the key): whatever the size.
-    assert len(counts[0]) == len(counts[1]) <= 5, counts
-    one = await gql(
-        client,
-        LIST,
-        {"ws": ws, "c": gid("Content", tenant.content_ids[1]), "n": 10},
-        **auth(tenant, "VIEWER"),
-    )
-    assert [e["node"]["id"] for e in one["data"]["abTests"]["edges"]] == [made[1]]

@@ -29,11 +29,14 @@ from starlette.applications import Starlette
 
 from app.access import OPERATION_ACCESS, Audience
 from app.models import (
+    AbTest,
+    AbTestArm,
     ApiKey,
     AudienceSegment,
     AuditEntry,
     Campaign,
     Content,
+    ContentVariant,
     ContentVariation,
     ContentVersion,
     Generation,
@@ -108,6 +111,8 @@ class World:
     unknown_target_id: uuid.UUID = NIL  # a target whose outcome is UNKNOWN
     endpoint_id: uuid.UUID = NIL  # a webhook endpoint with one failed delivery
     webhook_delivery_id: uuid.UUID = NIL
+    draft_variant_id: uuid.UUID = NIL  # variant B of the DRAFT item (createAbTest)
+    ab_test_id: uuid.UUID = NIL  # a RUNNING A/B test of the APPROVED item and its variant B
 
     @property
     def ws(self) -> str:
@@ -431,6 +436,47 @@ async def _build_world(app: Starlette) -> World:
                 prompt_template="generate_social_post",
                 prompt_version=1,
             )
+        )
+        approved_variant = uuid.uuid4()
+        world.draft_variant_id, world.ab_test_id = uuid.uuid4(), uuid.uuid4()
+        for variant_id, item_id in (
+            (world.draft_variant_id, world.draft_id),
+            (approved_variant, world.approved_id),
+        ):
+            session.add(
+                ContentVariant(
+                    id=variant_id,
+                    workspace_id=world.workspace_id,
+                    content_id=item_id,
+                    label="B",
+                    title="B",
+                    body="Variant B",
+                    angle="a",
+                    based_on_version=1,
+                )
+            )
+        session.add(
+            AbTest(
+                id=world.ab_test_id,
+                workspace_id=world.workspace_id,
+                content_id=world.approved_id,
+                metric="CTR",
+                status="RUNNING",
+                started_at=datetime.now(UTC),
+            )
+        )
+        await session.flush()
+        session.add_all(
+            [
+                AbTestArm(test_id=world.ab_test_id, position=0, label="A", share=0.5),
+                AbTestArm(
+                    test_id=world.ab_test_id,
+                    position=1,
+                    label="B",
+                    variant_id=approved_variant,
+                    share=0.5,
+                ),
+            ]
         )
     return world
 
@@ -852,6 +898,29 @@ CALLS: dict[str, Call] = {
             "id": f"matrix-{p}",
             "t": datetime.now(UTC).isoformat(),
         },
+    ),
+    "abTest": (
+        "query($id: ID!) { abTest(id: $id) { id arms { label trials pValue } verdict { reason } } }",
+        lambda w, p: {"id": _gid("AbTest", w.ab_test_id)},
+    ),
+    "abTests": (
+        "query($ws: ID!) { abTests(workspaceId: $ws) { edges { node { id labels } } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
+    "abTestAssignment": (
+        'query($id: ID!) { abTestAssignment(testId: $id, visitorKey: "visitor-1") { label } }',
+        lambda w, p: {"id": _gid("AbTest", w.ab_test_id)},
+    ),
+    "createAbTest": (
+        "mutation($c: ID!, $v: ID!) { createAbTest(input: {contentId: $c, variantIds: [$v], metric: CTR}) { abTest { id } errors { code } } }",
+        lambda w, p: {
+            "c": _gid("Content", w.draft_id),
+            "v": _gid("ContentVariant", w.draft_variant_id),
+        },
+    ),
+    "stopAbTest": (
+        "mutation($id: ID!) { stopAbTest(id: $id) { abTest { status } errors { code } } }",
+        lambda w, p: {"id": _gid("AbTest", w.ab_test_id)},
     ),
     "webhookEndpoints": (
         "query($ws: ID!) { webhookEndpoints(workspaceId: $ws) { edges { node { id url } } } }",
