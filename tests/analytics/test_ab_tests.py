@@ -7,6 +7,7 @@ only when significant, and another workspace sees nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -303,3 +304,45 @@ async def test_arms_count_the_events_naming_them_and_match_the_statistics(
         ("A", 0, 0),
         ("B", 60, 60),
     ]
+
+
+async def _lock_waiters(app: Starlette, at_least: int) -> None:
+    """Wait until `at_least` sessions wait on a lock (a condition, polled; bounded)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        async with state_of(app).session_factory() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            )
+        if (waiting or 0) >= at_least:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{waiting} waiting"
+        await asyncio.sleep(0.02)
+
+
+async def test_concurrent_starts_and_stops_take_effect_once(
+    client: httpx.AsyncClient, analytics_app: Starlette, tenant: Tenant
+) -> None:
+    item = tenant.content_ids[0]
+    b, c = await add_variants(analytics_app, tenant, item, "BC")
+    # Both creations queue behind a lock on the item, then go one after the other: the
+    # second sees the first's running test (without the lock both would pass the check).
+    async with state_of(analytics_app).session_factory() as blocker, blocker.begin():
+        await blocker.execute(select(Content.id).where(Content.id == item).with_for_update())
+        racing = [
+            asyncio.create_task(create(client, tenant, item, [variant])) for variant in (b, c)
+        ]
+        await _lock_waiters(analytics_app, 2)
+    payloads = [(await task)["data"]["createAbTest"] for task in racing]
+    assert sorted(len(p["errors"]) for p in payloads) == [0, 1], payloads
+    assert [e["code"] for p in payloads for e in p["errors"]] == ["EXISTS"]
+    assert await count_tests(analytics_app) == 1
+    (made,) = [p["abTest"] for p in payloads if p["abTest"]]
+    stops = await asyncio.gather(
+        *(gql(client, STOP, {"id": made["id"]}, **auth(tenant)) for _ in range(3))
+    )
+    outcomes = sorted(tuple(e["code"] for e in s["data"]["stopAbTest"]["errors"]) for s in stops)
+    assert outcomes == [(), ("INVALID_STATE",), ("INVALID_STATE",)]

@@ -187,7 +187,7 @@ async def create(state: AppState, principal: Principal, fields: AbTestFields) ->
                 "trafficSplit": shares,
             },
         )
-    return await get(state, principal, test.id)
+    return await get(state, principal, test.id, written=True)
 
 
 def _running_error() -> FieldError:
@@ -213,7 +213,7 @@ async def stop(state: AppState, principal: Principal, test_id: uuid.UUID) -> Loa
                 [FieldError("id", UserErrorCode.INVALID_STATE, "The test is already stopped.")]
             )
         audit.record_row(session, principal, "stopAbTest", test, {"stoppedAt": str(stopped)})
-    return await get(state, principal, test_id)
+    return await get(state, principal, test_id, written=True)
 
 
 async def load_many(
@@ -235,17 +235,16 @@ async def load_many(
 
 
 async def get(
-    state: AppState,
-    principal: Principal,
-    test_id: uuid.UUID,
-    action: Action = Action.CONTENT_READ,
+    state: AppState, principal: Principal, test_id: uuid.UUID, *, written: bool = False
 ) -> LoadedTest:
-    async with state.read_session_factory() as session:
+    """The test if the caller may read it; `written`: just changed, read from the primary."""
+    factory = state.session_factory if written else state.read_session_factory
+    async with factory() as session:
         found = (await load_many(session, [test_id])).get(test_id)
     # Outside the caller's workspaces a test does not exist (ids cannot be probed).
     if found is None or principal.role_in(found.row.workspace_id) is None:
         raise lookup.not_found(AbTest)
-    principal.require(found.row.workspace_id, action)
+    principal.require(found.row.workspace_id, Action.CONTENT_READ)
     return found
 
 

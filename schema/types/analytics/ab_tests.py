@@ -10,6 +10,8 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
+from app.models import AbTest as AbTestRow
+from app.services import lookup
 from app.services.analytics import ab_test_results, ab_tests
 from schema.context import Info
 from schema.ids import parse_id
@@ -140,8 +142,8 @@ class AbTest(relay.Node):
 
     async def _results(self, info: Info) -> ab_test_results.Results:
         results = await info.context.loaders.ab_tests.results.load(self.test_id)
-        if results is None:  # deleted since it was read
-            raise ValueError("the A/B test disappeared")
+        if results is None:  # deleted (with its content) since it was read
+            raise lookup.not_found(AbTestRow)
         return results
 
     @strawberry.field(
