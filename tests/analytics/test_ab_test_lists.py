@@ -77,3 +77,19 @@ async def test_listing_is_newest_first_with_constant_statements(
         **auth(tenant, "VIEWER"),
     )
     assert [e["node"]["id"] for e in one["data"]["abTests"]["edges"]] == [made[1]]
+    # Page by page with the cursors it gives, the same order.
+    seen, after = [], None
+    for _ in range(4):
+        page = await gql(
+            client,
+            "query($ws: ID!, $after: String) { abTests(workspaceId: $ws, first: 1, after: $after)"
+            " { edges { cursor node { id } } pageInfo { hasNextPage } } }",
+            {"ws": ws, "after": after},
+            **auth(tenant, "VIEWER"),
+        )
+        edges = page["data"]["abTests"]["edges"]
+        seen += [e["node"]["id"] for e in edges]
+        if not page["data"]["abTests"]["pageInfo"]["hasNextPage"]:
+            break
+        after = edges[-1]["cursor"]
+    assert seen == made[::-1]

@@ -47,6 +47,8 @@ LISTS = {
     " campaigns(workspaceId: $ws, after: $after) { edges { cursor } } }",
     "mediaAssets": "query($ws: ID!, $after: String) {"
     " mediaAssets(workspaceId: $ws, after: $after) { edges { cursor } } }",
+    "abTests": "query($ws: ID!, $after: String) {"
+    " abTests(workspaceId: $ws, after: $after) { edges { cursor } } }",
     "members": "query($ws: ID!, $after: String) {"
     " workspace(id: $ws) { members(after: $after) { edges { cursor } } } }",
 }
