@@ -12,6 +12,7 @@ from app.services.ops import health
 from resolvers.ai import AIQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
+from resolvers.analytics.recommendations import RecommendationsQuery
 from resolvers.analytics.timing import TimingQuery
 from resolvers.analytics.trends import TrendsQuery
 from resolvers.audit import AuditQuery
@@ -50,6 +51,7 @@ class Query(
     PredictionQuery,
     TimingQuery,
     TrendsQuery,
+    RecommendationsQuery,
     WebhookQuery,
 ):
     @strawberry.field(

@@ -153,3 +153,11 @@ class TrendInterval(StrEnum):
     HOUR = "HOUR"
     DAY = "DAY"
     WEEK = "WEEK"
+
+
+class RecommendationKind(StrEnum):
+    """What `recommendations` suggests (app/services/analytics/recommend/)."""
+
+    TOPICS = "TOPICS"
+    CONTENT_TO_REPURPOSE = "CONTENT_TO_REPURPOSE"
+    SIMILAR_HIGH_PERFORMERS = "SIMILAR_HIGH_PERFORMERS"
