@@ -8,177 +8,28 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import httpx
 import numpy as np
 from starlette.applications import Starlette
 
-from app.models import Content, EngagementDaily, MetricSnapshot, PostTarget, ScheduledPost
-from app.models.engagement import NO_TARGET
 from app.models.vocabulary import Platform
-from app.platforms.publishing import Credentials
-from app.services.analytics.recommend.scores import (
-    PRIOR_IMPRESSIONS,
-    Observation,
-    score_items,
-    workspace_scores,
-)
-from app.services.publishing.accounts import store_account
-from app.settings import embedding_dimensions
 from app.state import AppState
+from tests.analytics.recommend_data import (
+    NOW,
+    QUERY,
+    Item,
+    ask,
+    direction,
+    seed,
+    shrunk,
+    signal,
+    workspace,
+)
 from tests.api.test_query_counts import count_statements
-from tests.helpers import Account, create_workspace, gql, register
+from tests.helpers import gql
 from tests.teams import gid, uid
-
-DIM = embedding_dimensions()
-NOW = datetime.now(UTC)
-
-QUERY = """
-query($ws: ID!, $kind: RecommendationKind!, $first: Int!, $c: ID) {
-  recommendations(workspaceId: $ws, kind: $kind, first: $first, contentId: $c) {
-    kind score explanation platforms
-    signals { name value }
-    contents { id title }
-    topic { label terms tags titles size }
-  }
-}
-"""
-
-
-def direction(*weights: tuple[int, float], noise: float = 0.0, seed: int = 0) -> list[float]:
-    """A unit vector along the given axes (axis, weight), with optional noise."""
-    v = np.zeros(DIM)
-    for axis, weight in weights:
-        v[axis] = weight
-    if noise:
-        v += np.random.default_rng(seed).normal(0, noise, DIM)
-    return list(v / np.linalg.norm(v))
-
-
-@dataclass
-class Item:
-    title: str
-    vector: list[float] | None = None
-    tags: tuple[str, ...] = ()
-    status: str = "PUBLISHED"
-    body: str = "text"
-    # (platform, impressions, engaged, days ago)
-    posts: list[tuple[Platform, int, int, int]] = field(default_factory=list)
-
-
-async def seed(state: AppState, workspace_id: uuid.UUID, items: list[Item]) -> list[uuid.UUID]:
-    ids = []
-    async with state.session_factory() as session, session.begin():
-        accounts: dict[Platform, uuid.UUID] = {}
-        for item in items:
-            for platform, *_ in item.posts:
-                if platform not in accounts:
-                    account = await store_account(
-                        session,
-                        state.keys.box,
-                        workspace_id=workspace_id,
-                        platform=platform,
-                        name=platform.value,
-                        credentials=Credentials(access_token="t", external_id=uuid.uuid4().hex),
-                        created_by_id=None,
-                    )
-                    accounts[platform] = account.id
-        for item in items:
-            content = Content(
-                id=uuid.uuid4(),
-                workspace_id=workspace_id,
-                title=item.title,
-                body=item.body,
-                content_type="SOCIAL_POST",
-                format="PLAIN",
-                status=item.status,
-                tags=list(item.tags),
-                embedding=item.vector,
-                embedded_version=1 if item.vector is not None else None,
-            )
-            session.add(content)
-            await session.flush()
-            ids.append(content.id)
-            for platform, impressions, engaged, days in item.posts:
-                at = NOW - timedelta(days=days)
-                post = ScheduledPost(
-                    id=uuid.uuid4(),
-                    workspace_id=workspace_id,
-                    content_id=content.id,
-                    scheduled_at=at,
-                    timezone="UTC",
-                )
-                session.add(post)
-                await session.flush()
-                target = PostTarget(
-                    id=uuid.uuid4(),
-                    post_id=post.id,
-                    workspace_id=workspace_id,
-                    social_account_id=accounts[platform],
-                    platform=platform.value,
-                    status="PUBLISHED",
-                    scheduled_at=at,
-                    timezone="UTC",
-                    next_attempt_at=at,
-                    idempotency_key=f"sc-{uuid.uuid4().hex}",
-                    platform_post_id=uuid.uuid4().hex,
-                    published_at=at,
-                    attempts=1,
-                )
-                session.add(target)
-                await session.flush()
-                session.add(
-                    MetricSnapshot(
-                        workspace_id=workspace_id,
-                        content_id=content.id,
-                        target_id=target.id,
-                        platform=platform.value,
-                        step=0,
-                        collected_at=at + timedelta(hours=1),
-                        impressions=impressions,
-                        likes=engaged,
-                        comments=0,
-                        shares=0,
-                        raw={},
-                    )
-                )
-    return ids
-
-
-async def ask(
-    client: httpx.AsyncClient,
-    owner: Account,
-    ws: str,
-    kind: str,
-    first: int = 10,
-    content_id: str | None = None,
-) -> list[dict[str, Any]]:
-    body = await gql(
-        client,
-        QUERY,
-        {"ws": ws, "kind": kind, "first": first, "c": content_id},
-        headers=owner.headers,
-    )
-    assert "errors" not in body, body
-    found: list[dict[str, Any]] = body["data"]["recommendations"]
-    return found
-
-
-def signal(rec: dict[str, Any], name: str) -> float | None:
-    values = [s["value"] for s in rec["signals"] if s["name"] == name]
-    return values[0] if values else None
-
-
-def shrunk(engaged: int, impressions: int, pooled: float) -> float:
-    return (engaged + PRIOR_IMPRESSIONS * pooled) / (impressions + PRIOR_IMPRESSIONS)
-
-
-async def workspace(client: httpx.AsyncClient) -> tuple[Account, str]:
-    owner = await register(client)
-    return owner, await create_workspace(client, owner)
 
 
 async def test_an_anchor_draft_gets_its_nearest_high_performer_first(
@@ -460,66 +311,3 @@ async def test_statements_do_not_grow_with_first(
             sizes.append(len(found))
         assert sizes[0] == 1 and sizes[1] > 1, (kind, sizes)
         assert counts[0] == counts[1], (kind, counts)
-
-
-def test_platforms_compare_by_percentile_and_few_impressions_are_shrunk() -> None:
-    ids = [uuid.uuid4() for _ in range(10)]
-    at = NOW - timedelta(days=60)
-    x_engaged = (5, 10, 15, 20, 30)  # around 1.6%
-    x = [Observation(i, "X", 1000, e, at) for i, e in zip(ids[:5], x_engaged, strict=True)]
-    linkedin = [
-        Observation(i, "LINKEDIN", 1000, e, at)
-        for i, e in zip(ids[5:9], (50, 100, 150, 60), strict=True)  # around 9%
-    ]
-    lucky = Observation(ids[9], "LINKEDIN", 10, 3, at)  # 30% on 10 impressions
-    scores = score_items([*x, *linkedin, lucky], NOW)
-    # The best of each platform ranks the same, whatever the platform's typical rate.
-    assert scores[ids[4]].performance == scores[ids[7]].performance == 0.9
-    assert scores[ids[0]].performance == 0.1
-    # 3 of 10 is shrunk toward LinkedIn's pooled rate: not the top LinkedIn item.
-    pooled = (50 + 100 + 150 + 60 + 3) / 4010
-    assert scores[ids[9]].main.rate == shrunk(3, 10, pooled)
-    assert scores[ids[9]].performance == 0.7
-    # Lift is against the platform's own median; popularity halves in 60 days.
-    x_pooled = sum(x_engaged) / 5000
-    assert scores[ids[4]].main.lift == shrunk(30, 1000, x_pooled) / shrunk(15, 1000, x_pooled)
-    assert abs(scores[ids[4]].popularity - 0.45) < 1e-6
-
-
-async def test_first_party_rollups_are_a_channel_of_their_own(
-    client: httpx.AsyncClient, state: AppState
-) -> None:
-    _, ws = await workspace(client)
-    hit, miss, on_x = await seed(
-        state,
-        uid(ws),
-        [Item("Site hit"), Item("Site miss"), Item("On X", posts=[(Platform.X, 1000, 10, 2)])],
-    )
-    day = (NOW - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = [(hit, "VIEW", 900), (hit, "IMPRESSION", 100), (hit, "CLICK", 80), (hit, "LIKE", 20)]
-    rows += [(miss, "VIEW", 1000), (miss, "CLICK", 5)]
-    rows += [(on_x, "CLICK", 50)]  # no views: no rate on the site
-    async with state.session_factory() as session, session.begin():
-        for content_id, kind, events in rows:
-            session.add(
-                EngagementDaily(
-                    workspace_id=uid(ws),
-                    bucket_start=day,
-                    content_id=content_id,
-                    target_id=NO_TARGET,
-                    event_type=kind,
-                    platform=None,
-                    events=events,
-                    value_sum=0,
-                )
-            )
-    async with state.read_session_factory() as session:
-        scores = await workspace_scores(session, uid(ws), NOW)
-    assert set(scores) == {hit, miss, on_x}
-    pooled = 105 / 2000
-    site = scores[hit].main
-    assert (site.channel, site.impressions, site.engaged) == ("SITE", 1000, 100)
-    assert site.rate == shrunk(100, 1000, pooled)
-    assert scores[hit].performance == 0.75 and scores[miss].performance == 0.25
-    assert list(scores[on_x].channels) == ["X"]
-    assert "on your site" in scores[hit].describe()
