@@ -7,22 +7,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from app.models.vocabulary import RecommendationKind
+from app.services.analytics.insights import PLATFORM_NAMES
 
-# How platforms are named in sentences; first-party events on the workspace's own site
-# have no platform and are their own channel.
+# How platforms are named in sentences (as insights name them); first-party events on the
+# workspace's own site have no platform and are their own channel.
 SITE = "SITE"
-CHANNEL_NAMES = {
-    "X": "X",
-    "LINKEDIN": "LinkedIn",
-    "FACEBOOK": "Facebook",
-    "INSTAGRAM": "Instagram",
-    "THREADS": "Threads",
-    "MASTODON": "Mastodon",
-    "BLUESKY": "Bluesky",
-    "EMAIL": "email",
-    "WEBHOOK": "webhook",
-    SITE: "your site",
-}
+CHANNEL_NAMES = {**PLATFORM_NAMES, SITE: "your site"}
 
 
 def channel_name(channel: str) -> str:

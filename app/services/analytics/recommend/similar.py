@@ -3,10 +3,12 @@
 Anchors: the item asked for (`contentId`), else the workspace's MAX_ANCHORS most recently
 updated drafts (DRAFT, IN_REVIEW, APPROVED) whose embedding is current. Candidates: the
 workspace's MAX_CANDIDATES best performers (recommend/scores.py). One statement finds each
-anchor's NEIGHBOURS nearest candidates by cosine distance (pgvector `<=>`, the contents'
-HNSW index). A candidate scores
+anchor's NEIGHBOURS nearest candidates by cosine distance (pgvector `<=>`; the planner walks
+the contents' HNSW index, or, restricted to a few hundred candidates by id, computes their
+distances exactly: either way at most MAX_ANCHORS x MAX_CANDIDATES distances). Candidates
+not similar at all (similarity <= 0) are left out. A candidate scores
 
-    max(similarity, 0) x performance x (1 + audience affinity)
+    similarity x performance x (1 + audience affinity)
 
 with its best anchor, so a slightly nearer item that performed poorly ranks below a near
 one that performed well. An anchor without a current embedding has no neighbours.
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Content
 from app.models.vocabulary import ContentStatus, RecommendationKind
 from app.services.analytics.recommend.collaborative import Audience
-from app.services.analytics.recommend.result import Recommendation, Signal
+from app.services.analytics.recommend.result import SITE, Recommendation, Signal
 from app.services.analytics.recommend.scores import ItemScore
 
 MAX_ANCHORS = 5
@@ -86,9 +88,11 @@ async def similar_high_performers(
     for row in (await session.execute(_NEAREST, params)).all():
         item = by_id[row.candidate]
         similarity = float(row.similarity)
+        if similarity <= 0:
+            continue
         audience = audiences.get(item.content_id)
         affinity = audience.affinity if audience else 0.0
-        score = max(similarity, 0.0) * item.performance * (1.0 + affinity)
+        score = similarity * item.performance * (1.0 + affinity)
         if score > best.get(item.content_id, (-1.0, row.anchor, 0.0))[0]:
             best[item.content_id] = (score, row.anchor, similarity)
     ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], str(kv[0])))[:first]
@@ -118,7 +122,7 @@ async def similar_high_performers(
                 explanation=explanation + ".",
                 signals=tuple(signals),
                 content_ids=(content_id, anchor),
-                platforms=(main.channel,) if main.channel != "SITE" else (),
+                platforms=(main.channel,) if main.channel != SITE else (),
             )
         )
     return found
