@@ -13,6 +13,7 @@ from resolvers.ai import AIQuery
 from resolvers.analytics.ab_tests import AbTestQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
+from resolvers.analytics.recommendations import RecommendationsQuery
 from resolvers.analytics.timing import TimingQuery
 from resolvers.analytics.trends import TrendsQuery
 from resolvers.audit import AuditQuery
@@ -52,6 +53,7 @@ class Query(
     TimingQuery,
     TrendsQuery,
     AbTestQuery,
+    RecommendationsQuery,
     WebhookQuery,
 ):
     @strawberry.field(

@@ -180,3 +180,11 @@ class AbTestVerdictReason(StrEnum):
     TOO_FEW_TRIALS = "TOO_FEW_TRIALS"
     NO_VARIANCE = "NO_VARIANCE"
     INCONSISTENT_COUNTS = "INCONSISTENT_COUNTS"
+
+
+class RecommendationKind(StrEnum):
+    """What `recommendations` suggests (app/services/analytics/recommend/)."""
+
+    TOPICS = "TOPICS"
+    CONTENT_TO_REPURPOSE = "CONTENT_TO_REPURPOSE"
+    SIMILAR_HIGH_PERFORMERS = "SIMILAR_HIGH_PERFORMERS"

@@ -24,6 +24,7 @@ from app.models.vocabulary import (
     GenerationOperation,
     Platform,
     PredictionBasis,
+    RecommendationKind,
     SentimentLabel,
     TimingSource,
     TrendInterval,
@@ -56,6 +57,7 @@ __all__ = [
     "JobStatus",
     "Platform",
     "PredictionBasis",
+    "RecommendationKind",
     "Role",
     "SearchMode",
     "SentimentLabel",
@@ -75,6 +77,19 @@ domain_enum(
         PredictionBasis.INSTANCE_MODEL: "The instance-wide prior: the workspace has too "
         "little history of its own yet.",
         PredictionBasis.NONE: "No model exists yet: no prediction is made.",
+    },
+)
+
+domain_enum(
+    RecommendationKind,
+    description="What a recommendation suggests.",
+    values={
+        RecommendationKind.TOPICS: "Topics (clusters of published items by meaning) that "
+        "perform well and are under-covered in recent content.",
+        RecommendationKind.CONTENT_TO_REPURPOSE: "High performers not yet (or not recently) "
+        "published on a connected platform, with the platforms to take them to.",
+        RecommendationKind.SIMILAR_HIGH_PERFORMERS: "Past top performers nearest in meaning "
+        "to a draft (or to the workspace's recent drafts).",
     },
 )
 

@@ -882,6 +882,10 @@ CALLS: dict[str, Call] = {
         'query($ws: ID!) { engagementTrends(workspaceId: $ws, interval: DAY, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z") { bucketStart views } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "recommendations": (
+        "query($ws: ID!) { recommendations(workspaceId: $ws, kind: CONTENT_TO_REPURPOSE, first: 5) { kind score contents { id } } }",
+        lambda w, p: {"ws": w.ws},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},
