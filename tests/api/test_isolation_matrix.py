@@ -836,6 +836,10 @@ CALLS: dict[str, Call] = {
         'query($ws: ID!) { engagementTrends(workspaceId: $ws, interval: DAY, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z") { bucketStart views } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "compareContent": (
+        "query($a: ID!, $b: ID!) { compareContent(ids: [$a, $b]) { metrics { metric winnerId } items { events { views } } } }",
+        lambda w, p: {"a": _gid("Content", w.approved_id), "b": _gid("Content", w.draft_id)},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},
