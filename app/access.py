@@ -146,6 +146,7 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "insights": workspace(Action.CONTENT_READ),
     "engagementTrends": workspace(Action.CONTENT_READ),
     "compareContent": hidden(Action.CONTENT_READ),
+    "campaignPerformance": hidden(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # Analytics: engagement events

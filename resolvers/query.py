@@ -10,6 +10,7 @@ from strawberry import relay
 from app.errors import BadUserInput
 from app.services.ops import health
 from resolvers.ai import AIQuery
+from resolvers.analytics.campaigns import CampaignPerformanceQuery
 from resolvers.analytics.comparison import ComparisonQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
@@ -52,6 +53,7 @@ class Query(
     TimingQuery,
     TrendsQuery,
     ComparisonQuery,
+    CampaignPerformanceQuery,
     WebhookQuery,
 ):
     @strawberry.field(
