@@ -23,6 +23,12 @@ from schema.ids import to_global_id
 from schema.loaders.base import uuid_or_nil
 from schema.lookahead import Later, Selected, load_map, nothing
 from schema.pagination import Connection, page_size
+from schema.types.analytics.prediction import (
+    PLATFORM_ARGUMENT,
+    PREDICTED_DESCRIPTION,
+    EngagementPrediction,
+    predicted_engagement,
+)
 from schema.types.content.campaigns import Campaign
 from schema.types.content.media import MediaAsset
 from schema.types.content.metrics import (
@@ -35,7 +41,7 @@ from schema.types.content.variants import ContentPersonalization, ContentVariant
 from schema.types.content.variations import RULE_FIELDS, ContentVariation
 from schema.types.errors import UserError
 from schema.types.identity import User, load_user
-from schema.types.vocabulary import ContentFormat, ContentStatus, ContentType
+from schema.types.vocabulary import ContentFormat, ContentStatus, ContentType, Platform
 
 T = TypeVar("T")
 
@@ -176,6 +182,24 @@ class Content(relay.Node):
     async def variants(self, info: Info) -> list[ContentVariant]:
         rows = await info.context.loaders.content.variants_by_content.load(self.row.id)
         return [ContentVariant.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description=PREDICTED_DESCRIPTION + " Of the body, with the item's attached media."
+    )
+    async def predicted_engagement(
+        self,
+        info: Info,
+        platform: Annotated[Platform | None, PLATFORM_ARGUMENT] = None,
+    ) -> EngagementPrediction:
+        media = await info.context.loaders.content.media_by_content.load(self.row.id)
+        return await predicted_engagement(
+            info,
+            workspace_id=self.row.workspace_id,
+            text=self.row.body,
+            platform=Platform(platform).value if platform is not None else None,
+            content_type=self.row.content_type,
+            has_media=bool(media),
+        )
 
     @strawberry.field(description="Nearest items by meaning (empty until this item is embedded).")
     async def similar(
