@@ -1,6 +1,6 @@
 """Every generated draft shows its predicted score: a draft written through the fake LLM
-server (its item, per-platform variations, alternatives, A/B variants and their platform
-texts) answers `predictedEngagement` equal to predictEngagement's for the same input with
+server (its item and stored versions, per-platform variations, alternatives, A/B variants
+and their platform texts) answers `predictedEngagement` equal to predictEngagement's for the same input with
 no posting time; the generation stream's final event carries it; statements do not grow
 with the number of variations; no time given means the model's neutral time."""
 
@@ -39,6 +39,7 @@ DRAFT = f"""
 query($job: ID!) {{ generationJob(id: $job) {{
   content {{
     id body contentType predictedEngagement {{ {SCORE} }}
+    versions {{ version predictedEngagement(platform: X) {{ {SCORE} }} }}
     variations {{ platform body predictedEngagement {{ {SCORE} }} }}
   }}
   alternatives {{ body predictedEngagement(platform: LINKEDIN) {{ {SCORE} }} }}
@@ -160,6 +161,11 @@ async def test_a_generated_draft_shows_the_score_predict_engagement_gives(
     names = {f["name"] for f in item_score["factors"]}
     assert prediction.POSTING_TIME not in names and prediction.PLATFORM not in names
     assert "No posting time given" in item_score["explanation"]
+    # Its stored version 1 (refineContent adds more) is the same text.
+    [version] = content["versions"]
+    assert version["predictedEngagement"] == await predicted(
+        client, owner, ws, content["body"], "SOCIAL_POST", "X"
+    )
     variations = {v["platform"]: v for v in content["variations"]}
     assert set(variations) == {"X", "LINKEDIN"}
     for platform, variation in variations.items():

@@ -55,10 +55,31 @@ class ContentVersion:
     format: ContentFormat = strawberry.field(description="Format at this version.")
     created_at: datetime = strawberry.field(description="When it was saved.")
     author_id: strawberry.Private[uuid.UUID | None]
+    content_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Who saved it (null if the account was deleted).")
     async def author(self, info: Info) -> User | None:
         return await load_user(info, self.author_id)
+
+    @strawberry.field(
+        description=PREDICTED_DESCRIPTION + " Of this version's body, without media; null if "
+        "the item is gone."
+    )
+    async def predicted_engagement(
+        self,
+        info: Info,
+        platform: Annotated[Platform | None, PLATFORM_ARGUMENT] = None,
+    ) -> EngagementPrediction | None:
+        item = await info.context.loaders.content.contents.load(self.content_id)
+        if item is None:
+            return None
+        return await predicted_engagement(
+            info,
+            workspace_id=item.workspace_id,
+            text=self.body,
+            platform=Platform(platform).value if platform is not None else None,
+            content_type=item.content_type,
+        )
 
     @classmethod
     def from_row(cls, row: VersionRow) -> ContentVersion:
@@ -70,6 +91,7 @@ class ContentVersion:
             format=ContentFormat(row.format),
             created_at=row.created_at,
             author_id=row.created_by_id,
+            content_id=row.content_id,
         )
 
 
