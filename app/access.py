@@ -146,6 +146,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "insights": workspace(Action.CONTENT_READ),
     "engagementTrends": workspace(Action.CONTENT_READ),
     "recommendations": workspace(Action.CONTENT_READ),
+    "compareContent": hidden(Action.CONTENT_READ),
+    "campaignPerformance": hidden(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # A/B tests: addressed by their own id (or their content's) they are HIDDEN outside

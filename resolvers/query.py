@@ -11,6 +11,8 @@ from app.errors import BadUserInput
 from app.services.ops import health
 from resolvers.ai import AIQuery
 from resolvers.analytics.ab_tests import AbTestQuery
+from resolvers.analytics.campaigns import CampaignPerformanceQuery
+from resolvers.analytics.comparison import ComparisonQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
 from resolvers.analytics.recommendations import RecommendationsQuery
@@ -54,6 +56,8 @@ class Query(
     TrendsQuery,
     AbTestQuery,
     RecommendationsQuery,
+    ComparisonQuery,
+    CampaignPerformanceQuery,
     WebhookQuery,
 ):
     @strawberry.field(

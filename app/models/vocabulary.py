@@ -188,3 +188,34 @@ class RecommendationKind(StrEnum):
     TOPICS = "TOPICS"
     CONTENT_TO_REPURPOSE = "CONTENT_TO_REPURPOSE"
     SIMILAR_HIGH_PERFORMERS = "SIMILAR_HIGH_PERFORMERS"
+
+
+class FigureSource(StrEnum):
+    """Where an analytics figure comes from: the platforms' metric snapshots (collected
+    after publishing) or first-party events (ingested, rolled up)."""
+
+    PLATFORM_SNAPSHOTS = "PLATFORM_SNAPSHOTS"
+    FIRST_PARTY_EVENTS = "FIRST_PARTY_EVENTS"
+
+
+class PerformanceMetric(StrEnum):
+    """A figure content items are compared and ranked by (app/services/analytics/
+    comparison.py): platform counters and rates, then first-party event counts (EVENT_)."""
+
+    IMPRESSIONS = "IMPRESSIONS"
+    REACH = "REACH"
+    LIKES = "LIKES"
+    COMMENTS = "COMMENTS"
+    SHARES = "SHARES"
+    CLICKS = "CLICKS"
+    SAVES = "SAVES"
+    ENGAGEMENT_RATE = "ENGAGEMENT_RATE"
+    CTR = "CTR"
+    EVENT_VIEWS = "EVENT_VIEWS"
+    EVENT_IMPRESSIONS = "EVENT_IMPRESSIONS"
+    EVENT_CLICKS = "EVENT_CLICKS"
+    EVENT_LIKES = "EVENT_LIKES"
+    EVENT_COMMENTS = "EVENT_COMMENTS"
+    EVENT_SHARES = "EVENT_SHARES"
+    EVENT_CONVERSIONS = "EVENT_CONVERSIONS"
+    EVENT_CONVERSION_VALUE = "EVENT_CONVERSION_VALUE"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
@@ -17,6 +17,12 @@ from app.services.ai.generation import GenerateRequest, GenerationFilter
 from schema.context import Info
 from schema.ids import optional_id, parse_id, to_global_id
 from schema.loaders.base import uuid_or_nil
+from schema.types.analytics.prediction import (
+    PLATFORM_ARGUMENT,
+    PREDICTED_DESCRIPTION,
+    EngagementPrediction,
+    predicted_engagement,
+)
 from schema.types.content.items import Content
 from schema.types.content.variants import ContentPersonalization, ContentVariant
 from schema.types.errors import UserError
@@ -156,6 +162,22 @@ class GeneratedAlternative:
     metrics: JSON = strawberry.field(
         description="Text metrics: words, readability, sentiment, hashtags, warnings."
     )
+    workspace_id: strawberry.Private[uuid.UUID]
+    content_type: strawberry.Private[str]
+
+    @strawberry.field(description=PREDICTED_DESCRIPTION + " Of its body, without media.")
+    async def predicted_engagement(
+        self,
+        info: Info,
+        platform: Annotated[Platform | None, PLATFORM_ARGUMENT] = None,
+    ) -> EngagementPrediction:
+        return await predicted_engagement(
+            info,
+            workspace_id=self.workspace_id,
+            text=self.body,
+            platform=Platform(platform).value if platform is not None else None,
+            content_type=self.content_type,
+        )
 
 
 @strawberry.type(
@@ -248,6 +270,8 @@ class GenerationJob:
                     title=str(a.get("title", "")),
                     body=str(a.get("body", "")),
                     metrics=cast(JSON, a.get("metrics") or {}),
+                    workspace_id=row.workspace_id,
+                    content_type=row.content_type,
                 )
                 for a in row.alternatives
             ],

@@ -20,8 +20,10 @@ from app.models.vocabulary import (
     ContentType,
     ContentWarningCode,
     EngagementEventType,
+    FigureSource,
     GenerationLength,
     GenerationOperation,
+    PerformanceMetric,
     Platform,
     PredictionBasis,
     RecommendationKind,
@@ -52,9 +54,11 @@ __all__ = [
     "ContentWarningCode",
     "Decision",
     "EngagementEventType",
+    "FigureSource",
     "GenerationLength",
     "GenerationOperation",
     "JobStatus",
+    "PerformanceMetric",
     "Platform",
     "PredictionBasis",
     "RecommendationKind",
@@ -391,6 +395,17 @@ domain_enum(
 )
 
 domain_enum(
+    FigureSource,
+    description="Where an analytics figure comes from.",
+    values={
+        FigureSource.PLATFORM_SNAPSHOTS: "The platforms' own metrics, from each published "
+        "target's latest snapshot (collected 1 h, 6 h, 24 h, 72 h and 7 d after publishing).",
+        FigureSource.FIRST_PARTY_EVENTS: "Events you send (POST /ingest/events, "
+        "recordEngagementEvents), from the rollups.",
+    },
+)
+
+domain_enum(
     AbTestVerdictReason,
     description="Why an A/B test has a winner, or has none yet.",
     values={
@@ -404,5 +419,32 @@ domain_enum(
         "arm's is 1).",
         AbTestVerdictReason.INCONSISTENT_COUNTS: "An arm has more successes than trials: its "
         "trial events (impressions or views) are not all sent with the variant.",
+    },
+)
+
+domain_enum(
+    PerformanceMetric,
+    description="A figure content is compared and ranked by; higher is better for each. "
+    "EVENT_ metrics count first-party events, the others come from platform snapshots.",
+    values={
+        PerformanceMetric.IMPRESSIONS: "Times the posts were shown, as the platforms report.",
+        PerformanceMetric.REACH: "Distinct accounts reached (Facebook, Instagram).",
+        PerformanceMetric.LIKES: "Likes, favourites or reactions on the platforms.",
+        PerformanceMetric.COMMENTS: "Comments or replies on the platforms.",
+        PerformanceMetric.SHARES: "Shares, reposts and quotes on the platforms.",
+        PerformanceMetric.CLICKS: "Link clicks the platforms report.",
+        PerformanceMetric.SAVES: "Saves or bookmarks on the platforms.",
+        PerformanceMetric.ENGAGEMENT_RATE: "(likes + comments + shares) / impressions on the "
+        "platforms.",
+        PerformanceMetric.CTR: "Platform clicks / impressions.",
+        PerformanceMetric.EVENT_VIEWS: "First-party VIEW events.",
+        PerformanceMetric.EVENT_IMPRESSIONS: "First-party IMPRESSION events.",
+        PerformanceMetric.EVENT_CLICKS: "First-party CLICK events.",
+        PerformanceMetric.EVENT_LIKES: "First-party LIKE events.",
+        PerformanceMetric.EVENT_COMMENTS: "First-party COMMENT events.",
+        PerformanceMetric.EVENT_SHARES: "First-party SHARE events.",
+        PerformanceMetric.EVENT_CONVERSIONS: "First-party CONVERSION events.",
+        PerformanceMetric.EVENT_CONVERSION_VALUE: "Sum of the first-party CONVERSION events' "
+        "values.",
     },
 )

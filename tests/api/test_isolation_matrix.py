@@ -886,6 +886,14 @@ CALLS: dict[str, Call] = {
         "query($ws: ID!) { recommendations(workspaceId: $ws, kind: CONTENT_TO_REPURPOSE, first: 5) { kind score contents { id } } }",
         lambda w, p: {"ws": w.ws},
     ),
+    "compareContent": (
+        "query($a: ID!, $b: ID!) { compareContent(ids: [$a, $b]) { metrics { metric winnerId } items { events { views } } } }",
+        lambda w, p: {"a": _gid("Content", w.approved_id), "b": _gid("Content", w.draft_id)},
+    ),
+    "campaignPerformance": (
+        "query($id: ID!) { campaignPerformance(campaignId: $id) { publishedPosts figures { likes } events { views } contents { rank } } }",
+        lambda w, p: {"id": _gid("Campaign", w.campaign_id)},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},

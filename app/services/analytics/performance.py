@@ -170,36 +170,49 @@ async def content_performance(
     caller's workspaces), then its published targets with their latest snapshots."""
     async with factory() as session:
         content = await scoped_row(session, Content, content_id, principal, Action.CONTENT_READ)
-        latest = (
-            select(*_SNAPSHOT_COLUMNS)
-            .where(MetricSnapshot.target_id == PostTarget.id)
-            .order_by(MetricSnapshot.collected_at.desc())
-            .limit(1)
-            .lateral("latest")
-        )
-        rows = (
-            await session.execute(
-                select(
-                    PostTarget.id,
-                    PostTarget.platform,
-                    PostTarget.published_at,
-                    *(latest.c[c.key] for c in _SNAPSHOT_COLUMNS if c.key not in ("platform",)),
-                )
-                .join(ScheduledPost, ScheduledPost.id == PostTarget.post_id)
-                .outerjoin(latest, true())
-                .where(
-                    ScheduledPost.content_id == content.id,
-                    PostTarget.status == S.PUBLISHED.value,
-                )
-                .order_by(PostTarget.published_at, PostTarget.id)
+        targets = (await published_targets(session, [content.id])).get(content.id, [])
+    return assemble(content.id, content.workspace_id, targets)
+
+
+async def published_targets(
+    session: AsyncSession, content_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[TargetPerformance]]:
+    """Each item's PUBLISHED targets with their latest snapshots, first published first, in
+    one statement whatever the number of items and targets (items without any are left
+    out). The caller has checked that the items are visible."""
+    if not content_ids:
+        return {}
+    latest = (
+        select(*_SNAPSHOT_COLUMNS)
+        .where(MetricSnapshot.target_id == PostTarget.id)
+        .order_by(MetricSnapshot.collected_at.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    rows = (
+        await session.execute(
+            select(
+                ScheduledPost.content_id,
+                PostTarget.id,
+                PostTarget.platform,
+                PostTarget.published_at,
+                *(latest.c[c.key] for c in _SNAPSHOT_COLUMNS if c.key not in ("platform",)),
             )
-        ).all()
-    targets = []
+            .join(ScheduledPost, ScheduledPost.id == PostTarget.post_id)
+            .outerjoin(latest, true())
+            .where(
+                ScheduledPost.content_id.in_(list(content_ids)),
+                PostTarget.status == S.PUBLISHED.value,
+            )
+            .order_by(PostTarget.published_at, PostTarget.id)
+        )
+    ).all()
+    found: dict[uuid.UUID, list[TargetPerformance]] = {}
     for row in rows:
         snapshot = None
         if row.collected_at is not None:
             snapshot = _snapshot({**row._mapping, "platform": row.platform})
-        targets.append(
+        found.setdefault(row.content_id, []).append(
             TargetPerformance(
                 target_id=row.id,
                 platform=Platform(row.platform),
@@ -208,12 +221,13 @@ async def content_performance(
                 figures=figures([snapshot]) if snapshot is not None else Figures(),
             )
         )
-    return _assemble(content.id, content.workspace_id, targets)
+    return found
 
 
-def _assemble(
-    content_id: uuid.UUID, workspace_id: uuid.UUID, targets: list[TargetPerformance]
+def assemble(
+    content_id: uuid.UUID, workspace_id: uuid.UUID, targets: Sequence[TargetPerformance]
 ) -> ContentPerformance:
+    """An item's figures per platform and in all, from its targets' latest snapshots."""
     by_platform: dict[Platform, list[TargetPerformance]] = {}
     for target in targets:
         by_platform.setdefault(target.platform, []).append(target)

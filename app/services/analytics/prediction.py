@@ -14,7 +14,9 @@ predictions: 50 is a typical post), the expected rate, a confidence from the hel
 rank correlation and the sample size, and the factors that moved the prediction: for
 each group of features, the predicted rate minus its average when that group takes the
 values of a background sample of past posts instead (so a yes/no feature is compared with
-the real mix of yeses and noes, not with an average no post has).
+the real mix of yeses and noes, not with an average no post has). What is not decided yet
+(a draft's posting time, its platform) can be left unknown: the prediction then averages
+over the background's values there, the model's neutral time or platform.
 
 CPU-bound and synchronous: callers run it in a worker thread or process. It uses one
 core (OpenMP's threads spin against each other and everything else on a busy 2-core box).
@@ -23,7 +25,7 @@ core (OpenMP's threads spin against each other and everything else on a busy 2-c
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -182,25 +184,49 @@ class Prediction:
     factors: list[Factor]
 
 
-def predict(trained: Trained, post: Post, *, top_factors: int = 5) -> Prediction:
+# Feature groups a prediction may leave unknown (see `predict`).
+POSTING_TIME = "posting time"
+PLATFORM = "platform"
+
+
+def predict(
+    trained: Trained,
+    post: Post,
+    *,
+    top_factors: int = 5,
+    unknown: Collection[str] = (),
+) -> Prediction:
+    """`unknown`: feature groups not decided yet (POSTING_TIME for a draft without a time,
+    PLATFORM for text not meant for one platform): the post's values there are ignored and
+    the prediction is its average with those groups taken from each background post (the
+    model's neutral value: the mix of past posts' times or platforms); they move nothing,
+    so they are not among the factors."""
     row = np.asarray(_row(post), dtype=np.float64)
     background = trained.background
-    # One batch: the post itself, then per factor the post with that factor's columns
-    # taken from each background row.
-    blocks = [row[None, :]]
-    for cols in _GROUPS.values():
-        block = np.repeat(row[None, :], len(background), axis=0)
-        idx = [COLUMNS.index(c) for c in cols]
+    hidden = [COLUMNS.index(c) for name in unknown for c in _GROUPS[name]]
+    names = [name for name in _GROUPS if name not in unknown]
+    # The post itself: one row, or one per background post when some groups are unknown.
+    base = row[None, :]
+    if hidden:
+        base = np.repeat(base, len(background), axis=0)
+        base[:, hidden] = background[:, hidden]
+    # One batch: the post, then per factor the post with that factor's columns taken from
+    # each background row (paired with the same row's unknown columns).
+    paired = base if hidden else np.repeat(base, len(background), axis=0)
+    blocks = [base]
+    for name in names:
+        block = paired.copy()
+        idx = [COLUMNS.index(c) for c in _GROUPS[name]]
         block[:, idx] = background[:, idx]
         blocks.append(block)
     predicted = _predict(trained.model, np.vstack(blocks))
-    own = float(predicted[0])
-    averages = predicted[1:].reshape(len(_GROUPS), len(background)).mean(axis=1)
+    own = float(predicted[: len(base)].mean())
+    averages = predicted[len(base) :].reshape(len(names), len(background)).mean(axis=1)
     rate = max(0.0, own)
     rank = np.searchsorted(trained.reference, own, side="right")
     score = round(100 * float(rank) / max(1, len(trained.reference)), 1)
     factors = sorted(
-        (Factor(name, own - float(avg)) for name, avg in zip(_GROUPS, averages, strict=True)),
+        (Factor(name, own - float(avg)) for name, avg in zip(names, averages, strict=True)),
         key=lambda f: -abs(f.impact),
     )[:top_factors]
     ev = trained.evaluation

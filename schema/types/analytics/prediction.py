@@ -3,6 +3,7 @@ answers and its versions."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import strawberry
@@ -10,6 +11,7 @@ from strawberry import relay
 
 from app.models import EngagementModel as EngagementModelRow
 from app.services.analytics import engagement_scores
+from schema.context import Info
 from schema.ids import parse_id
 from schema.types.errors import UserError
 from schema.types.jobs import Job
@@ -22,10 +24,16 @@ class PredictEngagementInput:
         description="Workspace whose model answers (its own, else the instance prior)."
     )
     text: str = strawberry.field(description="The post's text (at most 100,000 characters).")
-    platform: Platform = strawberry.field(description="Where it would go out.")
+    platform: Platform | None = strawberry.field(
+        default=None,
+        description="Where it would go out; null: not decided (averaged over the platforms "
+        "of past posts).",
+    )
     content_type: ContentType = strawberry.field(description="What kind of piece it is.")
-    scheduled_at: datetime = strawberry.field(
-        description="When it would go out; a time without an offset is read in `timezone`."
+    scheduled_at: datetime | None = strawberry.field(
+        default=None,
+        description="When it would go out; a time without an offset is read in `timezone`. "
+        "Null: not decided (the model's neutral time: averaged over past posts' times).",
     )
     timezone: str = strawberry.field(
         default="UTC",
@@ -37,7 +45,7 @@ class PredictEngagementInput:
         return engagement_scores.PredictRequest(
             workspace_id=parse_id(self.workspace_id, "Workspace", "workspaceId"),
             text=self.text,
-            platform=Platform(self.platform).value,
+            platform=Platform(self.platform).value if self.platform is not None else None,
             content_type=ContentType(self.content_type).value,
             scheduled_at=self.scheduled_at,
             timezone=self.timezone,
@@ -131,3 +139,41 @@ class TrainEngagementModelPayload:
         description="The queued training job (follow it with jobEvents); null on error."
     )
     errors: list[UserError] = strawberry.field(description="Why nothing was queued, if so.")
+
+
+PREDICTED_DESCRIPTION = (
+    "The draft's predicted engagement, as predictEngagement answers for the same text, "
+    "platform and content type with no posting time (the model's neutral time). Computed "
+    "when asked for, batched per request."
+)
+PLATFORM_ARGUMENT = strawberry.argument(
+    description="Score it for this platform; null: not for one platform (averaged over the "
+    "platforms of past posts)."
+)
+
+
+async def predicted_engagement(
+    info: Info,
+    *,
+    workspace_id: uuid.UUID,
+    text: str,
+    platform: str | None,
+    content_type: str,
+    has_media: bool = False,
+) -> EngagementPrediction:
+    """A draft's prediction through the request's loader (longer texts: their first
+    MAX_TEXT characters, as predictEngagement accepts)."""
+    request = engagement_scores.PredictRequest(
+        workspace_id=workspace_id,
+        text=text[: engagement_scores.MAX_TEXT],
+        platform=platform,
+        content_type=content_type,
+        has_media=has_media,
+    )
+    return EngagementPrediction.of(await info.context.loaders.performance.predictions.load(request))
+
+
+async def content_type_of(info: Info, content_id: uuid.UUID) -> str | None:
+    """The content type of the item a draft belongs to (batched)."""
+    row = await info.context.loaders.content.contents.load(content_id)
+    return row.content_type if row is not None else None

@@ -23,6 +23,12 @@ from schema.ids import to_global_id
 from schema.loaders.base import uuid_or_nil
 from schema.lookahead import Later, Selected, load_map, nothing
 from schema.pagination import Connection, page_size
+from schema.types.analytics.prediction import (
+    PLATFORM_ARGUMENT,
+    PREDICTED_DESCRIPTION,
+    EngagementPrediction,
+    predicted_engagement,
+)
 from schema.types.content.campaigns import Campaign
 from schema.types.content.media import MediaAsset
 from schema.types.content.metrics import (
@@ -35,7 +41,7 @@ from schema.types.content.variants import ContentPersonalization, ContentVariant
 from schema.types.content.variations import RULE_FIELDS, ContentVariation
 from schema.types.errors import UserError
 from schema.types.identity import User, load_user
-from schema.types.vocabulary import ContentFormat, ContentStatus, ContentType
+from schema.types.vocabulary import ContentFormat, ContentStatus, ContentType, Platform
 
 T = TypeVar("T")
 
@@ -49,10 +55,31 @@ class ContentVersion:
     format: ContentFormat = strawberry.field(description="Format at this version.")
     created_at: datetime = strawberry.field(description="When it was saved.")
     author_id: strawberry.Private[uuid.UUID | None]
+    content_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Who saved it (null if the account was deleted).")
     async def author(self, info: Info) -> User | None:
         return await load_user(info, self.author_id)
+
+    @strawberry.field(
+        description=PREDICTED_DESCRIPTION + " Of this version's body, without media; null if "
+        "the item is gone."
+    )
+    async def predicted_engagement(
+        self,
+        info: Info,
+        platform: Annotated[Platform | None, PLATFORM_ARGUMENT] = None,
+    ) -> EngagementPrediction | None:
+        item = await info.context.loaders.content.contents.load(self.content_id)
+        if item is None:
+            return None
+        return await predicted_engagement(
+            info,
+            workspace_id=item.workspace_id,
+            text=self.body,
+            platform=Platform(platform).value if platform is not None else None,
+            content_type=item.content_type,
+        )
 
     @classmethod
     def from_row(cls, row: VersionRow) -> ContentVersion:
@@ -64,6 +91,7 @@ class ContentVersion:
             format=ContentFormat(row.format),
             created_at=row.created_at,
             author_id=row.created_by_id,
+            content_id=row.content_id,
         )
 
 
@@ -176,6 +204,24 @@ class Content(relay.Node):
     async def variants(self, info: Info) -> list[ContentVariant]:
         rows = await info.context.loaders.content.variants_by_content.load(self.row.id)
         return [ContentVariant.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description=PREDICTED_DESCRIPTION + " Of the body, with the item's attached media."
+    )
+    async def predicted_engagement(
+        self,
+        info: Info,
+        platform: Annotated[Platform | None, PLATFORM_ARGUMENT] = None,
+    ) -> EngagementPrediction:
+        media = await info.context.loaders.content.media_by_content.load(self.row.id)
+        return await predicted_engagement(
+            info,
+            workspace_id=self.row.workspace_id,
+            text=self.row.body,
+            platform=Platform(platform).value if platform is not None else None,
+            content_type=self.row.content_type,
+            has_media=bool(media),
+        )
 
     @strawberry.field(description="Nearest items by meaning (empty until this item is embedded).")
     async def similar(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
@@ -17,8 +17,33 @@ from strawberry.scalars import JSON
 from app.models import ContentPersonalization as PersonalizationRow
 from app.models import ContentVariant as VariantRow
 from schema.context import Info, visible_rows
+from schema.types.analytics.prediction import (
+    PLATFORM_ARGUMENT,
+    PREDICTED_DESCRIPTION,
+    EngagementPrediction,
+    content_type_of,
+    predicted_engagement,
+)
 from schema.types.content.segments import AudienceSegment
-from schema.types.vocabulary import Platform
+from schema.types.vocabulary import ContentType, Platform
+
+
+async def _predicted(
+    info: Info,
+    workspace_id: uuid.UUID,
+    content_id: uuid.UUID,
+    text: str,
+    platform: Platform | None,
+) -> EngagementPrediction:
+    """An alternative text of an item, scored as the item's content type (no media)."""
+    content_type = await content_type_of(info, content_id)
+    return await predicted_engagement(
+        info,
+        workspace_id=workspace_id,
+        text=text,
+        platform=Platform(platform).value if platform is not None else None,
+        content_type=content_type or ContentType.SOCIAL_POST.value,
+    )
 
 
 @strawberry.type(description="One change a personalisation made, and why.")
@@ -50,6 +75,16 @@ class ContentPersonalization(relay.Node):
     created_at: datetime = strawberry.field(description="When it was first written.")
     updated_at: datetime = strawberry.field(description="When it was last rewritten.")
     segment_id: strawberry.Private[uuid.UUID]
+    workspace_id: strawberry.Private[uuid.UUID]
+    content_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description=PREDICTED_DESCRIPTION + " Of its body, without media.")
+    async def predicted_engagement(
+        self,
+        info: Info,
+        platform: Annotated[Platform | None, PLATFORM_ARGUMENT] = None,
+    ) -> EngagementPrediction:
+        return await _predicted(info, self.workspace_id, self.content_id, self.body, platform)
 
     @strawberry.field(description="The audience segment it is written for.")
     async def segment(self, info: Info) -> AudienceSegment | None:
@@ -74,6 +109,8 @@ class ContentPersonalization(relay.Node):
             created_at=row.created_at,
             updated_at=row.updated_at,
             segment_id=row.segment_id,
+            workspace_id=row.workspace_id,
+            content_id=row.content_id,
         )
 
     @classmethod
@@ -97,10 +134,22 @@ class VariantPlatformText:
         description="What was done to fit the rules (e.g. 'TOO_LONG: re-split into numbered "
         "parts')."
     )
+    workspace_id: strawberry.Private[uuid.UUID]
+    content_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(
+        description=PREDICTED_DESCRIPTION + " Of this text on its platform, without media."
+    )
+    async def predicted_engagement(self, info: Info) -> EngagementPrediction:
+        return await _predicted(
+            info, self.workspace_id, self.content_id, self.body, Platform(self.platform)
+        )
 
     @classmethod
-    def from_json(cls, value: dict[str, Any]) -> VariantPlatformText:
+    def from_json(cls, value: dict[str, Any], row: VariantRow) -> VariantPlatformText:
         return cls(
+            workspace_id=row.workspace_id,
+            content_id=row.content_id,
             platform=Platform(value["platform"]),
             body=str(value.get("body") or ""),
             subject=value.get("subject"),
@@ -131,6 +180,16 @@ class ContentVariant(relay.Node):
     )
     based_on_version: int = strawberry.field(description="The item's version it was written from.")
     created_at: datetime = strawberry.field(description="When it was written.")
+    workspace_id: strawberry.Private[uuid.UUID]
+    content_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description=PREDICTED_DESCRIPTION + " Of its body, without media.")
+    async def predicted_engagement(
+        self,
+        info: Info,
+        platform: Annotated[Platform | None, PLATFORM_ARGUMENT] = None,
+    ) -> EngagementPrediction:
+        return await _predicted(info, self.workspace_id, self.content_id, self.body, platform)
 
     @classmethod
     def from_row(cls, row: VariantRow) -> ContentVariant:
@@ -140,10 +199,12 @@ class ContentVariant(relay.Node):
             title=row.title,
             body=row.body,
             angle=row.angle,
-            platform_texts=[VariantPlatformText.from_json(t) for t in row.platform_texts],
+            platform_texts=[VariantPlatformText.from_json(t, row) for t in row.platform_texts],
             metrics=cast(JSON, row.metrics),
             based_on_version=row.based_on_version,
             created_at=row.created_at,
+            workspace_id=row.workspace_id,
+            content_id=row.content_id,
         )
 
     @classmethod

@@ -1,4 +1,5 @@
-"""TODO"""
+"""Platform variations of a content item: its text per platform, checked against the
+platform's rules, with media and a predicted engagement."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ from app.services.content.variations import VariationFields
 from schema.context import Info, current_loaders, visible_rows
 from schema.ids import parse_id
 from schema.lookahead import MISSING, Later, Missing
+from schema.types.analytics.prediction import (
+    PREDICTED_DESCRIPTION,
+    EngagementPrediction,
+    content_type_of,
+    predicted_engagement,
+)
 from schema.types.content.media import MediaAsset
 from schema.types.content.metrics import (
     METRICS_DESCRIPTION,
@@ -25,7 +32,7 @@ from schema.types.content.metrics import (
     TextMetrics,
 )
 from schema.types.errors import UserError
-from schema.types.vocabulary import Platform
+from schema.types.vocabulary import ContentType, Platform
 
 
 @strawberry.type(description="A platform rule the text or media breaks.")
@@ -74,6 +81,20 @@ class ContentVariation(relay.Node):
     @strawberry.field(description=WARNINGS_DESCRIPTION)
     def warnings(self) -> list[ContentWarning]:
         return ContentWarning.all_of(self.row.text_metrics)
+
+    @strawberry.field(
+        description=PREDICTED_DESCRIPTION + " Of the body on this platform, with its media."
+    )
+    async def predicted_engagement(self, info: Info) -> EngagementPrediction:
+        content_type = await content_type_of(info, self.row.content_id)
+        return await predicted_engagement(
+            info,
+            workspace_id=self.row.workspace_id,
+            text=self.row.body,
+            platform=self.row.platform,
+            content_type=content_type or ContentType.SOCIAL_POST.value,
+            has_media=bool(self.row.media_ids),
+        )
 
     @strawberry.field(description="Attached media, in order.", graphql_type=list[MediaAsset])
     def media(self, info: Info) -> list[MediaAsset] | Awaitable[list[MediaAsset]]:
