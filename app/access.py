@@ -145,6 +145,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "optimalPostingTimes": workspace(Action.CONTENT_READ),
     "insights": workspace(Action.CONTENT_READ),
     "engagementTrends": workspace(Action.CONTENT_READ),
+    "analyticsDashboard": workspace(Action.CONTENT_READ),
+    "exportAnalytics": workspace(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # Analytics: engagement events

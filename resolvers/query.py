@@ -10,6 +10,7 @@ from strawberry import relay
 from app.errors import BadUserInput
 from app.services.ops import health
 from resolvers.ai import AIQuery
+from resolvers.analytics.dashboard import DashboardQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
 from resolvers.analytics.timing import TimingQuery
@@ -50,6 +51,7 @@ class Query(
     PredictionQuery,
     TimingQuery,
     TrendsQuery,
+    DashboardQuery,
     WebhookQuery,
 ):
     @strawberry.field(

@@ -17,6 +17,7 @@ from app.models.vocabulary import (
     ContentType,
     ContentWarningCode,
     EngagementEventType,
+    ExportFormat,
     GenerationLength,
     GenerationOperation,
     Platform,
@@ -44,6 +45,7 @@ __all__ = [
     "ContentWarningCode",
     "Decision",
     "EngagementEventType",
+    "ExportFormat",
     "GenerationLength",
     "GenerationOperation",
     "JobStatus",
@@ -68,6 +70,14 @@ domain_enum(
         PredictionBasis.INSTANCE_MODEL: "The instance-wide prior: the workspace has too "
         "little history of its own yet.",
         PredictionBasis.NONE: "No model exists yet: no prediction is made.",
+    },
+)
+
+domain_enum(
+    ExportFormat,
+    description="The file format of an analytics export.",
+    values={
+        ExportFormat.CSV: "Comma-separated values, UTF-8, one row per item, platform and source."
     },
 )
 
