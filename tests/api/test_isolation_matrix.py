@@ -836,6 +836,14 @@ CALLS: dict[str, Call] = {
         'query($ws: ID!) { engagementTrends(workspaceId: $ws, interval: DAY, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z") { bucketStart views } }',
         lambda w, p: {"ws": w.ws},
     ),
+    "analyticsDashboard": (
+        'query($ws: ID!) { analyticsDashboard(workspaceId: $ws, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z") { posts impressions topPerformers { content { id } } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "exportAnalytics": (
+        'query($ws: ID!) { exportAnalytics(workspaceId: $ws, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z", format: CSV) { url } }',
+        lambda w, p: {"ws": w.ws},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},
