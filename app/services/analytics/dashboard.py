@@ -44,14 +44,17 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    distinct,
     func,
     literal,
     null,
     or_,
     select,
     true,
+    tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
@@ -205,20 +208,24 @@ def rollup_parts(period: Period) -> list[tuple[Any, datetime, datetime]]:
 
 
 def _first_party_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Select[Any]:
-    """Per (period, content, platform): first-party events from the rollups."""
+    """Per (period, content, platform): first-party events from the rollups. Each rollup
+    range is summed per (content, platform, type) first (cheap sums over many rollup
+    rows), then pivoted per type over those few."""
     parts = [
         select(
             literal(i, Integer).label("period"),
             table.content_id,
             table.platform,
             table.event_type,
-            table.events,
-            table.value_sum,
-        ).where(
+            func.sum(table.events).label("events"),
+            func.sum(table.value_sum).label("value_sum"),
+        )
+        .where(
             table.workspace_id == workspace_id,
             table.bucket_start >= lo,
             table.bucket_start < hi,
         )
+        .group_by(table.content_id, table.platform, table.event_type)
         for i, p in enumerate(periods)
         for table, lo, hi in rollup_parts(p)
     ]
@@ -244,12 +251,57 @@ def _first_party_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Sel
     ).group_by(buckets.c.period, buckets.c.content_id, buckets.c.platform)
 
 
+_SUMMED = (*COUNTERS, "rated_engaged", "rated_impressions", "ctr_clicks", "ctr_impressions")
+
+
 def grouped_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Any:
-    """Both sources' rows, one per (source, period, content, platform): the one statement
-    behind the dashboard and, for the current period alone, the export."""
+    """Both sources' rows, one per (source, period, content, platform): what the
+    dashboard folds and, for the current period alone, what the export streams."""
     return union_all(
         _platform_rows(workspace_id, periods), _first_party_rows(workspace_id, periods)
     )
+
+
+def dashboard_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Any:
+    """The dashboard's one statement: over grouped_rows, the totals per (source, period)
+    and per (source, period, platform) (GROUPING SETS), and the rows of the current
+    period's TOP_PERFORMERS items (ranked by engagements, both sources): a few dozen rows
+    whatever the number of items."""
+    g = grouped_rows(workspace_id, periods).cte("g").c
+    sums = [func.sum(g[k]).label(k) for k in _SUMMED]
+    totals = select(
+        case((func.grouping(g.platform) == 1, "total"), else_="platform").label("kind"),
+        g.source,
+        g.period,
+        g.platform,
+        cast(null(), PgUUID).label("content_id"),
+        func.sum(g.targets).label("targets"),
+        func.count(distinct(g.content_id)).label("content_items"),
+        *sums,
+    ).group_by(
+        func.grouping_sets(tuple_(g.source, g.period), tuple_(g.source, g.period, g.platform))
+    )
+    engaged = func.coalesce(g.likes, 0) + func.coalesce(g.comments, 0) + func.coalesce(g.shares, 0)
+    top = (
+        select(g.content_id)
+        .where(g.period == CURRENT)
+        .group_by(g.content_id)
+        .order_by(
+            func.sum(engaged).desc(), func.sum(func.coalesce(g.impressions, 0)).desc(), g.content_id
+        )
+        .limit(TOP_PERFORMERS)
+    )
+    performers = select(
+        literal("content", String).label("kind"),
+        g.source,
+        g.period,
+        g.platform,
+        g.content_id,
+        g.targets,
+        literal(0, Integer).label("content_items"),
+        *(g[k] for k in _SUMMED),
+    ).where(g.period == CURRENT, g.content_id.in_(top))
+    return union_all(totals, performers)
 
 
 # ---- folding the rows into figures ----------------------------------------------------
@@ -264,7 +316,7 @@ class Totals:
     """Sums over some grouped rows of one source (None: no row reported the counter)."""
 
     targets: int = 0
-    content_ids: set[uuid.UUID] = field(default_factory=set)
+    content_items: int = 0
     counters: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(COUNTERS))
     conversion_value: Decimal = Decimal(0)
     rate: tuple[int, int] = (0, 0)  # engagements, impressions that can support a rate
@@ -272,8 +324,8 @@ class Totals:
 
     def add(self, row: Any) -> None:
         if row.source == PLATFORM:
-            self.targets += int(row.targets)
-            self.content_ids.add(row.content_id)
+            self.targets += int(row.targets or 0)
+            self.content_items += int(row.content_items or 0)
         for name in COUNTERS:
             if name == "conversion_value":
                 continue
@@ -330,7 +382,7 @@ def _figures(totals: Totals, *, platform: bool) -> Figures:
     c = totals.counters
     return Figures(
         posts=totals.targets if platform else None,
-        content_items=len(totals.content_ids) if platform else None,
+        content_items=totals.content_items if platform else None,
         impressions=c["impressions"] if platform else c["impressions"] or 0,
         views=None if platform else c["views"] or 0,
         likes=c["likes"] if platform else c["likes"] or 0,
@@ -348,7 +400,7 @@ def _figures(totals: Totals, *, platform: bool) -> Figures:
 def _combined(platform: Totals, first_party: Totals) -> Figures:
     both = Totals(
         targets=platform.targets,
-        content_ids=platform.content_ids,
+        content_items=platform.content_items,
         rate=_plus(platform.rate, *first_party.rate),
         ctr=_plus(platform.ctr, *first_party.ctr),
         conversion_value=first_party.conversion_value,
@@ -503,16 +555,20 @@ async def dashboard(
     principal.require(workspace_id, Action.CONTENT_READ)
     period = checked_period(since, until)
     async with factory() as session:
-        rows = (await session.execute(grouped_rows(workspace_id, [period, period.previous]))).all()
-    current = [r for r in rows if r.period == CURRENT]
-    previous = [r for r in rows if r.period == PREVIOUS]
-    platforms = _platforms(current)
+        rows = (
+            await session.execute(dashboard_rows(workspace_id, [period, period.previous]))
+        ).all()
+
+    def of(kind: str, at: int) -> list[Any]:
+        return [r for r in rows if r.kind == kind and r.period == at]
+
+    platforms = _platforms(of("platform", CURRENT))
     return Dashboard(
         workspace_id=workspace_id,
         period=period,
-        current=_sources(current),
-        previous=_sources(previous),
+        current=_sources(of("total", CURRENT)),
+        previous=_sources(of("total", PREVIOUS)),
         platforms=platforms,
         top_platform=top_platform(platforms),
-        top_performers=_performers(current),
+        top_performers=_performers(of("content", CURRENT)),
     )
