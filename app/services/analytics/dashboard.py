@@ -207,27 +207,35 @@ def rollup_parts(period: Period) -> list[tuple[Any, datetime, datetime]]:
     return parts
 
 
-def _first_party_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Select[Any]:
+def _first_party_rows(
+    workspace_id: uuid.UUID, periods: Sequence[Period], detailed: Sequence[bool]
+) -> Select[Any]:
     """Per (period, content, platform): first-party events from the rollups. Each rollup
     range is summed per (content, platform, type) first (cheap sums over many rollup
-    rows), then pivoted per type over those few."""
+    rows), then pivoted per type over those few. A period not `detailed` is summed per
+    type alone (one row, content and platform null): the previous period needs totals."""
+
+    def part(i: int, table: Any, lo: datetime, hi: datetime) -> Select[Any]:
+        keys = (table.content_id, table.platform) if detailed[i] else ()
+        return (
+            select(
+                literal(i, Integer).label("period"),
+                *(keys or (cast(null(), PgUUID).label("content_id"),)),
+                *(() if keys else (cast(null(), String).label("platform"),)),
+                table.event_type,
+                func.sum(table.events).label("events"),
+                func.sum(table.value_sum).label("value_sum"),
+            )
+            .where(
+                table.workspace_id == workspace_id,
+                table.bucket_start >= lo,
+                table.bucket_start < hi,
+            )
+            .group_by(*keys, table.event_type)
+        )
+
     parts = [
-        select(
-            literal(i, Integer).label("period"),
-            table.content_id,
-            table.platform,
-            table.event_type,
-            func.sum(table.events).label("events"),
-            func.sum(table.value_sum).label("value_sum"),
-        )
-        .where(
-            table.workspace_id == workspace_id,
-            table.bucket_start >= lo,
-            table.bucket_start < hi,
-        )
-        .group_by(table.content_id, table.platform, table.event_type)
-        for i, p in enumerate(periods)
-        for table, lo, hi in rollup_parts(p)
+        part(i, table, lo, hi) for i, p in enumerate(periods) for table, lo, hi in rollup_parts(p)
     ]
     buckets = union_all(*parts).subquery("buckets")
 
@@ -254,11 +262,14 @@ def _first_party_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Sel
 _SUMMED = (*COUNTERS, "rated_engaged", "rated_impressions", "ctr_clicks", "ctr_impressions")
 
 
-def grouped_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Any:
+def grouped_rows(
+    workspace_id: uuid.UUID, periods: Sequence[Period], detailed: Sequence[bool] | None = None
+) -> Any:
     """Both sources' rows, one per (source, period, content, platform): what the
     dashboard folds and, for the current period alone, what the export streams."""
     return union_all(
-        _platform_rows(workspace_id, periods), _first_party_rows(workspace_id, periods)
+        _platform_rows(workspace_id, periods),
+        _first_party_rows(workspace_id, periods, detailed or [True] * len(periods)),
     )
 
 
@@ -267,7 +278,8 @@ def dashboard_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Any:
     and per (source, period, platform) (GROUPING SETS), and the rows of the current
     period's TOP_PERFORMERS items (ranked by engagements, both sources): a few dozen rows
     whatever the number of items."""
-    g = grouped_rows(workspace_id, periods).cte("g").c
+    g = grouped_rows(workspace_id, periods, [i == CURRENT for i in range(len(periods))])
+    g = g.cte("g").c
     sums = [func.sum(g[k]).label(k) for k in _SUMMED]
     totals = select(
         case((func.grouping(g.platform) == 1, "total"), else_="platform").label("kind"),
