@@ -211,52 +211,51 @@ def _first_party_rows(
     workspace_id: uuid.UUID, periods: Sequence[Period], detailed: Sequence[bool]
 ) -> Select[Any]:
     """Per (period, content, platform): first-party events from the rollups. Each rollup
-    range is summed per (content, platform, type) first (cheap sums over many rollup
-    rows), then pivoted per type over those few. A period not `detailed` is summed per
-    type alone (one row, content and platform null): the previous period needs totals."""
+    range is pivoted per type (FILTER) while it is summed per (content, platform), so the
+    aggregate keeps few groups (a hash in memory, no sort); the ranges are then added up.
+    A period not `detailed` is summed whole (one row, content and platform null): the
+    previous period needs totals only."""
 
     def part(i: int, table: Any, lo: datetime, hi: datetime) -> Select[Any]:
         keys = (table.content_id, table.platform) if detailed[i] else ()
+
+        def count(kind: E) -> Any:
+            return _sum(table.events, table.event_type == kind.value)
+
         return (
             select(
                 literal(i, Integer).label("period"),
                 *(keys or (cast(null(), PgUUID).label("content_id"),)),
                 *(() if keys else (cast(null(), String).label("platform"),)),
-                table.event_type,
-                func.sum(table.events).label("events"),
-                func.sum(table.value_sum).label("value_sum"),
+                *(count(_FP_TYPES[k]).label(k) for k in COUNTERS if k != "conversion_value"),
+                _sum(table.value_sum, table.event_type == E.CONVERSION.value).label(
+                    "conversion_value"
+                ),
             )
             .where(
                 table.workspace_id == workspace_id,
                 table.bucket_start >= lo,
                 table.bucket_start < hi,
             )
-            .group_by(*keys, table.event_type)
+            .group_by(*keys)
         )
 
     parts = [
         part(i, table, lo, hi) for i, p in enumerate(periods) for table, lo, hi in rollup_parts(p)
     ]
-    buckets = union_all(*parts).subquery("buckets")
-
-    def count(kind: E) -> Any:
-        return func.coalesce(_sum(buckets.c.events, buckets.c.event_type == kind.value), 0)
-
+    ranges = union_all(*parts).subquery("ranges").c
     return select(
         literal(FIRST_PARTY, String).label("source"),
-        buckets.c.period,
-        buckets.c.content_id,
-        buckets.c.platform,
+        ranges.period,
+        ranges.content_id,
+        ranges.platform,
         cast(null(), Integer).label("targets"),
-        *(count(_FP_TYPES[k]).label(k) for k in COUNTERS if k != "conversion_value"),
-        func.coalesce(
-            _sum(buckets.c.value_sum, buckets.c.event_type == E.CONVERSION.value), 0
-        ).label("conversion_value"),
+        *(func.coalesce(func.sum(ranges[k]), 0).label(k) for k in COUNTERS),
         cast(null(), Numeric).label("rated_engaged"),
         cast(null(), Numeric).label("rated_impressions"),
         cast(null(), Numeric).label("ctr_clicks"),
         cast(null(), Numeric).label("ctr_impressions"),
-    ).group_by(buckets.c.period, buckets.c.content_id, buckets.c.platform)
+    ).group_by(ranges.period, ranges.content_id, ranges.platform)
 
 
 _SUMMED = (*COUNTERS, "rated_engaged", "rated_impressions", "ctr_clicks", "ctr_impressions")
