@@ -61,7 +61,7 @@ from sqlalchemy.dialects import postgresql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest_bench import ApiServer
+from ingest_bench import ApiServer, cpu_stall, tree_cpu
 
 from app.db import create_engine, create_session_factory, plain_pg_url
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, with_database
@@ -449,7 +449,7 @@ async def explain(
 
 
 @contextlib.asynccontextmanager
-async def servers() -> AsyncIterator[tuple[str, str]]:
+async def servers() -> AsyncIterator[tuple[str, str, int | None]]:
     pg = redis = None
     database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     try:
@@ -459,7 +459,8 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
         if not redis_url:
             redis = EmbeddedRedis(DATA_DIR)
             redis_url = redis.start()
-        yield database_url, redis_url
+        pid = int((pg.pgdata / "postmaster.pid").read_text().split()[0]) if pg else None
+        yield database_url, redis_url, pid
     finally:
         if redis is not None:
             redis.stop()
@@ -468,7 +469,7 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    async with servers() as (admin_url, redis_url):
+    async with servers() as (admin_url, redis_url, pg_pid):
         args.admin_url = admin_url
         database_url = await _database(admin_url, keep=True)
         state = await load(database_url, args)
@@ -490,15 +491,25 @@ async def run(args: argparse.Namespace) -> int:
             async with httpx.AsyncClient(timeout=30) as http:
                 key, url, n = state["key"], server.url, args.requests
                 await timed(http, url, key, DASHBOARD, month, 10)  # warm: pools, caches
-                results = {
-                    "analyticsDashboard 30 days": await timed(http, url, key, DASHBOARD, month, n),
-                    "engagementTrends DAY 30 days": await timed(
-                        http, url, key, TRENDS, {**month, "interval": "DAY"}, n
-                    ),
-                    "engagementTrends HOUR 7 days": await timed(
-                        http, url, key, TRENDS, {**week, "interval": "HOUR"}, n
-                    ),
+                watched = {"api server": server.process.pid, "postgres": pg_pid}
+                operations = {
+                    "analyticsDashboard 30 days": (DASHBOARD, month),
+                    "engagementTrends DAY 30 days": (TRENDS, {**month, "interval": "DAY"}),
+                    "engagementTrends HOUR 7 days": (TRENDS, {**week, "interval": "HOUR"}),
                 }
+                results, cpu, pressure = {}, {}, {}
+                for name, (query, variables) in operations.items():
+                    before = {k: tree_cpu(pid) for k, pid in watched.items()}
+                    stall, began = cpu_stall(), time.perf_counter()
+                    results[name] = await timed(http, url, key, query, variables, n)
+                    seconds, end_stall = time.perf_counter() - began, cpu_stall()
+                    # CPU per request: what a request costs whatever the neighbours' load.
+                    cpu[name] = {
+                        k: round((tree_cpu(pid) - before[k]) / n * 1000, 1)
+                        for k, pid in watched.items()
+                    }
+                    if stall is not None and end_stall is not None:
+                        pressure[name] = f"{(end_stall - stall) / seconds:.0%}"
                 sample = await http.post(
                     url + "/graphql",
                     json={"query": DASHBOARD, "variables": month},
@@ -508,7 +519,14 @@ async def run(args: argparse.Namespace) -> int:
             server.stop()
         if args.explain:
             print(await explain(database_url, state, anchor - timedelta(days=30), anchor))
-    figures = {name: summary(samples) for name, samples in results.items()}
+    figures = {
+        name: {
+            **summary(samples),
+            "cpu_ms_per_request": cpu[name],
+            "cpu_pressure": pressure.get(name, "n/a"),
+        }
+        for name, samples in results.items()
+    }
     headline = sample.json()["data"]["analyticsDashboard"]
     print(
         json.dumps(
