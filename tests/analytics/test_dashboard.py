@@ -11,7 +11,8 @@ import httpx
 from starlette.applications import Starlette
 
 from app.models.vocabulary import Platform
-from app.services.analytics import dashboard, rollups
+from app.services.analytics import dashboard_rows as dashboard
+from app.services.analytics import rollups
 from tests.analytics.conftest import seed_content, seed_target
 from tests.analytics.dashboard_data import SINCE, UNTIL, at, build, build_other, query, snapshot
 from tests.api.test_query_counts import count_statements

@@ -17,7 +17,8 @@ from starlette.applications import Starlette
 
 from app.models import ApiKey
 from app.models.vocabulary import ExportFormat
-from app.services.analytics import dashboard, export
+from app.services.analytics import dashboard_rows as dashboard
+from app.services.analytics import export
 from tests.analytics.dashboard_data import FORMULA_TITLE, SINCE, UNTIL, build, build_other, query
 from tests.engagement.conftest import Tenant
 from tests.helpers import gql

@@ -11,8 +11,9 @@ then the signer's access is read again from the database and checked with
 link. The token never goes into logs or error messages.
 
 The CSV: one row per (content item, platform, source) with the counters the dashboard
-sums, read from dashboard.grouped_rows for the period alone (so the columns' sums are the
-dashboard's figures), ordered by item, streamed from a server-side cursor in batches.
+sums, read from dashboard_rows.grouped_rows for the period alone (so the columns' sums
+are the dashboard's figures), ordered by item, streamed from a server-side cursor in
+batches.
 No totals row: a sum row would double any sum a spreadsheet makes of a column, and the
 dashboard already shows the totals. Unknown platform counters are empty cells. Text cells
 starting with = + - @ tab or CR are prefixed with ' so a spreadsheet never runs them.
@@ -41,7 +42,7 @@ from app.errors import BadUserInput
 from app.models import ApiKey, Content, Membership, User, Workspace
 from app.models.vocabulary import ExportFormat
 from app.permissions import Action, Role
-from app.services.analytics import dashboard
+from app.services.analytics import dashboard_rows as rows
 
 PATH = "/analytics/export"
 LINK_LIFETIME = timedelta(minutes=10)
@@ -77,7 +78,7 @@ class Grant:
     workspace_id: uuid.UUID
     subject_kind: str  # "user" | "api_key"
     subject_id: uuid.UUID
-    period: dashboard.Period
+    period: rows.Period
     format: ExportFormat
     expires_at: datetime
 
@@ -142,7 +143,7 @@ def verify(secret: str, token: str, now: datetime) -> Grant:
             workspace_id=uuid.UUID(claims["w"]),
             subject_kind=str(claims["k"]),
             subject_id=uuid.UUID(claims["s"]),
-            period=dashboard.Period(
+            period=rows.Period(
                 datetime.fromisoformat(claims["f"]), datetime.fromisoformat(claims["t"])
             ),
             format=ExportFormat(claims["x"]),
@@ -167,7 +168,7 @@ def create_link(
 ) -> ExportLink:
     """A link for a member who may read the workspace's analytics (viewer and up)."""
     principal.require(workspace_id, Action.CONTENT_READ)
-    period = dashboard.checked_period(since, until)
+    period = rows.checked_period(since, until)
     if principal.user_id is not None:
         kind, subject = "user", principal.user_id
     elif principal.api_key_id is not None:
@@ -241,7 +242,7 @@ def safe_cell(value: Any) -> Any:
 
 
 def _query(grant: Grant) -> Any:
-    grouped = dashboard.grouped_rows(grant.workspace_id, [grant.period]).subquery("g")
+    grouped = rows.grouped_rows(grant.workspace_id, [grant.period]).subquery("g")
     g = grouped.c
     return (
         select(grouped, Content.title)
@@ -257,7 +258,7 @@ def _count(value: Any) -> int | str:
 
 
 def _line(row: Any) -> list[Any]:
-    is_platform = row.source == dashboard.PLATFORM
+    is_platform = row.source == rows.PLATFORM
     counters = [row.likes, row.comments, row.shares]
     known = [int(c) for c in counters if c is not None]
     return [
@@ -266,7 +267,7 @@ def _line(row: Any) -> list[Any]:
         row.source,
         safe_cell(row.platform or ""),
         int(row.targets) if is_platform else "",
-        *(_count(getattr(row, k)) for k in dashboard.COUNTERS if k != "conversion_value"),
+        *(_count(getattr(row, k)) for k in rows.COUNTERS if k != "conversion_value"),
         "" if row.conversion_value is None else format(row.conversion_value.normalize(), "f"),
         sum(known) if known else "",
     ]

@@ -9,7 +9,7 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from app.services.analytics import dashboard, export
+from app.services.analytics import dashboard, dashboard_rows, export
 from schema.context import Info
 from schema.ids import to_global_id
 from schema.types.content.items import Content
@@ -169,7 +169,7 @@ class AnalyticsDashboard:
         "one with the most engagements; null without any."
     )
     top_performers: list[DashboardPerformer] = strawberry.field(
-        description=f"The {dashboard.TOP_PERFORMERS} content items with the most engagements "
+        description=f"The {dashboard_rows.TOP_PERFORMERS} content items with the most engagements "
         "in the period (both sources), best first."
     )
     change: DashboardChanges = strawberry.field(
