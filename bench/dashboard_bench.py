@@ -2,6 +2,9 @@
 over 30 days, HOUR over 7 days) on a workspace with 10,000,000 first-party events and
 thousands of published posts with metric snapshots, through the real GraphQL endpoint.
 
+Longer than 400 lines because it is one self-contained benchmark script (data generation,
+loading, servers, clients, report) meant to be read and run alone.
+
 Not a test: it prints figures. It uses DATABASE_URL / REDIS_URL if set, else an embedded
 Postgres and Redis kept in /tmp/bench-dashboard-smartcontent, database `bench_dashboard`
 (migrated to head on every run). The data, generated with a fixed seed:
@@ -33,9 +36,6 @@ the target (dashboard p95 < 100 ms), with EXPLAIN ANALYZE of the dashboard's sta
     .venv/bin/python bench/dashboard_bench.py --events 1000000 --requests 100
 
 Exit code 0 when the target is met, 1 otherwise, 130 when interrupted.
-
-Longer than 400 lines because it is one self-contained benchmark script (data generation,
-loading, servers, clients, report) meant to be read and run alone.
 """
 
 from __future__ import annotations
