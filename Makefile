@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest clean
+.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest bench-dashboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-generation: $(STAMP)
 # EVENTS=100000 for a quick run.
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py $(if $(EVENTS),--events $(EVENTS))
+
+# 10,000,000 events (cached in /tmp/bench-dashboard-smartcontent); EVENTS=1000000 for a quick run.
+bench-dashboard: $(STAMP)
+	$(BIN)/python bench/dashboard_bench.py $(if $(EVENTS),--events $(EVENTS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -148,6 +148,8 @@ OPERATION_ACCESS: dict[str, Rule] = {
     "recommendations": workspace(Action.CONTENT_READ),
     "compareContent": hidden(Action.CONTENT_READ),
     "campaignPerformance": hidden(Action.CONTENT_READ),
+    "analyticsDashboard": workspace(Action.CONTENT_READ),
+    "exportAnalytics": workspace(Action.CONTENT_READ),
     "engagementModels": workspace(Action.CONTENT_READ),
     "trainEngagementModel": workspace(Action.CONTENT_EDIT),
     # A/B tests: addressed by their own id (or their content's) they are HIDDEN outside

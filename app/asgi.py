@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from app import __version__
 from app.db import create_engine, create_read_session_factory, create_session_factory
+from app.http import analytics_export as export_routes
 from app.http import ingest as ingest_routes
 from app.http import oauth as oauth_routes
 from app.http import ops
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/media/{key:path}", ops.media, methods=["GET"]),
         Route("/oauth/{platform}/callback", oauth_routes.callback, methods=["GET"]),
         Route(ingest_routes.PATH, ingest_routes.ingest_events, methods=["POST"]),
+        Route(export_routes.PATH, export_routes.download, methods=["GET"]),
         # Every method reaches the view, which answers 405 with a GraphQL error and `Allow`.
         Route("/graphql", view),
         WebSocketRoute("/graphql", view),

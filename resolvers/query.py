@@ -13,6 +13,7 @@ from resolvers.ai import AIQuery
 from resolvers.analytics.ab_tests import AbTestQuery
 from resolvers.analytics.campaigns import CampaignPerformanceQuery
 from resolvers.analytics.comparison import ComparisonQuery
+from resolvers.analytics.dashboard import DashboardQuery
 from resolvers.analytics.performance import PerformanceQuery
 from resolvers.analytics.prediction import PredictionQuery
 from resolvers.analytics.recommendations import RecommendationsQuery
@@ -58,6 +59,7 @@ class Query(
     RecommendationsQuery,
     ComparisonQuery,
     CampaignPerformanceQuery,
+    DashboardQuery,
     WebhookQuery,
 ):
     @strawberry.field(

@@ -1,5 +1,6 @@
 """SQLAlchemy models. Import every model here so Alembic sees the whole metadata."""
 
+from app.models import dashboard_indexes as dashboard_indexes
 from app.models.ab_tests import AbTest, AbTestArm
 from app.models.base import Base
 from app.models.content import (

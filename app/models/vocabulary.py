@@ -147,6 +147,12 @@ class TimingSource(StrEnum):
     PLATFORM_PRIOR = "PLATFORM_PRIOR"
 
 
+class ExportFormat(StrEnum):
+    """The file format of an analytics export (app/services/analytics/export.py)."""
+
+    CSV = "CSV"
+
+
 class TrendInterval(StrEnum):
     """The bucket of an engagement trend (app/services/analytics/trends.py)."""
 

@@ -1,7 +1,7 @@
 """A/B tests: a content item against its variants, and each test's arms
 
 Revision ID: 0019_ab_tests
-Revises: 0016_event_variants
+Revises: 0017_dashboard
 Create Date: 2026-12-02 06:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_ab_tests"
-down_revision: str | None = "0016_event_variants"
+down_revision: str | None = "0017_dashboard"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

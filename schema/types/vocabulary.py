@@ -21,6 +21,7 @@ from app.models.vocabulary import (
     ContentWarningCode,
     EngagementEventType,
     FigureSource,
+    ExportFormat,
     GenerationLength,
     GenerationOperation,
     PerformanceMetric,
@@ -55,6 +56,7 @@ __all__ = [
     "Decision",
     "EngagementEventType",
     "FigureSource",
+    "ExportFormat",
     "GenerationLength",
     "GenerationOperation",
     "JobStatus",
@@ -94,6 +96,14 @@ domain_enum(
         "published on a connected platform, with the platforms to take them to.",
         RecommendationKind.SIMILAR_HIGH_PERFORMERS: "Past top performers nearest in meaning "
         "to a draft (or to the workspace's recent drafts).",
+    },
+)
+
+domain_enum(
+    ExportFormat,
+    description="The file format of an analytics export.",
+    values={
+        ExportFormat.CSV: "Comma-separated values, UTF-8, one row per item, platform and source."
     },
 )
 

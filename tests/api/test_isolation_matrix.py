@@ -894,6 +894,14 @@ CALLS: dict[str, Call] = {
         "query($id: ID!) { campaignPerformance(campaignId: $id) { publishedPosts figures { likes } events { views } contents { rank } } }",
         lambda w, p: {"id": _gid("Campaign", w.campaign_id)},
     ),
+    "analyticsDashboard": (
+        'query($ws: ID!) { analyticsDashboard(workspaceId: $ws, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z") { posts impressions topPerformers { content { id } } } }',
+        lambda w, p: {"ws": w.ws},
+    ),
+    "exportAnalytics": (
+        'query($ws: ID!) { exportAnalytics(workspaceId: $ws, from: "2026-11-01T00:00:00Z", to: "2026-11-08T00:00:00Z", format: CSV) { url } }',
+        lambda w, p: {"ws": w.ws},
+    ),
     "engagementModels": (
         "query($ws: ID!) { engagementModels(workspaceId: $ws) { version } }",
         lambda w, p: {"ws": w.ws},
