@@ -13,6 +13,7 @@ from app.models.content import (
     ReviewLink,
 )
 from app.models.engagement import (
+    EngagementBatch,
     EngagementDaily,
     EngagementEvent,
     EngagementEventId,
@@ -53,6 +54,7 @@ __all__ = [
     "ContentVariant",
     "ContentVariation",
     "ContentVersion",
+    "EngagementBatch",
     "EngagementDaily",
     "EngagementEvent",
     "EngagementEventId",

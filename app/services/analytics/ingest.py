@@ -19,8 +19,10 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import itemgetter
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,7 +46,6 @@ _STAGE = "engagement_stage"
 _CREATE_STAGE = text(
     f"""
     CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
-        ord integer NOT NULL,
         event_id text COLLATE "C" NOT NULL,
         content_id uuid NOT NULL,
         target_id uuid,
@@ -58,7 +59,6 @@ _CREATE_STAGE = text(
     """
 )
 _STAGE_COLUMNS = (
-    "ord",
     "event_id",
     "content_id",
     "target_id",
@@ -79,34 +79,54 @@ _LOOKUP = """
       FROM post_targets t JOIN scheduled_posts p ON p.id = t.post_id
      WHERE t.workspace_id = $1 AND t.id = ANY($3::text[]::uuid[])
 """
-# Identities in event-id order (so concurrent batches lock the same keys in the same order
-# and cannot deadlock); the first of duplicates within the batch wins. The nil UUID is
-# NO_TARGET.
-_INSERT = """
-    WITH s AS (
-        SELECT DISTINCT ON (event_id) * FROM engagement_stage ORDER BY event_id, ord
+# The common case, a batch of new events: plain inserts (no ON CONFLICT arbiter, no join,
+# nothing returned), about half the cost of _INSERT_SOME (bench/README.md). A stored id (a
+# retry; or a concurrent batch's uncommitted one, once that commits) fails the identity
+# insert with a unique violation, and _INSERT_SOME runs instead: exactly once either way.
+# The staged rows are in event-id order (the COPY's), so concurrent batches take their
+# keys in the same order. The batch row is what the rollup worker counts (rollups.py).
+_INSERT_NEW = """
+    WITH batch AS (
+        INSERT INTO engagement_batches (workspace_id, events, first_at, last_at)
+        VALUES ($1, $2, $3, $4)
+        RETURNING id
     ), ids AS (
         INSERT INTO engagement_event_ids (workspace_id, event_id, occurred_at)
-        SELECT $1, event_id, occurred_at FROM s
+        SELECT $1, event_id, occurred_at FROM engagement_stage
+    )
+    INSERT INTO engagement_events (workspace_id, event_id, content_id, target_id, platform,
+                                   event_type, occurred_at, value, properties, variant,
+                                   batch_id)
+    SELECT $1, s.event_id, s.content_id, s.target_id, s.platform, s.event_type,
+           s.occurred_at, s.value, s.properties, nullif(s.variant, ''),
+           (SELECT id FROM batch)
+      FROM engagement_stage s
+"""
+# With duplicates: identities ON CONFLICT DO NOTHING (in event-id order), the raw rows of
+# the identities inserted, and the batch row when any was. Duplicates are exactly the
+# staged events it does not insert.
+_INSERT_SOME = """
+    WITH batch AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('engagement_batches', 'id')) AS id
+    ), ids AS (
+        INSERT INTO engagement_event_ids (workspace_id, event_id, occurred_at)
+        SELECT $1, event_id, occurred_at FROM engagement_stage ORDER BY event_id
         ON CONFLICT DO NOTHING
         RETURNING event_id
     ), raw AS (
         INSERT INTO engagement_events (workspace_id, event_id, content_id, target_id,
-                                       platform, event_type, occurred_at, value, properties,
-                                       variant)
+                                       platform, event_type, occurred_at, value,
+                                       properties, variant, batch_id)
         SELECT $1, s.event_id, s.content_id, s.target_id, s.platform, s.event_type,
-               s.occurred_at, s.value, s.properties, nullif(s.variant, '')
-          FROM s JOIN ids USING (event_id)
-        RETURNING content_id, target_id, platform, event_type, occurred_at, value, variant
-    ), deltas AS (
-        INSERT INTO engagement_rollup_deltas (workspace_id, bucket_start, content_id,
-                                              target_id, platform, event_type, variant,
-                                              events, value_sum)
-        SELECT $1, date_trunc('hour', occurred_at, 'UTC'), content_id,
-               coalesce(target_id, '00000000-0000-0000-0000-000000000000'::uuid),
-               platform, event_type, coalesce(variant, ''), count(*), coalesce(sum(value), 0)
-          FROM raw
-         GROUP BY 2, 3, 4, 5, 6, 7
+               s.occurred_at, s.value, s.properties, nullif(s.variant, ''),
+               (SELECT id FROM batch)
+          FROM engagement_stage s JOIN ids USING (event_id)
+        RETURNING occurred_at
+    ), b AS (
+        INSERT INTO engagement_batches (id, workspace_id, events, first_at, last_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT (SELECT id FROM batch), $1, count(*), min(occurred_at), max(occurred_at)
+          FROM raw HAVING count(*) > 0
     )
     SELECT count(*) FROM raw
 """
@@ -187,11 +207,11 @@ async def record(
             await session.execute(_CREATE_STAGE)  # also begins the transaction
             connection = await session.connection()
             driver: Any = (await connection.get_raw_connection()).driver_connection
-            records = await _owned(driver, workspace_id, good, refused)
+            records, repeated = await _owned(driver, workspace_id, good, refused)
             if records:
                 await driver.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
-                report.accepted = int(await driver.fetchval(_INSERT, workspace_id))
-                report.duplicate = len(records) - report.accepted
+                report.accepted = await _store(driver, workspace_id, records)
+            report.duplicate = repeated + len(records) - report.accepted
             if report.accepted:
                 audit.record(
                     session,
@@ -209,11 +229,29 @@ async def record(
     return report
 
 
+async def _store(driver: Any, workspace_id: uuid.UUID, records: list[tuple[Any, ...]]) -> int:
+    """Store the staged events not stored yet; returns how many were."""
+    times = [r[_TIME] for r in records]
+    await driver.execute("SAVEPOINT engagement_new")
+    try:
+        await driver.execute(_INSERT_NEW, workspace_id, len(records), min(times), max(times))
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        # A stored id: back to before the plain inserts (the staged rows stay).
+        await driver.execute("ROLLBACK TO SAVEPOINT engagement_new")
+        return int(await driver.fetchval(_INSERT_SOME, workspace_id))
+    await driver.execute("RELEASE SAVEPOINT engagement_new")
+    return len(records)
+
+
+_TIME = _STAGE_COLUMNS.index("occurred_at")
+
+
 async def _owned(
     driver: Any, workspace_id: uuid.UUID, good: list[CheckedEvent], refused: list[Refusal]
-) -> list[tuple[Any, ...]]:
-    """The staging rows of the events whose content / target is the workspace's; the
-    others join `refused`."""
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The staging rows of the events whose content / target is the workspace's, in
+    event-id order, the first of each id only, and how many repeated an earlier event of
+    the batch; the others join `refused`."""
     content_ids = {e.content_id for e in good if e.content_id is not None}
     target_ids = {e.target_id for e in good if e.target_id is not None}
     contents: set[str] = set()
@@ -224,6 +262,8 @@ async def _owned(
         else:
             contents.add(str(row["id"]))
     records: list[tuple[Any, ...]] = []
+    ids: set[str] = set()
+    repeated = 0
     for event in good:
         platform = None
         content_id = event.content_id
@@ -241,9 +281,12 @@ async def _owned(
         elif content_id not in contents:
             refused.append(Refusal(event.position, event.event_id, "contentId: no such content"))
             continue
+        if event.event_id in ids:
+            repeated += 1  # `good` is in batch order: the first of an id wins
+            continue
+        ids.add(event.event_id)
         records.append(
             (
-                event.position,
                 event.event_id,
                 content_id,
                 event.target_id,
@@ -255,4 +298,6 @@ async def _owned(
                 event.variant,
             )
         )
-    return records
+    # Bytewise (COLLATE "C") order is code point order: Python's.
+    records.sort(key=itemgetter(0))
+    return records, repeated

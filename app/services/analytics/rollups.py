@@ -39,15 +39,41 @@ ROLLUP_FUNCTION = "rollup_engagement"
 # Any constant shared by every applier (pg_advisory_xact_lock's key space is global).
 _LOCK_KEY = 0x656E6761  # "enga"
 CHUNK = 50_000
+# Batches per transaction: up to INGEST_MAX_EVENTS raw rows each.
+BATCH_CHUNK = 20
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_APPLY = text(
-    """
+# Deltas: what ingest wrote before batches (revision 0020); nothing writes them now.
+_DELTAS = """
     WITH taken AS (
         DELETE FROM engagement_rollup_deltas
          WHERE id IN (SELECT id FROM engagement_rollup_deltas ORDER BY id LIMIT :chunk)
         RETURNING workspace_id, bucket_start, content_id, target_id, platform, event_type,
                   variant, events, value_sum
+"""
+# The raw rows of the batches taken: the range of ids for the BRIN index, the times for
+# partition pruning, the ids themselves for the exact set.
+_BATCH_ROWS = """
+    WITH taken AS (
+        SELECT workspace_id, date_trunc('hour', occurred_at, 'UTC') AS bucket_start,
+               content_id,
+               coalesce(target_id, '00000000-0000-0000-0000-000000000000'::uuid) AS target_id,
+               max(platform) AS platform, event_type, coalesce(variant, '') AS variant,
+               count(*) AS events, coalesce(sum(value), 0) AS value_sum
+          FROM engagement_events
+         WHERE batch_id BETWEEN :low AND :high AND batch_id = ANY(CAST(:ids AS bigint[]))
+           AND occurred_at BETWEEN :first AND :last
+         GROUP BY 1, 2, 3, 4, 6, 7
+"""
+_TAKE_BATCHES = text(
+    """
+    DELETE FROM engagement_batches
+     WHERE id IN (SELECT id FROM engagement_batches ORDER BY id LIMIT :chunk)
+    RETURNING id, first_at, last_at
+    """
+)
+# Adds `taken` (counts per hour bucket, content, target, type and variant) to the rollups.
+_ADD = """
     ), hourly AS (
         SELECT workspace_id, bucket_start, content_id, target_id, event_type, variant,
                max(platform) AS platform, sum(events) AS events, sum(value_sum) AS value_sum
@@ -80,8 +106,9 @@ _APPLY = text(
                       updated_at = now()
     )
     SELECT count(*) FROM taken
-    """
-)
+"""
+_APPLY_DELTAS = text(_DELTAS + _ADD)
+_APPLY_BATCHES = text(_BATCH_ROWS + _ADD)
 
 
 class Enqueuer(Protocol):
@@ -108,15 +135,35 @@ async def request(enqueuer: Enqueuer | None, coalesce_seconds: float) -> None:
         log.warning("engagement_rollup_request_failed", error=repr(exc))
 
 
-async def apply_pending(factory: async_sessionmaker[AsyncSession], chunk: int = CHUNK) -> int:
-    """Add every pending delta to the rollups; returns how many deltas were applied."""
+async def apply_pending(
+    factory: async_sessionmaker[AsyncSession], chunk: int = CHUNK, batches: int = BATCH_CHUNK
+) -> int:
+    """Add every pending delta and batch to the rollups, `chunk` deltas or `batches`
+    batches per transaction; returns how many deltas and batches were applied."""
     applied = 0
     while True:
         async with factory() as session, session.begin():
             await session.execute(_LOCK, {"key": _LOCK_KEY})
-            taken = int((await session.execute(_APPLY, {"chunk": chunk})).scalar_one())
+            taken = int((await session.execute(_APPLY_DELTAS, {"chunk": chunk})).scalar_one())
         applied += taken
         if taken < chunk:
+            break
+    while True:
+        async with factory() as session, session.begin():
+            await session.execute(_LOCK, {"key": _LOCK_KEY})
+            rows = (await session.execute(_TAKE_BATCHES, {"chunk": batches})).all()
+            if rows:
+                ids = [row.id for row in rows]
+                bounds = {
+                    "ids": ids,
+                    "low": min(ids),
+                    "high": max(ids),
+                    "first": min(row.first_at for row in rows),
+                    "last": max(row.last_at for row in rows),
+                }
+                await session.execute(_APPLY_BATCHES, bounds)
+        applied += len(rows)
+        if len(rows) < batches:
             return applied
 
 
