@@ -242,9 +242,14 @@ async def _store(driver: Any, workspace_id: uuid.UUID, records: list[tuple[Any, 
     except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
         # A stored id: back to before the plain inserts (the staged rows stay).
         await driver.execute("ROLLBACK TO SAVEPOINT engagement_new")
-        return int(await driver.fetchval(_INSERT_SOME, workspace_id))
+        return await _store_some(driver, workspace_id)
     await driver.execute("RELEASE SAVEPOINT engagement_new")
     return len(records)
+
+
+async def _store_some(driver: Any, workspace_id: uuid.UUID) -> int:
+    """The staged events whose ids are not stored yet (some are)."""
+    return int(await driver.fetchval(_INSERT_SOME, workspace_id))
 
 
 async def _owned(
