@@ -174,7 +174,7 @@ async def apply_pending(
 
 
 async def run_forever(factory: async_sessionmaker[AsyncSession], interval_seconds: float) -> None:
-    """The worker's sweep: apply pending deltas every `interval_seconds`."""
+    """The worker's sweep: apply pending batches (and deltas) every `interval_seconds`."""
     while True:
         try:
             await apply_pending(factory)
