@@ -1,7 +1,8 @@
 """Benchmark engagement ingest: N events (1,000,000 by default) through
 `POST /ingest/events` on a real API server (`smartcontent serve`, uvicorn, a child
-process), in batches of 10,000 from a few concurrent clients, beside raw COPY of the same
-rows into the same table (the physical limit on this machine), with the machine's load.
+process with --workers processes), in batches of 10,000 from a few concurrent clients,
+beside raw COPY of the same rows into the same table (the physical limit on this
+machine), with the machine's load.
 
 Longer than 400 lines because it is one script a newcomer runs: servers, seeding, the
 clients, both measurements and the CPU accounting side by side.
@@ -15,16 +16,18 @@ serialised before the clock starts. Then:
 
 1. ingest: the batches are POSTed by --clients concurrent clients; events/s is N over the
    wall time from the first request to the last answer (accepted must equal N);
-2. raw COPY: the tables are emptied, and the same rows (already as Python tuples) are
+2. the rollup worker's share, off the ingest path and not in the ratio: the time and
+   Postgres CPU of `rollups.apply_pending` counting every ingested batch into the rollups;
+3. raw COPY: the tables are emptied, and the same rows (already as Python tuples) are
    COPYed straight into `engagement_events` over --clients connections, batch by batch;
-3. the ratio ingest / raw COPY against the target (>= 50 %).
+4. the ratio ingest / raw COPY against the target (>= 50 %).
 
 CPU pressure (Linux PSI: the share of time some task waited for a CPU) and the load
 average are printed per phase: this machine is shared, and the figures mean little when
 others were busy.
 
     make bench-ingest
-    .venv/bin/python bench/ingest_bench.py --events 100000 --clients 3
+    .venv/bin/python bench/ingest_bench.py --events 100000 --clients 3 --workers 2
 
 Exit code 0 when the target is met, 1 otherwise, 130 when interrupted.
 """
@@ -59,7 +62,7 @@ from app.db import create_engine, create_session_factory, plain_pg_url
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, with_database
 from app.migrate import upgrade_head
 from app.security import tokens
-from app.services.analytics import partitions
+from app.services.analytics import partitions, rollups
 from app.settings import Settings
 
 DATA_DIR = Path("/tmp/bench-ingest-smartcontent")
@@ -251,7 +254,7 @@ def _records(
 class ApiServer:
     """`smartcontent serve` as a child process (its event loop is not the clients')."""
 
-    def __init__(self, database_url: str, redis_url: str) -> None:
+    def __init__(self, database_url: str, redis_url: str, workers: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir = DATA_DIR / "app"
@@ -279,6 +282,8 @@ class ApiServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--workers",
+                str(workers),
             ],
             env=env,
             cwd=data_dir,
@@ -361,7 +366,8 @@ async def _empty(database_url: str) -> None:
     conn = await asyncpg.connect(plain_pg_url(database_url))
     try:
         await conn.execute(
-            "TRUNCATE engagement_events, engagement_event_ids, engagement_rollup_deltas"
+            "TRUNCATE engagement_events, engagement_event_ids, engagement_rollup_deltas, "
+            "engagement_batches"
         )
         await conn.execute("CHECKPOINT")
     finally:
@@ -396,7 +402,7 @@ async def run(args: argparse.Namespace) -> int:
         records = _records(workspace, events)
         batches = [records[i : i + args.batch] for i in range(0, len(records), args.batch)]
         del events
-        server = ApiServer(database_url, redis_url)
+        server = ApiServer(database_url, redis_url, args.workers)
         await server.wait_ready()
         # One small batch first: connections, caches and the staging table warm.
         warm = orjson.dumps(
@@ -419,6 +425,12 @@ async def run(args: argparse.Namespace) -> int:
         async with measured(phases, watched):
             totals = await _ingest(server.url, key, bodies, args.clients)
         stored = await _count(database_url)
+        # The rollup worker's share, off the ingest path: counting the batches into the
+        # hourly and daily rollups (what `rollup_engagement` does within seconds).
+        engine = create_engine(database_url, settings, application_name="bench")
+        async with measured(phases, {"postgres": pg_pid}):
+            applied = await rollups.apply_pending(create_session_factory(engine))
+        await engine.dispose()
         server.stop()
         server = None
         await _empty(database_url)
@@ -426,30 +438,39 @@ async def run(args: argparse.Namespace) -> int:
         async with measured(phases, {"postgres": pg_pid}):
             await _raw_copy(database_url, batches, args.clients)
         copied = await _count(database_url)
-        ingest_rate = args.events / phases[0].seconds
-        copy_rate = args.events / phases[1].seconds
+        ingest, rollup, copy = phases
+        ingest_rate = args.events / ingest.seconds
+        copy_rate = args.events / copy.seconds
         ratio = ingest_rate / copy_rate
-        cpu_ingest = sum(phases[0].cpu.values()) / args.events * 1e6
-        cpu_copy = sum(phases[1].cpu.values()) / args.events * 1e6
+        cpu_ingest = sum(ingest.cpu.values()) / args.events * 1e6
+        cpu_copy = sum(copy.cpu.values()) / args.events * 1e6
         report = {
             "events": args.events,
             "batch": args.batch,
             "clients": args.clients,
+            "api_workers": args.workers,
             "ingest": {
                 **totals,
                 "stored": stored,
-                "seconds": round(phases[0].seconds, 2),
+                "seconds": round(ingest.seconds, 2),
                 "events_per_second": round(ingest_rate),
-                "machine": phases[0].describe(),
-                "cpu_seconds": {k: round(v, 1) for k, v in phases[0].cpu.items()},
+                "machine": ingest.describe(),
+                "cpu_seconds": {k: round(v, 1) for k, v in ingest.cpu.items()},
                 "cpu_us_per_event": round(cpu_ingest, 1),
+            },
+            "rollup_after_ingest": {
+                "batches": applied,
+                "seconds": round(rollup.seconds, 2),
+                "events_per_second": round(args.events / rollup.seconds),
+                "machine": rollup.describe(),
+                "cpu_us_per_event": round(sum(rollup.cpu.values()) / args.events * 1e6, 1),
             },
             "raw_copy": {
                 "stored": copied,
-                "seconds": round(phases[1].seconds, 2),
+                "seconds": round(copy.seconds, 2),
                 "rows_per_second": round(copy_rate),
-                "machine": phases[1].describe(),
-                "cpu_seconds": {k: round(v, 1) for k, v in phases[1].cpu.items()},
+                "machine": copy.describe(),
+                "cpu_seconds": {k: round(v, 1) for k, v in copy.cpu.items()},
                 "cpu_us_per_row": round(cpu_copy, 1),
             },
             "ratio": round(ratio, 3),
@@ -479,6 +500,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=10_000, help="events per request")
     parser.add_argument("--clients", type=int, default=3, help="concurrent clients")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="API server processes (one per core)"
+    )
     parser.add_argument("--contents", type=int, default=100, help="content items")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

@@ -15,6 +15,7 @@ from app.models.content import (
     ReviewLink,
 )
 from app.models.engagement import (
+    EngagementBatch,
     EngagementDaily,
     EngagementEvent,
     EngagementEventId,
@@ -57,6 +58,7 @@ __all__ = [
     "ContentVariant",
     "ContentVariation",
     "ContentVersion",
+    "EngagementBatch",
     "EngagementDaily",
     "EngagementEvent",
     "EngagementEventId",

@@ -5,19 +5,22 @@ Why a separate identity table: Postgres requires a unique index on a partitioned
 include the partition key, so `UNIQUE (workspace_id, event_id)` cannot be enforced on
 `engagement_events` itself (partitioned on `occurred_at`); with the time in the key, the
 same event re-sent with another `occurredAt` would be stored twice. `engagement_event_ids`
-is a plain table whose primary key is the event's identity: ingest inserts there first
-(ON CONFLICT DO NOTHING) and writes the raw row only for the identities it inserted, in
-the same statement, so an event id is stored once whatever its time.
+is a plain table whose primary key is the event's identity: ingest inserts the batch's
+identities there (a plain INSERT; ON CONFLICT DO NOTHING when that finds a duplicate) and
+writes the raw rows only for the identities it inserted, in the same transaction, so an
+event id is stored once whatever its time.
 
 The raw table's partitions (`engagement_events_y2026m12`, ... and the default one that
 catches any month without its own) live in the `engagement_partitions` schema: they are
 created at run time (app/services/analytics/partitions.py), not by migrations, and the
 metadata only knows the parent.
 
-Rollups are kept by adding deltas (app/services/analytics/rollups.py): each ingest writes,
-in its own transaction, one `engagement_rollup_deltas` row per (hour bucket, content,
-target, type, A/B variant) it actually inserted; the worker consumes deltas and adds them to the
-rollups in one transaction, so every stored event is counted exactly once.
+Rollups are kept by adding counts (app/services/analytics/rollups.py): each ingest writes,
+in its own transaction, one `engagement_batches` row, and its raw rows carry that batch's
+id; the worker deletes batch rows and adds their raw rows' counts per (hour bucket,
+content, target, type, A/B variant) to the rollups in one transaction, so every stored
+event is counted exactly once. `engagement_rollup_deltas` holds counts written by ingest
+before batches (revision 0020), drained the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Integer,
     Numeric,
     PrimaryKeyConstraint,
     String,
@@ -71,6 +75,14 @@ class EngagementEvent(Base):
         # Time-ordered inserts make a BRIN index tiny and cheap to maintain; range scans
         # over raw events (rebuilding rollups, exports) use it.
         Index("ix_engagement_events_occurred_brin", "occurred_at", postgresql_using="brin"),
+        # The rollup worker finds a batch's rows by it (ids grow as rows are appended, so
+        # each block range holds a narrow range of ids; inserts cost next to nothing).
+        Index(
+            "ix_engagement_events_batch_brin",
+            "batch_id",
+            postgresql_using="brin",
+            postgresql_with={"autosummarize": "on"},
+        ),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
@@ -88,6 +100,9 @@ class EngagementEvent(Base):
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The A/B arm the event belongs to, when it names one.
     variant: Mapped[str | None] = mapped_column(String(VARIANT_MAX_LENGTH))
+    # The ingest batch that stored it (`engagement_batches`), until the rollups count it;
+    # NULL for rows stored before batches (counted through deltas).
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
@@ -107,6 +122,23 @@ class EngagementEventId(Base):
     )
     # Where the raw row is (its partition).
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class EngagementBatch(Base):
+    """One ingest's stored events, waiting to be added to the rollups: the worker
+    aggregates the raw rows with this `batch_id` and deletes the row in one transaction.
+    `first_at` / `last_at` bound their times (so it reads only their partitions)."""
+
+    __tablename__ = "engagement_batches"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    events: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
 
 
 class EngagementRollupDelta(Base):

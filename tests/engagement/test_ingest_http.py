@@ -217,13 +217,15 @@ async def test_a_deleted_workspace_takes_its_events_along(
                 text(
                     "SELECT (SELECT count(*) FROM engagement_events WHERE workspace_id = :w), "
                     "(SELECT count(*) FROM engagement_event_ids WHERE workspace_id = :w), "
-                    "(SELECT count(*) FROM engagement_rollup_deltas WHERE workspace_id = :w)"
+                    "(SELECT count(*) FROM engagement_rollup_deltas WHERE workspace_id = :w), "
+                    "(SELECT count(*) FROM engagement_batches WHERE workspace_id = :w), "
+                    "(SELECT count(*) FROM engagement_batches)"
                 ),
                 {"w": tenant.workspace_id},
             )
         ).one()
-    assert tuple(left) == (0, 0, 0)
-    assert await count_raw(app) == 1  # the other workspace's stays
+    assert tuple(left) == (0, 0, 0, 0, 1)  # the other workspace's batch stays
+    assert await count_raw(app) == 1  # and its event
 
 
 async def test_ingest_is_rate_limited_per_key(servers: Servers) -> None:

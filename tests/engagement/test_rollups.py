@@ -116,16 +116,21 @@ async def test_rollups_equal_raw_after_late_duplicate_and_out_of_order_events(
     batches[1] += [dict(e) for e in batches[0][:10]]  # duplicates across concurrent batches
     results = await asyncio.gather(
         *(post_events(client, tenant, b) for b in batches),
-        *(rollups.apply_pending(factory, chunk=7) for _ in range(4)),
+        *(rollups.apply_pending(factory, chunk=7, batches=1) for _ in range(4)),
     )
     accepted = sum(r.json()["accepted"] for r in results[:3])
     duplicate = sum(r.json()["duplicate"] for r in results[:3])
     assert (accepted, duplicate) == (240, 10)
-    await asyncio.gather(*(rollups.apply_pending(factory, chunk=5) for _ in range(3)))
+    await asyncio.gather(*(rollups.apply_pending(factory, chunk=5, batches=1) for _ in range(3)))
     await _assert_rollups_match(app)
     async with factory() as session:
         left = (
-            await session.execute(text("SELECT count(*) FROM engagement_rollup_deltas"))
+            await session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM engagement_rollup_deltas) "
+                    "+ (SELECT count(*) FROM engagement_batches)"
+                )
+            )
         ).scalar()
     assert left == 0
 

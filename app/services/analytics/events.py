@@ -70,19 +70,26 @@ class Refusal:
 
 class CheckedEvent(NamedTuple):
     """An event that passed every check that needs no database (a tuple: batches hold
-    thousands, and a tuple is the cheapest record to build)."""
+    thousands, and a tuple is the cheapest record to build). Its fields are the staging
+    table's columns in order (app/services/analytics/ingest.py), so an event whose
+    content needs no change is COPYed as it is."""
 
-    position: int  # in the batch
     event_id: str
     # Ids as canonical UUID text: hashed and compared in C (uuid.UUID hashes in Python),
     # and asyncpg encodes the text straight into uuid columns.
     content_id: str | None
     target_id: str | None
+    platform: str | None  # the target's, filled in by ingest; None here
     event_type: str
     occurred_at: datetime
     value: Decimal | None
     properties: str | None  # JSON text, for the jsonb column
     variant: str  # the A/B arm's label, NO_VARIANT when the event names none
+    position: int  # in the batch
+
+
+# NamedTuple's own __new__ is a Python function: building through tuple.__new__ skips it.
+_new_event = tuple.__new__
 
 
 class _Bad(Exception):
@@ -250,41 +257,82 @@ def check_event(
     decode: IdDecoder,
     seen: dict[str, str],
 ) -> CheckedEvent | Refusal:
-    """One event: `latest` is the latest acceptable time, `seen` caches decoded ids."""
-    if isinstance(item, _ParseError):
-        return Refusal(index, None, item.reason)
-    if not isinstance(item, dict):
-        return Refusal(index, None, "an event must be a JSON object")
+    """One event: `latest` is the latest acceptable time, `seen` caches decoded ids.
+
+    Every check runs in this order, the first failing one is the reason; the common case
+    (a known id, plain text, an ISO time) is tested inline, and anything else goes through
+    the helpers that name what is wrong: ~2x quicker per event than the helpers alone
+    (bench/README.md)."""
+    if type(item) is not dict:
+        if isinstance(item, _ParseError):
+            return Refusal(index, None, item.reason)
+        if not isinstance(item, dict):
+            return Refusal(index, None, "an event must be a JSON object")
     raw_id = item.get("id")
-    shown_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= EVENT_ID_MAX_LENGTH else None
     try:
         if not item.keys() <= FIELDS:  # compares without building a set
             raise _Bad(f"unknown field {sorted(item.keys() - FIELDS)[0]!r}")
         event_type = item.get("type")
         if event_type not in TYPES:
             raise _Bad(f"type must be one of {', '.join(sorted(TYPES))}")
-        content_id = _id(item.get("contentId"), "contentId", "Content", decode, seen)
-        target_id = _id(item.get("targetId"), "targetId", "PostTarget", decode, seen)
+        content = item.get("contentId")
+        content_id = (
+            None
+            if content is None
+            else (type(content) is str and seen.get(content))
+            or _id(content, "contentId", "Content", decode, seen)
+        )
+        target = item.get("targetId")
+        target_id = (
+            None
+            if target is None
+            else (type(target) is str and seen.get(target))
+            or _id(target, "targetId", "PostTarget", decode, seen)
+        )
         if content_id is None and target_id is None:
             raise _Bad("contentId or targetId is required")
+        if not (
+            type(raw_id) is str and 0 < len(raw_id) <= EVENT_ID_MAX_LENGTH and raw_id.isprintable()
+        ):
+            raw_id = _text(raw_id, "id", EVENT_ID_MAX_LENGTH)
+        when = item.get("occurredAt")
+        moment = _iso_time(when) if type(when) is str else None
+        if moment is None or moment.tzinfo is None or not EARLIEST <= moment <= latest:
+            moment = _time(when, latest)  # refuses with the reason, or takes a datetime
         value = item.get("value")
         properties = item.get("properties")
         variant = item.get("variant")
-        return CheckedEvent(
-            index,
-            _text(raw_id, "id", EVENT_ID_MAX_LENGTH),
-            content_id,
-            target_id,
-            event_type,
-            _time(item.get("occurredAt"), latest),
-            None if value is None else _value(value),
-            None if properties is None else _properties(properties),
-            NO_VARIANT if variant is None else _variant(variant),
+        return _new_event(
+            CheckedEvent,
+            (
+                raw_id,
+                content_id,
+                target_id,
+                None,
+                event_type,
+                moment,
+                None if value is None else _value(value),
+                None if properties is None else _properties(properties),
+                NO_VARIANT if variant is None else _variant(variant),
+                index,
+            ),
         )
     except _Bad as exc:
-        return Refusal(index, shown_id, str(exc))
+        shown = raw_id if isinstance(raw_id, str) and len(raw_id) <= EVENT_ID_MAX_LENGTH else None
+        return Refusal(index, shown, str(exc))
     except RecursionError:
-        return Refusal(index, shown_id, "the event nests too deeply")
+        shown = raw_id if isinstance(raw_id, str) and len(raw_id) <= EVENT_ID_MAX_LENGTH else None
+        return Refusal(index, shown, "the event nests too deeply")
+
+
+def _iso_time(text: str) -> datetime | None:
+    """`text` as a date-time when it is plain ISO 8601 text (else None: `_time` says why)."""
+    if not (0 < len(text) <= MAX_TIME_TEXT and text.isprintable()):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def check_events(

@@ -5,12 +5,27 @@
    large batches; refused events come back with their reasons, the others go on.
 2. The contents and post targets the batch names are looked up in one statement, in the
    caller's workspace only: another workspace's id is refused like an unknown one.
-3. The good events are COPYed into a per-connection temporary staging table, then one
-   statement inserts their identities (ON CONFLICT DO NOTHING), the raw rows of the
-   identities it inserted, and the rollup deltas of those rows. Duplicates, earlier ones
-   or within the batch, are counted exactly: they are the events not inserted.
+3. The good events (the first of each id in the batch; a repeat counts as a duplicate)
+   are COPYed into a per-connection temporary staging table, then, under a savepoint, one
+   statement with plain inserts: the batch's `engagement_batches` row, the identities
+   into `engagement_event_ids` and the raw rows, each carrying the batch id. When an id is
+   stored already (a retry; or another batch's, uncommitted, once that commits) the
+   identity insert fails with a unique violation: back to the savepoint, and the careful
+   statement stores only the new ones (identities ON CONFLICT DO NOTHING, the raw rows of
+   those inserted). Duplicates are counted exactly: they are the events not inserted.
 4. After commit a rollup job is requested (coalesced per window, app/services/analytics/
-   rollups.py), so the rollups show the batch within seconds.
+   rollups.py), which counts the batch into the rollups within seconds.
+
+Why this shape (bench/README.md has the figures; Postgres CPU per event of a 10,000-event
+batch): the single statement it replaces (identities ON CONFLICT, raw rows joined to the
+identities returned, rollup deltas grouped from the raw rows returned) cost ~12 us per
+event: the arbiter's speculative insertion ~3 us more than a plain insert, the deltas
+~4 us (in the bench almost every event is its own hour x content x type bucket). Plain
+inserts without deltas cost ~4.5 us, of which the identity's unique B-tree ~3 us: exact
+idempotency by id whatever the time needs it (the raw table's unique index would have to
+include the time; a 128-bit hash key measured no quicker). A batch row per ingest moves
+the grouping to the rollup worker, which does it for many batches at once, off the
+ingest path.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,7 +60,6 @@ _STAGE = "engagement_stage"
 _CREATE_STAGE = text(
     f"""
     CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
-        ord integer NOT NULL,
         event_id text COLLATE "C" NOT NULL,
         content_id uuid NOT NULL,
         target_id uuid,
@@ -53,12 +68,12 @@ _CREATE_STAGE = text(
         occurred_at timestamptz NOT NULL,
         value numeric,
         properties jsonb,
-        variant text NOT NULL
+        variant text NOT NULL,
+        ord integer NOT NULL
     ) ON COMMIT DELETE ROWS
     """
 )
 _STAGE_COLUMNS = (
-    "ord",
     "event_id",
     "content_id",
     "target_id",
@@ -68,7 +83,10 @@ _STAGE_COLUMNS = (
     "value",
     "properties",
     "variant",
+    "ord",
 )
+# The staging rows are CheckedEvents as tuples: their fields are these columns, in this
+# order (tests/engagement/test_ingest_paths.py checks), so a plain batch needs no rebuild.
 # What the batch names, in the caller's workspace: contents, and targets with their post's
 # content and their platform. One statement, whatever the batch size.
 _LOOKUP = """
@@ -79,34 +97,55 @@ _LOOKUP = """
       FROM post_targets t JOIN scheduled_posts p ON p.id = t.post_id
      WHERE t.workspace_id = $1 AND t.id = ANY($3::text[]::uuid[])
 """
-# Identities in event-id order (so concurrent batches lock the same keys in the same order
-# and cannot deadlock); the first of duplicates within the batch wins. The nil UUID is
-# NO_TARGET.
-_INSERT = """
-    WITH s AS (
-        SELECT DISTINCT ON (event_id) * FROM engagement_stage ORDER BY event_id, ord
+# The common case, a batch of new events: plain inserts (no ON CONFLICT arbiter, no join,
+# nothing returned), about half the cost of _INSERT_SOME (bench/README.md). A stored id (a
+# retry; or a concurrent batch's uncommitted one, once that commits) fails the identity
+# insert with a unique violation, and _INSERT_SOME runs instead: exactly once either way.
+# Identities go in in event-id order (in both statements), so concurrent batches take
+# their keys in the same order and cannot deadlock. The batch row is what the rollup
+# worker counts (rollups.py).
+_INSERT_NEW = """
+    WITH batch AS (
+        INSERT INTO engagement_batches (workspace_id, events, first_at, last_at)
+        VALUES ($1, $2, $3, $4)
+        RETURNING id
     ), ids AS (
         INSERT INTO engagement_event_ids (workspace_id, event_id, occurred_at)
-        SELECT $1, event_id, occurred_at FROM s
+        SELECT $1, event_id, occurred_at FROM engagement_stage ORDER BY event_id
+    )
+    INSERT INTO engagement_events (workspace_id, event_id, content_id, target_id, platform,
+                                   event_type, occurred_at, value, properties, variant,
+                                   batch_id)
+    SELECT $1, s.event_id, s.content_id, s.target_id, s.platform, s.event_type,
+           s.occurred_at, s.value, s.properties, nullif(s.variant, ''),
+           (SELECT id FROM batch)
+      FROM engagement_stage s
+"""
+# With duplicates: identities ON CONFLICT DO NOTHING (in event-id order), the raw rows of
+# the identities inserted, and the batch row when any was. Duplicates are exactly the
+# staged events it does not insert.
+_INSERT_SOME = """
+    WITH batch AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('engagement_batches', 'id')) AS id
+    ), ids AS (
+        INSERT INTO engagement_event_ids (workspace_id, event_id, occurred_at)
+        SELECT $1, event_id, occurred_at FROM engagement_stage ORDER BY event_id
         ON CONFLICT DO NOTHING
         RETURNING event_id
     ), raw AS (
         INSERT INTO engagement_events (workspace_id, event_id, content_id, target_id,
-                                       platform, event_type, occurred_at, value, properties,
-                                       variant)
+                                       platform, event_type, occurred_at, value,
+                                       properties, variant, batch_id)
         SELECT $1, s.event_id, s.content_id, s.target_id, s.platform, s.event_type,
-               s.occurred_at, s.value, s.properties, nullif(s.variant, '')
-          FROM s JOIN ids USING (event_id)
-        RETURNING content_id, target_id, platform, event_type, occurred_at, value, variant
-    ), deltas AS (
-        INSERT INTO engagement_rollup_deltas (workspace_id, bucket_start, content_id,
-                                              target_id, platform, event_type, variant,
-                                              events, value_sum)
-        SELECT $1, date_trunc('hour', occurred_at, 'UTC'), content_id,
-               coalesce(target_id, '00000000-0000-0000-0000-000000000000'::uuid),
-               platform, event_type, coalesce(variant, ''), count(*), coalesce(sum(value), 0)
-          FROM raw
-         GROUP BY 2, 3, 4, 5, 6, 7
+               s.occurred_at, s.value, s.properties, nullif(s.variant, ''),
+               (SELECT id FROM batch)
+          FROM engagement_stage s JOIN ids USING (event_id)
+        RETURNING occurred_at
+    ), b AS (
+        INSERT INTO engagement_batches (id, workspace_id, events, first_at, last_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT (SELECT id FROM batch), $1, count(*), min(occurred_at), max(occurred_at)
+          FROM raw HAVING count(*) > 0
     )
     SELECT count(*) FROM raw
 """
@@ -187,11 +226,11 @@ async def record(
             await session.execute(_CREATE_STAGE)  # also begins the transaction
             connection = await session.connection()
             driver: Any = (await connection.get_raw_connection()).driver_connection
-            records = await _owned(driver, workspace_id, good, refused)
+            records, repeated = await _owned(driver, workspace_id, good, refused)
             if records:
                 await driver.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
-                report.accepted = int(await driver.fetchval(_INSERT, workspace_id))
-                report.duplicate = len(records) - report.accepted
+                report.accepted = await _store(driver, workspace_id, records)
+            report.duplicate = repeated + len(records) - report.accepted
             if report.accepted:
                 audit.record(
                     session,
@@ -209,11 +248,32 @@ async def record(
     return report
 
 
+async def _store(driver: Any, workspace_id: uuid.UUID, records: list[tuple[Any, ...]]) -> int:
+    """Store the staged events not stored yet; returns how many were."""
+    times = [r[_TIME] for r in records]
+    await driver.execute("SAVEPOINT engagement_new")
+    try:
+        await driver.execute(_INSERT_NEW, workspace_id, len(records), min(times), max(times))
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        # A stored id: back to before the plain inserts (the staged rows stay).
+        await driver.execute("ROLLBACK TO SAVEPOINT engagement_new")
+        return await _store_some(driver, workspace_id)
+    await driver.execute("RELEASE SAVEPOINT engagement_new")
+    return len(records)
+
+
+async def _store_some(driver: Any, workspace_id: uuid.UUID) -> int:
+    """The staged events whose ids are not stored yet (some are)."""
+    return int(await driver.fetchval(_INSERT_SOME, workspace_id))
+
+
 async def _owned(
     driver: Any, workspace_id: uuid.UUID, good: list[CheckedEvent], refused: list[Refusal]
-) -> list[tuple[Any, ...]]:
-    """The staging rows of the events whose content / target is the workspace's; the
-    others join `refused`."""
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The staging rows of the events whose content / target is the workspace's, the
+    first of each id only, and how many repeated an earlier event of
+    the batch; the others join `refused`. Plain tuples: asyncpg's COPY encodes them ~1 us
+    quicker per row than named tuples."""
     content_ids = {e.content_id for e in good if e.content_id is not None}
     target_ids = {e.target_id for e in good if e.target_id is not None}
     contents: set[str] = set()
@@ -223,36 +283,34 @@ async def _owned(
             targets[str(row["id"])] = (str(row["content_id"]), row["platform"])
         else:
             contents.add(str(row["id"]))
+    distinct = len({e.event_id for e in good}) == len(good)
+    if distinct and not target_ids and content_ids <= contents:
+        # The common batch: every event is a staging row as it is.
+        return [tuple(e) for e in good], 0
     records: list[tuple[Any, ...]] = []
+    ids: set[str] = set()
+    repeated = 0
     for event in good:
-        platform = None
-        content_id = event.content_id
         if event.target_id is not None:
             found = targets.get(event.target_id)
             if found is None:
                 refused.append(Refusal(event.position, event.event_id, "targetId: no such post"))
                 continue
-            if content_id is not None and content_id != found[0]:
+            if event.content_id is not None and event.content_id != found[0]:
                 refused.append(
                     Refusal(event.position, event.event_id, "targetId is a post of other content")
                 )
                 continue
-            content_id, platform = found
-        elif content_id not in contents:
+            event = event._replace(content_id=found[0], platform=found[1])
+        elif event.content_id not in contents:
             refused.append(Refusal(event.position, event.event_id, "contentId: no such content"))
             continue
-        records.append(
-            (
-                event.position,
-                event.event_id,
-                content_id,
-                event.target_id,
-                platform,
-                event.event_type,
-                event.occurred_at,
-                event.value,
-                event.properties,
-                event.variant,
-            )
-        )
-    return records
+        if event.event_id in ids:
+            repeated += 1  # `good` is in batch order: the first of an id wins
+            continue
+        ids.add(event.event_id)
+        records.append(tuple(event))
+    return records, repeated
+
+
+_TIME = CheckedEvent._fields.index("occurred_at")
