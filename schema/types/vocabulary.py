@@ -1,6 +1,10 @@
 """The GraphQL face of the domain's closed value sets: each domain enum registered once,
 with a description per value (schema/enums.py).
 
+Longer than 400 lines because it is the one registry of every domain enum and the
+description of each of its values: split by domain, an enum could be registered twice or
+used before its registration ran.
+
 Types and resolvers import these enums from here, so the registration has always run
 before Strawberry sees one in an annotation.
 """
