@@ -246,19 +246,20 @@ async def results_for(
     """Results of many tests (a DataLoader's batch): one statement for all their arms."""
     h = EngagementHourly
     end = func.coalesce(AbTest.stopped_at, now)
+    # Each arm with its test, per event type (the grouping keys are the selected columns).
+    keys = (
+        AbTestArm.test_id,
+        AbTestArm.position,
+        AbTestArm.label,
+        AbTestArm.variant_id,
+        AbTestArm.share,
+        AbTest.metric,
+        AbTest.started_at,
+        AbTest.stopped_at,
+        h.event_type,
+    )
     query = (
-        select(
-            AbTestArm.test_id,
-            AbTestArm.position,
-            AbTestArm.label,
-            AbTestArm.variant_id,
-            AbTestArm.share,
-            AbTest.metric,
-            AbTest.started_at,
-            AbTest.stopped_at,
-            h.event_type,
-            func.coalesce(func.sum(h.events), 0),
-        )
+        select(*keys, func.coalesce(func.sum(h.events), 0))
         .join(AbTest, AbTest.id == AbTestArm.test_id)
         # Served by ix_engagement_hourly_content (content_id, bucket_start).
         .outerjoin(
@@ -272,17 +273,7 @@ async def results_for(
             ),
         )
         .where(AbTestArm.test_id.in_(test_ids))
-        .group_by(
-            AbTestArm.test_id,
-            AbTestArm.position,
-            AbTestArm.label,
-            AbTestArm.variant_id,
-            AbTestArm.share,
-            AbTest.metric,
-            AbTest.started_at,
-            AbTest.stopped_at,
-            h.event_type,
-        )
+        .group_by(*keys)
     )
     tests: dict[uuid.UUID, tuple[AbTestMetric, datetime, datetime | None]] = {}
     arms: dict[uuid.UUID, dict[int, tuple[str, uuid.UUID | None, float]]] = {}
