@@ -69,6 +69,7 @@ from ingest_bench import ApiServer, cpu_stall, tree_cpu
 from app.db import create_engine, create_session_factory, plain_pg_url
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, with_database
 from app.migrate import upgrade_head
+from app.models.engagement import DASHBOARD_COUNTERS
 from app.security import tokens
 from app.services.analytics import dashboard_rows, partitions
 from app.settings import Settings
@@ -316,6 +317,16 @@ async def _seed(conn: asyncpg.Connection, world: World, state: dict[str, Any]) -
     )
 
 
+_SUMS = ", ".join(
+    f"coalesce(sum(events) FILTER (WHERE event_type = '{t}'), 0)"
+    for t in DASHBOARD_COUNTERS.values()
+)
+# The dashboard's rollup (migration 0021_dashboard_rollup fills it the same way).
+DENSE = f"""INSERT INTO engagement_dashboard_daily (workspace_id, bucket_start, content_id,
+           platform, {", ".join(DASHBOARD_COUNTERS)}, conversion_value)
+       SELECT workspace_id, bucket_start, content_id, coalesce(platform, ''), {_SUMS},
+              coalesce(sum(value_sum) FILTER (WHERE event_type = 'CONVERSION'), 0)
+         FROM engagement_daily GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
 ROLLUPS = (
     """INSERT INTO engagement_hourly (workspace_id, bucket_start, content_id, target_id,
            event_type, platform, events, value_sum)
@@ -328,6 +339,7 @@ ROLLUPS = (
        SELECT workspace_id, date_trunc('day', bucket_start, 'UTC'), content_id, target_id,
               event_type, max(platform), sum(events), sum(value_sum)
          FROM engagement_hourly GROUP BY 1, 2, 3, 4, 5""",
+    DENSE,
 )
 
 
@@ -340,6 +352,10 @@ async def load(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
             counted = await conn.fetchval("SELECT count(*) FROM engagement_events")
             if counted == args.events:
                 print(f"reusing the loaded database ({counted:,} events; {STATE_FILE})")
+                if not await conn.fetchval("SELECT count(*) FROM engagement_dashboard_daily"):
+                    # Loaded before the table existed and not filled by its migration.
+                    await conn.execute(DENSE)
+                    await conn.execute("VACUUM ANALYZE engagement_dashboard_daily")
                 return state
             state = None
         if state is None or not await conn.fetchval("SELECT count(*) FROM workspaces"):
@@ -395,7 +411,9 @@ async def load(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
             )
         print("building the rollups from raw (INSERT ... SELECT ... GROUP BY)", flush=True)
         began = time.perf_counter()
-        await conn.execute("TRUNCATE engagement_hourly, engagement_daily")
+        await conn.execute(
+            "TRUNCATE engagement_hourly, engagement_daily, engagement_dashboard_daily"
+        )
         for statement in ROLLUPS:
             await conn.execute(statement)
         await conn.execute("VACUUM ANALYZE")
@@ -490,7 +508,7 @@ async def run(args: argparse.Namespace) -> int:
             "from": (anchor - timedelta(days=7)).isoformat(),
             "to": anchor.isoformat(),
         }
-        server = ApiServer(database_url, redis_url)
+        server = ApiServer(database_url, redis_url, workers=1)
         try:
             await server.wait_ready()
             async with httpx.AsyncClient(timeout=30) as http:

@@ -4,10 +4,12 @@ one statement over them.
 
 Platform rows: the PUBLISHED targets of the period with their latest snapshot (LATERAL,
 served by the snapshots' (target_id, collected_at) index), summed per group with the
-sums the rates need (performance.py's rule). First-party rows: the rollups, the daily one
-for whole UTC days and the hourly one for the partial days at the edges (rollup_parts),
-read by index-only scans of the (workspace_id, bucket_start) covering indexes
-(app/models/dashboard_indexes.py).
+sums the rates need (performance.py's rule). First-party rows: the rollups
+(rollup_parts): for whole UTC days `engagement_dashboard_daily` (per day, item and
+platform, the types as columns: ~7x fewer rows to aggregate than engagement_daily, read
+through its primary key over adjacent pages), for the partial days at the edges the hourly
+one (index-only scans of its (workspace_id, bucket_start) covering index,
+app/models/dashboard_indexes.py).
 """
 
 from __future__ import annotations
@@ -40,8 +42,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 
 from app.errors import BadUserInput
-from app.models import EngagementDaily, EngagementHourly, MetricSnapshot, PostTarget, ScheduledPost
+from app.models import (
+    EngagementDashboardDaily,
+    EngagementHourly,
+    MetricSnapshot,
+    PostTarget,
+    ScheduledPost,
+)
 from app.models import TargetStatus as S
+from app.models.engagement import NO_PLATFORM
 from app.models.vocabulary import EngagementEventType as E
 
 MAX_PERIOD = timedelta(days=366)
@@ -170,15 +179,16 @@ def _day_floor(at: datetime) -> datetime:
 
 
 def rollup_parts(period: Period) -> list[tuple[Any, datetime, datetime]]:
-    """(rollup table, from, to) covering the period: whole UTC days from the daily rollup,
-    the partial days at the edges from the hourly one (bucket starts in [from, to))."""
+    """(rollup table, from, to) covering the period: whole UTC days from the dashboard's
+    daily rollup, the partial days at the edges from the hourly one (bucket starts in
+    [from, to))."""
     first_day, last_day = _day_ceil(period.since), _day_floor(period.until)
     if first_day >= last_day:
         return [(EngagementHourly, period.since, period.until)]
     parts: list[tuple[Any, datetime, datetime]] = []
     if period.since < first_day:
         parts.append((EngagementHourly, period.since, first_day))
-    parts.append((EngagementDaily, first_day, last_day))
+    parts.append((EngagementDashboardDaily, first_day, last_day))
     if last_day < period.until:
         parts.append((EngagementHourly, last_day, period.until))
     return parts
@@ -194,6 +204,8 @@ def _first_party_rows(
     previous period needs totals only."""
 
     def part(i: int, table: Any, lo: datetime, hi: datetime) -> Select[Any]:
+        if table is EngagementDashboardDaily:
+            return dense(i, lo, hi)
         keys = (table.content_id, table.platform) if detailed[i] else ()
 
         def count(kind: E) -> Any:
@@ -214,6 +226,22 @@ def _first_party_rows(
                 table.bucket_start >= lo,
                 table.bucket_start < hi,
             )
+            .group_by(*keys)
+        )
+
+    def dense(i: int, lo: datetime, hi: datetime) -> Select[Any]:
+        # The types are columns already; NO_PLATFORM back to NULL as the other parts give.
+        d = EngagementDashboardDaily
+        platform = func.nullif(d.platform, NO_PLATFORM)
+        keys = (d.content_id, platform) if detailed[i] else ()
+        return (
+            select(
+                literal(i, Integer).label("period"),
+                d.content_id if keys else cast(null(), PgUUID).label("content_id"),
+                platform.label("platform") if keys else cast(null(), String).label("platform"),
+                *(_sum(d.__table__.c[k]).label(k) for k in COUNTERS),
+            )
+            .where(d.workspace_id == workspace_id, d.bucket_start >= lo, d.bucket_start < hi)
             .group_by(*keys)
         )
 

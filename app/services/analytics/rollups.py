@@ -135,7 +135,7 @@ _ADD = """
                       updated_at = now()
     )
     SELECT count(*) FROM taken
-""".format(
+""".format(  # noqa: S608 (column names and event types are constants of this code)
     columns=", ".join(DASHBOARD_COUNTERS),
     sums=", ".join(
         f"coalesce(sum(events) FILTER (WHERE event_type = '{kind}'), 0)"
