@@ -147,7 +147,7 @@ async def test_another_workspace_is_refused(
 
 
 def test_rollup_parts_cover_the_period_once() -> None:
-    hourly, daily = dashboard.EngagementHourly, dashboard.EngagementDaily
+    hourly, daily = dashboard.EngagementHourly, dashboard.EngagementDashboardDaily
     parts = dashboard.rollup_parts(dashboard.Period(SINCE, UNTIL))
     assert parts == [
         (hourly, SINCE, datetime(2026, 11, 11, tzinfo=UTC)),

@@ -51,7 +51,7 @@ from app.services.analytics.dashboard_rows import (
     TOP_PERFORMERS,
     Period,
     checked_period,
-    dashboard_rows,
+    dashboard_query,
 )
 
 # For this transaction only (SET LOCAL): the statement runs in one process.
@@ -314,9 +314,8 @@ async def dashboard(
         # A few tens of thousands of rollup rows: parallel workers cost more than they save
         # (bench/README.md), and on a busy machine they wait for a core too.
         await session.execute(SERIAL)
-        rows = (
-            await session.execute(dashboard_rows(workspace_id, [period, period.previous]))
-        ).all()
+        statement, params = dashboard_query(workspace_id, [period, period.previous])
+        rows = (await session.execute(statement, params)).all()
 
     def of(kind: str, at: int) -> list[Any]:
         return [r for r in rows if r.kind == kind and r.period == at]

@@ -14,6 +14,7 @@ app/models/dashboard_indexes.py).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,11 +23,13 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Integer,
     Numeric,
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     distinct,
@@ -107,8 +110,9 @@ def _sum(column: Any, where: ColumnElement[bool] | None = None) -> Any:
     return total.filter(where) if where is not None else total
 
 
-def _platform_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Select[Any]:
-    """Per (period, content, platform): published targets and their latest snapshots."""
+def _platform_rows(workspace_id: Any, periods: Sequence[Any]) -> Select[Any]:
+    """Per (period, content, platform): published targets and their latest snapshots.
+    `workspace_id` and the periods' bounds are values or bind parameters."""
     latest = (
         select(
             MetricSnapshot.impressions,
@@ -195,7 +199,7 @@ def rollup_parts(period: Period) -> list[tuple[Any, datetime, datetime]]:
 
 
 def _first_party_rows(
-    workspace_id: uuid.UUID, periods: Sequence[Period], detailed: Sequence[bool]
+    workspace_id: Any, parts: Sequence[Sequence[tuple[Any, Any, Any]]], detailed: Sequence[bool]
 ) -> Select[Any]:
     """Per (period, content, platform): first-party events from the rollups. Each rollup
     range is pivoted per type (FILTER) while it is summed per (content, platform), so the
@@ -245,10 +249,8 @@ def _first_party_rows(
             .group_by(*keys)
         )
 
-    parts = [
-        part(i, table, lo, hi) for i, p in enumerate(periods) for table, lo, hi in rollup_parts(p)
-    ]
-    ranges = union_all(*parts).subquery("ranges").c
+    selects = [part(i, table, lo, hi) for i, ranges in enumerate(parts) for table, lo, hi in ranges]
+    ranges = union_all(*selects).subquery("ranges").c
     return select(
         literal(FIRST_PARTY, String).label("source"),
         ranges.period,
@@ -271,19 +273,81 @@ def grouped_rows(
 ) -> Any:
     """Both sources' rows, one per (source, period, content, platform): what the
     dashboard folds and, for the current period alone, what the export streams."""
-    return union_all(
-        _platform_rows(workspace_id, periods),
-        _first_party_rows(workspace_id, periods, detailed or [True] * len(periods)),
+    return _grouped(
+        workspace_id,
+        periods,
+        [rollup_parts(p) for p in periods],
+        detailed or [True] * len(periods),
     )
 
 
+def _grouped(
+    workspace_id: Any,
+    periods: Sequence[Any],
+    parts: Sequence[Sequence[tuple[Any, Any, Any]]],
+    detailed: Sequence[bool],
+) -> Any:
+    return union_all(
+        _platform_rows(workspace_id, periods),
+        _first_party_rows(workspace_id, parts, detailed),
+    )
+
+
+_TABLES = {t.__tablename__: t for t in (EngagementHourly, EngagementDashboardDaily)}
+
+
+def dashboard_query(
+    workspace_id: uuid.UUID, periods: Sequence[Period]
+) -> tuple[Any, dict[str, Any]]:
+    """The dashboard's statement and its parameters. The statement depends only on which
+    rollup parts each period needs, so it is built once per shape (building and hashing it
+    cost the API server ~10 ms a request, bench/README.md) and takes the workspace and
+    the bounds as bind parameters."""
+    parts = [rollup_parts(p) for p in periods]
+    shape = tuple(tuple(table.__tablename__ for table, _, _ in ranges) for ranges in parts)
+    params: dict[str, Any] = {"ws": workspace_id}
+    for i, (period, ranges) in enumerate(zip(periods, parts, strict=True)):
+        params |= {f"since_{i}": period.since, f"until_{i}": period.until}
+        for j, (_, lo, hi) in enumerate(ranges):
+            params |= {f"lo_{i}_{j}": lo, f"hi_{i}_{j}": hi}
+    return _dashboard_statement(shape), params
+
+
+@functools.lru_cache(maxsize=32)
+def _dashboard_statement(shape: tuple[tuple[str, ...], ...]) -> Any:
+    def at(name: str) -> Any:
+        return bindparam(name, type_=DateTime(timezone=True))
+
+    periods = [_Bounds(at(f"since_{i}"), at(f"until_{i}")) for i in range(len(shape))]
+    parts = [
+        [(_TABLES[name], at(f"lo_{i}_{j}"), at(f"hi_{i}_{j}")) for j, name in enumerate(names)]
+        for i, names in enumerate(shape)
+    ]
+    ws = bindparam("ws", type_=PgUUID(as_uuid=True))
+    return _dashboard_rows(ws, periods, parts)
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    since: Any
+    until: Any
+
+
 def dashboard_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Any:
-    """The dashboard's one statement: over grouped_rows, the totals per (source, period)
-    and per (source, period, platform) (GROUPING SETS), and the rows of the current
-    period's TOP_PERFORMERS items (ranked by engagements, both sources): a few dozen rows
-    whatever the number of items."""
-    g = grouped_rows(workspace_id, periods, [i == CURRENT for i in range(len(periods))])
-    g = g.cte("g").c
+    """dashboard_query's statement with its values bound (to EXPLAIN it)."""
+    statement, params = dashboard_query(workspace_id, periods)
+    return statement.params(params)
+
+
+def _dashboard_rows(
+    workspace_id: Any, periods: Sequence[Any], parts: Sequence[Sequence[tuple[Any, Any, Any]]]
+) -> Any:
+    """The dashboard's one statement: over the grouped rows, the totals per (source,
+    period) and per (source, period, platform) (GROUPING SETS), and the rows of the
+    current period's TOP_PERFORMERS items (ranked by engagements, both sources): a few
+    dozen rows whatever the number of items."""
+    detailed = [i == CURRENT for i in range(len(periods))]
+    g = _grouped(workspace_id, periods, parts, detailed).cte("g").c
     sums = [func.sum(g[k]).label(k) for k in _SUMMED]
     totals = select(
         case((func.grouping(g.platform) == 1, "total"), else_="platform").label("kind"),
