@@ -6,8 +6,9 @@ Longer than 400 lines because it is one self-contained benchmark script (data ge
 loading, servers, clients, report) meant to be read and run alone.
 
 Not a test: it prints figures. It uses DATABASE_URL / REDIS_URL if set, else an embedded
-Postgres and Redis kept in /tmp/bench-dashboard-smartcontent, database `bench_dashboard`
-(migrated to head on every run). The data, generated with a fixed seed:
+Postgres and Redis kept in /tmp/bench-dashboard-smartcontent (BENCH_DASHBOARD_DIR picks
+another directory, e.g. when another checkout's bench holds that one), database
+`bench_dashboard` (migrated to head on every run). The data, generated with a fixed seed:
 
 - one workspace, --contents items (2,000) published evenly over the 180 days before the
   data's anchor time, each on 1 to 3 platforms (X, LinkedIn, Facebook, Instagram,
@@ -19,7 +20,9 @@ Postgres and Redis kept in /tmp/bench-dashboard-smartcontent, database `bench_da
   generated with numpy in chunks and COPYed straight into `engagement_events` (text
   format, the next chunk generated while one is copied);
 - the rollups built from raw with one INSERT ... SELECT ... GROUP BY per table (hourly
-  from raw, daily from hourly), the same rows the real path (ingest's deltas, applied by
+  from raw, daily from hourly, the dashboard's daily rollup from daily as migration
+  0021_dashboard_rollup fills it; a reused database loaded before that table gets it
+  filled the same way), the same rows the real path (ingest's deltas, applied by
   the rollup job) gives: tests/engagement/test_rollups.py checks that equality. The
   identity table (`engagement_event_ids`) is not filled: nothing read here uses it.
 

@@ -1,5 +1,5 @@
 """First-party engagement events: raw events (partitioned by month), their identities
-(idempotency), the pending rollup deltas and the hourly and daily rollups.
+(idempotency), the pending rollup deltas and the hourly, daily and dashboard rollups.
 
 Why a separate identity table: Postgres requires a unique index on a partitioned table to
 include the partition key, so `UNIQUE (workspace_id, event_id)` cannot be enforced on
@@ -20,7 +20,9 @@ in its own transaction, one `engagement_batches` row, and its raw rows carry tha
 id; the worker deletes batch rows and adds their raw rows' counts per (hour bucket,
 content, target, type, A/B variant) to the rollups in one transaction, so every stored
 event is counted exactly once. `engagement_rollup_deltas` holds counts written by ingest
-before batches (revision 0020), drained the same way.
+before batches (revision 0020), drained the same way. `engagement_dashboard_daily` holds
+the same daily counts per (content, platform) with the types as columns, for the
+dashboard (revision 0021), kept by the same statement.
 """
 
 from __future__ import annotations
@@ -238,9 +240,7 @@ class EngagementDashboardDaily(Base):
     __tablename__ = "engagement_dashboard_daily"
     __table_args__ = (
         PrimaryKeyConstraint("workspace_id", "bucket_start", "content_id", "platform"),
-        CheckConstraint(
-            f"platform = '' OR {one_of('platform', Platform)}", name="platform_valid"
-        ),
+        CheckConstraint(f"platform = '' OR {one_of('platform', Platform)}", name="platform_valid"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
