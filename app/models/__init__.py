@@ -17,6 +17,7 @@ from app.models.content import (
 from app.models.engagement import (
     EngagementBatch,
     EngagementDaily,
+    EngagementDashboardDaily,
     EngagementEvent,
     EngagementEventId,
     EngagementHourly,
@@ -60,6 +61,7 @@ __all__ = [
     "ContentVersion",
     "EngagementBatch",
     "EngagementDaily",
+    "EngagementDashboardDaily",
     "EngagementEvent",
     "EngagementEventId",
     "EngagementHourly",

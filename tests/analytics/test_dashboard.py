@@ -5,6 +5,7 @@ does not grow with the number of contents."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -147,7 +148,7 @@ async def test_another_workspace_is_refused(
 
 
 def test_rollup_parts_cover_the_period_once() -> None:
-    hourly, daily = dashboard.EngagementHourly, dashboard.EngagementDaily
+    hourly, daily = dashboard.EngagementHourly, dashboard.EngagementDashboardDaily
     parts = dashboard.rollup_parts(dashboard.Period(SINCE, UNTIL))
     assert parts == [
         (hourly, SINCE, datetime(2026, 11, 11, tzinfo=UTC)),
@@ -195,3 +196,17 @@ async def test_statements_do_not_grow_with_contents(
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
     assert counts[0] <= 4, counts  # the key, the dashboard, the performers' items
+
+
+def test_the_statement_is_built_once_per_shape() -> None:
+    ws = uuid.uuid4()
+    period = dashboard.Period(SINCE, UNTIL)
+    later = dashboard.Period(SINCE + timedelta(hours=1), UNTIL + timedelta(hours=1))
+    statement, params = dashboard.dashboard_query(ws, [period, period.previous])
+    again, shifted = dashboard.dashboard_query(uuid.uuid4(), [later, later.previous])
+    assert again is statement  # same parts per period: the same statement
+    assert params["ws"] == ws and params["since_0"] == SINCE and params["until_1"] == SINCE
+    assert shifted["lo_0_0"] == SINCE + timedelta(hours=1)
+    day = datetime(2026, 11, 11, tzinfo=UTC)
+    whole, _ = dashboard.dashboard_query(ws, [dashboard.Period(day, day + timedelta(days=1))])
+    assert whole is not statement

@@ -39,10 +39,35 @@ async def _daily_raw(app: Starlette) -> dict[tuple[Any, ...], tuple[int, Any]]:
         return {tuple(r[:6]): (r[6], r[7]) for r in rows}
 
 
+_TYPES = ("VIEW", "IMPRESSION", "CLICK", "LIKE", "SHARE", "COMMENT", "CONVERSION")
+
+
+async def _dashboard_daily(app: Starlette, raw: bool) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """engagement_dashboard_daily, or the same GROUP BY over the raw events."""
+    if raw:
+        counts = ", ".join(f"count(*) FILTER (WHERE event_type = '{t}')" for t in _TYPES)
+        sql = (
+            "SELECT workspace_id, date_trunc('day', occurred_at, 'UTC'), content_id, "
+            f"coalesce(platform, ''), {counts}, "
+            "coalesce(sum(value) FILTER (WHERE event_type = 'CONVERSION'), 0) "
+            "FROM engagement_events GROUP BY 1, 2, 3, 4"
+        )
+    else:
+        sql = (
+            "SELECT workspace_id, bucket_start, content_id, platform, views, impressions, "
+            "clicks, likes, shares, comments, conversions, conversion_value "
+            "FROM engagement_dashboard_daily"
+        )
+    async with state_of(app).session_factory() as session:
+        return {tuple(r[:4]): tuple(r[4:]) for r in await session.execute(text(sql))}
+
+
 async def _assert_rollups_match(app: Starlette) -> None:
     hourly, raw = await rollup(app, "engagement_hourly"), await raw_aggregates(app)
     assert raw and hourly == raw
     assert await rollup(app, "engagement_daily") == await _daily_raw(app)
+    dense = await _dashboard_daily(app, raw=False)
+    assert dense and dense == await _dashboard_daily(app, raw=True)
 
 
 def _mixed_batch(tenant: Tenant, rng: random.Random, size: int) -> list[dict[str, Any]]:
@@ -133,6 +158,48 @@ async def test_rollups_equal_raw_after_late_duplicate_and_out_of_order_events(
             )
         ).scalar()
     assert left == 0
+
+
+async def test_legacy_deltas_reach_every_rollup_once(app: Starlette, tenant: Tenant) -> None:
+    """Deltas written by ingest before batches (revision 0020) are drained into the
+    dashboard rollup too, once: a second run adds nothing."""
+    factory = state_of(app).session_factory
+    day = datetime(2026, 11, 3, tzinfo=UTC)
+    rows = [
+        # (hour, target, platform, type, events, value)
+        (day + timedelta(hours=1), tenant.target_id, "X", "LIKE", 3, 0),
+        (day + timedelta(hours=5), tenant.target_id, "X", "LIKE", 2, 0),
+        (day + timedelta(hours=5), tenant.target_id, "X", "CONVERSION", 1, 7.5),
+        (day + timedelta(hours=2), uuid.UUID(int=0), None, "VIEW", 4, 0),
+    ]
+    async with factory() as session, session.begin():
+        for at, target, platform, kind, events, value in rows:
+            await session.execute(
+                text(
+                    "INSERT INTO engagement_rollup_deltas (workspace_id, bucket_start, "
+                    "content_id, target_id, platform, event_type, events, value_sum) "
+                    "VALUES (:w, :at, :c, :t, :p, :k, :n, :v)"
+                ),
+                {
+                    "w": tenant.workspace_id,
+                    "at": at,
+                    "c": tenant.content_ids[0],
+                    "t": target,
+                    "p": platform,
+                    "k": kind,
+                    "n": events,
+                    "v": value,
+                },
+            )
+    assert await rollups.apply_pending(factory) == 4
+    assert await rollups.apply_pending(factory) == 0
+    dense = await _dashboard_daily(app, raw=False)
+    key = (tenant.workspace_id, day, tenant.content_ids[0])
+    # views, impressions, clicks, likes, shares, comments, conversions, conversion_value
+    assert dense == {
+        (*key, "X"): (0, 0, 0, 5, 0, 0, 1, 7.5),
+        (*key, ""): (4, 0, 0, 0, 0, 0, 0, 0),
+    }
 
 
 async def _wait_for(app: Starlette, key: tuple[Any, ...], events: int, within: float) -> None:

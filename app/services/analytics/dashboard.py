@@ -10,11 +10,12 @@ The design decision (also in README.md):
   report stay unknown (None) as contentPerformance does, and the platform rates use only
   the targets that can support them (performance.py's rule);
 - first-party: events that occurred within [from, to), read from the rollups, never from
-  the raw events: the daily rollup for whole UTC days inside the period and the hourly one
-  for the partial days at its edges, so the cost follows the number of rollup rows, not
-  of events. Granularity is the hour: an hour bucket counts when its start lies in
-  [from, to) (a `from` inside an hour starts at the next whole hour; `to` = now includes
-  the running hour);
+  the raw events: the dashboard's daily rollup (`engagement_dashboard_daily`, one row per
+  day, item and platform with the event types as columns) for whole UTC days inside the
+  period and the hourly one for the partial days at its edges, so the cost follows the
+  number of rollup rows, not of events. Granularity is the hour: an hour bucket counts
+  when its start lies in [from, to) (a `from` inside an hour starts at the next whole
+  hour; `to` = now includes the running hour);
 - combined: impressions, engagements (likes + comments + shares) and clicks of both, the
   engagement rate (the impression-weighted average: engagements / impressions over what
   can support it: the first-party events and the platform targets reporting impressions)
@@ -37,6 +38,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
@@ -49,9 +51,11 @@ from app.services.analytics.dashboard_rows import (
     TOP_PERFORMERS,
     Period,
     checked_period,
-    dashboard_rows,
+    dashboard_query,
 )
 
+# For this transaction only (SET LOCAL): the statement runs in one process.
+SERIAL = text("SET LOCAL max_parallel_workers_per_gather = 0")
 # A platform needs this many impressions in the period to be the top platform by
 # engagement rate (a post shown 3 times with 1 like is not a 33% platform).
 MIN_PLATFORM_IMPRESSIONS = 100
@@ -307,9 +311,11 @@ async def dashboard(
     principal.require(workspace_id, Action.CONTENT_READ)
     period = checked_period(since, until)
     async with factory() as session:
-        rows = (
-            await session.execute(dashboard_rows(workspace_id, [period, period.previous]))
-        ).all()
+        # A few tens of thousands of rollup rows: parallel workers cost more than they save
+        # (bench/README.md), and on a busy machine they wait for a core too.
+        await session.execute(SERIAL)
+        statement, params = dashboard_query(workspace_id, [period, period.previous])
+        rows = (await session.execute(statement, params)).all()
 
     def of(kind: str, at: int) -> list[Any]:
         return [r for r in rows if r.kind == kind and r.period == at]

@@ -4,14 +4,17 @@ one statement over them.
 
 Platform rows: the PUBLISHED targets of the period with their latest snapshot (LATERAL,
 served by the snapshots' (target_id, collected_at) index), summed per group with the
-sums the rates need (performance.py's rule). First-party rows: the rollups, the daily one
-for whole UTC days and the hourly one for the partial days at the edges (rollup_parts),
-read by index-only scans of the (workspace_id, bucket_start) covering indexes
-(app/models/dashboard_indexes.py).
+sums the rates need (performance.py's rule). First-party rows: the rollups
+(rollup_parts): for whole UTC days `engagement_dashboard_daily` (per day, item and
+platform, the types as columns: ~7x fewer rows to aggregate than engagement_daily, read
+through its primary key over adjacent pages), for the partial days at the edges the hourly
+one (index-only scans of its (workspace_id, bucket_start) covering index,
+app/models/dashboard_indexes.py).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +23,13 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Integer,
     Numeric,
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     distinct,
@@ -40,8 +45,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 
 from app.errors import BadUserInput
-from app.models import EngagementDaily, EngagementHourly, MetricSnapshot, PostTarget, ScheduledPost
+from app.models import (
+    EngagementDashboardDaily,
+    EngagementHourly,
+    MetricSnapshot,
+    PostTarget,
+    ScheduledPost,
+)
 from app.models import TargetStatus as S
+from app.models.engagement import NO_PLATFORM
 from app.models.vocabulary import EngagementEventType as E
 
 MAX_PERIOD = timedelta(days=366)
@@ -98,8 +110,9 @@ def _sum(column: Any, where: ColumnElement[bool] | None = None) -> Any:
     return total.filter(where) if where is not None else total
 
 
-def _platform_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Select[Any]:
-    """Per (period, content, platform): published targets and their latest snapshots."""
+def _platform_rows(workspace_id: Any, periods: Sequence[Any]) -> Select[Any]:
+    """Per (period, content, platform): published targets and their latest snapshots.
+    `workspace_id` and the periods' bounds are values or bind parameters."""
     latest = (
         select(
             MetricSnapshot.impressions,
@@ -170,22 +183,23 @@ def _day_floor(at: datetime) -> datetime:
 
 
 def rollup_parts(period: Period) -> list[tuple[Any, datetime, datetime]]:
-    """(rollup table, from, to) covering the period: whole UTC days from the daily rollup,
-    the partial days at the edges from the hourly one (bucket starts in [from, to))."""
+    """(rollup table, from, to) covering the period: whole UTC days from the dashboard's
+    daily rollup, the partial days at the edges from the hourly one (bucket starts in
+    [from, to))."""
     first_day, last_day = _day_ceil(period.since), _day_floor(period.until)
     if first_day >= last_day:
         return [(EngagementHourly, period.since, period.until)]
     parts: list[tuple[Any, datetime, datetime]] = []
     if period.since < first_day:
         parts.append((EngagementHourly, period.since, first_day))
-    parts.append((EngagementDaily, first_day, last_day))
+    parts.append((EngagementDashboardDaily, first_day, last_day))
     if last_day < period.until:
         parts.append((EngagementHourly, last_day, period.until))
     return parts
 
 
 def _first_party_rows(
-    workspace_id: uuid.UUID, periods: Sequence[Period], detailed: Sequence[bool]
+    workspace_id: Any, parts: Sequence[Sequence[tuple[Any, Any, Any]]], detailed: Sequence[bool]
 ) -> Select[Any]:
     """Per (period, content, platform): first-party events from the rollups. Each rollup
     range is pivoted per type (FILTER) while it is summed per (content, platform), so the
@@ -194,6 +208,8 @@ def _first_party_rows(
     previous period needs totals only."""
 
     def part(i: int, table: Any, lo: datetime, hi: datetime) -> Select[Any]:
+        if table is EngagementDashboardDaily:
+            return dense(i, lo, hi)
         keys = (table.content_id, table.platform) if detailed[i] else ()
 
         def count(kind: E) -> Any:
@@ -217,10 +233,24 @@ def _first_party_rows(
             .group_by(*keys)
         )
 
-    parts = [
-        part(i, table, lo, hi) for i, p in enumerate(periods) for table, lo, hi in rollup_parts(p)
-    ]
-    ranges = union_all(*parts).subquery("ranges").c
+    def dense(i: int, lo: datetime, hi: datetime) -> Select[Any]:
+        # The types are columns already; NO_PLATFORM back to NULL as the other parts give.
+        d = EngagementDashboardDaily
+        platform = func.nullif(d.platform, NO_PLATFORM)
+        keys = (d.content_id, platform) if detailed[i] else ()
+        return (
+            select(
+                literal(i, Integer).label("period"),
+                d.content_id if keys else cast(null(), PgUUID).label("content_id"),
+                platform.label("platform") if keys else cast(null(), String).label("platform"),
+                *(_sum(d.__table__.c[k]).label(k) for k in COUNTERS),
+            )
+            .where(d.workspace_id == workspace_id, d.bucket_start >= lo, d.bucket_start < hi)
+            .group_by(*keys)
+        )
+
+    selects = [part(i, table, lo, hi) for i, ranges in enumerate(parts) for table, lo, hi in ranges]
+    ranges = union_all(*selects).subquery("ranges").c
     return select(
         literal(FIRST_PARTY, String).label("source"),
         ranges.period,
@@ -243,19 +273,81 @@ def grouped_rows(
 ) -> Any:
     """Both sources' rows, one per (source, period, content, platform): what the
     dashboard folds and, for the current period alone, what the export streams."""
-    return union_all(
-        _platform_rows(workspace_id, periods),
-        _first_party_rows(workspace_id, periods, detailed or [True] * len(periods)),
+    return _grouped(
+        workspace_id,
+        periods,
+        [rollup_parts(p) for p in periods],
+        detailed or [True] * len(periods),
     )
 
 
+def _grouped(
+    workspace_id: Any,
+    periods: Sequence[Any],
+    parts: Sequence[Sequence[tuple[Any, Any, Any]]],
+    detailed: Sequence[bool],
+) -> Any:
+    return union_all(
+        _platform_rows(workspace_id, periods),
+        _first_party_rows(workspace_id, parts, detailed),
+    )
+
+
+_TABLES = {t.__tablename__: t for t in (EngagementHourly, EngagementDashboardDaily)}
+
+
+def dashboard_query(
+    workspace_id: uuid.UUID, periods: Sequence[Period]
+) -> tuple[Any, dict[str, Any]]:
+    """The dashboard's statement and its parameters. The statement depends only on which
+    rollup parts each period needs, so it is built once per shape (building and hashing it
+    cost the API server ~10 ms a request, bench/README.md) and takes the workspace and
+    the bounds as bind parameters."""
+    parts = [rollup_parts(p) for p in periods]
+    shape = tuple(tuple(table.__tablename__ for table, _, _ in ranges) for ranges in parts)
+    params: dict[str, Any] = {"ws": workspace_id}
+    for i, (period, ranges) in enumerate(zip(periods, parts, strict=True)):
+        params |= {f"since_{i}": period.since, f"until_{i}": period.until}
+        for j, (_, lo, hi) in enumerate(ranges):
+            params |= {f"lo_{i}_{j}": lo, f"hi_{i}_{j}": hi}
+    return _dashboard_statement(shape), params
+
+
+@functools.lru_cache(maxsize=32)
+def _dashboard_statement(shape: tuple[tuple[str, ...], ...]) -> Any:
+    def at(name: str) -> Any:
+        return bindparam(name, type_=DateTime(timezone=True))
+
+    periods = [_Bounds(at(f"since_{i}"), at(f"until_{i}")) for i in range(len(shape))]
+    parts = [
+        [(_TABLES[name], at(f"lo_{i}_{j}"), at(f"hi_{i}_{j}")) for j, name in enumerate(names)]
+        for i, names in enumerate(shape)
+    ]
+    ws = bindparam("ws", type_=PgUUID(as_uuid=True))
+    return _dashboard_rows(ws, periods, parts)
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    since: Any
+    until: Any
+
+
 def dashboard_rows(workspace_id: uuid.UUID, periods: Sequence[Period]) -> Any:
-    """The dashboard's one statement: over grouped_rows, the totals per (source, period)
-    and per (source, period, platform) (GROUPING SETS), and the rows of the current
-    period's TOP_PERFORMERS items (ranked by engagements, both sources): a few dozen rows
-    whatever the number of items."""
-    g = grouped_rows(workspace_id, periods, [i == CURRENT for i in range(len(periods))])
-    g = g.cte("g").c
+    """dashboard_query's statement with its values bound (to EXPLAIN it)."""
+    statement, params = dashboard_query(workspace_id, periods)
+    return statement.params(params)
+
+
+def _dashboard_rows(
+    workspace_id: Any, periods: Sequence[Any], parts: Sequence[Sequence[tuple[Any, Any, Any]]]
+) -> Any:
+    """The dashboard's one statement: over the grouped rows, the totals per (source,
+    period) and per (source, period, platform) (GROUPING SETS), and the rows of the
+    current period's TOP_PERFORMERS items (ranked by engagements, both sources): a few
+    dozen rows whatever the number of items."""
+    detailed = [i == CURRENT for i in range(len(periods))]
+    g = _grouped(workspace_id, periods, parts, detailed).cte("g").c
     sums = [func.sum(g[k]).label(k) for k in _SUMMED]
     totals = select(
         case((func.grouping(g.platform) == 1, "total"), else_="platform").label("kind"),

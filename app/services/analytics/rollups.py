@@ -12,6 +12,10 @@ transaction-level advisory lock makes appliers take turns: without it two of the
 upsert the same rollup rows in different orders and could deadlock; with it, the one
 that waited starts after the other's commit and sees only the batches left.
 
+The same statement keeps `engagement_dashboard_daily` (per UTC day, content and platform,
+the event types as columns: what analyticsDashboard reads for whole days) from the same
+grouped rows, for batches and legacy deltas alike: it moves with the other rollups.
+
 Why not deltas written by ingest (what it did before revision 0020, still drained here):
 grouping every batch's rows into one delta row per bucket cost ingest ~4 us per event of
 Postgres CPU (bench/README.md), a third of the ingest statement; the worker groups the
@@ -38,6 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.logging import get_logger
+from app.models.engagement import DASHBOARD_COUNTERS
 
 log = get_logger(__name__)
 
@@ -80,7 +85,10 @@ _TAKE_BATCHES = text(
     RETURNING id, first_at, last_at
     """
 )
-# Adds `taken` (counts per hour bucket, content, target, type and variant) to the rollups.
+# Adds `taken` (counts per hour bucket, content, target, type and variant) to the rollups:
+# hourly, daily, and the dashboard's daily one per (content, platform) with the types as
+# columns (`dd`), all in the statement that takes the batches or deltas, so each is counted
+# once in every rollup.
 _ADD = """
     ), hourly AS (
         SELECT workspace_id, bucket_start, content_id, target_id, event_type, variant,
@@ -112,9 +120,29 @@ _ADD = """
                       value_sum = r.value_sum + EXCLUDED.value_sum,
                       platform = coalesce(EXCLUDED.platform, r.platform),
                       updated_at = now()
+    ), dd AS (
+        INSERT INTO engagement_dashboard_daily AS r (workspace_id, bucket_start, content_id,
+                                                     platform, {columns}, conversion_value)
+        SELECT workspace_id, date_trunc('day', bucket_start, 'UTC'), content_id,
+               coalesce(platform, ''), {sums},
+               coalesce(sum(value_sum) FILTER (WHERE event_type = 'CONVERSION'), 0)
+          FROM hourly
+         GROUP BY 1, 2, 3, 4
+         ORDER BY 1, 2, 3, 4
+        ON CONFLICT (workspace_id, bucket_start, content_id, platform)
+        DO UPDATE SET {adds},
+                      conversion_value = r.conversion_value + EXCLUDED.conversion_value,
+                      updated_at = now()
     )
     SELECT count(*) FROM taken
-"""
+""".format(  # noqa: S608 (column names and event types are constants of this code)
+    columns=", ".join(DASHBOARD_COUNTERS),
+    sums=", ".join(
+        f"coalesce(sum(events) FILTER (WHERE event_type = '{kind}'), 0)"
+        for kind in DASHBOARD_COUNTERS.values()
+    ),
+    adds=", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in DASHBOARD_COUNTERS),
+)
 _APPLY_DELTAS = text(_DELTAS + _ADD)
 _APPLY_BATCHES = text(_BATCH_ROWS + _ADD)
 

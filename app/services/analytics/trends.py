@@ -1,9 +1,10 @@
 """engagementTrends: a workspace's first-party engagement events per hour, day or week,
 read from the rollups (app/services/analytics/rollups.py), never from the raw events.
 
-One statement: the hourly rollup for HOUR, the daily one for DAY and WEEK (weeks start on
-Monday, UTC), counts per event type pivoted with FILTER, served by the rollups' primary key
-(workspace_id, bucket_start, ...). Buckets without events are filled with zeros so a chart
+One statement: the hourly rollup for HOUR (counts per event type pivoted with FILTER), the
+dashboard's daily one for DAY and WEEK (weeks start on Monday, UTC; the types are its
+columns, ~7x fewer rows than engagement_daily), served by the rollups' (workspace_id,
+bucket_start, ...) indexes. Buckets without events are filled with zeros so a chart
 gets an even series; a period is bounded to MAX_POINTS buckets.
 """
 
@@ -19,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import BadUserInput
-from app.models import EngagementDaily, EngagementHourly
+from app.models import EngagementDashboardDaily, EngagementHourly
+from app.models.engagement import DASHBOARD_COUNTERS
 from app.models.vocabulary import EngagementEventType as E
 from app.models.vocabulary import TrendInterval
 from app.permissions import Action
@@ -85,15 +87,14 @@ async def trends(
     """Buckets from the one holding `since` up to `until` (exclusive), oldest first."""
     principal.require(workspace_id, Action.CONTENT_READ)
     start = _checked(since, until, interval)
-    table: Any = EngagementHourly if interval is TrendInterval.HOUR else EngagementDaily
+    table: Any = EngagementHourly if interval is TrendInterval.HOUR else EngagementDashboardDaily
     bucket = (
         func.date_trunc("week", table.bucket_start, "UTC")
         if interval is TrendInterval.WEEK
         else table.bucket_start
     ).label("bucket")
-    query = (
-        select(
-            bucket,
+    if table is EngagementHourly:
+        sums = [
             *(
                 func.coalesce(func.sum(table.events).filter(table.event_type == kind.value), 0)
                 for kind in E
@@ -101,7 +102,15 @@ async def trends(
             func.coalesce(
                 func.sum(table.value_sum).filter(table.event_type == E.CONVERSION.value), 0
             ),
-        )
+        ]
+    else:  # the types are its columns
+        column = {kind: name for name, kind in DASHBOARD_COUNTERS.items()}
+        sums = [
+            *(func.coalesce(func.sum(table.__table__.c[column[kind.value]]), 0) for kind in E),
+            func.coalesce(func.sum(table.conversion_value), 0),
+        ]
+    query = (
+        select(bucket, *sums)
         .where(
             table.workspace_id == workspace_id,
             table.bucket_start >= start,
