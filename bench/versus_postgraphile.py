@@ -66,7 +66,7 @@ PG_PAGE = """query($ws: UUID!) { allContents(first: 50, orderBy: [CREATED_AT_DES
 
 TYPENAME = "{ __typename }"
 # Time for a load process to start (its imports) before the processes begin together.
-STARTUP_SECONDS = 4.0
+STARTUP_SECONDS = 6.0
 
 TARGETS = {
     "page API CPU per request, SmartContent/PostGraphile": ("<=", 2.0),
@@ -197,6 +197,7 @@ def load_client(config: dict[str, Any]) -> None:
         failures: list[str] = []
         # Every load process starts at the same moment, once its imports are done.
         await asyncio.sleep(max(0.0, config["start_at"] - time.time()))
+        late = time.time() - config["start_at"]
         cpu_before = time.process_time()
         deadline = time.perf_counter() + config["duration"]
 
@@ -220,7 +221,13 @@ def load_client(config: dict[str, Any]) -> None:
         for client in clients:
             await client.aclose()
         cpu = time.process_time() - cpu_before
-        return {"latencies": latencies, "failures": failures, "elapsed": elapsed, "cpu": cpu}
+        return {
+            "latencies": latencies,
+            "failures": failures,
+            "elapsed": elapsed,
+            "cpu": cpu,
+            "late": late,
+        }
 
     print(json.dumps(uvloop.run(run())))
 
@@ -238,65 +245,69 @@ class Figures:
     first_failure: str | None
 
 
+def probe(server_pid: int, pg_pid: int | None) -> tuple[float, float | None]:
+    """CPU seconds so far of the server's process tree and of Postgres (embedded only)."""
+    return descendants_cpu(server_pid), cb._tree_cpu(pg_pid) if pg_pid else None
+
+
 async def load(
-    url: str, body: dict[str, Any], token: str, seconds: float, args: argparse.Namespace
+    url: str,
+    body: dict[str, Any],
+    token: str,
+    seconds: float,
+    args: argparse.Namespace,
+    pids: tuple[int, int | None],
 ) -> dict[str, Any]:
-    """`args.client_processes` load processes sharing `args.connections`; merged results."""
+    """`args.client_processes` load processes sharing `args.connections`, started together;
+    their merged results, and the servers' CPU from that start to the processes' exit."""
     share = [args.connections // args.client_processes] * args.client_processes
     share[0] += args.connections % args.client_processes
-    procs = []
     start_at = time.time() + STARTUP_SECONDS
-    for connections in share:
-        config = {
-            "url": url,
-            "body": body,
-            "token": token,
-            "duration": seconds,
-            "start_at": start_at,
-        }
-        config["connections"] = connections
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--load-client", json.dumps(config),
-                stdout=asyncio.subprocess.PIPE,
-            )
-        )  # fmt: skip
+    common = {"url": url, "body": body, "token": token, "duration": seconds, "start_at": start_at}
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--load-client",
+            json.dumps({**common, "connections": connections}),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for connections in share
+    ]  # fmt: skip
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    before = probe(*pids)  # not before: the load processes' start-up is not the server's
+    outputs = [(await proc.communicate())[0] for proc in procs]
+    after = probe(*pids)
     merged: dict[str, Any] = {"latencies": [], "failures": [], "elapsed": 0.0, "cpu": 0.0}
-    for proc in procs:
-        out, _ = await proc.communicate()
-        part = json.loads(out)
+    for part in map(json.loads, outputs):
         merged["latencies"] += part["latencies"]
         merged["failures"] += part["failures"]
         merged["elapsed"] = max(merged["elapsed"], part["elapsed"])
         merged["cpu"] += part["cpu"]
+        if part["late"] > 0.1:  # it loaded alone for a while: say so
+            print(f"  a load process started {part['late']:.1f} s late", file=sys.stderr)
+    merged["api_cpu"] = after[0] - before[0]
+    merged["pg_cpu"] = None if before[1] is None or after[1] is None else after[1] - before[1]
     return merged
 
 
 async def measure(
-    server_pid: int,
-    pg_pid: int | None,
+    pids: tuple[int, int | None],
     url: str,
     body: dict[str, Any],
     token: str,
     args: argparse.Namespace,
 ) -> Figures:
-    await load(url, body, token, args.warmup, args)
-    api_before = descendants_cpu(server_pid)
-    pg_before = cb._tree_cpu(pg_pid) if pg_pid else None
-    result = await load(url, body, token, args.duration, args)
-    api_after = descendants_cpu(server_pid)
-    pg_after = cb._tree_cpu(pg_pid) if pg_pid else None
+    await load(url, body, token, args.warmup, args, pids)
+    result = await load(url, body, token, args.duration, args, pids)
     done = sorted(result["latencies"])
     n = max(1, len(done))
-    pg_ms = None if pg_before is None or pg_after is None else (pg_after - pg_before) * 1000 / n
     return Figures(
         requests=len(done),
         failures=len(result["failures"]),
         rps=len(done) / result["elapsed"],
         p50_ms=cb.percentile(done, 50) * 1000,
         p95_ms=cb.percentile(done, 95) * 1000,
-        api_cpu_ms=(api_after - api_before) * 1000 / n,
-        pg_cpu_ms=pg_ms,
+        api_cpu_ms=result["api_cpu"] * 1000 / n,
+        pg_cpu_ms=None if result["pg_cpu"] is None else result["pg_cpu"] * 1000 / n,
         client_cpu_ms=result["cpu"] * 1000 / n,
         first_failure=result["failures"][0] if result["failures"] else None,
     )
@@ -367,11 +378,11 @@ async def run(
         for name, (sc_body, pg_body) in scenarios.items():
             print(f"loading SmartContent: {name} ...", flush=True)
             figures["smartcontent"][name] = await measure(
-                ours.process.pid, pg_pid, sc_url, sc_body, token, args
+                (ours.process.pid, pg_pid), sc_url, sc_body, token, args
             )
             print(f"loading PostGraphile: {name} ...", flush=True)
             figures["postgraphile"][name] = await measure(
-                theirs.process.pid, pg_pid, theirs.url, pg_body, "", args
+                (theirs.process.pid, pg_pid), theirs.url, pg_body, "", args
             )
         return {
             "figures": {s: {k: asdict(v) for k, v in f.items()} for s, f in figures.items()},
@@ -387,7 +398,8 @@ async def run(
 def verdicts(result: dict[str, Any]) -> dict[str, Any]:
     sc, pg = result["figures"]["smartcontent"], result["figures"]["postgraphile"]
     ratios = {
-        f"{name} {key}": sc[name][key] / pg[name][key] if pg[name][key] else None
+        # Not of a near-zero figure (PostGraphile's Postgres CPU for `{ __typename }`).
+        f"{name} {key}": sc[name][key] / pg[name][key] if pg[name][key] > 0.01 else None
         for name in ("page", "typename")
         for key in ("rps", "p50_ms", "p95_ms", "api_cpu_ms", "pg_cpu_ms")
         if sc[name][key] is not None and pg[name][key] is not None
