@@ -142,7 +142,7 @@ class PostGraphile:
         command += ["--disable-graphiql", "--no-setof-functions-contain-nulls"]
         command += ["--disable-query-log"]
         self.process = subprocess.Popen(
-            command, start_new_session=True, stdout=subprocess.DEVNULL, cwd="/tmp"
+            command, start_new_session=True, stdout=subprocess.DEVNULL, cwd=cb.BENCH_DATA_DIR
         )
 
     async def wait_ready(self) -> None:
@@ -264,14 +264,18 @@ async def load(
     share[0] += args.connections % args.client_processes
     start_at = time.time() + STARTUP_SECONDS
     common = {"url": url, "body": body, "token": token, "duration": seconds, "start_at": start_at}
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--load-client",
-            json.dumps({**common, "connections": connections}),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for connections in share
-    ]  # fmt: skip
+    procs = []
+    for connections in share:
+        # The configuration (with the bearer token) on stdin, not in the command line.
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--load-client", "-",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({**common, "connections": connections}).encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        procs.append(proc)
     await asyncio.sleep(max(0.0, start_at - time.time()))
     before = probe(*pids)  # not before: the load processes' start-up is not the server's
     outputs = [(await proc.communicate())[0] for proc in procs]
@@ -449,7 +453,7 @@ def main() -> int:
     parser.add_argument("--load-client", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_client:
-        load_client(json.loads(args.load_client))
+        load_client(json.loads(sys.stdin.read() if args.load_client == "-" else args.load_client))
         return 0
     if not 1 <= args.client_processes <= args.connections:
         parser.error("--client-processes must be 1..--connections")
