@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest bench-dashboard clean
+.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest bench-dashboard bench-versus clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench-ingest: $(STAMP)
 # 10,000,000 events (cached in /tmp/bench-dashboard-smartcontent); EVENTS=1000000 for a quick run.
 bench-dashboard: $(STAMP)
 	$(BIN)/python bench/dashboard_bench.py $(if $(EVENTS),--events $(EVENTS))
+
+# Needs Node (npx) for PostGraphile; DURATION=5 for a short run, ARGS='--reuse' to skip seeding.
+bench-versus: $(STAMP)
+	$(BIN)/python bench/versus_postgraphile.py $(if $(DURATION),--duration $(DURATION)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
