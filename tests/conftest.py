@@ -53,6 +53,27 @@ async def _recreate_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+async def _drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(plain_pg_url(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def fresh_database(servers: Servers, purpose: str) -> AsyncIterator[str]:
+    """An empty database of this xdist worker's server, for tests that migrate one
+    themselves (downgrades); its URL, and it is dropped afterwards."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    name = f"smartcontent_{purpose}_{worker}"
+    await _recreate_database(servers.database_url, name)
+    try:
+        yield urlunsplit(urlsplit(servers.database_url)._replace(path=f"/{name}"))
+    finally:
+        await _drop_database(servers.database_url, name)
+
+
 def _redis_database_of_worker(url: str, worker_id: str) -> str:
     """An external TEST_REDIS_URL is flushed before every test: each xdist worker takes the
     database after the given one by its number (gw0: /15, gw1: /16 for .../15)."""

@@ -6,11 +6,9 @@ batches (app/services/analytics/rollups.py), and 0020's downgrade loses none of 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -23,7 +21,7 @@ from app.db import plain_pg_url
 from app.migrate import alembic_config
 from app.services.analytics import ingest, rollups
 from app.services.analytics.events import CheckedEvent
-from tests.conftest import Servers
+from tests.conftest import Servers, fresh_database
 from tests.engagement.conftest import (
     Tenant,
     count_raw,
@@ -168,48 +166,36 @@ async def test_concurrent_batches_sharing_ids_store_each_once(
 
 
 async def test_downgrade_turns_pending_batches_into_deltas(servers: Servers) -> None:
-    admin = await asyncpg.connect(plain_pg_url(servers.database_url))
-    name = f"smartcontent_ingest_speed_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}"
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = urlunsplit(urlsplit(servers.database_url)._replace(path=f"/{name}"))
-    config = alembic_config(url)
-    await asyncio.to_thread(command.upgrade, config, "head")
-    workspace, content = uuid.uuid4(), uuid.uuid4()
-    at = datetime(2026, 11, 1, 10, 20, tzinfo=UTC)
-    conn = await asyncpg.connect(plain_pg_url(url))
-    try:
-        batch = await conn.fetchval(
-            "INSERT INTO engagement_batches (workspace_id, events, first_at, last_at) "
-            "VALUES ($1, 3, $2, $2) RETURNING id",
-            workspace,
-            at,
-        )
-        await conn.executemany(
-            "INSERT INTO engagement_events (workspace_id, event_id, content_id, event_type, "
-            "occurred_at, value, variant, batch_id) VALUES ($1, $2, $3, 'CONVERSION', $4, $5, "
-            "$6, $7)",
-            [
-                (workspace, f"e{i}", content, at, value, variant, batch)
-                for i, (value, variant) in enumerate(((1, None), (2, None), (4, "B")))
-            ],
-        )
-        await asyncio.to_thread(command.downgrade, config, "0016_event_variants")
-        rows = await conn.fetch(
-            "SELECT bucket_start, variant, events, value_sum FROM engagement_rollup_deltas "
-            "ORDER BY variant"
-        )
-        hour = at.replace(minute=0)
-        assert [tuple(r) for r in rows] == [(hour, "", 2, 3), (hour, "B", 1, 4)]
+    async with fresh_database(servers, "ingest_speed") as url:
+        config = alembic_config(url)
         await asyncio.to_thread(command.upgrade, config, "head")
-        assert await conn.fetchval("SELECT count(*) FROM engagement_batches") == 0
-    finally:
-        await conn.close()
-        admin = await asyncpg.connect(plain_pg_url(servers.database_url))
+        workspace, content = uuid.uuid4(), uuid.uuid4()
+        at = datetime(2026, 11, 1, 10, 20, tzinfo=UTC)
+        conn = await asyncpg.connect(plain_pg_url(url))
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            batch = await conn.fetchval(
+                "INSERT INTO engagement_batches (workspace_id, events, first_at, last_at) "
+                "VALUES ($1, 3, $2, $2) RETURNING id",
+                workspace,
+                at,
+            )
+            await conn.executemany(
+                "INSERT INTO engagement_events (workspace_id, event_id, content_id, "
+                "event_type, occurred_at, value, variant, batch_id) "
+                "VALUES ($1, $2, $3, 'CONVERSION', $4, $5, $6, $7)",
+                [
+                    (workspace, f"e{i}", content, at, value, variant, batch)
+                    for i, (value, variant) in enumerate(((1, None), (2, None), (4, "B")))
+                ],
+            )
+            await asyncio.to_thread(command.downgrade, config, "0016_event_variants")
+            rows = await conn.fetch(
+                "SELECT bucket_start, variant, events, value_sum FROM engagement_rollup_deltas "
+                "ORDER BY variant"
+            )
+            hour = at.replace(minute=0)
+            assert [tuple(r) for r in rows] == [(hour, "", 2, 3), (hour, "B", 1, 4)]
+            await asyncio.to_thread(command.upgrade, config, "head")
+            assert await conn.fetchval("SELECT count(*) FROM engagement_batches") == 0
         finally:
-            await admin.close()
+            await conn.close()

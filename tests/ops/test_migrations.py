@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from alembic import command
@@ -18,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.db import asyncpg_url, plain_pg_url
 from app.migrate import alembic_config
 from app.models import Base
-from tests.conftest import Servers
+from tests.conftest import Servers, fresh_database
 
 
 async def test_models_and_migrations_agree(servers: Servers) -> None:
@@ -41,37 +39,30 @@ async def test_variant_rollups_fold_back_on_downgrade_and_upgrade_again(
 ) -> None:
     """0016_event_variants' downgrade folds the A/B arms of a rollup row into one (nothing
     lost), and the way back up works on the folded data."""
-    admin = await asyncpg.connect(plain_pg_url(servers.database_url))
-    name = f"smartcontent_migrations_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}"
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = urlunsplit(urlsplit(servers.database_url)._replace(path=f"/{name}"))
-    config = alembic_config(url)
-    await asyncio.to_thread(command.upgrade, config, "head")
-    key = (uuid.uuid4(), datetime(2026, 11, 1, 10, tzinfo=UTC), uuid.uuid4(), uuid.UUID(int=0))
-    conn = await asyncpg.connect(plain_pg_url(url))
-    try:
-        for variant, events in (("", 1), ("A", 2), ("B", 4)):
-            await conn.execute(
-                "INSERT INTO engagement_hourly (workspace_id, bucket_start, content_id, "
-                "target_id, event_type, variant, events, value_sum) "
-                "VALUES ($1, $2, $3, $4, 'CLICK', $5, $6, 0)",
-                *key,
-                variant,
-                events,
-            )
-        await asyncio.to_thread(command.downgrade, config, "0015_engagement_models")
-        assert await conn.fetch("SELECT events FROM engagement_hourly") == [(7,)]
+    async with fresh_database(servers, "migrations") as url:
+        config = alembic_config(url)
         await asyncio.to_thread(command.upgrade, config, "head")
-        rows = await conn.fetch("SELECT variant, events FROM engagement_hourly")
-        assert [tuple(r) for r in rows] == [("", 7)]
-    finally:
-        await conn.close()
-        admin = await asyncpg.connect(plain_pg_url(servers.database_url))
+        key = (
+            uuid.uuid4(),
+            datetime(2026, 11, 1, 10, tzinfo=UTC),
+            uuid.uuid4(),
+            uuid.UUID(int=0),
+        )
+        conn = await asyncpg.connect(plain_pg_url(url))
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for variant, events in (("", 1), ("A", 2), ("B", 4)):
+                await conn.execute(
+                    "INSERT INTO engagement_hourly (workspace_id, bucket_start, content_id, "
+                    "target_id, event_type, variant, events, value_sum) "
+                    "VALUES ($1, $2, $3, $4, 'CLICK', $5, $6, 0)",
+                    *key,
+                    variant,
+                    events,
+                )
+            await asyncio.to_thread(command.downgrade, config, "0015_engagement_models")
+            assert await conn.fetch("SELECT events FROM engagement_hourly") == [(7,)]
+            await asyncio.to_thread(command.upgrade, config, "head")
+            rows = await conn.fetch("SELECT variant, events FROM engagement_hourly")
+            assert [tuple(r) for r in rows] == [("", 7)]
         finally:
-            await admin.close()
+            await conn.close()

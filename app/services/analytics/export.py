@@ -47,22 +47,8 @@ from app.services.analytics import dashboard_rows as rows
 PATH = "/analytics/export"
 LINK_LIFETIME = timedelta(minutes=10)
 BATCH = 500
-COLUMNS = (
-    "content_id",
-    "title",
-    "source",
-    "platform",
-    "posts",
-    "impressions",
-    "views",
-    "likes",
-    "comments",
-    "shares",
-    "clicks",
-    "conversions",
-    "conversion_value",
-    "engagements",
-)
+# The dashboard's counters, in its order: the CSV sums to its figures.
+COLUMNS = ("content_id", "title", "source", "platform", "posts", *rows.COUNTERS, "engagements")
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
