@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest bench-dashboard bench-versus clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/portable_pgvector.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	bash scripts/portable_pgvector.sh $(BIN)/python
 	touch $(STAMP)
 
 dev: $(STAMP)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 import redis
 
 from app.embedded import EmbeddedRedis
+from tests.conftest import Servers, fresh_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.no_db]
 
@@ -35,3 +37,27 @@ def test_embedded_redis_is_ready_only_once_its_data_is_loaded(tmp_path: Path) ->
     finally:
         client.close()
         restarted.stop()
+
+
+async def test_pgvector_hnsw_builds_and_searches_on_this_cpu(servers: Servers) -> None:
+    """The wheel's vector.so was built with -march=native on an AVX-512 machine: elsewhere an
+    HNSW index past a few hundred rows killed Postgres with SIGILL. `make` rebuilds it
+    portably (scripts/portable_pgvector.sh); this grows and searches one well past that."""
+    async with fresh_database(servers, "hnsw") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            await conn.execute("CREATE TABLE points (id int PRIMARY KEY, v vector(16))")
+            await conn.execute("CREATE INDEX ON points USING hnsw (v vector_cosine_ops)")
+            await conn.execute(
+                "INSERT INTO points SELECT i, (SELECT array_agg(sin(i * k))::vector(16)"
+                " FROM generate_series(1, 16) k) FROM generate_series(1, 3000) i"
+            )
+            await conn.execute("SET enable_seqscan = off")
+            nearest = await conn.fetch(
+                "SELECT id FROM points ORDER BY v <=> (SELECT v FROM points WHERE id = 42) LIMIT 5"
+            )
+        finally:
+            await conn.close()
+    assert len(nearest) == 5
+    assert nearest[0]["id"] == 42
