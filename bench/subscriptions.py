@@ -3,16 +3,17 @@
 `smartcontent serve` (one process, or `--replicas 2` behind one port) -- issue 13's table.
 
 It creates a fresh database (`bench_subscriptions`) on the server named by DATABASE_URL or
-an embedded one, migrates it, registers a user and a workspace through the API, then for
-each scenario and N starts a new API process (rate limits out of the way, as
-content_bench.py does), opens N websockets from several client processes (asyncio +
+an embedded one, migrates it, starts `smartcontent serve` (rate limits out of the way, as
+content_bench.py does) and `smartcontent worker` as child processes for the whole bench,
+registers a user and a workspace through the API, then for each scenario and N (one after
+the other, on the same API) opens N websockets from several client processes (asyncio +
 `websockets`; their CPU is printed: they must never be the bottleneck), sends
 `connection_init` with the token, subscribes every socket at once and waits for every
 first event (the stored state, `catchUp`), then:
 
-- A "one job": the N sockets follow one `ping` job queued through the mutation while no
-  worker runs; `smartcontent worker` is started once every subscriber is in, so the job's
-  three events (RUNNING, progress 0.5, SUCCEEDED after `--delay-ms`) take the real path
+- A "one job": the N sockets follow one `ping` job queued through the mutation while the
+  worker is paused (SIGSTOP); it resumes once every subscriber is in, so the job's three
+  events (RUNNING, progress 0.5, SUCCEEDED after `--delay-ms`) take the real path
   worker -> Redis -> hub -> socket. Their publish times are taken by a Redis subscriber of
   the job's channel in this process.
 - B "many jobs": the N sockets follow N jobs whose rows this bench inserts (RUNNING, lease
@@ -95,9 +96,10 @@ HEALTHZ_EVERY = 0.02
 TICK = 0.01  # the publisher's batch period (scenario B)
 # Handshakes in flight per client process: the API's accept backlog is finite.
 IN_FLIGHT = 64
+SETTLE_SECONDS = 3.0  # between runs: the last one's closes and collections done
 
 TARGETS = {
-    "lost or reordered events, every run": ("==", 0.0),
+    "lost or reordered events, failed or unfinished subscriptions": ("==", 0.0),
     "API CPU per subscribe (ms)": ("<", 1.0),
     "A: one event to N subscribers, p99 (ms; the target is at N=10,000)": ("<", 1000.0),
     "B: N jobs at the rate, p99 (ms; the target is N=1,000 at 1,000/s)": ("<", 100.0),
@@ -424,7 +426,15 @@ class Worker:
         command = [sys.executable, "-m", "app.cli", "worker", "--queue", "jobs"]
         self.process = subprocess.Popen(command, env=env, cwd=DATA_DIR, start_new_session=True)
 
+    def pause(self) -> None:
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
+        self.resume()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -505,7 +515,9 @@ class Figures:
     lost: int
     reordered: int
     catch_ups: int
-    incomplete: int
+    failed: int  # subscriptions without a first event (socket refused, subscribe error)
+    incomplete: int  # subscribed, not completed by the deadline
+    undelivered: int  # the events those had not received by then
     delivery_api_cpu_s: float
     rss_before_mb: float
     rss_subscribed_mb: float
@@ -528,10 +540,11 @@ def shares(items: list[Any], parts: int) -> list[list[Any]]:
 
 
 def sequence_faults(
-    events: list[tuple[int, bool, float]], last: int | None
-) -> tuple[int, int, int]:
-    """(lost, reordered, catch-ups after the first) for one subscriber's events: a sequence
-    skipped, or the job's last one (`last`) never reached, counts as lost."""
+    events: list[tuple[int, bool, float]], last: int, complete: bool
+) -> tuple[int, int, int, int]:
+    """(lost, reordered, catch-ups after the first, undelivered) for one subscriber's events:
+    a sequence skipped is lost (so is the job's `last` one never reached by a subscription
+    that completed); what an unfinished subscription had not received yet is undelivered."""
     lost = reordered = catch_ups = 0
     for (prev, _, _), (seq, catch_up, _) in itertools.pairwise(events):
         if seq <= prev:
@@ -539,9 +552,8 @@ def sequence_faults(
         elif seq > prev + 1:
             lost += seq - prev - 1
         catch_ups += catch_up
-    if last is not None:
-        lost += max(0, last - max((seq for seq, _, _ in events), default=0))
-    return lost, reordered, catch_ups
+    behind = max(0, last - max((seq for seq, _, _ in events), default=last))
+    return lost + (behind if complete else 0), reordered, catch_ups, 0 if complete else behind
 
 
 def fan_out_seconds(
@@ -567,15 +579,17 @@ def fan_out_seconds(
 
 
 async def one_run(
-    helpers: Helpers, setup: Setup, scenario: str, n: int, args: argparse.Namespace
+    helpers: Helpers,
+    setup: Setup,
+    server: cb.ApiServer,
+    worker: Worker,
+    scenario: str,
+    n: int,
+    args: argparse.Namespace,
 ) -> Figures:
-    extra = {**setup.env, "API_WORKERS": str(args.replicas)}
-    server = cb.ApiServer(setup.database_url, setup.redis_url, False, extra)
-    worker: Worker | None = None
     observer: asyncio.Task[None] | None = None
     published_at: dict[tuple[int, int], float] = {}
     try:
-        await server.wait_ready()
         pids = serving_pids(server, args.replicas)
         token = await sign_in(server.url, setup)
 
@@ -604,6 +618,7 @@ async def one_run(
         connected = n - len(errors)
 
         if scenario == "A":
+            worker.pause()  # the job must not start before every subscriber is in
             async with httpx.AsyncClient() as http:
                 variables = {"w": setup.workspace, "d": args.delay_ms}
                 data = await cb.gql(http, server.url + "/graphql", PING, variables, token)
@@ -635,11 +650,10 @@ async def one_run(
                         published_at[(0, json.loads(message["data"])["seq"])] = time.time()
 
             observer = asyncio.create_task(observe())
-            worker = Worker(setup.env)
+            worker.resume()
             replies = await helpers.all_clients(
                 [("collect", args.delay_ms / 1000 + 60 + n / 100)] * parts
             )
-            worker.stop()
             observer.cancel()
             await pubsub.aclose()
             await redis.aclose()
@@ -657,7 +671,7 @@ async def one_run(
                     args.duration,
                 )
             )
-            replies = await helpers.all_clients([("collect", args.duration + 60)] * parts)
+            replies = await helpers.all_clients([("collect", args.duration + 30 + n / 50)] * parts)
             result = await asyncio.get_running_loop().run_in_executor(None, helpers.publisher.recv)
             published_at, final_seq = result["stamps"], result["final_seq"]
             job_index = list(range(n))
@@ -666,21 +680,22 @@ async def one_run(
         rss_after_events = rss()
         per_cpu_events = {p: cb._cpu(p, children=False) for p in pids}
 
-        # Per subscriber: its events in client order, in the same order as job_ids.
-        events = [[] for _ in range(n)]
+        # Per subscriber (in job_ids' order: socket k of client p follows job p + k * parts).
+        events: list[list[tuple[int, bool, float]]] = [[] for _ in range(n)]
+        complete = [False] * n
         for part, reply in enumerate(replies):
-            for k, got in enumerate(reply["events"]):
-                events[part + k * parts] = got
+            for k, (got, done) in enumerate(zip(reply["events"], reply["complete"], strict=True)):
+                events[part + k * parts], complete[part + k * parts] = got, done
         errors += [e for r in replies for e in r["errors"]]
-        incomplete = sum(not ok for r in replies for ok in r["complete"]) + (n - connected)
-        latencies, lost, reordered, catch_ups = [], 0, 0, 0
+        failed = sum(not got for got in events)  # not connected, or no first event
+        incomplete = sum(bool(got) and not done for got, done in zip(events, complete, strict=True))
+        latencies, lost, reordered, catch_ups, undelivered = [], 0, 0, 0, 0
         for i, got in enumerate(events):
-            faults = sequence_faults(got, final_seq[i] if got else None)
-            lost, reordered, catch_ups = (
-                lost + faults[0],
-                reordered + faults[1],
-                catch_ups + faults[2],
-            )
+            if not got:
+                continue
+            faults = sequence_faults(got, final_seq[i], complete[i])
+            lost, reordered = lost + faults[0], reordered + faults[1]
+            catch_ups, undelivered = catch_ups + faults[2], undelivered + faults[3]
             for seq, _, at in got[1:]:
                 if (stamp := published_at.get((job_index[i], seq))) is not None:
                     latencies.append(at - stamp)
@@ -709,7 +724,8 @@ async def one_run(
             p50_ms=cb.percentile(latencies, 50) * 1000,
             p99_ms=cb.percentile(latencies, 99) * 1000,
             max_ms=cb.percentile(latencies, 100) * 1000,
-            lost=lost, reordered=reordered, catch_ups=catch_ups, incomplete=incomplete,
+            lost=lost, reordered=reordered, catch_ups=catch_ups, failed=failed,
+            incomplete=incomplete, undelivered=undelivered,
             delivery_api_cpu_s=cpu4 - cpu3,
             rss_before_mb=rss_before, rss_subscribed_mb=rss_subscribed,
             rss_after_events_mb=rss_after_events, rss_closed_mb=rss_closed,
@@ -733,9 +749,7 @@ async def one_run(
     finally:
         if observer is not None:
             observer.cancel()
-        if worker is not None:
-            worker.stop()
-        server.stop()
+        worker.resume()
 
 
 # --- Report --------------------------------------------------------------------------------
@@ -743,10 +757,10 @@ async def one_run(
 
 COLUMNS = [
     ("N", "n", "{:d}"),
-    ("connect s", "connect_s", "{:.1f}"),
-    ("conn cpu ms", "connect_api_cpu_ms", "{:.2f}"),
-    ("subscribe s", "subscribe_s", "{:.1f}"),
-    ("sub cpu ms", "subscribe_api_cpu_ms", "{:.2f}"),
+    ("conn s", "connect_s", "{:.1f}"),
+    ("conn ms", "connect_api_cpu_ms", "{:.2f}"),
+    ("sub s", "subscribe_s", "{:.1f}"),
+    ("sub ms", "subscribe_api_cpu_ms", "{:.2f}"),
     ("p50 ms", "p50_ms", "{:.0f}"),
     ("p99 ms", "p99_ms", "{:.0f}"),
     ("max ms", "max_ms", "{:.0f}"),
@@ -754,51 +768,56 @@ COLUMNS = [
     ("lost", "lost", "{:d}"),
     ("reord", "reordered", "{:d}"),
     ("catchup", "catch_ups", "{:d}"),
+    ("failed", "failed", "{:d}"),
     ("incompl", "incomplete", "{:d}"),
-    ("healthz ms", "healthz_worst_ms", "{:.0f}"),
+    ("undeliv", "undelivered", "{:d}"),
+    ("healthz", "healthz_worst_ms", "{:.0f}"),
     ("RSS MB", "rss_before_mb", "{:.0f}"),
     ("+subs", "rss_subscribed_mb", "{:.0f}"),
     ("KB/sub", "kb_per_subscriber", "{:.0f}"),
     ("closed", "rss_closed_mb", "{:.0f}"),
     ("client", "client_busiest", "{:.0%}"),
 ]
+WIDTH = 8
 
 
 def table(figures: list[Figures]) -> None:
-    print("".join(f"{title:>12}" for title, _, _ in [("run", "", ""), *COLUMNS]))
+    print("".join(f"{title:>{WIDTH}}" for title, _, _ in [("run", "", ""), *COLUMNS]))
     for f in figures:
         name = f"{f.scenario} x{f.replicas}" if f.replicas > 1 else f.scenario
         values = asdict(f)
         cells = "".join(
-            f"{'-' if values[key] != values[key] else fmt.format(values[key]):>12}"
+            f"{'-' if values[key] != values[key] else fmt.format(values[key]):>{WIDTH}}"
             for _, key, fmt in COLUMNS
         )
-        print(f"{name:>12}{cells}")
+        print(f"{name:>{WIDTH}}{cells}")
         if f.scenario == "B":
             rate, spent = f.achieved_rate, f.publisher_cpu_s
-            print(f"{'':>12}  publisher: {rate:.0f} events/s published, {spent:.1f} s CPU")
+            print(f"{'':>{WIDTH}}  publisher: {rate:.0f} events/s published, {spent:.1f} s CPU")
         for r in f.replicas_detail:
             print(
-                f"{'':>12}  replica pid {r['pid']}: {r['sockets']} sockets, CPU "
+                f"{'':>{WIDTH}}  replica pid {r['pid']}: {r['sockets']} sockets, CPU "
                 f"{r['subscribe_cpu_s']:.1f} s to subscribe, {r['events_cpu_s']:.1f} s for the "
                 f"events, RSS {r['rss_subscribed_mb']:.0f} MB"
             )
         if f.first_error:
-            print(f"{'':>12}  first error: {f.first_error}")
+            print(f"{'':>{WIDTH}}  first error: {f.first_error}")
     print(
-        "connect/subscribe s: wall until every socket is acknowledged / has its first event; "
-        "conn/sub cpu ms: API CPU per connection / per subscribe; p50/p99/max: publish to "
-        "client; deliv/s: events delivered per second from the first publish to the last "
-        "delivery; lost: sequences skipped or never reached; reord: not increasing; catchup: "
-        "catch-up events after the first; incompl: subscriptions that did not complete; "
-        "healthz: worst /healthz response; RSS: API before, subscribed, per subscriber, after "
-        "every socket closed; client: busiest client process's CPU share of the run"
+        "conn s / sub s: wall until every socket is acknowledged / has its first event; conn ms "
+        "/ sub ms: API CPU per connection / per subscribe; p50/p99/max: publish to client; "
+        "deliv/s: deliveries per second while events were on their way; lost: sequences "
+        "skipped (or never reached by a finished subscription); reord: not increasing; "
+        "catchup: catch-up events after the first; failed: subscriptions without a first "
+        "event; incompl: subscribed, not finished by the deadline; undeliv: events those had "
+        "not received; healthz: worst /healthz response; RSS MB: API before, subscribed, "
+        "per subscriber, after every socket closed; client: busiest client process's CPU "
+        "share of the run"
     )
 
 
 def verdicts(figures: list[Figures]) -> dict[str, dict[str, Any]]:
     values = [
-        max((f.lost + f.reordered + f.incomplete for f in figures), default=0),
+        max((f.lost + f.reordered + f.failed + f.incomplete for f in figures), default=0),
         max((f.subscribe_api_cpu_ms for f in figures), default=float("nan")),
         max((f.p99_ms for f in figures if f.scenario == "A"), default=float("nan")),
         max((f.p99_ms for f in figures if f.scenario == "B"), default=float("nan")),
@@ -834,26 +853,38 @@ async def drop_database(admin_url: str) -> None:
 
 
 async def bench(helpers: Helpers, setup: Setup, args: argparse.Namespace) -> list[Figures]:
-    server = cb.ApiServer(setup.database_url, setup.redis_url, False, setup.env)
-    try:
-        await server.wait_ready()
-        setup.email, setup.workspace = await register(server.url)
-        setup.workspace_uuid = cb.node_uuid(setup.workspace)
-    finally:
-        server.stop()
+    """One worker for the whole bench; a new API (`--replicas` processes) per scenario, its
+    runs (N ascending) one after the other with a pause between: a run's RSS before it is
+    printed beside its figures."""
+    worker = Worker(setup.env)
     figures = []
-    for scenario in args.scenarios:
-        for n in args.subscribers:
-            started, load = time.monotonic(), os.getloadavg()[0]
-            print(f"scenario {scenario}, N={n}, {args.replicas} API process(es) ...", flush=True)
-            f = await one_run(helpers, setup, scenario, n, args)
-            figures.append(f)
-            print(
-                f"  {time.monotonic() - started:.0f} s; subscribe {f.subscribe_s:.1f} s, p99 "
-                f"{f.p99_ms:.0f} ms, lost {f.lost}, healthz {f.healthz_worst_ms:.0f} ms "
-                f"(load average {load:.2f} before)",
-                flush=True,
-            )
+    try:
+        for scenario in args.scenarios:
+            extra = {**setup.env, "API_WORKERS": str(args.replicas)}
+            server = cb.ApiServer(setup.database_url, setup.redis_url, False, extra)
+            try:
+                await server.wait_ready()
+                if not setup.email:
+                    setup.email, setup.workspace = await register(server.url)
+                    setup.workspace_uuid = cb.node_uuid(setup.workspace)
+                for n in sorted(args.subscribers):
+                    started, load = time.monotonic(), os.getloadavg()[0]
+                    print(
+                        f"scenario {scenario}, N={n}, {args.replicas} API process(es)", flush=True
+                    )
+                    f = await one_run(helpers, setup, server, worker, scenario, n, args)
+                    figures.append(f)
+                    print(
+                        f"  {time.monotonic() - started:.0f} s; subscribe {f.subscribe_s:.1f} s, "
+                        f"p99 {f.p99_ms:.0f} ms, lost {f.lost}, healthz {f.healthz_worst_ms:.0f} "
+                        f"ms (load average {load:.2f} before)",
+                        flush=True,
+                    )
+                    await asyncio.sleep(SETTLE_SECONDS)
+            finally:
+                server.stop()
+    finally:
+        worker.stop()
     return figures
 
 
