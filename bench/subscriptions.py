@@ -605,7 +605,7 @@ async def one_run(
         client_cpu_start = [r["cpu"] for r in await helpers.all_clients([("cpu",)] * parts)]
         helpers.healthz.send(("poll", server.port))
         ws_url = server.url.replace("http://", "ws://") + "/graphql"
-        timeout = 60 + n / 50
+        timeout = 60 + n / 20  # N=3,000 took 120 s to subscribe at load 6-9
 
         cpu0 = cpu()
         counts = [len(s) for s in shares(list(range(n)), parts)]
