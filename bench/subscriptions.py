@@ -516,7 +516,7 @@ class Figures:
     reordered: int
     catch_ups: int
     failed: int  # subscriptions without a first event (socket refused, subscribe error)
-    incomplete: int  # subscribed, not completed by the deadline
+    incomplete: int  # subscribed, then not completed by the deadline or ended by an error
     undelivered: int  # the events those had not received by then
     delivery_api_cpu_s: float
     rss_before_mb: float
@@ -808,10 +808,10 @@ def table(figures: list[Figures]) -> None:
         "deliv/s: deliveries per second while events were on their way; lost: sequences "
         "skipped (or never reached by a finished subscription); reord: not increasing; "
         "catchup: catch-up events after the first; failed: subscriptions without a first "
-        "event; incompl: subscribed, not finished by the deadline; undeliv: events those had "
-        "not received; healthz: worst /healthz response; RSS MB: API before, subscribed, "
-        "per subscriber, after every socket closed; client: busiest client process's CPU "
-        "share of the run"
+        "event; incompl: subscribed, then not finished by the deadline or ended by an error; "
+        "undeliv: events those had not received; healthz: worst /healthz response; RSS MB: "
+        "API before, subscribed, per subscriber, after every socket closed; client: busiest "
+        "client process's CPU share of the run"
     )
 
 
