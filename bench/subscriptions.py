@@ -195,25 +195,26 @@ class ClientPool:
         sock.first.set()
         sock.done.set()
 
-    async def subscribe(self, job_ids: list[str], seconds: float) -> dict[str, Any]:
+    async def subscribe(self, job_ids: list[str], seconds: float, window: int) -> dict[str, Any]:
+        """Every socket subscribes (all at once, or at most `window` awaiting their first
+        event); returns when each has its first event or after `seconds`."""
         self.round += 1
         for sock in self.socks:
             sock.reset()
+        gate = asyncio.Semaphore(window or len(self.socks) or 1)
 
-        async def send(sock: Sock, job_id: str) -> None:
+        async def one(sock: Sock, job_id: str) -> None:
             payload = {"query": FOLLOW, "variables": {"id": job_id}}
-            await sock.ws.send(
-                json.dumps({"id": str(self.round), "type": "subscribe", "payload": payload})
-            )
+            message = json.dumps({"id": str(self.round), "type": "subscribe", "payload": payload})
+            async with gate:
+                await sock.ws.send(message)
+                await sock.first.wait()
 
         started = time.time()
-        await asyncio.gather(
-            *(send(s, j) for s, j in zip(self.socks, job_ids, strict=False)), return_exceptions=True
-        )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
-                for sock in self.socks:
-                    await sock.first.wait()
+                pairs = zip(self.socks, job_ids, strict=False)
+                await asyncio.gather(*(one(s, j) for s, j in pairs), return_exceptions=True)
         ready = [s.events[0][2] if s.events else None for s in self.socks]
         errors = [s.error for s in self.socks if s.error]
         return {"started": started, "ready": ready, "errors": errors}
@@ -629,7 +630,7 @@ async def one_run(
             job_ids = [str(to_global_id("Job", r)) for r in rows]
         cpu2 = cpu()
         replies = await helpers.all_clients(
-            [("subscribe", ids, timeout) for ids in shares(job_ids, parts)]
+            [("subscribe", ids, timeout, args.subscribe_window) for ids in shares(job_ids, parts)]
         )
         cpu3 = cpu()
         ready = [t for r in replies for t in r["ready"] if t is not None]
@@ -910,6 +911,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10, help="B: seconds of events (10)")
     parser.add_argument("--delay-ms", type=int, default=2000, help="A: ping's delayMs (2000)")
     parser.add_argument("--clients", type=int, default=4, help="client processes (4)")
+    parser.add_argument(
+        "--subscribe-window",
+        type=int,
+        default=0,
+        help="subscribes awaiting their first event, per client process (0: all at once)",
+    )
     parser.add_argument("--quick", action="store_true", help="N=100,1000 and 5 s of events")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
