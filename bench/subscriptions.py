@@ -868,6 +868,12 @@ async def bench(helpers: Helpers, setup: Setup, args: argparse.Namespace) -> lis
     """One worker for the whole bench; a new API (`--replicas` processes) per scenario, its
     runs (N ascending) one after the other with a pause between: a run's RSS before it is
     printed beside its figures."""
+    # Ctrl-C / SIGTERM cancel the run, so that every `finally` below stops what it started
+    # (a handler raising KeyboardInterrupt can be lost inside the event loop).
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     worker: Worker | None = None
     figures = []
     try:
@@ -966,7 +972,7 @@ def main() -> int:
         )
         setup = Setup(str(database_url), str(redis_url), env, "", "", uuid.UUID(int=0))
         figures = uvloop.run(bench(helpers, setup, args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted", file=sys.stderr)
         return 130
     finally:
