@@ -2,14 +2,18 @@
 (scenario A) and on N different jobs at a total event rate (scenario B), against the real
 `smartcontent serve` (one process, or `--replicas 2` behind one port) -- issue 13's table.
 
+Longer than 400 lines because it is one self-contained benchmark (servers, client, health
+and publisher processes, the figures and the report) meant to be read and run alone.
+
 It creates a fresh database (`bench_subscriptions`) on the server named by DATABASE_URL or
 an embedded one, migrates it, starts `smartcontent serve` (rate limits out of the way, as
 content_bench.py does) and `smartcontent worker` as child processes for the whole bench,
 registers a user and a workspace through the API, then for each scenario and N (one after
-the other, on the same API) opens N websockets from several client processes (asyncio +
-`websockets`; their CPU is printed: they must never be the bottleneck), sends
-`connection_init` with the token, subscribes every socket at once and waits for every
-first event (the stored state, `catchUp`), then:
+the other; a new API process per scenario) opens N websockets from several client
+processes (asyncio + `websockets`; their CPU is printed: they must never be the
+bottleneck), sends `connection_init` with the token, subscribes every socket at once (or
+`--subscribe-window` at a time) and waits for every first event (the stored state,
+`catchUp`), then:
 
 - A "one job": the N sockets follow one `ping` job queued through the mutation while the
   worker is paused (SIGSTOP); it resumes once every subscriber is in, so the job's three
@@ -26,7 +30,8 @@ first event (the stored state, `catchUp`), then:
 Per run it prints: connect and subscribe phases (wall, API CPU per connection and per
 subscribe), publish-to-client latency p50/p99/max, deliveries/s, lost events (a
 subscriber's sequence skipped, or never reached the job's last one), reordered ones
-(sequence not increasing), catch-up events after the first, API RSS before / subscribed /
+(sequence not increasing), catch-up events after the first, failed and unfinished
+subscriptions (and the events they lacked), API RSS before / subscribed /
 after the events / after every socket closed, and the worst `/healthz` response of a
 separate process polling it every 20 ms over the whole run. With `--replicas 2` the API is
 `serve --workers 2` (uvicorn's workers accept on one inherited socket: the kernel spreads
@@ -36,9 +41,6 @@ are printed. Exit status 1 when a target is not met.
     make bench-subscriptions                                   # N='100 1000' ARGS='--quick'
     .venv/bin/python bench/subscriptions.py --quick            # N=100,1000, short phases
     .venv/bin/python bench/subscriptions.py --subscribers 1000 --replicas 2 --scenarios B
-
-Longer than 400 lines because it is one self-contained benchmark (servers, client, health
-and publisher processes, the figures and the report) meant to be read and run alone.
 """
 
 from __future__ import annotations
