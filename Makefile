@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest bench-dashboard bench-versus clean
+.PHONY: dev test lint typecheck fmt schema migrate bench bench-content bench-publish bench-generation bench-ingest bench-dashboard bench-versus bench-subscriptions clean
 
 $(STAMP): pyproject.toml scripts/portable_pgvector.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench-dashboard: $(STAMP)
 # Needs Node (npx) for PostGraphile; DURATION=5 for a short run, ARGS='--reuse' to skip seeding.
 bench-versus: $(STAMP)
 	$(BIN)/python bench/versus_postgraphile.py $(if $(DURATION),--duration $(DURATION)) $(ARGS)
+
+# N='100 1000 3000' (the default) chooses the subscriber counts; ARGS='--quick' (N=100,1000,
+# short phases, under 3 minutes), '--replicas 2', '--scenarios B', '--rate 1000'.
+bench-subscriptions: $(STAMP)
+	$(BIN)/python bench/subscriptions.py $(if $(N),--subscribers $(N)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
