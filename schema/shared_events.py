@@ -311,7 +311,8 @@ class SharingExecutor(Executor[Any]):
             return super().execute_operation(serially)
         # The operation node stands for the document (the parser cache hands every
         # subscriber of one text the same node); the entry holds it, so its id stays unique.
-        key = (type(event), event.shared_key(), id(self.operation), variables)
+        # The schema (one per app) lives as long as the process.
+        key = (type(event), event.shared_key(), id(self.operation), variables, id(self.schema))
         return RESULTS.execute(
             key, event, self.operation, partial(super().execute_operation, serially)
         )
