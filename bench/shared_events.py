@@ -93,7 +93,7 @@ async def _receive(ws: Any) -> list[tuple[int, float]]:
 
 
 async def _clients(url: str, token: str, job_id: str, n: int, query: str, pipe: Connection) -> None:
-    limit = asyncio.Semaphore(32)
+    limit = asyncio.Semaphore(8)  # subscribing is not measured: stay under the pool's size
 
     async def one() -> Any:
         async with limit:
@@ -126,6 +126,14 @@ async def _gql(
         "/graphql", json={"query": query, "variables": variables}, headers=headers
     )
     return response.json()["data"]
+
+
+def _recv(pipe: Connection, proc: Any) -> Any:
+    """The child's next message; None once it died without one."""
+    while not pipe.poll(0.5):
+        if not proc.is_alive():
+            return None
+    return pipe.recv()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -173,7 +181,8 @@ async def one_mode(
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     proc.start()
-    assert await loop.run_in_executor(None, parent.recv) == "ready"
+    if await loop.run_in_executor(None, _recv, parent, proc) != "ready":
+        raise SystemExit("the clients failed to subscribe; see the log above")
     subscribe_seconds = time.perf_counter() - started
     arrived: dict[int, float] = {}
     listener = asyncio.create_task(
@@ -186,7 +195,9 @@ async def one_mode(
     if profile:
         profile.enable()
     worker.allow_pick_jobs = True
-    received: list[list[tuple[int, float]]] = await loop.run_in_executor(None, parent.recv)
+    received: list[list[tuple[int, float]]] = await loop.run_in_executor(None, _recv, parent, proc)
+    if received is None:
+        raise SystemExit("the clients failed; see the log above")
     times1, wall = os.times(), time.perf_counter() - wall0
     user, system = times1.user - times0.user, times1.system - times0.system
     cpu = user + system
