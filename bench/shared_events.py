@@ -87,7 +87,10 @@ async def _receive(ws: Any) -> list[tuple[int, float]]:
         message = json.loads(text)
         if message["type"] == "complete":
             break
-        got.append((message["payload"]["data"]["jobEvents"]["sequence"], time.time()))
+        # -1: a result with errors (unshared, `job { }` can exhaust the pool at this N).
+        payload = message["payload"]
+        event = None if payload.get("errors") else (payload.get("data") or {}).get("jobEvents")
+        got.append((event["sequence"] if event else -1, time.time()))
     await ws.close()
     return got
 
@@ -214,11 +217,13 @@ async def one_mode(
     proc.join(30)
     events = len(received[0])
     lost = sum(events - len(r) for r in received)
+    failed = sum(seq == -1 for r in received for seq, _ in r)
     latencies = [t - arrived[seq] for r in received for seq, t in r if seq in arrived]
     return {
         "subscribers": n,
         "events": events,
         "lost": lost,
+        "failed": failed,
         "cpu_s": cpu,
         "user_s": user,
         "system_s": system,
@@ -287,6 +292,7 @@ def main() -> int:
         name = "shared" if shared else "unshared"
         print(
             f"{name:>8}: N={row['subscribers']} events={row['events']} lost={row['lost']} "
+            f"with errors={row['failed']} "
             f"executions={row['executions']} API CPU {row['cpu_s']:.2f} s "
             f"(user {row['user_s']:.2f}, system {row['system_s']:.2f}) = "
             f"{row['cpu_ms_per_subscriber_event']:.3f} ms per subscriber per event; "
