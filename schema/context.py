@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -37,14 +38,37 @@ class DataLoaders:
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.identity = IdentityLoaders(state)
-        self.workspaces = WorkspaceLoaders(state)
-        self.content = ContentLoaders(state)
-        self.jobs = JobLoaders(state)
-        self.publishing = PublishingLoaders(state)
-        self.performance = PerformanceLoaders(state)
-        self.ab_tests = AbTestLoaders(state)
         self._visible_users: set[uuid.UUID] | None = None
+
+    # Each domain's loaders are built on first use: a subscription takes new loaders per
+    # event, and most events use one domain or none (a shared result, schema.shared_events).
+    @cached_property
+    def identity(self) -> IdentityLoaders:
+        return IdentityLoaders(self.state)
+
+    @cached_property
+    def workspaces(self) -> WorkspaceLoaders:
+        return WorkspaceLoaders(self.state)
+
+    @cached_property
+    def content(self) -> ContentLoaders:
+        return ContentLoaders(self.state)
+
+    @cached_property
+    def jobs(self) -> JobLoaders:
+        return JobLoaders(self.state)
+
+    @cached_property
+    def publishing(self) -> PublishingLoaders:
+        return PublishingLoaders(self.state)
+
+    @cached_property
+    def performance(self) -> PerformanceLoaders:
+        return PerformanceLoaders(self.state)
+
+    @cached_property
+    def ab_tests(self) -> AbTestLoaders:
+        return AbTestLoaders(self.state)
 
     async def visible_user_ids(self, principal: Principal) -> set[uuid.UUID]:
         """The caller and everyone sharing a workspace with it (once per operation)."""

@@ -9,10 +9,13 @@ from typing import Any
 
 import strawberry
 from graphql import DocumentNode, GraphQLError, parse
+from graphql.execution import Executor
+from graphql.execution.middleware import MiddlewareManager
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types.execution import ExecutionContext, ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.scalar import scalar
@@ -31,6 +34,7 @@ from schema.extensions import (
     timeout_error,
 )
 from schema.limits import LONG_DOCUMENT_CHARS, Limits, SafeParserCache
+from schema.shared_events import sharing_executor
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
 CACHE_SIZE = 512
@@ -77,6 +81,26 @@ class SmartContentSchema(strawberry.Schema):
         except TimeoutError:
             errors = format_errors([timeout_error(self.execution_timeout)], self.max_errors)
             return ExecutionResult(data=None, errors=errors)
+
+    def _stream(
+        self,
+        execution_context: ExecutionContext,
+        extensions_runner: SchemaExtensionsRunner,
+        middleware_manager: MiddlewareManager,
+        execution_context_class: type[Executor[Any]] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> StreamResult:
+        # Both websocket protocols come here (`subscribe` is a wrapper of `stream`); the
+        # executor class is used for subscriptions only: each event's selection runs once
+        # for all its subscribers (schema.shared_events).
+        base = execution_context_class or self.execution_context_class
+        return super()._stream(
+            execution_context,
+            extensions_runner,
+            middleware_manager,
+            sharing_executor(base),
+            operation_extensions,
+        )
 
     async def _prepare_operation_async(
         self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner

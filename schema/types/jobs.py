@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -97,6 +97,11 @@ class JobEvent:
         row = await info.context.loaders.jobs.job.load(self.job_id)
         return Job.from_row(row) if row is not None else None
 
+    def shared_key(self) -> Hashable:
+        # With equality checked on a hit (schema.shared_events): the job's events are
+        # numbered, and a catch-up and a live event of one number may differ.
+        return (self.job_id, self.sequence, self.catch_up)
+
     @classmethod
     def from_value(cls, event: JobEventValue) -> JobEvent:
         return cls(
@@ -181,6 +186,10 @@ class WorkspaceEvent:
     jobs: list[WorkspaceJobState] = strawberry.field(
         description="Each job's latest state, oldest change first; one entry per job."
     )
+
+    def shared_key(self) -> Hashable:
+        # Equality is checked on a hit: this only has to tell most events apart cheaply.
+        return (self.snapshot, tuple((s.job_id.node_id, s.sequence) for s in self.jobs))
 
     @classmethod
     def from_value(cls, event: workspace_events.WorkspaceEvent) -> WorkspaceEvent:

@@ -1,0 +1,332 @@
+"""One subscription event, one selection, executed once: the result is shared by every
+subscriber whose stream yields an equal event for the same operation and variables.
+
+Sharing is sound only where the result is a pure function of the event, the document and
+the variables. So an event type takes part by defining `shared_key()` (a cheap hashable
+digest of its identity; equality of the whole event is checked on every hit), and only
+when every field reachable from it is a plain attribute or a resolver audited below as
+independent of the caller (`AUDITED`). A result with errors is never shared: each
+subscriber then runs the selection itself, as without sharing.
+
+A result lives for the fan-out of its event only: `SHARE_SECONDS` after it was computed,
+and at most `MAX_ENTRIES` of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol, TypeGuard, cast, runtime_checkable
+
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
+from graphql.execution import Executor
+from graphql.language import OperationDefinitionNode
+from graphql.pyutils import AwaitableOrValue
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryObjectDefinition,
+    StrawberryOptional,
+    get_object_definition,
+)
+from strawberry.types.private import is_private
+from strawberry.types.union import StrawberryUnion
+from strawberry.utils.str_converters import to_camel_case
+
+SHARE_SECONDS = 1.0
+MAX_ENTRIES = 256
+
+# Resolvers (type, GraphQL field) whose value is the same for every caller allowed to see
+# the event they hang from. Review this list when a field is added to a shared type: the
+# test `test_audited_fields_are_exactly_those_reachable` fails until you do.
+AUDITED: dict[tuple[str, str], str] = {
+    ("Job", "id"): "the row id as a global id",
+    ("JobEvent", "job"): "the job row by id, no visibility check: the subscriber's own "
+    "stream checked it may read this job before yielding the event",
+}
+
+
+@runtime_checkable
+class SharedEvent(Protocol):
+    """An event type whose results may be shared (see the module docstring)."""
+
+    def shared_key(self) -> Hashable: ...
+
+
+class SharedData(dict[str, Any]):
+    """A shared result's `data`: the transports encode it once per encoder and reuse the
+    text for every subscriber (see app.http.websockets)."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        self._texts: dict[object, str] = {}
+
+    def payload_text(self, owner: object, encode: Callable[[object], str | bytes]) -> str | None:
+        """`encode({"data": self})`, once per `owner` (the encoder's view)."""
+        text = self._texts.get(owner)
+        if text is None:
+            encoded = encode({"data": self})
+            if not isinstance(encoded, str):
+                return None
+            text = self._texts[owner] = encoded
+        return text
+
+
+@dataclass
+class Stats:
+    """Counters for tests and benches: selections executed, and results reused."""
+
+    executed: int = 0
+    shared: int = 0
+
+
+@dataclass
+class _Entry:
+    event: object
+    operation: OperationDefinitionNode
+    expires: float
+    result: ExecutionResult | None = None
+    task: asyncio.Future[ExecutionResult | None] | None = None
+
+
+def _named_types(type_: Any) -> list[Any]:
+    """The named types behind a field type (lists and optionals unwrapped)."""
+    while isinstance(type_, StrawberryOptional | StrawberryList):
+        type_ = type_.of_type
+    if isinstance(type_, StrawberryUnion):
+        return [t for member in type_.types for t in _named_types(member)]
+    return [type_]
+
+
+def reachable_resolvers(definition: StrawberryObjectDefinition) -> set[tuple[str, str]] | None:
+    """Every (type, field) with a resolver reachable from `definition`; None when some
+    field cannot be audited at all (an interface, permission classes, field extensions)."""
+    found: set[tuple[str, str]] = set()
+    seen: set[str] = set()
+    pending = [definition]
+    while pending:
+        current = pending.pop()
+        if current.name in seen:
+            continue
+        seen.add(current.name)
+        if current.is_interface:
+            return None
+        for f in current.fields:
+            if is_private(f.type):
+                continue
+            if f.permission_classes or f.extensions:
+                return None
+            if f.base_resolver is not None:
+                found.add((current.name, f.graphql_name or to_camel_case(f.python_name)))
+            for named in _named_types(f.type):
+                nested = get_object_definition(named)
+                if nested is not None:  # enums and scalars are leaves
+                    pending.append(nested)
+    return found
+
+
+_SHAREABLE: dict[type, bool] = {}
+
+
+def shareable_type(cls: type) -> bool:
+    """Whether results of events of `cls` may be shared (audited once per type)."""
+    known = _SHAREABLE.get(cls)
+    if known is None:
+        definition = get_object_definition(cls)
+        resolvers = reachable_resolvers(definition) if definition is not None else None
+        known = _SHAREABLE[cls] = (
+            issubclass(cls, SharedEvent) and resolvers is not None and resolvers <= AUDITED.keys()
+        )
+    return known
+
+
+def _shareable(event: object) -> TypeGuard[SharedEvent]:
+    return shareable_type(type(event))
+
+
+def _usable(result: object) -> TypeGuard[ExecutionResult]:
+    return (
+        isinstance(result, ExecutionResult)
+        and not result.errors
+        and isinstance(result.data, dict)
+        and not result.extensions
+    )
+
+
+class SharedResults:
+    """Recent results by (event, operation, variables): bounded in count and lifetime."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, seconds: float = SHARE_SECONDS) -> None:
+        self.max_entries = max_entries
+        self.seconds = seconds
+        self.enabled = True
+        self.stats = Stats()
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def execute(
+        self,
+        key: Hashable,
+        event: object,
+        operation: OperationDefinitionNode,
+        run: Callable[[], AwaitableOrValue[Any]],
+    ) -> AwaitableOrValue[Any]:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and (
+            entry.expires < now or entry.operation is not operation or entry.event != event
+        ):
+            entry = None
+        if entry is not None:
+            if entry.result is not None:
+                self.stats.shared += 1
+                return _copy(entry.result)
+            if entry.task is not None:
+                return self._wait(entry.task, run)
+        self.stats.executed += 1
+        result = run()
+        if isinstance(result, Awaitable):
+            entry = _Entry(event, operation, now + self.seconds)
+            entry.task = asyncio.ensure_future(self._share(key, entry, result))
+            self._store(key, entry)
+            return self._own(entry.task)
+        if _usable(result):
+            shared = _shared(result)
+            self._store(key, _Entry(event, operation, now + self.seconds, result=shared))
+            return _copy(shared)
+        return result
+
+    def _store(self, key: Hashable, entry: _Entry) -> None:
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = entry
+        # Oldest first: drop what expired, then what exceeds the bound.
+        now = time.monotonic()
+        while entries:
+            first = next(iter(entries.values()))
+            if first.expires >= now and len(entries) <= self.max_entries:
+                break
+            entries.popitem(last=False)
+
+    async def _share(self, key: Hashable, entry: _Entry, pending: Awaitable[Any]) -> Any:
+        try:
+            result = await pending
+        finally:
+            if self._entries.get(key) is entry:
+                del self._entries[key]  # kept below only when the result can be shared
+        if _usable(result):
+            entry.result, entry.task = _shared(result), None
+            if entry.expires >= time.monotonic():
+                self._store(key, entry)
+            return entry.result
+        return result  # errors: every subscriber runs the selection itself
+
+    async def _own(self, task: asyncio.Future[Any]) -> Any:
+        # Shielded: the first subscriber leaving must not cancel the others' result.
+        result = await asyncio.shield(task)
+        return _copy(result) if isinstance(result.data, SharedData) else result
+
+    async def _wait(
+        self, task: asyncio.Future[Any], run: Callable[[], AwaitableOrValue[Any]]
+    ) -> Any:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                return await _awaited(run())
+            raise
+        except Exception:  # the owner's failure is reported to the owner
+            result = None
+        if result is not None and isinstance(result.data, SharedData):
+            self.stats.shared += 1
+            return _copy(result)
+        self.stats.executed += 1
+        return await _awaited(run())
+
+
+async def _awaited(value: AwaitableOrValue[Any]) -> Any:
+    return await value if isinstance(value, Awaitable) else value
+
+
+def _shared(result: ExecutionResult) -> ExecutionResult:
+    return ExecutionResult(SharedData(cast(dict[str, Any], result.data)), None)
+
+
+def _copy(result: ExecutionResult) -> ExecutionResult:
+    # Each subscriber gets its own result object (extensions may set attributes on it);
+    # `data` is shared and never mutated downstream.
+    return ExecutionResult(result.data, None)
+
+
+RESULTS = SharedResults()
+
+
+def variables_key(raw: dict[str, Any] | None) -> str | None:
+    """The client's variables as canonical JSON (None: not JSON, do not share)."""
+    try:
+        return json.dumps(raw or {}, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+class SharingExecutor(Executor[Any]):
+    """Runs each subscription event's selection through `RESULTS`. Mixed in front of the
+    schema's executor class by `sharing_executor` (never used on its own)."""
+
+    shared_variables: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[GraphQLError] | Executor[Any]:
+        executor = super().build(
+            schema, document, root_value, context_value, raw_variable_values, *args, **kwargs
+        )
+        if isinstance(executor, SharingExecutor):
+            executor.shared_variables = variables_key(raw_variable_values)
+        return executor
+
+    def execute_operation(self, serially: bool | None = None) -> AwaitableOrValue[Any]:
+        event = self.root_value
+        variables = self.shared_variables
+        if variables is None or not RESULTS.enabled or not _shareable(event):
+            return super().execute_operation(serially)
+        # The operation node stands for the document (the parser cache hands every
+        # subscriber of one text the same node); the entry holds it, so its id stays unique.
+        # The schema (one per app) lives as long as the process.
+        key = (type(event), event.shared_key(), id(self.operation), variables, id(self.schema))
+        return RESULTS.execute(
+            key, event, self.operation, partial(super().execute_operation, serially)
+        )
+
+
+_EXECUTORS: dict[type, type[Executor[Any]]] = {}
+
+
+def sharing_executor(base: type[Executor[Any]]) -> type[Executor[Any]]:
+    """`base` with each subscription event's result shared (see SharingExecutor)."""
+    if issubclass(base, SharingExecutor):
+        return base
+    executor = _EXECUTORS.get(base)
+    if executor is None:
+        name = f"Sharing{base.__name__}"
+        executor = _EXECUTORS[base] = type(name, (SharingExecutor, base), {})
+    return executor

@@ -1,0 +1,125 @@
+"""The sharing of subscription results without a server (schema.shared_events): which
+event types take part, and the bounded, short-lived cache of results."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import strawberry
+from graphql import ExecutionResult, GraphQLError
+from strawberry.types.base import get_object_definition
+
+from schema.shared_events import (
+    AUDITED,
+    SharedData,
+    SharedResults,
+    reachable_resolvers,
+    shareable_type,
+)
+from schema.types.jobs import JobEvent, WorkspaceEvent
+
+
+def test_audited_fields_are_exactly_those_reachable() -> None:
+    definition = get_object_definition(JobEvent)
+    assert definition is not None
+    assert reachable_resolvers(definition) == set(AUDITED)
+    assert shareable_type(JobEvent) and shareable_type(WorkspaceEvent)
+
+
+@strawberry.type
+class Mine:
+    @strawberry.field
+    def secret(self) -> str:
+        return "depends on the caller"
+
+
+@strawberry.type
+class Leaky:
+    value: int
+    mine: Mine
+
+    def shared_key(self) -> int:
+        return self.value
+
+
+@strawberry.type
+class Plain:  # no shared_key: not an event type that takes part
+    value: int
+
+
+def test_an_unaudited_resolver_is_not_shared() -> None:
+    assert not shareable_type(Leaky)
+    assert not shareable_type(Plain)
+
+
+def _event(value: int) -> WorkspaceEvent:
+    return WorkspaceEvent(snapshot=bool(value), truncated=False, jobs=[])
+
+
+def _ok(value: int) -> ExecutionResult:
+    return ExecutionResult({"x": value}, None)
+
+
+async def test_a_result_with_errors_is_not_shared() -> None:
+    results = SharedResults()
+    operation: Any = object()
+    calls: list[int] = []
+
+    def failing() -> ExecutionResult:
+        calls.append(1)
+        return ExecutionResult({"x": None}, [GraphQLError("boom")])
+
+    for _ in range(3):
+        result = results.execute("k", _event(1), operation, failing)
+        assert result.errors
+    assert len(calls) == 3 and len(results) == 0
+
+
+async def test_concurrent_subscribers_wait_for_one_execution() -> None:
+    results = SharedResults()
+    operation: Any = object()
+    started = asyncio.Event()
+    release = asyncio.Event()
+    calls: list[int] = []
+
+    async def slow() -> ExecutionResult:
+        calls.append(1)
+        started.set()
+        await release.wait()
+        return _ok(1)
+
+    async def one() -> Any:
+        return await results.execute("k", _event(1), operation, slow)
+
+    owner = asyncio.create_task(one())
+    await started.wait()
+    waiters = [asyncio.create_task(one()) for _ in range(5)]
+    await asyncio.sleep(0)
+    owner.cancel()  # the first subscriber leaves: the others still get the result
+    release.set()
+    done = await asyncio.gather(*waiters)
+    assert len(calls) == 1
+    assert all(isinstance(r.data, SharedData) and r.data == {"x": 1} for r in done)
+    assert len({id(r) for r in done}) == 5, "each subscriber gets its own result object"
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+
+
+async def test_entries_are_bounded_and_short_lived() -> None:
+    results = SharedResults(max_entries=4, seconds=0.05)
+    operation: Any = object()
+    for value in range(10):
+        results.execute(value, _event(value), operation, lambda v=value: _ok(v))  # type: ignore[misc]
+    assert len(results) == 4
+    other: Any = object()
+    assert results.execute(9, _event(9), other, lambda: _ok(-1)).data == {"x": -1}, (
+        "another operation never reuses a result"
+    )
+    assert results.execute(8, _event(0), operation, lambda: _ok(-2)).data == {"x": -2}, (
+        "an unequal event never reuses a result"
+    )
+    await asyncio.sleep(0.06)
+    results.execute("late", _event(1), operation, lambda: _ok(0))
+    assert len(results) == 1, "expired entries are dropped"
