@@ -1,0 +1,149 @@
+"""CPU per request of the content page and of `{ __typename }`, in process (no sockets).
+
+Runs the versus bench's page query N times against the content benchmark's database
+(`--reuse`d, never seeded here) through the ASGI app, signed in as the bench user, and
+prints process CPU ms per request with the load average. `--profile FILE` writes a cProfile
+of the page loop. `--stock` runs graphql-core's own executor instead of the plan.
+
+    source /work/tools/bench-servers.env
+    .venv/bin/python bench/executor_profile.py --database bench_content -n 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import content_bench as cb
+from versus_postgraphile import SC_PAGE, TYPENAME
+
+from app.db import plain_pg_url
+from app.embedded import with_database
+from app.settings import Settings
+from schema.ids import to_global_id
+from schema.schema import SmartContentSchema
+
+
+async def bench_identity(database_url: str) -> tuple[str, str]:
+    """The bench user's email and the workspace holding the most items."""
+    conn = await asyncpg.connect(plain_pg_url(database_url))
+    try:
+        email = await conn.fetchval(
+            "SELECT email FROM users WHERE email LIKE 'bench-%@example.com' LIMIT 1"
+        )
+        workspace = await conn.fetchval(
+            "SELECT workspace_id FROM contents GROUP BY workspace_id ORDER BY count(*) DESC LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    return str(email), str(to_global_id("Workspace", workspace))
+
+
+def stock_executor() -> None:
+    """Builds the app's schema with Strawberry's own execution context (graphql-core's)."""
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    import app.asgi
+
+    build = app.asgi.build_schema
+
+    def build_stock(settings: Settings | None = None) -> SmartContentSchema:
+        schema = build(settings)
+        schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
+        return schema
+
+    app.asgi.build_schema = build_stock
+
+
+async def run(args: argparse.Namespace) -> None:
+    from app.asgi import create_app
+
+    database_url = with_database(os.environ["DATABASE_URL"], args.database)
+    data_dir = Path(tempfile.mkdtemp(prefix="executor-profile-"))
+    unlimited = 10**9
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="development",
+        database_url=database_url,
+        redis_url=os.environ["REDIS_URL"],
+        log_level="WARNING",
+        log_json=False,
+        data_dir=data_dir,
+        media_dir=data_dir / "media",
+        secret_key="executor-profile-secret-key-that-is-long-enough-0123",
+        rate_limit_anonymous=unlimited,
+        rate_limit_free=unlimited,
+        rate_limit_pro=unlimited,
+        rate_limit_enterprise=unlimited,
+        embedding_provider="offline",
+        embedding_dimensions=cb.DIMENSIONS,
+    )
+    email, workspace = await bench_identity(database_url)
+    if args.stock:
+        stock_executor()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            login = {"email": email, "password": cb.PASSWORD}
+            token = (await cb.gql(http, "/graphql", cb.LOGIN, {"i": login}))["login"]["accessToken"]
+            headers = {"Authorization": f"Bearer {token}"}
+            page = {"query": SC_PAGE, "variables": {"ws": workspace}}
+            typename = {"query": TYPENAME}
+
+            async def once(body: dict[str, Any]) -> None:
+                response = await http.post("/graphql", json=body, headers=headers)
+                assert response.status_code == 200 and "errors" not in response.json(), (
+                    response.text
+                )
+
+            async def measure(name: str, body: dict[str, Any], n: int) -> None:
+                for _ in range(args.warmup):
+                    await once(body)
+                profiler = cProfile.Profile() if args.profile and name == "page" else None
+                cpu, wall = time.process_time(), time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                for _ in range(n):
+                    await once(body)
+                if profiler:
+                    profiler.disable()
+                    profiler.dump_stats(args.profile)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                load = os.getloadavg()
+                print(
+                    f"{name:9} {'stock' if args.stock else 'plan':5} n={n:<5} "
+                    f"CPU {cpu / n * 1000:7.3f} ms/request  wall {wall / n * 1000:7.3f} ms"
+                    f"  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+                )
+
+            await measure("page", page, args.n)
+            await measure("typename", typename, args.n * 5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", default=cb.BENCH_DATABASE)
+    parser.add_argument("-n", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--profile", default="")
+    parser.add_argument("--stock", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
