@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import cProfile
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -28,11 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import content_bench as cb
+from starlette.applications import Starlette
+from starlette.routing import Route
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from versus_postgraphile import SC_PAGE, TYPENAME
 
 from app.db import plain_pg_url
 from app.embedded import with_database
 from app.settings import Settings
+from schema.execution.executor import PlannedExecutor
 from schema.ids import to_global_id
 from schema.schema import SmartContentSchema
 
@@ -52,20 +57,16 @@ async def bench_identity(database_url: str) -> tuple[str, str]:
     return str(email), str(to_global_id("Workspace", workspace))
 
 
-def stock_executor() -> None:
-    """Builds the app's schema with Strawberry's own execution context (graphql-core's)."""
-    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+EXECUTORS = {"stock": StrawberryGraphQLCoreExecutionContext, "plan": PlannedExecutor}
 
-    import app.asgi
 
-    build = app.asgi.build_schema
-
-    def build_stock(settings: Settings | None = None) -> SmartContentSchema:
-        schema = build(settings)
-        schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
-        return schema
-
-    app.asgi.build_schema = build_stock
+def schema_of(app: Starlette) -> SmartContentSchema:
+    for route in app.routes:
+        if isinstance(route, Route) and route.path == "/graphql":
+            schema = route.endpoint.schema  # type: ignore[attr-defined]
+            assert isinstance(schema, SmartContentSchema)
+            return schema
+    raise LookupError("no /graphql route")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -92,8 +93,6 @@ async def run(args: argparse.Namespace) -> None:
         embedding_dimensions=cb.DIMENSIONS,
     )
     email, workspace = await bench_identity(database_url)
-    if args.stock:
-        stock_executor()
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -110,37 +109,50 @@ async def run(args: argparse.Namespace) -> None:
                     response.text
                 )
 
-            async def measure(name: str, body: dict[str, Any], n: int) -> None:
-                for _ in range(args.warmup):
-                    await once(body)
-                profiler = cProfile.Profile() if args.profile and name == "page" else None
-                cpu, wall = time.process_time(), time.perf_counter()
-                if profiler:
-                    profiler.enable()
-                for _ in range(n):
-                    await once(body)
-                if profiler:
-                    profiler.disable()
-                    profiler.dump_stats(args.profile)
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            schema = schema_of(app)
+
+            async def rounds(body: dict[str, Any], n: int) -> dict[str, list[float]]:
+                """CPU ms per request by executor, alternating rounds of `n` requests
+                (the machine's load drifts; alternating puts both under the same)."""
+                cpu: dict[str, list[float]] = {mode: [] for mode in EXECUTORS}
+                for _ in range(args.rounds):
+                    for mode, executor in EXECUTORS.items():
+                        schema.execution_context_class = executor
+                        for _ in range(args.warmup):
+                            await once(body)
+                        started = time.process_time()
+                        for _ in range(n):
+                            await once(body)
+                        cpu[mode].append((time.process_time() - started) / n * 1000)
+                return cpu
+
+            for name, body, n in (("page", page, args.n), ("typename", typename, args.n * 5)):
+                cpu = await rounds(body, n)
                 load = os.getloadavg()
+                medians = {mode: statistics.median(values) for mode, values in cpu.items()}
+                figures = "  ".join(f"{mode} {ms:7.3f}" for mode, ms in medians.items())
                 print(
-                    f"{name:9} {'stock' if args.stock else 'plan':5} n={n:<5} "
-                    f"CPU {cpu / n * 1000:7.3f} ms/request  wall {wall / n * 1000:7.3f} ms"
+                    f"{name:9} CPU ms/request (median of {args.rounds} rounds of {n}): "
+                    f"{figures}  plan/stock {medians['plan'] / medians['stock']:.3f}"
                     f"  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
                 )
-
-            await measure("page", page, args.n)
-            await measure("typename", typename, args.n * 5)
+            if args.profile:
+                schema.execution_context_class = PlannedExecutor
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for _ in range(args.n):
+                    await once(page)
+                profiler.disable()
+                profiler.dump_stats(args.profile)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default=cb.BENCH_DATABASE)
     parser.add_argument("-n", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--profile", default="")
-    parser.add_argument("--stock", action="store_true")
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     asyncio.run(run(args))
 

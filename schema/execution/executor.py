@@ -21,7 +21,14 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, ClassVar
 
-from graphql import GraphQLObjectType, GraphQLOutputType, Undefined
+from graphql import (
+    GraphQLEnumType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    Undefined,
+)
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import to_nodes
 from graphql.execution.values import get_argument_values
@@ -227,6 +234,38 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
         return completed
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: Any,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        # An object (`T` or `T!`, a field's or a list item's) goes straight to
+        # graphql-core's complete_object_value, and a leaf item to its coercion, past the
+        # generic dispatch (two calls per object). Anything else is graphql-core's.
+        if (
+            self._plan is not None
+            and position_context is None
+            and result is not None
+            and result is not Undefined
+            and not isinstance(result, Exception)
+        ):
+            named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+            if isinstance(named, GraphQLObjectType):
+                return self.complete_object_value(
+                    named, field_details_list, info, path, result, None
+                )
+            if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+                coerced = named.coerce_output_value(result)
+                if coerced is not None and coerced is not Undefined:
+                    return coerced
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
 
     # --- the parts ----------------------------------------------------------------------
 
