@@ -63,7 +63,7 @@ class FieldPlan:
     basic: bool
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class DocumentPlan:
     """One operation's plan for one combination of its directive variables' values."""
 
@@ -115,7 +115,7 @@ def _variables_in(node: Node, found: set[str]) -> None:
                 _variables_in(item, found)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class OperationPlans:
     """Every plan of one operation node, by its directive variables' values."""
 
