@@ -1,12 +1,15 @@
 """CPU per request of the content page and of `{ __typename }`, in process (no sockets).
 
-Runs the versus bench's page query N times against the content benchmark's database
-(`--reuse`d, never seeded here) through the ASGI app, signed in as the bench user, and
-prints process CPU ms per request with the load average. `--profile FILE` writes a cProfile
-of the page loop. `--stock` runs graphql-core's own executor instead of the plan.
+Runs the versus bench's page query against the content benchmark's database (as seeded by
+bench/versus_postgraphile.py; only read here) through the ASGI app, signed in as the bench
+user, on Strawberry's own execution context (graphql-core's executor) and on the plan
+(schema.execution) in alternating rounds in the one process (the machine's load drifts),
+and prints the median process CPU ms per request of each with the load average.
+`--profile PREFIX` also writes a cProfile of the page per executor (PREFIX-stock.prof,
+PREFIX-plan.prof) and prints its self time by package.
 
     source /work/tools/bench-servers.env
-    .venv/bin/python bench/executor_profile.py --database bench_content -n 200
+    .venv/bin/python bench/executor_profile.py -n 50 --rounds 7 --profile /tmp/page
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import cProfile
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -60,6 +64,39 @@ async def bench_identity(database_url: str) -> tuple[str, str]:
 EXECUTORS = {"stock": StrawberryGraphQLCoreExecutionContext, "plan": PlannedExecutor}
 
 
+# Where a function's self time goes, by the first of these its file path contains.
+PACKAGES = {
+    "graphql-core": "/graphql/",
+    "strawberry": "/strawberry/",
+    "plan (schema/execution)": "/schema/execution/",
+    "sqlalchemy": "/sqlalchemy/",
+    "asyncpg": "/asyncpg/",
+    "asyncio": "/asyncio/",
+}
+
+
+def by_package(stats: pstats.Stats, n: int) -> str:
+    totals: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for (path, _line, _name), row in stats.stats.items():  # type: ignore[attr-defined]
+        package = next((name for name, part in PACKAGES.items() if part in path), "other")
+        totals[package] = totals.get(package, 0.0) + row[2]
+        calls[package] = calls.get(package, 0) + row[1]
+    everything = sum(totals.values())
+    lines = [
+        f"  {name:24} {seconds / n * 1000:7.3f}  {seconds / everything:6.1%}"
+        f"  {calls[name] / n:9.0f} calls"
+        for name, seconds in sorted(totals.items(), key=lambda item: -item[1])
+    ]
+    executor = sum(totals.get(name, 0.0) for name in list(PACKAGES)[:3])
+    executor_calls = sum(calls.get(name, 0) for name in list(PACKAGES)[:3])
+    lines.append(
+        f"  {'executor (first three)':24} {executor / n * 1000:7.3f}  {executor / everything:6.1%}"
+        f"  {executor_calls / n:9.0f} calls"
+    )
+    return "\n".join(lines)
+
+
 def schema_of(app: Starlette) -> SmartContentSchema:
     for route in app.routes:
         if isinstance(route, Route) and route.path == "/graphql":
@@ -75,7 +112,7 @@ async def run(args: argparse.Namespace) -> None:
     database_url = with_database(os.environ["DATABASE_URL"], args.database)
     data_dir = Path(tempfile.mkdtemp(prefix="executor-profile-"))
     unlimited = 10**9
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         environment="development",
         database_url=database_url,
@@ -137,13 +174,16 @@ async def run(args: argparse.Namespace) -> None:
                     f"  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
                 )
             if args.profile:
-                schema.execution_context_class = PlannedExecutor
-                profiler = cProfile.Profile()
-                profiler.enable()
-                for _ in range(args.n):
-                    await once(page)
-                profiler.disable()
-                profiler.dump_stats(args.profile)
+                for mode, executor in EXECUTORS.items():
+                    schema.execution_context_class = executor
+                    profiler = cProfile.Profile(time.process_time)  # CPU, not wall time
+                    profiler.enable()
+                    for _ in range(args.n):
+                        await once(page)
+                    profiler.disable()
+                    profiler.dump_stats(f"{args.profile}-{mode}.prof")
+                    print(f"page self time by package, {mode} (cProfile, ms/request):")
+                    print(by_package(pstats.Stats(profiler), args.n))
 
 
 def main() -> None:

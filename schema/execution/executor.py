@@ -6,23 +6,26 @@ leaf, abstract, object), for every item of every list. Here, per field of a plan
 operation:
 - the definition, field nodes and literal arguments come from the plan (arguments that
   read variables are coerced once per request, not once per item);
-- a resolver-less Strawberry field (its resolver ignores `info`: it reads an attribute)
-  gets no info built, and no response path unless it fails;
+- a resolver-less Strawberry field is read the way its resolver reads it (the configured
+  default resolver, `getattr`, on its Python name), with no info built (that resolver
+  ignores it) and no response path unless it fails;
 - a leaf value that a resolver returned as it is (not awaitable, not None, not an
   exception) is coerced directly, as `complete_leaf_value` does; every other value (and a
   leaf whose coercion gives nothing) goes through graphql-core's own completion with the
-  same info, path and error handling, so answers and errors are graphql-core's.
+  same info, path and error handling, so answers and errors are graphql-core's;
+- an object value (a field's or a list item's) goes to `complete_object_value` directly.
 The same resolvers run in the same order. Subscriptions and operations with fragment
 variables are executed exactly as graphql-core does (no plan).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -34,6 +37,8 @@ from graphql.execution.executor import to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 from schema.execution.plan import (
     DocumentPlan,
@@ -41,6 +46,7 @@ from schema.execution.plan import (
     PlanCache,
     has_variables,
     leaf_of,
+    shareable,
 )
 
 # Bounded like the parser and validation caches (schema.schema's CACHE_SIZE): distinct
@@ -49,6 +55,17 @@ PLAN_CACHE_SIZE = 512
 
 # One selection set's fields, in order: (response name, field details, plan, fast).
 Step = tuple[str, FieldDetailsList, FieldPlan, bool]
+
+
+def _attribute_read(field_def: GraphQLField) -> tuple[Callable[[Any, str], Any], str] | None:
+    """What a resolver-less Strawberry field's resolver does: its default resolver (getattr
+    unless configured) on its Python name. None for any other field."""
+    if not getattr(field_def.resolve, "_is_default", False):
+        return None
+    field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(field, StrawberryField) or not field.is_basic_field:
+        return None
+    return field.default_resolver, field.python_name
 
 
 class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -81,22 +98,23 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         field_def = self.schema.get_field(parent_type, node.name.value)
         static_args: dict[str, Any] | None = None
         has_args = bool(field_def is not None and (field_def.args or node.arguments))
-        leaf, nullable, basic = None, True, False
+        leaf, nullable, read = None, True, None
         if field_def is not None:
             leaf, nullable = leaf_of(field_def.type)
-            basic = bool(getattr(field_def.resolve, "_is_default", False))
+            read = _attribute_read(field_def)
             literal = first.fragment_variable_values is None and not any(
                 has_variables(argument.value) for argument in node.arguments or ()
             )
             if has_args and literal:
                 try:
-                    static_args = get_argument_values(
+                    coerced = get_argument_values(
                         field_def, node, self.variable_values, None, self.hide_suggestions
                     )
                 except Exception:  # reported per call, as graphql-core does
-                    static_args = None
+                    coerced = None
+                static_args = coerced if coerced is not None and shareable(coerced) else None
         field_plan = FieldPlan(
-            field_def, to_nodes(details), static_args, has_args, leaf, nullable, basic
+            field_def, to_nodes(details), static_args, has_args, leaf, nullable, read
         )
         plan.fields[key] = (details, field_plan)
         return field_plan
@@ -112,7 +130,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         for name, details in fields.items():
             field_plan = self._field_plan(plan, parent_type, details)
             fast = (
-                field_plan.basic
+                field_plan.read is not None
                 and field_plan.leaf is not None
                 and not field_plan.has_args
                 and not self._middleware
@@ -202,14 +220,18 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         resolve_fn = field_def.resolve or self.field_resolver
         if self._middleware:
             resolve_fn = self.middleware_manager.get_field_resolver(resolve_fn)  # type: ignore[union-attr]
+        read = field_plan.read if not (self._middleware or field_plan.has_args) else None
         info = (
             None
-            if field_plan.basic and not self._middleware
+            if read is not None
             else self.build_resolve_info(field_def, field_plan.field_nodes, parent_type, path)
         )
         try:
-            args = self._arguments(field_plan, field_details_list)
-            result = resolve_fn(source, info, **args)
+            if read is not None:
+                result = read[0](source, read[1])
+            else:
+                args = self._arguments(field_plan, field_details_list)
+                result = resolve_fn(source, info, **args)
             leaf = field_plan.leaf
             if leaf is not None:
                 if result is None:
@@ -279,10 +301,10 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         name: str,
     ) -> Any:
         """A resolver-less leaf field: its value, coerced; what `execute_field` gives."""
-        field_def = field_plan.field_def
-        assert field_def is not None and field_plan.leaf is not None
+        field_def, read = field_plan.field_def, field_plan.read
+        assert field_def is not None and field_plan.leaf is not None and read is not None
         try:
-            result = field_def.resolve(source, None)  # type: ignore[misc]
+            result = read[0](source, read[1])
             if result is None:
                 if field_plan.nullable:
                     return None
@@ -337,7 +359,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
                 first.fragment_variable_values,
                 self.hide_suggestions,
             )
-            if first.fragment_variable_values is None:
+            if first.fragment_variable_values is None and shareable(args):
                 self._request_args[key] = args
         return args
 

@@ -17,9 +17,13 @@ arguments depend on the spread, so such operations get no plan at all.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from datetime import date, time
+from decimal import Decimal
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
 from graphql import (
     DirectiveNode,
@@ -58,9 +62,9 @@ class FieldPlan:
     # The leaf type of a field typed `Leaf` or `Leaf!`, else None.
     leaf: GraphQLLeafType | None
     nullable: bool
-    # A Strawberry field without a resolver: its resolver reads an attribute and ignores
-    # the info (strawberry.schema.schema_converter's `_get_basic_result`).
-    basic: bool
+    # A Strawberry field without a resolver (schema_converter's `_get_basic_result`, which
+    # ignores the info): (its default resolver, the attribute), what that resolver calls.
+    read: tuple[Callable[[Any, str], Any], str] | None
 
 
 @dataclass(slots=True, eq=False)
@@ -193,6 +197,23 @@ def _operation_plans(
     for fragment in fragments.values():
         _directive_variables(fragment, found)
     return OperationPlans(schema, operation, tuple(sorted(found)), plannable)
+
+
+# Argument values one coercion may hand to many calls: a resolver cannot change them in
+# place (graphql-core gives input objects and lists as dicts and lists; a JSON scalar's
+# value is passed as it is). Others are coerced per call, as graphql-core does.
+_IMMUTABLE = (str, int, float, bool, bytes, Enum, UUID, date, time, Decimal, type(None))
+
+
+def shareable(args: dict[str, Any]) -> bool:
+    """Whether coerced arguments can be reused: every value immutable (tuples of them too)."""
+    return all(_immutable(value) for value in args.values())
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(item) for item in value)
+    return isinstance(value, _IMMUTABLE)
 
 
 def leaf_of(return_type: GraphQLOutputType) -> tuple[GraphQLLeafType | None, bool]:

@@ -214,6 +214,12 @@ def _corpus(s: Seeded) -> list[dict[str, Any]]:
               edges { node { id predictedEngagement(platform: $p) { __typename } } } } }""",
             "variables": {"ws": ws, "p": "LINKEDIN"},
         },
+        # Literal arguments (coerced once per document), an input object among them.
+        {
+            "query": f"""{{ contents(workspaceId: "{ws}", first: 4, filter: {{tags: ["a"]}})
+              {{ edges {{ node {{ id tags predictedEngagement(platform: X) {{ __typename }}
+              }} }} }} }}"""
+        },
         # A mutation refused with a user error writes nothing: the serial root path.
         {
             "query": """mutation($id: ID!) { updateContent(id: $id, input: {title: "T"},
