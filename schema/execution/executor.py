@@ -129,11 +129,11 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         steps: list[Step] = []
         for name, details in fields.items():
             field_plan = self._field_plan(plan, parent_type, details)
+            # (Middleware, which wraps every resolver, is checked per request.)
             fast = (
                 field_plan.read is not None
                 and field_plan.leaf is not None
                 and not field_plan.has_args
-                and not self._middleware
             )
             steps.append((name, details, field_plan, fast))
         plan.selections[key] = (fields, steps)
@@ -175,11 +175,12 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         type_name = parent_type.name
+        direct = not self._middleware
         try:
             for name, details, field_plan, fast in self._steps(
                 plan, parent_type, grouped_field_set
             ):
-                if fast:
+                if fast and direct:
                     result = self._resolve_leaf(
                         field_plan, details, parent_type, source_value, path, name
                     )
