@@ -24,6 +24,7 @@ from app.settings import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
+from schema.execution.executor import PlannedExecutor
 from schema.extensions import (
     DocumentCache,
     ErrorPolicy,
@@ -148,6 +149,8 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        # Queries and mutations run on a plan cached per document (schema.execution).
+        execution_context_class=PlannedExecutor,
         config=StrawberryConfig(auto_camel_case=True, scalar_map={Upload: STRICT_UPLOAD}),
     )
     schema.execution_timeout = settings.execution_timeout_seconds
