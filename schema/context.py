@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -33,18 +34,40 @@ if TYPE_CHECKING:
 
 class DataLoaders:
     """Every domain's loaders for one operation: one batch per relation per tick, cached for
-    the operation (see schema/loaders/)."""
+    the operation (see schema/loaders/). Each domain's are made when first used: most
+    operations touch one or two of them, and every operation gets a fresh set."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.identity = IdentityLoaders(state)
-        self.workspaces = WorkspaceLoaders(state)
-        self.content = ContentLoaders(state)
-        self.jobs = JobLoaders(state)
-        self.publishing = PublishingLoaders(state)
-        self.performance = PerformanceLoaders(state)
-        self.ab_tests = AbTestLoaders(state)
         self._visible_users: set[uuid.UUID] | None = None
+
+    @cached_property
+    def identity(self) -> IdentityLoaders:
+        return IdentityLoaders(self.state)
+
+    @cached_property
+    def workspaces(self) -> WorkspaceLoaders:
+        return WorkspaceLoaders(self.state)
+
+    @cached_property
+    def content(self) -> ContentLoaders:
+        return ContentLoaders(self.state)
+
+    @cached_property
+    def jobs(self) -> JobLoaders:
+        return JobLoaders(self.state)
+
+    @cached_property
+    def publishing(self) -> PublishingLoaders:
+        return PublishingLoaders(self.state)
+
+    @cached_property
+    def performance(self) -> PerformanceLoaders:
+        return PerformanceLoaders(self.state)
+
+    @cached_property
+    def ab_tests(self) -> AbTestLoaders:
+        return AbTestLoaders(self.state)
 
     async def visible_user_ids(self, principal: Principal) -> set[uuid.UUID]:
         """The caller and everyone sharing a workspace with it (once per operation)."""

@@ -22,9 +22,9 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.auth import AuthenticationFailed, Principal, RequestMeta, authenticate
+from app.auth import AuthenticationFailed, Principal, RequestMeta
 from app.errors import AppError, ErrorCode, RateLimited, ServiceUnavailable
-from app.http import protocol
+from app.http import jsoncodec, protocol
 from app.http.admission import DatabaseDown, admit, error_result, rate_limited, rejected
 from app.http.availability import (
     DatabaseUnavailable,
@@ -39,6 +39,7 @@ from app.http.protocol import GRAPHQL_RESPONSE, JSON, RequestRefused
 from app.http.uploads import operations_from_form, read_form
 from app.http.websockets import LegacyWSHandler, TransportWSHandler
 from app.logging import request_id_var
+from app.services.identity.principals import PrincipalCache
 from app.state import AppState
 from schema.context import Context
 from schema.schema import SmartContentSchema
@@ -78,6 +79,13 @@ class GraphQLView(GraphQL[Context, None]):
             multipart_uploads_enabled=True,
         )
         self.state = state
+        self.principals = PrincipalCache(
+            state.read_session_factory,
+            state.keys.signing_secret,
+            state.hub,
+            seconds=settings.principal_cache_seconds,
+            offline_seconds=settings.principal_cache_offline_seconds,
+        )
         self.max_errors = settings.max_errors
         self.retry_after = settings.unavailable_retry_after_seconds
         self.graphiql_html = graphiql_page(settings.graphiql_assets) if settings.graphiql else ""
@@ -152,10 +160,14 @@ class GraphQLView(GraphQL[Context, None]):
             headers=headers,
         )
 
+    def encode_json(self, data: object) -> str:
+        # A str: Strawberry sends bytes over a websocket as binary frames, not text.
+        return jsoncodec.dumps(data).decode()
+
     def decode_json(self, data: str | bytes) -> object:
         # Websocket messages: too deep a nesting is invalid JSON, not a crashed handler.
         try:
-            return json.loads(data)
+            return jsoncodec.loads(data)
         except RecursionError:
             raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
@@ -208,9 +220,7 @@ class GraphQLView(GraphQL[Context, None]):
         return HTMLResponse(self.graphiql_html)
 
     async def _principal(self, authorization: str | None, meta: RequestMeta) -> Principal:
-        return await authenticate(
-            self.state.read_session_factory, self.state.keys.signing_secret, authorization, meta
-        )
+        return await self.principals.authenticate(authorization, meta)
 
     def _unavailable(self, error: Exception, where: str) -> ServiceUnavailable:
         log_unavailable(error, where)
