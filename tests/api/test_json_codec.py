@@ -28,7 +28,7 @@ def _value(rng: random.Random, depth: int = 0) -> object:
     if kind == 3:
         return rng.choice([None, True, False, 0.5, 100.0, -0.0])
     if kind == 4:
-        return rng.choice(["", "\n\t\"\\/", "\x00\x1f\x7f", "\u2028\u2029", "é😀"])
+        return rng.choice(["", '\n\t"\\/', "\x00\x1f\x7f", "\u2028\u2029", "é😀"])
     if kind == 5:
         return [_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     return {_text(rng): _value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
