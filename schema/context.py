@@ -126,7 +126,7 @@ class Context:
         return loaders
 
     def begin_operation(self) -> Token[DataLoaders | None]:
-        """Every operation starts with empty loaders (see `OperationScope`)."""
+        """Every operation starts with empty loaders (see `OperationEdge`)."""
         return _loaders.set(DataLoaders(self.state))
 
     @staticmethod

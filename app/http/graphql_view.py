@@ -219,8 +219,10 @@ class GraphQLView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.graphiql_html)
 
-    async def _principal(self, authorization: str | None, meta: RequestMeta) -> Principal:
-        return await self.principals.authenticate(authorization, meta)
+    async def _principal(
+        self, authorization: str | None, meta: RequestMeta, *, fresh: bool = False
+    ) -> Principal:
+        return await self.principals.authenticate(authorization, meta, fresh=fresh)
 
     def _unavailable(self, error: Exception, where: str) -> ServiceUnavailable:
         log_unavailable(error, where)
@@ -233,7 +235,12 @@ class GraphQLView(GraphQL[Context, None]):
         if not context.principal.is_authenticated:
             return None
         try:
-            context.principal = await self._principal(context.authorization, context.principal.meta)
+            # From the database, not the cache: while it is down the operation must fail
+            # SERVICE_UNAVAILABLE here, as streamed results' database errors are not
+            # converted (see DatabaseUnavailable) and would be masked as internal.
+            context.principal = await self._principal(
+                context.authorization, context.principal.meta, fresh=True
+            )
         except AuthenticationFailed as exc:
             return exc
         except Exception as exc:
@@ -343,7 +350,11 @@ class GraphQLView(GraphQL[Context, None]):
             if not isinstance(authorization, str):
                 raise ConnectionRejectionError()
             try:
-                context.principal = await self._principal(authorization, context.principal.meta)
+                # From the database, once per connection: a socket opened while it is down
+                # is closed with 1013 (its operations then re-check from the cache).
+                context.principal = await self._principal(
+                    authorization, context.principal.meta, fresh=True
+                )
             except AuthenticationFailed as exc:
                 await rejected(context, exc)  # counts a guess; the connection is refused
                 raise ConnectionRejectionError() from exc

@@ -7,6 +7,7 @@ explain it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,8 +16,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from app.auth import RequestMeta, WorkspaceAccess
 from app.http.graphql_view import GraphQLView
 from app.models import User
+from app.permissions import Role
 from tests.api.test_query_counts import count_statements
 from tests.conftest import Servers, make_settings, running_app
 from tests.helpers import PASSWORD, Account, bearer, create_workspace, gql, register
@@ -246,3 +249,15 @@ async def test_the_cache_can_be_turned_off(servers: Servers, seconds: float) -> 
         with count_statements(app) as statements:
             await gql(client, TYPENAME, headers=account.headers)
         assert len(statements) == 1
+
+
+async def test_what_an_operation_adds_to_its_principal_stays_out_of_the_cache(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    account = await register(client)
+    cache = cache_of(app)
+    authorization = account.headers["Authorization"]
+    first = await cache.authenticate(authorization, RequestMeta(ip="192.0.2.1"))
+    first.access[uuid.uuid4()] = WorkspaceAccess(Role.OWNER, False)  # as teams.joined does
+    again = await cache.authenticate(authorization, RequestMeta(ip="192.0.2.2"))
+    assert again.access == {} and again.meta.ip == "192.0.2.2"

@@ -137,19 +137,25 @@ class PrincipalCache:
         """Whether other processes' invalidations reach this one now."""
         return self._subscribed and self.hub.connected.is_set()
 
-    async def authenticate(self, authorization: str | None, meta: RequestMeta) -> Principal:
-        """app.auth.authenticate, without its statement for a credential seen lately."""
+    async def authenticate(
+        self, authorization: str | None, meta: RequestMeta, *, fresh: bool = False
+    ) -> Principal:
+        """app.auth.authenticate, without its statement for a credential seen lately;
+        `fresh`: read it from the database anyway (and keep what it finds)."""
         if not authorization or self.seconds <= 0:
             principal, _ = await resolve(self.factory, self.secret, authorization, meta)
             return principal
         key = hashlib.sha256(authorization.encode()).digest()
-        entry = self._entries.get(key)
+        entry = None if fresh else self._entries.get(key)
         if entry is not None:
             trusted = self.seconds if self.live else self.offline_seconds
             if time.monotonic() - entry.resolved_at < trusted and (
                 entry.expires_at is None or time.time() < entry.expires_at
             ):
-                return replace(entry.principal, meta=meta)
+                # Its own access dict: an operation may add a role it just gained
+                # (workspaces.teams.joined), which must not reach the entry.
+                cached = entry.principal
+                return replace(cached, meta=meta, access=dict(cached.access))
             del self._entries[key]
         generation = self._generation
         resolved_at = time.monotonic()
@@ -158,7 +164,7 @@ class PrincipalCache:
             if len(self._entries) >= MAX_ENTRIES:
                 self._evict()
             self._entries[key] = _Entry(
-                replace(principal, meta=_NO_META),
+                replace(principal, meta=_NO_META, access=dict(principal.access)),
                 resolved_at,
                 expires.timestamp() if expires is not None else None,
             )
