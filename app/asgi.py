@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.hub.start()
+        await view.principals.start(engine.sync_engine)
         # Everything allocated at start-up lives forever: keep it out of GC scans, which
         # otherwise show up as ~100 ms pauses at p99 (measured with bench/graphql_health.py).
         gc.freeze()
@@ -94,9 +95,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await view.principals.stop()
             await state.hub.stop()
             await state.mailer.aclose()
             await state.arq.aclose()
+            await state.rate_limiter.aclose()
             await state.redis.aclose()
             await engine.dispose()
             log.info("api_stopped")

@@ -20,6 +20,9 @@ from app.security import tokens
 
 API_KEY_PREFIX = "sk_"
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+# An execution option: this write leaves every principal as it was (a key's last use), so
+# cached principals stay (app.services.identity.principals).
+PRINCIPALS_UNCHANGED = "principals_unchanged"
 
 
 class TwoFactorRequired(Forbidden):
@@ -128,6 +131,12 @@ _ACCOUNT_ACCESS = (
 async def principal_for_access_token(
     factory: async_sessionmaker[AsyncSession], secret: str, token: str, meta: RequestMeta
 ) -> Principal:
+    return (await _access_token(factory, secret, token, meta))[0]
+
+
+async def _access_token(
+    factory: async_sessionmaker[AsyncSession], secret: str, token: str, meta: RequestMeta
+) -> tuple[Principal, datetime]:
     try:
         claims = tokens.decode_access_token(secret, token)
     except tokens.InvalidToken as exc:
@@ -137,7 +146,7 @@ async def principal_for_access_token(
     if row is None or row.token_version != claims.token_version:
         raise AuthenticationFailed("Access token rejected: session ended.", guess=False)
     email, plan, _, totp_enabled, workspace_ids, roles, require_2fa = row
-    return Principal(
+    principal = Principal(
         kind="user",
         meta=meta,
         user_id=claims.user_id,
@@ -149,6 +158,7 @@ async def principal_for_access_token(
             for ws, role, required in zip(workspace_ids, roles, require_2fa, strict=True)
         },
     )
+    return principal, claims.expires_at
 
 
 def split_api_key(secret: str) -> tuple[str, str] | None:
@@ -164,6 +174,12 @@ def split_api_key(secret: str) -> tuple[str, str] | None:
 async def principal_for_api_key(
     factory: async_sessionmaker[AsyncSession], secret: str, meta: RequestMeta
 ) -> Principal:
+    return (await _api_key(factory, secret, meta))[0]
+
+
+async def _api_key(
+    factory: async_sessionmaker[AsyncSession], secret: str, meta: RequestMeta
+) -> tuple[Principal, datetime | None]:
     parsed = split_api_key(secret)
     if parsed is None:
         raise AuthenticationFailed("API key rejected: malformed.")
@@ -189,10 +205,11 @@ async def principal_for_api_key(
         if key.last_used_at is None or now - key.last_used_at > API_KEY_TOUCH_INTERVAL:
             # Throttled so a busy key does not write on every request.
             await session.execute(
-                update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+                update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now),
+                execution_options={PRINCIPALS_UNCHANGED: True},
             )
             await session.commit()
-    return Principal(
+    principal = Principal(
         kind="api_key",
         meta=meta,
         api_key_id=key.id,
@@ -200,6 +217,7 @@ async def principal_for_api_key(
         plan=plan,
         access={key.workspace_id: WorkspaceAccess(Role.parse(key.role), False)},
     )
+    return principal, key.expires_at
 
 
 async def authenticate(
@@ -209,12 +227,22 @@ async def authenticate(
     meta: RequestMeta,
 ) -> Principal:
     """Principal for an `Authorization` value (header or websocket connectionParams)."""
+    return (await resolve(factory, secret, authorization, meta))[0]
+
+
+async def resolve(
+    factory: async_sessionmaker[AsyncSession],
+    secret: str,
+    authorization: str | None,
+    meta: RequestMeta,
+) -> tuple[Principal, datetime | None]:
+    """`authenticate`, with when the credential itself expires (None: never)."""
     if not authorization:
-        return Principal(kind="anonymous", meta=meta)
+        return Principal(kind="anonymous", meta=meta), None
     scheme, _, credential = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not credential:
         raise AuthenticationFailed("Authorization must be `Bearer <token>`.")
     credential = credential.strip()
     if credential.startswith(API_KEY_PREFIX):
-        return await principal_for_api_key(factory, credential, meta)
-    return await principal_for_access_token(factory, secret, credential, meta)
+        return await _api_key(factory, credential, meta)
+    return await _access_token(factory, secret, credential, meta)

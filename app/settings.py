@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     # present per minute; beyond it every request of that address carrying a credential gets
     # 429 until the bucket refills. Expired or revoked credentials do not count.
     rate_limit_rejected_credentials: int = Field(20, ge=1)
+    # A credential seen lately is not looked up again for this long (0: every request);
+    # changes to users, memberships, workspaces and API keys drop the entries at once in
+    # every API process (Redis); while that channel is down, only for the offline bound.
+    principal_cache_seconds: float = Field(5.0, ge=0, le=60)
+    principal_cache_offline_seconds: float = Field(2.0, ge=0, le=60)
 
     # Content, search and media
     # Fixed when the database is migrated (vector columns); change needs a new migration.

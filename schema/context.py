@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 class DataLoaders:
     """Every domain's loaders for one operation: one batch per relation per tick, cached for
-    the operation (see schema/loaders/)."""
+    the operation (see schema/loaders/). Each domain's are made when first used: most
+    operations touch one or two of them, and every operation gets a fresh set."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
@@ -127,7 +128,7 @@ class Context:
         return loaders
 
     def begin_operation(self) -> Token[DataLoaders | None]:
-        """Every operation starts with empty loaders (see `OperationScope`)."""
+        """Every operation starts with empty loaders (see `OperationEdge`)."""
         return _loaders.set(DataLoaders(self.state))
 
     @staticmethod

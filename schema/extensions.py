@@ -117,7 +117,7 @@ class DocumentCache:
         self, document: DocumentNode, key: Hashable, compute: Callable[[], list[GraphQLError]]
     ) -> list[GraphQLError]:
         """The errors `compute` (one of several, told apart by `key`) finds in `document`;
-        a copy, as ErrorPolicy rewrites the list it gets in place."""
+        a copy, as OperationEdge's error policy rewrites the list it gets in place."""
         source = document.loc.source.body if document.loc else ""
         if len(source) > LONG_DOCUMENT_CHARS:
             return compute()
@@ -177,71 +177,76 @@ class Validation(SchemaExtension):
         yield
 
 
-class ErrorPolicy(SchemaExtension):
-    """Gives every error an `extensions.code` and the request id; masks internal ones."""
+def _apply_error_policy(errors: list[GraphQLError] | None, max_errors: int) -> None:
+    # In place: Strawberry builds the response from these same list objects.
+    if errors:
+        errors[:] = format_errors(list(errors), max_errors)
+
+
+def _count(ctx: ExecutionContext, started: float) -> None:
+    """The operation, its latency and its errors by code."""
+    state = getattr(ctx.context, "state", None)
+    if state is None:
+        return
+    metrics = state.metrics
+    try:
+        op_type = ctx.operation_type.value
+    except RuntimeError:  # no document: the query did not parse
+        op_type = "invalid"
+    label = metrics.operation_label(ctx.operation_name)
+    metrics.requests.labels(label, op_type).inc()
+    if op_type != "subscription":
+        metrics.latency.labels(label).observe(time.perf_counter() - started)
+    errors = getattr(ctx.result, "errors", None) or ctx.pre_execution_errors or []
+    for error in errors:
+        metrics.errors.labels((error.extensions or {}).get("code", "UNKNOWN")).inc()
+
+
+class OperationEdge(SchemaExtension):
+    """What every operation gets around it, in one extension (Strawberry wraps each
+    extension's hooks anew per operation, a fixed cost per extension), in this order:
+
+    - scope: fresh DataLoaders per operation, even when operations share a task or a
+      context (outermost: they end last, whatever happens);
+    - the token limit for the parser (Strawberry's MaxTokensLimiter);
+    - error policy: every error gets an `extensions.code` and the request id; internal
+      ones are masked;
+    - metrics: the operation, its latency and its errors by the codes just assigned.
+    """
 
     def __init__(
-        self, *, execution_context: ExecutionContext | None = None, max_errors: int = 20
+        self,
+        *,
+        execution_context: ExecutionContext | None = None,
+        max_errors: int = 20,
+        max_tokens: int | None = None,
     ) -> None:
         self.max_errors = max_errors
-
-    def _process(self, errors: list[GraphQLError] | None) -> None:
-        # In place: Strawberry builds the response from these same list objects.
-        if errors:
-            errors[:] = format_errors(list(errors), self.max_errors)
+        self.max_tokens = max_tokens
 
     def on_operation(self) -> Iterator[None]:
-        yield
         ctx = self.execution_context
-        pre = ctx.pre_execution_errors
-        self._process(pre)
-        result_errors = getattr(ctx.result, "errors", None)
-        if result_errors is not pre:
-            self._process(result_errors)
+        context = ctx.context
+        begin = getattr(context, "begin_operation", None)
+        token = begin() if begin is not None else None
+        try:
+            if self.max_tokens is not None:
+                ctx.parse_options["max_tokens"] = self.max_tokens
+            started = time.perf_counter()
+            yield
+            pre = ctx.pre_execution_errors
+            _apply_error_policy(pre, self.max_errors)
+            result_errors = getattr(ctx.result, "errors", None)
+            if result_errors is not pre:
+                _apply_error_policy(result_errors, self.max_errors)
+            _count(ctx, started)
+        finally:
+            if token is not None:
+                context.end_operation(token)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
-        self._process(getattr(result, "errors", None))
+        _apply_error_policy(getattr(result, "errors", None), self.max_errors)
         yield
-
-
-class OperationScope(SchemaExtension):
-    """Fresh DataLoaders per operation, even when operations share a task or a context."""
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        begin = getattr(context, "begin_operation", None)
-        if begin is None:
-            yield
-            return
-        token = begin()
-        try:
-            yield
-        finally:
-            context.end_operation(token)
-
-
-class OperationMetrics(SchemaExtension):
-    """Counts operations, their latency and their errors by code."""
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        ctx = self.execution_context
-        state = getattr(ctx.context, "state", None)
-        if state is None:
-            return
-        metrics = state.metrics
-        try:
-            op_type = ctx.operation_type.value
-        except RuntimeError:  # no document: the query did not parse
-            op_type = "invalid"
-        label = metrics.operation_label(ctx.operation_name)
-        metrics.requests.labels(label, op_type).inc()
-        if op_type != "subscription":
-            metrics.latency.labels(label).observe(time.perf_counter() - started)
-        errors = getattr(ctx.result, "errors", None) or ctx.pre_execution_errors or []
-        for error in errors:
-            metrics.errors.labels((error.extensions or {}).get("code", "UNKNOWN")).inc()
 
 
 def timeout_error(seconds: float) -> GraphQLError:

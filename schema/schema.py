@@ -11,7 +11,7 @@ import strawberry
 from graphql import DocumentNode, GraphQLError, parse
 from graphql.execution import Executor
 from graphql.execution.middleware import MiddlewareManager
-from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
@@ -27,9 +27,7 @@ from resolvers.subscription import Subscription
 from schema.execution.executor import PlannedExecutor
 from schema.extensions import (
     DocumentCache,
-    ErrorPolicy,
-    OperationMetrics,
-    OperationScope,
+    OperationEdge,
     Validation,
     format_errors,
     timeout_error,
@@ -69,7 +67,7 @@ class SmartContentSchema(strawberry.Schema):
     max_errors: int = 20
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Client mistakes are not server errors: ErrorPolicy logs the masked (internal) ones."""
+        """Client mistakes are not server errors: OperationEdge logs the masked (internal) ones."""
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # Subscriptions need a websocket; over plain HTTP they are refused with a 400.
@@ -132,10 +130,8 @@ def build_schema(settings: Settings | None = None) -> SmartContentSchema:
     # Factories, not instances: each operation gets fresh extension objects (they hold
     # per-operation state such as the execution context).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        OperationScope,
-        OperationMetrics,  # outside ErrorPolicy: sees the codes it assigned
-        partial(ErrorPolicy, max_errors=settings.max_errors),
-        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        # DataLoaders' scope, the token limit, error codes and masking, metrics.
+        partial(OperationEdge, max_errors=settings.max_errors, max_tokens=settings.max_tokens),
         # Their LRU caches live at module level, shared by every operation.
         partial(SafeParserCache, maxsize=CACHE_SIZE),
         # The limits first (linear in the document), then string inputs, then graphql-core's

@@ -22,9 +22,9 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.auth import AuthenticationFailed, Principal, RequestMeta, authenticate
+from app.auth import AuthenticationFailed, Principal, RequestMeta
 from app.errors import AppError, ErrorCode, RateLimited, ServiceUnavailable
-from app.http import protocol
+from app.http import jsoncodec, protocol
 from app.http.admission import DatabaseDown, admit, error_result, rate_limited, rejected
 from app.http.availability import (
     DatabaseUnavailable,
@@ -39,6 +39,7 @@ from app.http.protocol import GRAPHQL_RESPONSE, JSON, RequestRefused
 from app.http.uploads import operations_from_form, read_form
 from app.http.websockets import LegacyWSHandler, TransportWSHandler
 from app.logging import request_id_var
+from app.services.identity.principals import PrincipalCache
 from app.state import AppState
 from schema.context import Context
 from schema.schema import SmartContentSchema
@@ -78,6 +79,13 @@ class GraphQLView(GraphQL[Context, None]):
             multipart_uploads_enabled=True,
         )
         self.state = state
+        self.principals = PrincipalCache(
+            state.read_session_factory,
+            state.keys.signing_secret,
+            state.hub,
+            seconds=settings.principal_cache_seconds,
+            offline_seconds=settings.principal_cache_offline_seconds,
+        )
         self.max_errors = settings.max_errors
         self.retry_after = settings.unavailable_retry_after_seconds
         self.graphiql_html = graphiql_page(settings.graphiql_assets) if settings.graphiql else ""
@@ -152,10 +160,14 @@ class GraphQLView(GraphQL[Context, None]):
             headers=headers,
         )
 
+    def encode_json(self, data: object) -> str:
+        # A str: Strawberry sends bytes over a websocket as binary frames, not text.
+        return jsoncodec.dumps(data).decode()
+
     def decode_json(self, data: str | bytes) -> object:
         # Websocket messages: too deep a nesting is invalid JSON, not a crashed handler.
         try:
-            return json.loads(data)
+            return jsoncodec.loads(data)
         except RecursionError:
             raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
@@ -207,10 +219,10 @@ class GraphQLView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self.graphiql_html)
 
-    async def _principal(self, authorization: str | None, meta: RequestMeta) -> Principal:
-        return await authenticate(
-            self.state.read_session_factory, self.state.keys.signing_secret, authorization, meta
-        )
+    async def _principal(
+        self, authorization: str | None, meta: RequestMeta, *, fresh: bool = False
+    ) -> Principal:
+        return await self.principals.authenticate(authorization, meta, fresh=fresh)
 
     def _unavailable(self, error: Exception, where: str) -> ServiceUnavailable:
         log_unavailable(error, where)
@@ -223,7 +235,12 @@ class GraphQLView(GraphQL[Context, None]):
         if not context.principal.is_authenticated:
             return None
         try:
-            context.principal = await self._principal(context.authorization, context.principal.meta)
+            # From the database, not the cache: while it is down the operation must fail
+            # SERVICE_UNAVAILABLE here, as streamed results' database errors are not
+            # converted (see DatabaseUnavailable) and would be masked as internal.
+            context.principal = await self._principal(
+                context.authorization, context.principal.meta, fresh=True
+            )
         except AuthenticationFailed as exc:
             return exc
         except Exception as exc:
@@ -333,7 +350,11 @@ class GraphQLView(GraphQL[Context, None]):
             if not isinstance(authorization, str):
                 raise ConnectionRejectionError()
             try:
-                context.principal = await self._principal(authorization, context.principal.meta)
+                # From the database, once per connection: a socket opened while it is down
+                # is closed with 1013 (its operations then re-check from the cache).
+                context.principal = await self._principal(
+                    authorization, context.principal.meta, fresh=True
+                )
             except AuthenticationFailed as exc:
                 await rejected(context, exc)  # counts a guess; the connection is refused
                 raise ConnectionRejectionError() from exc

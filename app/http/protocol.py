@@ -16,6 +16,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 
 from app.errors import ErrorCode
+from app.http import jsoncodec
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -146,7 +147,7 @@ def decode_json(data: str | bytes, what: str = "The request body") -> Any:
                 400, f"{what} is not valid UTF-8 (byte {exc.start} is not)."
             ) from None
     try:
-        return json.loads(data)
+        return jsoncodec.loads(data)
     except json.JSONDecodeError as exc:
         raise RequestRefused(
             400, f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."

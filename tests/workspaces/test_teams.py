@@ -727,6 +727,7 @@ async def test_members_users_come_from_one_batched_load(
         await join(client, big_owner, big, "MEMBER")
     counts = {}
     for account, ws, size in ((small_owner, small, 1), (big_owner, big, 5)):
+        await gql(client, "{ __typename }", headers=account.headers)  # its principal, cached
         with _count_statements(app) as statements:
             body = await gql(client, MEMBERS, {"id": ws, "first": 50}, headers=account.headers)
         edges = body["data"]["workspace"]["members"]["edges"]
