@@ -217,8 +217,13 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds idle")
     parser.add_argument("--trace", action="store_true", help="tracemalloc (memory only)")
-    parser.add_argument("--freeze", action="store_true", help="gc.freeze() first, as app/asgi.py")
+    parser.add_argument("--freeze", action="store_true", help="gc.freeze() first")
+    parser.add_argument("--tune-gc", action="store_true", help="app/asgi.py's tune_gc() first")
     parsed = parser.parse_args()
     if parsed.freeze:
         gc.freeze()
+    if parsed.tune_gc:
+        from app.asgi import tune_gc
+
+        tune_gc()
     asyncio.run(main(parsed))
