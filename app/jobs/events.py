@@ -262,8 +262,9 @@ def watcher_for(hub: EventHub, factory: async_sessionmaker[AsyncSession]) -> Job
 
 
 # The hub hands the same decoded message to every subscriber of a channel: parse it into
-# an event once for all of them. Keyed by identity, holding the message so ids stay unique.
-_PARSED_KEEP = 1024
+# an event once for all of them. Keyed by identity, holding the message so ids stay unique;
+# the latest few only (a result may be large): a miss just parses again.
+_PARSED_KEEP = 128
 _parsed: OrderedDict[int, tuple[dict[str, Any], JobEvent]] = OrderedDict()
 
 

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from app.auth import Principal, WorkspaceAccess
+from app.errors import NotFound
 from app.infra.realtime import EventHub
 from app.jobs import store as jobs
-from app.jobs.events import JobWatcher, follow, stored_reader
+from app.jobs.events import JobWatcher, StoredReads, follow, stored_reader
 from app.jobs.runner import publish
 from app.jobs.store import JobEvent
 from app.models import Job
@@ -308,3 +309,30 @@ async def test_a_reconnect_gap_catches_up(
     await publish(hub, await job.succeed())
     events = [await pending] + [event async for event in stream]
     assert _seqs(events) == [(2, False)]
+
+
+async def test_a_subscribe_storm_shares_its_stored_state_reads(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    job_and_owner: tuple[Job_, Principal],
+) -> None:
+    """100 followers of one job and 100 of 100 jobs subscribing at once: their stored-state
+    reads (visibility and state in one) join a few statements, not one or two each; a
+    stranger still gets NOT_FOUND from the same read."""
+    job, principal = job_and_owner
+    async with factory() as session, session.begin():
+        workspace_id = (await session.get(Job, job.id)).workspace_id  # type: ignore[union-attr]
+        others = [
+            jobs.new_job(session, "ping", {}, 3, workspace_id=workspace_id) for _ in range(100)
+        ]
+    reads = StoredReads(factory)
+    ids = [job.id] * 100 + [row.id for row in others]
+    streams = [follow(factory, hub, principal, i, read_stored=reads.read) for i in ids]
+    firsts = await asyncio.gather(*(anext(stream) for stream in streams))
+    assert [(e.job_id, e.seq, e.catch_up) for e in firsts] == [(i, 0, True) for i in ids]
+    assert reads.statements <= 4, f"{reads.statements} statements for 200 subscribes"
+    stranger = Principal(kind="user", user_id=uuid.uuid4(), access={})
+    with pytest.raises(NotFound):
+        await anext(follow(factory, hub, stranger, job.id, read_stored=reads.read))
+    for stream in streams:
+        await stream.aclose()
