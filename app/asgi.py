@@ -47,6 +47,21 @@ def _require(url: str | None, name: str) -> str:
     return url
 
 
+# Young collections every 700 allocations (CPython's default) run hundreds of times a
+# second when one event is sent to thousands of subscribers, and every tenth of a tenth of
+# them may become a full pass over every live object (seconds with 10,000 subscriptions).
+# A larger first threshold makes all of them rarer; what start-up allocated is frozen out
+# of every scan. Measured with bench/job_follow.py (bench/README.md).
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Once start-up is done: everything allocated so far lives forever."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -90,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await view.principals.start(engine.sync_engine)
         # Everything allocated at start-up lives forever: keep it out of GC scans, which
         # otherwise show up as ~100 ms pauses at p99 (measured with bench/graphql_health.py).
-        gc.freeze()
+        tune_gc()
         log.info("api_started", version=__version__, environment=settings.environment)
         try:
             yield

@@ -8,13 +8,21 @@ they may have missed events (`GAP`) so they catch up from Postgres, the source o
 While it is healthy nothing is missed: `subscribe()` returns once Redis has confirmed the
 channel (so a caller that subscribes, then reads stored state, then listens, sees every
 later message), and after a reconnect the GAP comes once the channels are live again.
+`fence()` waits until everything Redis published before it was handed out, so a note
+queued after it (`Signal`) reaches a subscriber behind those messages.
+
+One message to 10,000 subscribers of a channel is decoded once and costs each of them a
+deque append and, when it waits, one future set: no asyncio.Queue, no task or timer per
+`get()` unless it is given a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -34,45 +42,66 @@ class _Gap:
 
 
 GAP: Final = _Gap()
-Message = dict[str, Any] | _Gap
+
+
+class Signal:
+    """Base of in-process notes for one subscriber, queued in order with its messages."""
+
+    __slots__ = ()
+
+
+Message = dict[str, Any] | _Gap | Signal
 
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 _READY = b"hub-ready"
+_FENCE = b"hub-fence:"
 
 
 class Subscription:
-    """One subscriber's bounded queue; iterate it to receive messages or GAP."""
+    """One subscriber's bounded queue (one consumer); iterate it to receive messages or GAP."""
+
+    __slots__ = ("_items", "_lagging", "_size", "_waiter", "channel")
 
     def __init__(self, channel: str, size: int) -> None:
         self.channel = channel
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=size)
+        self._size = size
+        self._items: deque[Message] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._lagging = False
 
     def offer(self, message: Message) -> None:
         if self._lagging:
             return
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if len(self._items) >= self._size:
             # Drop what is queued and ask the consumer to resynchronise from the database.
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            self._queue.put_nowait(GAP)
+            self._items.clear()
+            message = GAP
             self._lagging = True
+        self._items.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def get(self, wait: float | None = None) -> Message:
         """Next message or GAP; raises TimeoutError after `wait` seconds without one."""
-        item = await asyncio.wait_for(self._queue.get(), wait)
-        if item is GAP:
-            self._lagging = False
-        return item
+        while not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if wait is None:
+                    await waiter
+                else:
+                    async with asyncio.timeout(wait):
+                        await waiter
+            finally:
+                self._waiter = None
+        return self._take()
 
     def get_nowait(self) -> Message | None:
         """The next message already queued, or None: lets a consumer batch a burst."""
-        try:
-            item = self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
+        return self._take() if self._items else None
+
+    def _take(self) -> Message:
+        item = self._items.popleft()
         if item is GAP:
             self._lagging = False
         return item
@@ -95,6 +124,9 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         # Channels whose SUBSCRIBE Redis has not confirmed yet on the current connection.
         self._confirming: dict[str, asyncio.Future[None]] = {}
+        # PING tokens sent by fence(), answered in order after every message before them.
+        self._fences: dict[bytes, asyncio.Future[bool]] = {}
+        self._fence_ids = itertools.count()
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
@@ -131,6 +163,25 @@ class EventHub:
                 if not subs:
                     del self._subscribers[channel]
                     await self._unsubscribe_remote(channel)
+
+    async def fence(self, within: float = SUBSCRIBE_TIMEOUT_SECONDS) -> bool:
+        """Wait until every message Redis published before this call has been offered to
+        its subscribers (Redis answers a PING on the subscribed connection after the
+        messages already sent on it). False: not connected or no answer in time; the GAP
+        that follows a reconnect then covers whatever was in flight."""
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected.is_set():
+            return False
+        token = _FENCE + str(next(self._fence_ids)).encode()
+        answered = asyncio.get_running_loop().create_future()
+        self._fences[token] = answered
+        try:
+            await pubsub.ping(token)
+            return await asyncio.wait_for(asyncio.shield(answered), within)
+        except (RedisError, OSError, TimeoutError):
+            return False
+        finally:
+            self._fences.pop(token, None)
 
     async def _subscribe_remote(self, channel: str) -> None:
         if self._pubsub is None:
@@ -181,6 +232,9 @@ class EventHub:
                 if not pending.done():
                     pending.set_result(None)  # the GAP after reconnecting covers it
             self._confirming.clear()
+            for answered in self._fences.values():
+                if not answered.done():
+                    answered.set_result(False)
             await self._close_pubsub()
             self._broadcast_gap()
             await asyncio.sleep(backoff)
@@ -209,8 +263,12 @@ class EventHub:
                 if pending is not None and not pending.done():
                     pending.set_result(None)
                 continue
-            if kind == "pong" and message.get("data") == _READY:
-                self._ready()
+            if kind == "pong":
+                data = message.get("data")
+                if data == _READY:
+                    self._ready()
+                elif (answered := self._fences.get(data)) is not None and not answered.done():
+                    answered.set_result(True)
                 continue
             if kind != "message":
                 continue
@@ -220,7 +278,8 @@ class EventHub:
             except (ValueError, TypeError):
                 log.warning("hub_bad_message", channel=channel)
                 continue
-            for sub in list(self._subscribers.get(channel, ())):
+            # offer() never awaits, so the set cannot change while it is walked.
+            for sub in self._subscribers.get(channel, ()):
                 sub.offer(payload)
 
     def _ready(self) -> None:

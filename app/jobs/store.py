@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, text, update
@@ -71,6 +71,8 @@ class JobEvent:
     # Per subscriber, never published: this event is the stored state read after a gap
     # (or at subscription start), so the events before it may not all have been seen.
     catch_up: bool = False
+    # Known for stored state only (never published): whose readers may follow the job.
+    workspace_id: uuid.UUID | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, job: Job) -> JobEvent:
@@ -84,6 +86,7 @@ class JobEvent:
             message=job.message,
             result=job.result,
             error=job.error,
+            workspace_id=job.workspace_id,
         )
 
     def to_message(self) -> dict[str, Any]:
@@ -189,7 +192,12 @@ async def wake_workers(pool: Any) -> None:
 
 def can_read(principal: Principal, job: Job) -> bool:
     """Whoever may read the job's workspace may see and follow the job."""
-    return job.workspace_id is not None and principal.role_in(job.workspace_id) is not None
+    return can_read_workspace(principal, job.workspace_id)
+
+
+def can_read_workspace(principal: Principal, workspace_id: uuid.UUID | None) -> bool:
+    """`can_read` for a job known by its workspace (a job of no workspace: nobody)."""
+    return workspace_id is not None and principal.role_in(workspace_id) is not None
 
 
 async def get_visible(

@@ -15,12 +15,16 @@ A subscriber gets, in order:
    is delivered at once; a progress-only change of a job is delivered at most once per
    `progress_seconds` (the latest one wins, it is never dropped).
 3. after a gap (queue overflow, Redis reconnect) a new snapshot, `since` the newest change
-   delivered. Every `resync_seconds` the jobs it believes active are re-read, since pub/sub
-   is at-most-once: a lost final event is late by at most that long, never missing.
+   delivered. Pub/sub is at-most-once, so the process's one `WorkspaceWatcher` compares,
+   every `resync_seconds`, the stored sequence of every job its streams show (their
+   workspaces' active jobs and those they believe active) with what each stream delivered,
+   in ONE statement for all of them; a stream that stayed behind a whole period re-reads
+   its jobs (a lost final event is late by at most two periods, never missing).
 
 Each job's `seq` only grows, so a change at or below what was delivered for that job is
-dropped here (and clients may do the same). The stream also re-checks at each resync that
-the caller may still read the workspace (a removed member or revoked key is cut off).
+dropped here (and clients may do the same). The same watcher re-checks, each period and in
+one statement per kind of caller, that every stream's caller may still read its workspace
+(a removed member or revoked key is cut off).
 """
 
 from __future__ import annotations
@@ -33,18 +37,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import Forbidden
 from app.infra.realtime import GAP, EventHub
 from app.jobs.store import workspace_channel
-from app.models import ApiKey, Job, JobStatus, Membership
-from app.permissions import Action, Role, allows
+from app.jobs.workspace_watch import ACTIVE, Cutoff, Resync, Stream, watcher_for
+from app.models import Job, JobStatus
+from app.permissions import Action
 
 MESSAGE_TYPE = "job"
-ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 FINAL = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 # Jobs in one snapshot, newest change first when there are more (the event says so).
 SNAPSHOT_LIMIT = 500
@@ -208,34 +212,6 @@ async def read_snapshot(
     return states, len(rows) > limit
 
 
-async def may_read(
-    factory: async_sessionmaker[AsyncSession], principal: Principal, workspace_id: uuid.UUID
-) -> bool:
-    """Whether the caller can still read the workspace (a long stream outlives the roles
-    its connection started with)."""
-    now = func.now()
-    async with factory() as session:
-        if principal.user_id is not None:
-            role = await session.scalar(
-                select(Membership.role).where(
-                    Membership.user_id == principal.user_id,
-                    Membership.workspace_id == workspace_id,
-                )
-            )
-        elif principal.api_key_id is not None:
-            role = await session.scalar(
-                select(ApiKey.role).where(
-                    ApiKey.id == principal.api_key_id,
-                    ApiKey.workspace_id == workspace_id,
-                    ApiKey.revoked_at.is_(None),
-                    or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
-                )
-            )
-        else:
-            return False
-    return role is not None and allows(Role.parse(role), Action.WORKSPACE_READ)
-
-
 class _Pacer:
     """Per subscriber: what was delivered for each job, and the progress changes held back
     until their job's next slot."""
@@ -296,6 +272,19 @@ class _Pacer:
             job_id, _ = self._sent.popitem(last=False)
             self._held.pop(job_id, None)
 
+    def behind(self, stored: dict[uuid.UUID, int], active: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """The jobs (of `stored`: job -> stored sequence) this stream has not caught up
+        with: an active job it never delivered, or one it delivered at a lower sequence."""
+        found = {}
+        for job_id, seq in stored.items():
+            sent = self._sent.get(job_id)
+            if sent is None:
+                if job_id in active and job_id not in self._held:
+                    found[job_id] = seq
+            elif sent[0] < seq and job_id not in self._held:
+                found[job_id] = seq
+        return found
+
     def unfinished(self) -> list[uuid.UUID]:
         """Jobs last seen active: a resync checks they did not finish unheard."""
         active = [job for job, sent in self._sent.items() if not JobStatus(sent[1]).is_final]
@@ -321,37 +310,44 @@ async def follow_workspace(
         states, truncated = await read_snapshot(factory, workspace_id, since=since)
         pacer.delivered(states)
         yield WorkspaceEvent(states, snapshot=True, truncated=truncated)
-        next_resync = clock() + resync_seconds
-        while True:
-            due = pacer.next_due()
-            deadline = next_resync if due is None else min(next_resync, due)
-            try:
-                message = await subscription.get(wait=max(0.0, deadline - clock()))
-            except TimeoutError:
-                message = None
-            batch: list[JobState] = []
-            gap = False
-            while message is not None:
-                if message is GAP:
-                    gap = True
-                elif isinstance(message, dict) and message.get("type") == MESSAGE_TYPE:
-                    pacer.offer(JobState.from_message(message), batch)
-                message = subscription.get_nowait()  # what else arrived: one event for all
-            if gap:
-                states, truncated = await read_snapshot(
-                    factory, workspace_id, since=pacer.newest, also=pacer.unfinished()
-                )
-                pacer.delivered(states)
-                yield WorkspaceEvent(states, snapshot=True, truncated=truncated)
-                continue
-            if clock() >= next_resync:
-                next_resync = clock() + resync_seconds
-                if not await may_read(factory, principal, workspace_id):
-                    raise Forbidden("You can no longer read this workspace.")
-                stored, _ = await read_snapshot(factory, workspace_id, also=pacer.unfinished())
-                for state in stored:
-                    pacer.offer(state, batch)
-            pacer.due(batch)
-            if batch:
-                pacer.delivered(batch)
-                yield WorkspaceEvent(batch)
+        watcher = watcher_for(hub, factory, resync_seconds)
+        me = Stream(principal, workspace_id, subscription, pacer)
+        watcher.add(me)
+        try:
+            while True:
+                due = pacer.next_due()
+                try:
+                    message = await subscription.get(
+                        wait=None if due is None else max(0.0, due - clock())
+                    )
+                except TimeoutError:
+                    message = None
+                batch: list[JobState] = []
+                gap = resync = False
+                while message is not None:
+                    if message is GAP:
+                        gap = True
+                    elif isinstance(message, Cutoff):
+                        raise Forbidden("You can no longer read this workspace.")
+                    elif isinstance(message, Resync):
+                        resync = True
+                    elif isinstance(message, dict) and message.get("type") == MESSAGE_TYPE:
+                        pacer.offer(JobState.from_message(message), batch)
+                    message = subscription.get_nowait()  # what else arrived: one event for all
+                if gap:
+                    states, truncated = await read_snapshot(
+                        factory, workspace_id, since=pacer.newest, also=pacer.unfinished()
+                    )
+                    pacer.delivered(states)
+                    yield WorkspaceEvent(states, snapshot=True, truncated=truncated)
+                    continue
+                if resync:
+                    stored, _ = await read_snapshot(factory, workspace_id, also=pacer.unfinished())
+                    for state in stored:
+                        pacer.offer(state, batch)
+                pacer.due(batch)
+                if batch:
+                    pacer.delivered(batch)
+                    yield WorkspaceEvent(batch)
+        finally:
+            watcher.discard(me)

@@ -9,10 +9,11 @@ import base64
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
@@ -22,6 +23,7 @@ from app.infra.realtime import EventHub
 from app.jobs import store as jobs
 from app.jobs.runner import publish
 from app.jobs.workspace_events import JobState, WorkspaceEvent, _Pacer, follow_workspace
+from app.jobs.workspace_watch import watcher_for
 from app.models import Job, Membership
 from app.permissions import Role
 from tests.conftest import Servers
@@ -302,3 +304,49 @@ async def test_since_adds_the_jobs_that_finished_while_away(
     resumed = await anext(follow_workspace(factory, hub, principal, workspace_id, since=newest))
     assert {s[:3] for s in _view(resumed)} == {(waiting, 0, "QUEUED"), (done, 2, "SUCCEEDED")}
     assert [s.content_id for s in resumed.jobs if s.job_id == done] == [uuid.UUID(int=7)]
+
+
+async def test_idle_streams_cost_a_few_statements_per_round_for_all(
+    app: Starlette,
+    factory: async_sessionmaker[AsyncSession],
+    roomy_hub: EventHub,
+    setup: tuple[World, Principal, uuid.UUID],
+) -> None:
+    """No per-stream polling: 30 idle dashboards of one workspace cost the process one
+    statement for their jobs and one for their callers' access per watch round."""
+    world, principal, workspace_id = setup
+    for _ in range(3):
+        await world.new_job(workspace_id)
+    streams = [
+        follow_workspace(factory, roomy_hub, principal, workspace_id, resync_seconds=0.03)
+        for _ in range(30)
+    ]
+    for stream in streams:
+        assert len((await anext(stream)).jobs) == 3
+    waiting = [asyncio.ensure_future(anext(stream)) for stream in streams]
+    watcher = watcher_for(roomy_hub, factory, 0.03)
+    engine = app.state.smartcontent.engine.sync_engine
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    async def rounds(n: int) -> None:
+        async with asyncio.timeout(30):  # bounds a broken run only
+            while watcher.rounds < n:
+                await asyncio.sleep(0.005)
+
+    await rounds(1)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        start = watcher.rounds
+        await rounds(start + 10)
+        done = watcher.rounds - start
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert 2 * done <= len(selects) <= 2 * (done + 1), "two statements a round, for all 30"
+    assert not any(pending.done() for pending in waiting), "nothing to deliver: no resync"
+    for pending in waiting:
+        pending.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
