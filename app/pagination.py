@@ -19,16 +19,20 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.errors import BadUserInput
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 MAX_CURSOR = 1024  # characters; real cursors are well under 200
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
-    items: Sequence[T]
+class Page(Generic[T_co]):
+    """Covariant: a page of entities is a page of what they satisfy (ContentRecord)."""
+
+    items: Sequence[T_co]
     has_next: bool
     cursors: Sequence[str]
 
@@ -76,9 +80,10 @@ def _encode_value(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Keyset:
-    """An order over `columns` (the last one unique, so the order is total)."""
+    """An order over `columns` (the last one unique, so the order is total): ORM
+    attributes, or table columns for a plain-rows statement."""
 
-    columns: tuple[InstrumentedAttribute[Any], ...]
+    columns: tuple[InstrumentedAttribute[Any] | KeyedColumnElement[Any], ...]
     descending: bool = True
 
     @property

@@ -5,8 +5,9 @@ the bench user and workspace), builds the real ASGI app with its lifespan, signs
 user in and sends versus_postgraphile.py's page query through the whole HTTP stack
 (httpx's ASGITransport: middleware, the GraphQL view, the schema, the database) N times,
 one request at a time or `--concurrency` at once. Prints process CPU ms per request (the
-client's share included: httpx's ASGITransport is cheap beside the server's work) and the
-load average, so figures from a shared machine can be read with care.
+client's share included: httpx's ASGITransport is cheap beside the server's work): the
+mean, and the median and 10th percentile of the requests' own CPU, steadier on a loaded
+machine; and the load average, so figures from a shared machine can be read with care.
 
     source /work/tools/bench-servers.env   # DATABASE_URL (admin) and REDIS_URL
     .venv/bin/python bench/page_profile.py --requests 200
@@ -105,9 +106,13 @@ async def run(args: argparse.Namespace) -> None:
 
             async def batch(count: int) -> None:
                 for _ in range(count // args.concurrency):
+                    started = time.process_time()
                     await asyncio.gather(*(one() for _ in range(args.concurrency)))
+                    each.append((time.process_time() - started) / args.concurrency)
 
+            each: list[float] = []
             await batch(args.warmup)
+            each.clear()
             profiler = cProfile.Profile() if args.profile else None
             wall, cpu = time.perf_counter(), time.process_time()
             if profiler:
@@ -118,9 +123,14 @@ async def run(args: argparse.Namespace) -> None:
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     done = args.requests // args.concurrency * args.concurrency
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    # The median and the 10th percentile of each request's (or batch's) CPU: other
+    # processes on the machine inflate some requests (caches, migrations), not all.
+    each.sort()
+    median, p10 = each[len(each) // 2] * 1000, each[len(each) // 10] * 1000
     print(
         f"page: {done} requests, concurrency {args.concurrency}: "
-        f"{cpu / done * 1000:.2f} ms CPU/request, {wall / done * 1000:.2f} ms wall/request "
+        f"{cpu / done * 1000:.2f} ms CPU/request (median {median:.2f}, p10 {p10:.2f}), "
+        f"{wall / done * 1000:.2f} ms wall/request "
         f"(load average {load}{', under cProfile' if profiler else ''})"
     )
     if profiler:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 from app.auth import Principal
-from app.models import Content
 from app.pagination import Keyset, Page
 from app.permissions import Action
-from app.services.content.items import select_readable
+from app.services.content.items import CONTENTS, ContentRecord, select_readable_rows
 from app.state import AppState
 
 
@@ -31,11 +32,12 @@ class ContentFilter:
     deleted: bool = False
 
 
+# Table columns, as every clause of the list's statement (see select_readable_rows).
 _ORDER = {
-    ContentOrder.CREATED_DESC: Keyset((Content.created_at, Content.id), descending=True),
-    ContentOrder.CREATED_ASC: Keyset((Content.created_at, Content.id), descending=False),
-    ContentOrder.UPDATED_DESC: Keyset((Content.updated_at, Content.id), descending=True),
-    ContentOrder.TITLE_ASC: Keyset((Content.title, Content.id), descending=False),
+    ContentOrder.CREATED_DESC: Keyset((CONTENTS.created_at, CONTENTS.id), descending=True),
+    ContentOrder.CREATED_ASC: Keyset((CONTENTS.created_at, CONTENTS.id), descending=False),
+    ContentOrder.UPDATED_DESC: Keyset((CONTENTS.updated_at, CONTENTS.id), descending=True),
+    ContentOrder.TITLE_ASC: Keyset((CONTENTS.title, CONTENTS.id), descending=False),
 }
 
 
@@ -48,23 +50,24 @@ async def list_contents(
     after: str | None,
     filters: ContentFilter,
     order: ContentOrder,
-) -> Page[Content]:
+) -> Page[ContentRecord]:
+    """A page of the workspace's items as plain rows (the list builds no ORM objects)."""
     principal.require(workspace_id, Action.CONTENT_READ)
-    query = select_readable().where(Content.workspace_id == workspace_id)
-    query = query.where(
-        Content.deleted_at.is_not(None) if filters.deleted else Content.deleted_at.is_(None)
-    )
+    c = CONTENTS
+    query = select_readable_rows().where(c.workspace_id == workspace_id)
+    query = query.where(c.deleted_at.is_not(None) if filters.deleted else c.deleted_at.is_(None))
     if filters.status:
-        query = query.where(Content.status == filters.status)
+        query = query.where(c.status == filters.status)
     if filters.content_type:
-        query = query.where(Content.content_type == filters.content_type)
+        query = query.where(c.content_type == filters.content_type)
     if filters.campaign_id:
-        query = query.where(Content.campaign_id == filters.campaign_id)
+        query = query.where(c.campaign_id == filters.campaign_id)
     if filters.tag:
-        query = query.where(Content.tags.contains([filters.tag.strip().lower().lstrip("#")]))
+        query = query.where(c.tags.contains([filters.tag.strip().lower().lstrip("#")]))
     if filters.created_by:
-        query = query.where(Content.created_by_id == filters.created_by)
+        query = query.where(c.created_by_id == filters.created_by)
     keyset = _ORDER[order]
     async with state.read_session_factory() as session:
-        rows = (await session.scalars(keyset.apply(query, after, first))).all()
-    return keyset.page(rows, first)
+        rows = (await session.execute(keyset.apply(query, after, first))).all()
+    # A Row reads its columns as attributes: the protocol's fields, by the same names.
+    return keyset.page(cast(Sequence[ContentRecord], rows), first)
