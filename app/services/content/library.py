@@ -6,9 +6,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import cast
+from typing import Protocol, cast
+
+from sqlalchemy import func, null, select
 
 from app.auth import Principal
+from app.models import ContentComment
 from app.pagination import Keyset, Page
 from app.permissions import Action
 from app.services.content.items import CONTENTS, ContentRecord, select_readable_rows
@@ -41,6 +44,25 @@ _ORDER = {
 }
 
 
+class ListedContent(ContentRecord, Protocol):
+    """A row of the list: the item, and its comment count when the caller asked for it."""
+
+    @property
+    def comment_count(self) -> int | None: ...
+
+
+_COMMENTS = ContentComment.__table__.c
+# Counted in the page's own statement (50 index lookups on ix_content_comments_content_id_
+# created), instead of a statement of the comment-count loader after it.
+_COMMENT_COUNT = (
+    select(func.count())
+    .where(_COMMENTS.content_id == CONTENTS.id)
+    .scalar_subquery()
+    .label("comment_count")
+)
+_NO_COUNT = null().label("comment_count")
+
+
 async def list_contents(
     state: AppState,
     principal: Principal,
@@ -50,11 +72,14 @@ async def list_contents(
     after: str | None,
     filters: ContentFilter,
     order: ContentOrder,
-) -> Page[ContentRecord]:
-    """A page of the workspace's items as plain rows (the list builds no ORM objects)."""
+    comment_counts: bool = False,
+) -> Page[ListedContent]:
+    """A page of the workspace's items as plain rows (the list builds no ORM objects);
+    `comment_counts`: with each item's comment count (else None)."""
     principal.require(workspace_id, Action.CONTENT_READ)
     c = CONTENTS
-    query = select_readable_rows().where(c.workspace_id == workspace_id)
+    query = select_readable_rows().add_columns(_COMMENT_COUNT if comment_counts else _NO_COUNT)
+    query = query.where(c.workspace_id == workspace_id)
     query = query.where(c.deleted_at.is_not(None) if filters.deleted else c.deleted_at.is_(None))
     if filters.status:
         query = query.where(c.status == filters.status)
@@ -70,4 +95,4 @@ async def list_contents(
     async with state.read_session_factory() as session:
         rows = (await session.execute(keyset.apply(query, after, first))).all()
     # A Row reads its columns as attributes: the protocol's fields, by the same names.
-    return keyset.page(cast(Sequence[ContentRecord], rows), first)
+    return keyset.page(cast(Sequence[ListedContent], rows), first)

@@ -17,6 +17,7 @@ from app.models import MediaAsset as MediaRow
 from app.pagination import Page
 from app.permissions import Action
 from app.services.content.items import ContentRecord
+from app.services.content.library import ListedContent
 from app.services.content.variations import VariationRecord
 from schema.context import Info, current_loaders
 from schema.ids import to_global_id
@@ -318,6 +319,14 @@ class Content(relay.Node):
         nodes = [edge.node for edge in connection.edges]
         await cls.preload(info, nodes, Selected.of(info, "edges", "node"))
         return connection
+
+    @classmethod
+    async def library_page(cls, info: Info, page: Page[ListedContent]) -> Connection[Content]:
+        """`connection` for the library's list: counts read with the rows go to the loader
+        first, so the preload finds them there (no statement of their own)."""
+        counts = {r.id: r.comment_count for r in page.items if r.comment_count is not None}
+        info.context.loaders.content.comment_counts.prime_many(counts)
+        return await cls.connection(info, page)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
