@@ -31,6 +31,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvloop
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -113,6 +114,16 @@ async def run(args: argparse.Namespace) -> None:
             each: list[float] = []
             await batch(args.warmup)
             each.clear()
+            statements: list[str] = []
+
+            def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+                statements.append(" ".join(statement.split())[:110])
+
+            engine = app.state.smartcontent.engine.sync_engine
+            event.listen(engine, "before_cursor_execute", record)
+            await one()
+            event.remove(engine, "before_cursor_execute", record)
+            print(f"{len(statements)} statements per page:", *statements, sep="\n  ")
             profiler = cProfile.Profile() if args.profile else None
             wall, cpu = time.perf_counter(), time.process_time()
             if profiler:
