@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import ColumnElement, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -131,9 +131,30 @@ class Keyset:
     def page(self, rows: Sequence[T], first: int) -> Page[T]:
         """`rows` were fetched with LIMIT first + 1: the extra row only says there is more."""
         items = rows[:first]
-        return Page(
-            items=items, has_next=len(rows) > first, cursors=[self.encode(r) for r in items]
-        )
+        return Page(items=items, has_next=len(rows) > first, cursors=Cursors(self, items))
+
+
+class Cursors(Sequence[str]):
+    """A page's cursors, each encoded when read: most queries read none but the last
+    (`endCursor`), and encoding every row's was more of a 50-item page than its rows."""
+
+    __slots__ = ("_keyset", "_rows")
+
+    def __init__(self, keyset: Keyset, rows: Sequence[Any]) -> None:
+        self._keyset = keyset
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self._keyset.encode(row) for row in self._rows[index]]
+        return self._keyset.encode(self._rows[index])
 
 
 def newest_first(model: Any) -> Keyset:

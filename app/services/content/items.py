@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -349,62 +349,6 @@ _READABLE = select(Content).options(
     defer(Content.embedding, raiseload=True),
     defer(Content.search_vector, raiseload=True),
 )
-
-
-class ContentRecord(Protocol):
-    """An item's fields as the read paths use them: a `Content` entity, or a plain row of
-    `select_readable_rows()` (the list page, which builds no ORM objects)."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def workspace_id(self) -> uuid.UUID: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def content_type(self) -> str: ...
-    @property
-    def format(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def campaign_id(self) -> uuid.UUID | None: ...
-    @property
-    def tags(self) -> list[str]: ...
-    @property
-    def created_by_id(self) -> uuid.UUID | None: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
-    @property
-    def deleted_at(self) -> datetime | None: ...
-    @property
-    def embedded_version(self) -> int | None: ...
-    @property
-    def text_metrics(self) -> dict[str, Any] | None: ...
-    @property
-    def text_metrics_version(self) -> int | None: ...
-
-
-# The table's columns but the embedding and the tsvector (see select_readable).
-CONTENTS = Content.__table__.c
-_READABLE_ROWS = select(*(c for c in CONTENTS if c.key not in ("embedding", "search_vector")))
-
-
-def select_readable_rows() -> Select[Any]:
-    """`select_readable()`'s columns as plain rows (Core: no identity map, no instances).
-
-    Filter and order it by `CONTENTS` columns, not the ORM attributes: one ORM attribute
-    anywhere in the statement sends it through the ORM's compilation again, which cost
-    most of what the rows save (a 50-item page: 2.0 ms of CPU as entities, 1.3 as rows,
-    1.8 as rows ordered by ORM attributes).
-    """
-    return _READABLE_ROWS
 
 
 def select_readable() -> Select[Content]:

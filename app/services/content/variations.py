@@ -210,7 +210,7 @@ def check(variation: VariationRecord, media: Sequence[MediaAsset]) -> Evaluation
 
 
 _VARIATIONS = ContentVariation.__table__.c
-# Table columns throughout, for plain rows (see items.select_readable_rows).
+# Table columns throughout, for plain rows (see library.select_readable_rows).
 _BY_CONTENT = select(*_VARIATIONS).order_by(_VARIATIONS.content_id, _VARIATIONS.platform)
 
 

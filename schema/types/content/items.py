@@ -16,8 +16,7 @@ from app.models import ContentVersion as VersionRow
 from app.models import MediaAsset as MediaRow
 from app.pagination import Page
 from app.permissions import Action
-from app.services.content.items import ContentRecord
-from app.services.content.library import ListedContent
+from app.services.content.library import ContentRecord, ListedContent
 from app.services.content.variations import VariationRecord
 from schema.context import Info, current_loaders
 from schema.ids import to_global_id
