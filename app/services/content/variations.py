@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -209,9 +209,29 @@ def check(variation: VariationRecord, media: Sequence[MediaAsset]) -> Evaluation
     )
 
 
+@dataclass(slots=True)
+class ListedVariation:
+    """A VariationRecord as plain slots (a SQLAlchemy Row's attribute reads cost ~1.6 us)."""
+
+    id: uuid.UUID
+    content_id: uuid.UUID
+    workspace_id: uuid.UUID
+    platform: str
+    body: str
+    subject: str | None
+    preheader: str | None
+    media_ids: list[uuid.UUID]
+    updated_at: datetime
+    text_metrics: dict[str, Any] | None
+    text_metrics_version: int | None
+
+
 _VARIATIONS = ContentVariation.__table__.c
-# Table columns throughout, for plain rows (see library.select_readable_rows).
-_BY_CONTENT = select(*_VARIATIONS).order_by(_VARIATIONS.content_id, _VARIATIONS.platform)
+# ListedVariation's columns in its order; table columns throughout, for plain rows (see
+# library.select_readable_rows).
+_BY_CONTENT = select(*(_VARIATIONS[f.name] for f in fields(ListedVariation))).order_by(
+    _VARIATIONS.content_id, _VARIATIONS.platform
+)
 
 
 async def variations_for(
@@ -219,8 +239,7 @@ async def variations_for(
 ) -> dict[uuid.UUID, list[VariationRecord]]:
     """Each item's variations by platform, as plain rows (no ORM objects)."""
     query = _BY_CONTENT.where(_VARIATIONS.content_id.in_(content_ids))
-    # A Row reads its columns as attributes: the protocol's fields, by the same names.
-    rows = cast(Sequence[VariationRecord], (await session.execute(query)).all())
+    rows = [ListedVariation(*row) for row in await session.execute(query)]
     out: dict[uuid.UUID, list[VariationRecord]] = {i: [] for i in content_ids}
     for row in rows:
         out[row.content_id].append(row)
