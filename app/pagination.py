@@ -14,21 +14,25 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import ColumnElement, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.errors import BadUserInput
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 MAX_CURSOR = 1024  # characters; real cursors are well under 200
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
-    items: Sequence[T]
+class Page(Generic[T_co]):
+    """Covariant: a page of entities is a page of what they satisfy (ContentRecord)."""
+
+    items: Sequence[T_co]
     has_next: bool
     cursors: Sequence[str]
 
@@ -76,9 +80,10 @@ def _encode_value(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Keyset:
-    """An order over `columns` (the last one unique, so the order is total)."""
+    """An order over `columns` (the last one unique, so the order is total): ORM
+    attributes, or table columns for a plain-rows statement."""
 
-    columns: tuple[InstrumentedAttribute[Any], ...]
+    columns: tuple[InstrumentedAttribute[Any] | KeyedColumnElement[Any], ...]
     descending: bool = True
 
     @property
@@ -126,9 +131,30 @@ class Keyset:
     def page(self, rows: Sequence[T], first: int) -> Page[T]:
         """`rows` were fetched with LIMIT first + 1: the extra row only says there is more."""
         items = rows[:first]
-        return Page(
-            items=items, has_next=len(rows) > first, cursors=[self.encode(r) for r in items]
-        )
+        return Page(items=items, has_next=len(rows) > first, cursors=Cursors(self, items))
+
+
+class Cursors(Sequence[str]):
+    """A page's cursors, each encoded when read: most queries read none but the last
+    (`endCursor`), and encoding every row's was more of a 50-item page than its rows."""
+
+    __slots__ = ("_keyset", "_rows")
+
+    def __init__(self, keyset: Keyset, rows: Sequence[Any]) -> None:
+        self._keyset = keyset
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self._keyset.encode(row) for row in self._rows[index]]
+        return self._keyset.encode(self._rows[index])
 
 
 def newest_first(model: Any) -> Keyset:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 import strawberry
 
 from app.pagination import Page, check_first
+from schema.lazy import PENDING, Pending, on_read
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
@@ -21,8 +22,16 @@ class PageInfo:
 
 @strawberry.type(description="One item of a page and its cursor.")
 class Edge(Generic[NodeT]):
-    cursor: str = strawberry.field(description="Opaque position of this item.")
+    # Encoded when read (PENDING until then, see schema.lazy): most pages read none.
+    cursor: str | Pending = strawberry.field(
+        description="Opaque position of this item.", graphql_type=str
+    )
     node: NodeT = strawberry.field(description="The item.")
+    cursors: strawberry.Private[Sequence[str]] = ()  # the page's, this edge's at `index`
+    index: strawberry.Private[int] = 0
+
+
+on_read(Edge, cursor=lambda edge: edge.cursors[edge.index])
 
 
 @strawberry.type(description="A page of items (Relay cursor connection).")
@@ -32,9 +41,10 @@ class Connection(Generic[NodeT]):
 
     @classmethod
     def of(cls, page: Page[RowT], convert: Callable[[RowT], NodeT]) -> Connection[NodeT]:
+        cursors = page.cursors
         edges = [
-            Edge(cursor=c, node=convert(row))
-            for row, c in zip(page.items, page.cursors, strict=True)
+            Edge(cursor=PENDING, node=convert(row), cursors=cursors, index=i)
+            for i, row in enumerate(page.items)
         ]
         return cls(
             edges=edges,

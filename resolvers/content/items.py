@@ -22,6 +22,7 @@ from resolvers.common import (
 )
 from schema.context import Info
 from schema.ids import parse_id, to_global_id
+from schema.lookahead import Selected
 from schema.pagination import Connection
 from schema.types.content.item_inputs import (
     ContentFilterInput,
@@ -83,8 +84,9 @@ class ContentItemQuery:
             after,
             filters=(filter or ContentFilterInput()).to_filter(),
             order=order_by,
+            comment_counts="commentCount" in Selected.of(info, "edges", "node"),
         )
-        return await Content.connection(info, page)
+        return await Content.library_page(info, page)
 
 
 @strawberry.type

@@ -21,6 +21,7 @@ from app.models import (
 from app.pagination import Page
 from app.services.ai import personalization, variants
 from app.services.content import campaigns, comments, items, media, search, variations, versions
+from app.services.content.variations import VariationRecord
 from schema.loaders.base import PageKey, by_id, mapped, pages
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class ContentLoaders:
         self.segments: DataLoader[uuid.UUID, AudienceSegment | None] = DataLoader(
             load_fn=lambda ids: by_id(state, AudienceSegment, ids)
         )
-        self.variations_by_content: DataLoader[uuid.UUID, list[ContentVariation]] = DataLoader(
+        self.variations_by_content: DataLoader[uuid.UUID, list[VariationRecord]] = DataLoader(
             load_fn=lambda ids: mapped(state, variations.variations_for, ids, list)
         )
         self.versions_by_content: DataLoader[uuid.UUID, list[ContentVersion]] = DataLoader(

@@ -11,15 +11,16 @@ from typing import Annotated, TypeVar
 import strawberry
 from strawberry import relay
 
-from app.models import Content as ContentRow
 from app.models import ContentComment as CommentRow
-from app.models import ContentVariation as VariationRow
 from app.models import ContentVersion as VersionRow
 from app.models import MediaAsset as MediaRow
 from app.pagination import Page
 from app.permissions import Action
+from app.services.content.library import ContentRecord, ListedContent
+from app.services.content.variations import VariationRecord
 from schema.context import Info, current_loaders
 from schema.ids import to_global_id
+from schema.lazy import PENDING, Pending, on_read
 from schema.loaders.base import uuid_or_nil
 from schema.lookahead import Later, Selected, load_map, nothing
 from schema.pagination import Connection, page_size
@@ -157,20 +158,22 @@ class Content(relay.Node):
     )
     embedded: bool = strawberry.field(description="Findable by meaning (its embedding is current).")
     # Relations: set by Content.preload when a page asks for them, otherwise loaded when
-    # read. Plain fields, not resolvers: see schema.lookahead.Later.
-    author: User | Later[User | None] | None = strawberry.field(
+    # read (PENDING until then: see schema.lazy, and the on_read below). Plain fields, not
+    # resolvers: see schema.lookahead.Later.
+    author: User | Later[User | None] | Pending | None = strawberry.field(
         description="Who created it (null if the account was deleted).", graphql_type=User | None
     )
-    campaign: Campaign | Later[Campaign | None] | None = strawberry.field(
+    campaign: Campaign | Later[Campaign | None] | Pending | None = strawberry.field(
         description="The campaign it belongs to, if any.", graphql_type=Campaign | None
     )
-    comment_count: int | Later[int] = strawberry.field(
+    comment_count: int | Later[int] | Pending = strawberry.field(
         description="Number of comments.", graphql_type=int
     )
-    variations: list[ContentVariation] | Later[list[ContentVariation]] = strawberry.field(
+    variations: list[ContentVariation] | Later[list[ContentVariation]] | Pending = strawberry.field(
         description="Per-platform variations.", graphql_type=list[ContentVariation]
     )
-    row: strawberry.Private[ContentRow]
+    # An entity, or a plain row from a list page (ContentRecord: the fields read here).
+    row: strawberry.Private[ContentRecord]
 
     @strawberry.field(description=METRICS_DESCRIPTION + " Of the body.")
     def text_metrics(self) -> TextMetrics | None:
@@ -234,7 +237,7 @@ class Content(relay.Node):
         return [SimilarContent(similarity=round(sim, 4), content_id=cid) for cid, sim in hits]
 
     @classmethod
-    def from_row(cls, row: ContentRow) -> Content:
+    def from_row(cls, row: ContentRecord) -> Content:
         return cls(
             id=str(row.id),
             title=row.title,
@@ -248,10 +251,10 @@ class Content(relay.Node):
             updated_at=row.updated_at,
             deleted_at=row.deleted_at,
             embedded=row.embedded_version == row.version,
-            author=Later(lambda: _author(row)) if row.created_by_id else None,
-            campaign=Later(lambda: _campaign(row)) if row.campaign_id else None,
-            comment_count=Later(lambda: current_loaders().content.comment_counts.load(row.id)),
-            variations=Later(lambda: _variations(row)),
+            author=PENDING if row.created_by_id else None,
+            campaign=PENDING if row.campaign_id else None,
+            comment_count=PENDING,
+            variations=PENDING,
             row=row,
         )
 
@@ -288,7 +291,7 @@ class Content(relay.Node):
             media_ids = [m for found in variations.values() for v in found for m in v.media_ids]
             media = await load_map(loaders.content.media, media_ids)
 
-        def variation(v: VariationRow) -> ContentVariation:
+        def variation(v: VariationRecord) -> ContentVariation:
             if media is None:
                 return ContentVariation.from_row(v)
             attached = [m for i in v.media_ids if (m := media.get(i))]
@@ -309,12 +312,20 @@ class Content(relay.Node):
                 item.variations = [variation(v) for v in variations[row.id]]
 
     @classmethod
-    async def connection(cls, info: Info, page: Page[ContentRow]) -> Connection[Content]:
+    async def connection(cls, info: Info, page: Page[ContentRecord]) -> Connection[Content]:
         """A page of items with the relations the query selects loaded up front."""
         connection = Connection.of(page, cls.from_row)
         nodes = [edge.node for edge in connection.edges]
         await cls.preload(info, nodes, Selected.of(info, "edges", "node"))
         return connection
+
+    @classmethod
+    async def library_page(cls, info: Info, page: Page[ListedContent]) -> Connection[Content]:
+        """`connection` for the library's list: counts read with the rows go to the loader
+        first, so the preload finds them there (no statement of their own)."""
+        counts = {r.id: r.comment_count for r in page.items if r.comment_count is not None}
+        info.context.loaders.content.comment_counts.prime_many(counts)
+        return await cls.connection(info, page)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -333,19 +344,30 @@ class Content(relay.Node):
         return out
 
 
-async def _author(row: ContentRow) -> User | None:
+on_read(
+    Content,
+    author=lambda item: Later(lambda: _author(item.row)),
+    campaign=lambda item: Later(lambda: _campaign(item.row)),
+    comment_count=lambda item: Later(
+        lambda: current_loaders().content.comment_counts.load(item.row.id)
+    ),
+    variations=lambda item: Later(lambda: _variations(item.row)),
+)
+
+
+async def _author(row: ContentRecord) -> User | None:
     assert row.created_by_id is not None
     user = await current_loaders().identity.users.load(row.created_by_id)
     return User.from_row(user) if user else None
 
 
-async def _campaign(row: ContentRow) -> Campaign | None:
+async def _campaign(row: ContentRecord) -> Campaign | None:
     assert row.campaign_id is not None
     campaign = await current_loaders().content.campaigns.load(row.campaign_id)
     return Campaign.from_row(campaign) if campaign else None
 
 
-async def _variations(row: ContentRow) -> list[ContentVariation]:
+async def _variations(row: ContentRecord) -> list[ContentVariation]:
     rows = await current_loaders().content.variations_by_content.load(row.id)
     return [ContentVariation.from_row(v) for v in rows]
 

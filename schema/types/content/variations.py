@@ -4,19 +4,20 @@ platform's rules, with media and a predicted engagement."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
 from strawberry import relay
 
-from app.models import ContentVariation as VariationRow
 from app.models import MediaAsset as MediaRow
 from app.platforms.rules import Evaluation
 from app.services.content import variations as variation_service
-from app.services.content.variations import VariationFields
+from app.services.content.variations import VariationFields, VariationRecord
 from schema.context import Info, current_loaders, visible_rows
 from schema.ids import parse_id
+from schema.lazy import PENDING, Pending, on_read
 from schema.lookahead import MISSING, Later, Missing
 from schema.types.analytics.prediction import (
     PREDICTED_DESCRIPTION,
@@ -33,6 +34,8 @@ from schema.types.content.metrics import (
 )
 from schema.types.errors import UserError
 from schema.types.vocabulary import ContentType, Platform
+
+T = TypeVar("T")
 
 
 @strawberry.type(description="A platform rule the text or media breaks.")
@@ -53,26 +56,30 @@ class ContentVariation(relay.Node):
     preheader: str | None = strawberry.field(description="Email preheader (EMAIL only).")
     updated_at: datetime = strawberry.field(description="Last change.")
     # The rule check: computed up front when a page asks for it (see Content.preload),
-    # otherwise when first read. Plain fields, not resolvers: see schema.lookahead.Later.
-    character_count: int | Later[int] = strawberry.field(
+    # otherwise when a field is first read (PENDING until then: see schema.lazy, and the
+    # on_read below). Plain fields, not resolvers: see schema.lookahead.Later.
+    character_count: int | Later[int] | Pending = strawberry.field(
         description="Characters as the platform counts them (X: CJK and emoji 2, links 23; "
         "Bluesky: graphemes).",
         graphql_type=int,
     )
-    within_limits: bool | Later[bool] = strawberry.field(
+    within_limits: bool | Later[bool] | Pending = strawberry.field(
         description="True when no rule is broken.", graphql_type=bool
     )
-    violations: list[RuleViolation] | Later[list[RuleViolation]] = strawberry.field(
+    violations: list[RuleViolation] | Later[list[RuleViolation]] | Pending = strawberry.field(
         description="Every rule the variation breaks (empty when within limits).",
         graphql_type=list[RuleViolation],
     )
-    parts: list[str] | Later[list[str]] = strawberry.field(
+    parts: list[str] | Later[list[str]] | Pending = strawberry.field(
         description="X: the numbered thread parts; other platforms: the whole text.",
         graphql_type=list[str],
     )
-    row: strawberry.Private[VariationRow]
+    # An entity, or a plain row from a page (VariationRecord: the fields read here).
+    row: strawberry.Private[VariationRecord]
     # The attached media once known: at once when none are attached, or loaded with a page.
     media_rows: strawberry.Private[list[MediaRow] | Missing] = MISSING
+    # The rule check run for the fields above, once for all of them, when one is read.
+    rule_check: strawberry.Private[Later[Evaluation] | None] = None
 
     @strawberry.field(description=METRICS_DESCRIPTION + " Of the body (not subject or preheader).")
     def text_metrics(self) -> TextMetrics | None:
@@ -109,23 +116,19 @@ class ContentVariation(relay.Node):
 
     @classmethod
     def from_row(
-        cls, row: VariationRow, media: list[MediaRow] | Missing = MISSING, *, check: bool = False
+        cls, row: VariationRecord, media: list[MediaRow] | Missing = MISSING, *, check: bool = False
     ) -> ContentVariation:
         """`media`: the attached media rows if already loaded; `check`: run the rule check
         now (needs the media) rather than when a field first reads it."""
         media = media if row.media_ids else []
         if check and media is not MISSING:
             done = variation_service.check(row, media)
-            character_count: int | Later[int] = done.character_count
-            within_limits: bool | Later[bool] = done.within_limits
-            violations: list[RuleViolation] | Later[list[RuleViolation]] = _violations(done)
-            parts: list[str] | Later[list[str]] = list(done.parts) or [row.body]
+            character_count: int | Pending = done.character_count
+            within_limits: bool | Pending = done.within_limits
+            violations: list[RuleViolation] | Pending = _violations(done)
+            parts: list[str] | Pending = _parts(done, row.body)
         else:
-            later = Later(lambda: _check_later(row, media))
-            character_count = later.then(lambda e: e.character_count)
-            within_limits = later.then(lambda e: e.within_limits)
-            violations = later.then(_violations)
-            parts = later.then(lambda e: list(e.parts) or [row.body])
+            character_count = within_limits = violations = parts = PENDING
         return cls(
             id=str(row.id),
             platform=Platform[row.platform],
@@ -149,19 +152,47 @@ class ContentVariation(relay.Node):
         return [cls.from_row(r) if r is not None else None for r in rows]
 
 
+def _checked(
+    pick: Callable[[Evaluation, VariationRecord], T],
+) -> Callable[[ContentVariation], Later[T]]:
+    """A rule-check field's value on first read: `pick` from the variation's one check."""
+
+    def make(variation: ContentVariation) -> Later[T]:
+        row, check = variation.row, variation.rule_check
+        if check is None:
+            media = variation.media_rows
+            check = variation.rule_check = Later(lambda: _check_later(row, media))
+        return check.then(lambda e: pick(e, row))
+
+    return make
+
+
+on_read(
+    ContentVariation,
+    character_count=_checked(lambda e, _: e.character_count),
+    within_limits=_checked(lambda e, _: e.within_limits),
+    violations=_checked(lambda e, _: _violations(e)),
+    parts=_checked(lambda e, row: _parts(e, row.body)),
+)
+
+
+def _parts(evaluation: Evaluation, body: str) -> list[str]:
+    return list(evaluation.parts) or [body]
+
+
 def _violations(evaluation: Evaluation) -> list[RuleViolation]:
     return [
         RuleViolation(code=v.code, message=v.message, part=v.part) for v in evaluation.violations
     ]
 
 
-async def _attached_media(row: VariationRow) -> list[MediaRow]:
+async def _attached_media(row: VariationRecord) -> list[MediaRow]:
     """A variation's media, in order, through the operation's loader."""
     found = await current_loaders().content.media.load_many(row.media_ids)
     return [m for m in found if m is not None]
 
 
-async def _check_later(row: VariationRow, media: list[MediaRow] | Missing) -> Evaluation:
+async def _check_later(row: VariationRecord, media: list[MediaRow] | Missing) -> Evaluation:
     return variation_service.check(row, await _attached_media(row) if media is MISSING else media)
 
 
