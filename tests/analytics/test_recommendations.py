@@ -301,6 +301,7 @@ async def test_statements_do_not_grow_with_first(
     items.append(Item("Linked", posts=[(Platform.LINKEDIN, 1000, 10, 2)]))
     items.append(Item("Draft", direction((0, 1.0)), status="DRAFT"))
     await seed(state, uid(ws), items)
+    await gql(client, "{ __typename }", headers=owner.headers)  # its principal, cached
     for kind in ("TOPICS", "CONTENT_TO_REPURPOSE", "SIMILAR_HIGH_PERFORMERS"):
         counts = []
         sizes = []
