@@ -77,13 +77,9 @@ def log_unavailable(error: BaseException, where: str) -> None:
     log.warning("database_unavailable", where=where, error=repr(error)[:300])
 
 
-class DatabaseUnavailable(SchemaExtension):
+class _Converting(SchemaExtension):
     """Turns resolver errors caused by an unreachable database into SERVICE_UNAVAILABLE
-    before the error policy masks them as internal errors.
-
-    Must come after the error policy in the schema's extensions: on the way out of
-    `on_operation` the later extensions run first.
-    """
+    before the error policy masks them as internal errors."""
 
     def __init__(
         self, *, execution_context: ExecutionContext | None = None, retry_after: int = 5
@@ -108,6 +104,11 @@ class DatabaseUnavailable(SchemaExtension):
                 original_error=replacement,
             )
 
+
+class DatabaseUnavailable(_Converting):
+    """For an operation's one result. Must come after the error policy in the schema's
+    extensions: on the way out of `on_operation` the later extensions run first."""
+
     def on_operation(self) -> Iterator[None]:
         yield
         ctx = self.execution_context
@@ -116,3 +117,13 @@ class DatabaseUnavailable(SchemaExtension):
         result_errors: Any = getattr(ctx.result, "errors", None)
         if result_errors is not pre:
             self._convert(result_errors)
+
+
+class StreamedDatabaseUnavailable(_Converting):
+    """For each result streamed over a websocket (subscription events, and queries sent as
+    operations on a socket). Must come before the error policy in the schema's extensions:
+    a streamed result is sent inside its hooks, so each one works on the way in, in order."""
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self._convert(getattr(result, "errors", None))
+        yield

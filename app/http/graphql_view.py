@@ -28,6 +28,7 @@ from app.http import jsoncodec, protocol
 from app.http.admission import DatabaseDown, admit, error_result, rate_limited, rejected
 from app.http.availability import (
     DatabaseUnavailable,
+    StreamedDatabaseUnavailable,
     database_unavailable,
     log_unavailable,
     unavailable_error,
@@ -89,9 +90,11 @@ class GraphQLView(GraphQL[Context, None]):
         self.max_errors = settings.max_errors
         self.retry_after = settings.unavailable_retry_after_seconds
         self.graphiql_html = graphiql_page(settings.graphiql_assets) if settings.graphiql else ""
-        # Transport concerns that need the parsed operation. Appended, so they run inside
-        # the error policy: DatabaseUnavailable must see errors before they are masked.
+        # Transport concerns that need the parsed operation. DatabaseUnavailable must see
+        # errors before the error policy masks them: appended, as an operation's result is
+        # handled on the way out; first, as a streamed result is handled on the way in.
         schema.extensions = (
+            partial(StreamedDatabaseUnavailable, retry_after=self.retry_after),
             *schema.extensions,
             RequestChecks,
             partial(DatabaseUnavailable, retry_after=self.retry_after),
@@ -235,12 +238,9 @@ class GraphQLView(GraphQL[Context, None]):
         if not context.principal.is_authenticated:
             return None
         try:
-            # From the database, not the cache: while it is down the operation must fail
-            # SERVICE_UNAVAILABLE here, as streamed results' database errors are not
-            # converted (see DatabaseUnavailable) and would be masked as internal.
-            context.principal = await self._principal(
-                context.authorization, context.principal.meta, fresh=True
-            )
+            # Through the cache (revocations reach it within milliseconds, see
+            # PrincipalCache): no statement per operation for a credential seen lately.
+            context.principal = await self._principal(context.authorization, context.principal.meta)
         except AuthenticationFailed as exc:
             return exc
         except Exception as exc:

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_ws import aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 
 from app.auth import RequestMeta, WorkspaceAccess
@@ -22,7 +24,15 @@ from app.models import User
 from app.permissions import Role
 from tests.api.test_query_counts import count_statements
 from tests.conftest import Servers, make_settings, running_app
-from tests.helpers import PASSWORD, Account, bearer, create_workspace, gql, register
+from tests.helpers import (
+    PASSWORD,
+    Account,
+    GraphQLWebSocket,
+    bearer,
+    create_workspace,
+    gql,
+    register,
+)
 from tests.teams import (
     REMOVE,
     REVOKE_KEY,
@@ -105,6 +115,31 @@ async def test_a_seen_credential_costs_no_statement(
         await gql(client, TYPENAME)
     assert anonymous == []
     assert await _code(client, TYPENAME, bearer("sk_nope_nope")) == "UNAUTHENTICATED"
+
+
+async def test_websocket_operations_check_the_credential_without_a_statement(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """Each operation on an open socket re-checks its credential through the cache: no
+    statement for that, and a revocation between two operations is still seen."""
+    owner = await register(client)
+    workspace = await create_workspace(client, owner)
+    key = await create_key(client, owner, workspace, "VIEWER")
+    async with (
+        httpx.AsyncClient(transport=ASGIWebSocketTransport(app), base_url="http://t") as c,
+        aconnect_ws("http://t/graphql", c, subprotocols=["graphql-transport-ws"]) as raw,
+    ):
+        ws = GraphQLWebSocket(raw)
+        await ws.init({"authorization": f"Bearer {key['secret']}"})
+        with count_statements(app) as statements:
+            for _ in range(3):
+                [result] = await ws.collect(await ws.subscribe(TYPENAME))
+                assert result == {"data": {"__typename": "Query"}}
+        assert statements == []
+        revoked = await gql(client, REVOKE_KEY, {"id": key["apiKey"]["id"]}, headers=owner.headers)
+        assert revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"]
+        [refused] = await ws.collect(await ws.subscribe(TYPENAME))
+        assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_password_change_ends_the_old_token_in_the_other_process(servers: Servers) -> None:
