@@ -21,45 +21,24 @@ import os
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import content_bench as cb
+from page_profile import bench_user, settings_for_bench
 from starlette.applications import Starlette
 from starlette.routing import Route
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from versus_postgraphile import SC_PAGE, TYPENAME
 
-from app.db import plain_pg_url
-from app.embedded import with_database
-from app.settings import Settings
 from schema.execution.executor import PlannedExecutor
-from schema.ids import to_global_id
 from schema.schema import SmartContentSchema
-
-
-async def bench_identity(database_url: str) -> tuple[str, str]:
-    """The bench user's email and the workspace holding the most items."""
-    conn = await asyncpg.connect(plain_pg_url(database_url))
-    try:
-        email = await conn.fetchval(
-            "SELECT email FROM users WHERE email LIKE 'bench-%@example.com' LIMIT 1"
-        )
-        workspace = await conn.fetchval(
-            "SELECT workspace_id FROM contents GROUP BY workspace_id ORDER BY count(*) DESC LIMIT 1"
-        )
-    finally:
-        await conn.close()
-    return str(email), str(to_global_id("Workspace", workspace))
-
 
 EXECUTORS = {"stock": StrawberryGraphQLCoreExecutionContext, "plan": PlannedExecutor}
 
@@ -109,27 +88,10 @@ def schema_of(app: Starlette) -> SmartContentSchema:
 async def run(args: argparse.Namespace) -> None:
     from app.asgi import create_app
 
-    database_url = with_database(os.environ["DATABASE_URL"], args.database)
-    data_dir = Path(tempfile.mkdtemp(prefix="executor-profile-"))
-    unlimited = 10**9
-    settings = Settings(
-        _env_file=None,
-        environment="development",
-        database_url=database_url,
-        redis_url=os.environ["REDIS_URL"],
-        log_level="WARNING",
-        log_json=False,
-        data_dir=data_dir,
-        media_dir=data_dir / "media",
-        secret_key="executor-profile-secret-key-that-is-long-enough-0123",
-        rate_limit_anonymous=unlimited,
-        rate_limit_free=unlimited,
-        rate_limit_pro=unlimited,
-        rate_limit_enterprise=unlimited,
-        embedding_provider="offline",
-        embedding_dimensions=cb.DIMENSIONS,
-    )
-    email, workspace = await bench_identity(database_url)
+    # The page harness's settings and bench user (rate limits out of the way).
+    settings = settings_for_bench()
+    assert settings.database_url is not None
+    email, workspace = await bench_user(settings.database_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -188,7 +150,6 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", default=cb.BENCH_DATABASE)
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--profile", default="")
