@@ -150,7 +150,7 @@ def stored_reader(factory: async_sessionmaker[AsyncSession]) -> StoredReader:
     return reads.read
 
 
-class _Check(Signal):
+class WatchCheck(Signal):
     """From the watcher: the stored sequence was at least `ahead` a whole period ago
     (None: the row is gone). Queued behind every message Redis had published by then."""
 
@@ -160,7 +160,7 @@ class _Check(Signal):
         self.ahead = ahead
 
 
-class _Follower:
+class Follower:
     """One follow() as the watcher sees it: the sequence it has delivered, and the stored
     one the last round saw ahead of it."""
 
@@ -186,18 +186,18 @@ class JobWatcher:
         self._factory = factory
         self._hub = hub
         self._period = period
-        self._followers: dict[uuid.UUID, set[_Follower]] = {}
+        self._followers: dict[uuid.UUID, set[Follower]] = {}
         self._task: asyncio.Task[None] | None = None
         self._sleeping = False
         self.rounds = 0  # statements issued
         self.checks = 0  # checks queued to followers
 
-    def add(self, job_id: uuid.UUID, follower: _Follower) -> None:
+    def add(self, job_id: uuid.UUID, follower: Follower) -> None:
         self._followers.setdefault(job_id, set()).add(follower)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="job-watcher")
 
-    def discard(self, job_id: uuid.UUID, follower: _Follower) -> None:
+    def discard(self, job_id: uuid.UUID, follower: Follower) -> None:
         followers = self._followers.get(job_id)
         if followers is not None:
             followers.discard(follower)
@@ -228,7 +228,7 @@ class JobWatcher:
             rows = (await session.execute(_SEQUENCES, {"ids": ids})).all()
         self.rounds += 1
         stored: dict[uuid.UUID, int] = {job_id: seq for job_id, seq in rows}
-        due: list[tuple[_Follower, int | None]] = []
+        due: list[tuple[Follower, int | None]] = []
         for job_id in ids:
             seq = stored.get(job_id)
             for follower in self._followers.get(job_id, ()):
@@ -243,7 +243,7 @@ class JobWatcher:
         # its late events would make it skip them.
         if due and await self._hub.fence():
             for follower, ahead in due:
-                follower.subscription.offer(_Check(ahead))
+                follower.subscription.offer(WatchCheck(ahead))
             self.checks += len(due)
 
 
@@ -302,7 +302,7 @@ async def follow(
         if current.is_final:
             return
         watch = watcher or watcher_for(hub, factory)
-        me = _Follower(subscription, current.order)
+        me = Follower(subscription, current.order)
         watch.add(job_id, me)
         try:
             while True:
@@ -321,7 +321,7 @@ async def follow(
                         )
                 else:
                     # GAP: events may be lost. A check: lost only if they still have not come.
-                    if isinstance(message, _Check):
+                    if isinstance(message, WatchCheck):
                         ahead = message.ahead
                         if ahead is not None and me.last >= ahead:
                             continue
