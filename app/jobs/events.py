@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import NotFound
-from app.infra.realtime import EventHub, Signal, Subscription
+from app.infra.realtime import EventHub, Signal, Subscription, WakeSlicer
 from app.jobs.store import JobEvent, can_read_workspace, job_channel
 from app.logging import get_logger
 from app.models import Job
@@ -92,21 +92,25 @@ class StoredReads:
     no statement is running joins the next one, ONE statement for all the jobs asked about
     (a subscribe storm, or every follower's catch-up after a reconnect, costs a few
     statements, not one per follower and a pool timeout). A read always starts after it
-    was asked for, so it sees every change committed before."""
+    was asked for, so it sees every change committed before. A batch's readers are woken
+    in slices (`WakeSlicer`): the loop polls its sockets between them."""
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
-        self._wanted: dict[uuid.UUID, asyncio.Future[JobEvent | None]] = {}
+        # Per job, one future per reader: a thousand readers of one job are woken in
+        # slices too, not by one future's thousand callbacks.
+        self._wanted: dict[uuid.UUID, list[asyncio.Future[JobEvent | None]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._slicer = WakeSlicer()
         self.statements = 0
 
     async def read(self, job_id: uuid.UUID) -> JobEvent | None:
-        wanted = self._wanted.get(job_id)
-        if wanted is None:
-            wanted = self._wanted[job_id] = asyncio.get_running_loop().create_future()
-            if self._task is None:
-                self._task = asyncio.create_task(self._flush(), name="job-stored-reads")
-        return await asyncio.shield(wanted)
+        # A reader that leaves cancels only its own future; the batch goes on for others.
+        waiter: asyncio.Future[JobEvent | None] = asyncio.get_running_loop().create_future()
+        self._wanted.setdefault(job_id, []).append(waiter)
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush(), name="job-stored-reads")
+        return await waiter
 
     async def read_many(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, JobEvent]:
         # A short session per read: never hold a pooled connection across a `yield`.
@@ -116,25 +120,31 @@ class StoredReads:
         return {row[0]: _event_of_row(row) for row in rows}
 
     async def _flush(self) -> None:
-        batch: dict[uuid.UUID, asyncio.Future[JobEvent | None]] = {}
+        batch: dict[uuid.UUID, list[asyncio.Future[JobEvent | None]]] = {}
         try:
             while self._wanted:
                 batch, self._wanted = self._wanted, {}
                 try:
                     found = await self.read_many(list(batch))
                 except Exception as exc:
-                    for wanted in batch.values():
-                        if not wanted.done():
-                            wanted.set_exception(exc)
-                            wanted.exception()  # raised to whoever awaits it; else not logged
+                    for waiters in batch.values():
+                        for waiter in waiters:
+                            if not waiter.done():
+                                waiter.set_exception(exc)
+                                waiter.exception()  # raised to its reader; else not logged
+                                await self._slicer.woke()
                     continue
-                for job_id, wanted in batch.items():
-                    if not wanted.done():
-                        wanted.set_result(found.get(job_id))
+                for job_id, waiters in batch.items():
+                    event = found.get(job_id)
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_result(event)
+                            await self._slicer.woke()
         finally:
             self._task = None
-            for wanted in (*batch.values(), *self._wanted.values()):
-                wanted.cancel()  # only still pending if this task was cancelled
+            for waiters in (*batch.values(), *self._wanted.values()):
+                for waiter in waiters:
+                    waiter.cancel()  # only still pending if this task was cancelled
 
 
 _reads: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], StoredReads] = (
@@ -189,6 +199,7 @@ class JobWatcher:
         self._followers: dict[uuid.UUID, set[Follower]] = {}
         self._task: asyncio.Task[None] | None = None
         self._sleeping = False
+        self._slicer = WakeSlicer()
         self.rounds = 0  # statements issued
         self.checks = 0  # checks queued to followers
 
@@ -240,10 +251,11 @@ class JobWatcher:
                 else:
                     follower.ahead = seq if seq > follower.last else None
         # Behind every message already published: a check that reaches a follower before
-        # its late events would make it skip them.
+        # its late events would make it skip them. In slices, like the hub's fan-out.
         if due and await self._hub.fence():
             for follower, ahead in due:
                 follower.subscription.offer(WatchCheck(ahead))
+                await self._slicer.woke()
             self.checks += len(due)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.infra.realtime import EventHub, Signal, Subscription
+from app.infra.realtime import EventHub, Signal, Subscription, WakeSlicer
 from app.logging import get_logger
 from app.models import ApiKey, Job, JobStatus, Membership
 from app.permissions import Action, Role, allows
@@ -125,6 +125,7 @@ class WorkspaceWatcher:
         self._streams: set[Stream] = set()
         self._task: asyncio.Task[None] | None = None
         self._sleeping = False
+        self._slicer = WakeSlicer()
         self.rounds = 0
 
     def add(self, stream: Stream) -> None:
@@ -184,10 +185,12 @@ class WorkspaceWatcher:
                 stream.ahead = behind
         for stream in cut:
             stream.subscription.offer(Cutoff())
+            await self._slicer.woke()
         # Behind every message already published: a resync must not overtake late events.
         if due and await self._hub.fence():
             for stream in due:
                 stream.subscription.offer(Resync())
+                await self._slicer.woke()
 
 
 _watchers: weakref.WeakKeyDictionary[

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
-from app.infra.realtime import GAP, EventHub
+from app.infra.realtime import GAP, WAKE_SLICE, EventHub, Subscription
 from tests.conftest import Servers
+from tests.loop_probe import LoopTicks
 
 
 @pytest.fixture
@@ -61,3 +63,34 @@ async def test_reconnects_after_redis_drops_the_connection(hub: EventHub, server
             assert await sub.get(wait=10) == {"after": True}
         finally:
             await admin.aclose()
+
+
+async def test_one_message_wakes_its_subscribers_a_slice_per_loop_iteration(
+    hub: EventHub,
+) -> None:
+    """1,000 subscribers of one channel: the loop polls its sockets between slices of
+    them (at most WAKE_SLICE woken per iteration), each gets both messages in order, and
+    a fence answers only once every subscriber has been offered what came before it."""
+    count = 1000
+    async with contextlib.AsyncExitStack() as stack:
+        subs = [await stack.enter_async_context(hub.subscribe("crowd")) for _ in range(count)]
+        with LoopTicks() as ticks:
+
+            async def consume(sub: Subscription) -> list[object]:
+                got = [await sub.get(wait=10)]
+                ticks.mark()
+                got.append(await sub.get(wait=10))
+                return got
+
+            consumers = [asyncio.create_task(consume(sub)) for sub in subs]
+            await asyncio.sleep(0)  # every consumer is waiting
+            await hub.publish("crowd", {"n": 1})
+            await hub.publish("crowd", {"n": 2})
+            received = await asyncio.gather(*consumers)
+        assert all(got == [{"n": 1}, {"n": 2}] for got in received)
+        assert ticks.busiest <= WAKE_SLICE, f"{ticks.busiest} woken in one loop iteration"
+        assert len(ticks.seen) >= count // WAKE_SLICE
+
+        await hub.publish("crowd", {"n": 3})
+        assert await hub.fence()
+        assert all(sub.get_nowait() == {"n": 3} for sub in subs), "offered before the fence"

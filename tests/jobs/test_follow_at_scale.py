@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from app.auth import Principal, WorkspaceAccess
-from app.infra.realtime import EventHub
+from app.infra.realtime import WAKE_SLICE, EventHub
 from app.jobs import store as jobs
 from app.jobs.events import JobWatcher, StoredReads, follow
 from app.jobs.runner import publish
@@ -28,6 +28,7 @@ from app.jobs.store import JobEvent
 from app.permissions import Role
 from tests.conftest import Servers
 from tests.helpers import create_workspace, register
+from tests.loop_probe import LoopTicks
 
 SHARED_FOLLOWERS = 600  # of one job
 SPREAD_JOBS, PER_JOB = 25, 16  # and 400 more, on 25 jobs
@@ -210,3 +211,52 @@ async def test_after_a_reconnect_every_jump_is_marked_and_nothing_goes_backwards
         n: p for n, events in enumerate(received) if (p := _problems(events, healthy=False))
     }
     assert not problems, f"{len(problems)} followers, e.g. {next(iter(problems.items()))}"
+
+
+async def test_a_subscribe_storm_and_a_fan_out_wake_followers_a_slice_per_loop_iteration(
+    factory: async_sessionmaker[AsyncSession],
+    hub: EventHub,
+    owner: tuple[uuid.UUID, Principal],
+) -> None:
+    """600 followers of one job subscribe at once (one batched read of the stored state),
+    then the job moves: their stored states and the live event each reach them at most
+    WAKE_SLICE per loop iteration, so the loop polls its sockets (health checks, other
+    clients) between slices; and each still gets every event once, in order."""
+    workspace_id, principal = owner
+    async with factory() as session, session.begin():
+        row = jobs.new_job(session, "ping", {}, 3, workspace_id=workspace_id)
+    reads = StoredReads(factory)
+    watcher = JobWatcher(factory, hub, period=60.0)
+    received: list[list[JobEvent]] = []
+
+    async def consume(first: asyncio.Event, stored: LoopTicks, live: LoopTicks) -> None:
+        events: list[JobEvent] = []
+        received.append(events)
+        stream = follow(factory, hub, principal, row.id, read_stored=reads.read, watcher=watcher)
+        async for event in stream:
+            if len(events) < 2:
+                (stored if not events else live).mark()
+            events.append(event)
+            first.set()
+
+    async with asyncio.timeout(60):  # bounds a broken run only
+        with LoopTicks() as stored, LoopTicks() as live:
+            # One follower first: the job's channel is live before the storm.
+            leader = asyncio.Event()
+            tasks = [asyncio.create_task(consume(leader, LoopTicks(), LoopTicks()))]
+            await leader.wait()
+            firsts = [asyncio.Event() for _ in range(SHARED_FOLLOWERS)]
+            statements = reads.statements
+            tasks += [asyncio.create_task(consume(first, stored, live)) for first in firsts]
+            for first in firsts:
+                await first.wait()
+            assert reads.statements - statements <= 2, "the storm's reads are batched"
+            claimed = await jobs.claim(factory, row.id, 600)
+            assert claimed is not None
+            await publish(hub, claimed)
+            await _finish(factory, hub, row.id, claimed.attempts)
+            await asyncio.gather(*tasks)
+    assert stored.busiest <= WAKE_SLICE, f"{stored.busiest} stored states in one iteration"
+    assert live.busiest <= WAKE_SLICE, f"{live.busiest} woken by one event in one iteration"
+    assert len(live.seen) >= SHARED_FOLLOWERS // WAKE_SLICE
+    assert all([e.seq for e in events] == [0, 1, 2] for events in received), received[0]
