@@ -244,6 +244,9 @@ class OperationEdge(SchemaExtension):
             if token is not None:
                 context.end_operation(token)
 
+    # Only a result's errors: a result without any skips this hook (schema.streaming).
+    stream_hook_touches_errors_only = True
+
     def on_stream_result(self, result: Any) -> Iterator[None]:
         _apply_error_policy(getattr(result, "errors", None), self.max_errors)
         yield

@@ -34,6 +34,7 @@ from schema.extensions import (
 )
 from schema.limits import LONG_DOCUMENT_CHARS, Limits, SafeParserCache
 from schema.shared_events import sharing_executor
+from schema.streaming import StreamExtensionsRunner
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
 CACHE_SIZE = 512
@@ -93,9 +94,11 @@ class SmartContentSchema(strawberry.Schema):
         # executor class is used for subscriptions only: each event's selection runs once
         # for all its subscribers (schema.shared_events).
         base = execution_context_class or self.execution_context_class
+        # Per result, the extension hooks only where they may change it (schema.streaming).
+        runner = StreamExtensionsRunner(execution_context, extensions_runner.extensions)
         return super()._stream(
             execution_context,
-            extensions_runner,
+            runner,
             middleware_manager,
             sharing_executor(base),
             operation_extensions,

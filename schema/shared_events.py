@@ -19,7 +19,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol, TypeGuard, cast, runtime_checkable
 
@@ -36,6 +36,8 @@ from strawberry.types.base import (
 from strawberry.types.private import is_private
 from strawberry.types.union import StrawberryUnion
 from strawberry.utils.str_converters import to_camel_case
+
+from app.infra.realtime import WakeSlicer
 
 SHARE_SECONDS = 1.0
 MAX_ENTRIES = 256
@@ -92,7 +94,10 @@ class _Entry:
     operation: OperationDefinitionNode
     expires: float
     result: ExecutionResult | None = None
-    task: asyncio.Future[ExecutionResult | None] | None = None
+    task: asyncio.Future[None] | None = None
+    # While the selection runs: each subscriber's future (the first one: the owner, who
+    # asked for the run), resolved in slices once it finished (see `_share`).
+    waiters: list[tuple[asyncio.Future[Any], bool]] = field(default_factory=list)
 
 
 def _named_types(type_: Any) -> list[Any]:
@@ -193,14 +198,15 @@ class SharedResults:
                 self.stats.shared += 1
                 return _copy(entry.result)
             if entry.task is not None:
-                return self._wait(entry.task, run)
+                return self._wait(self._join(entry, owner=False), run)
         self.stats.executed += 1
         result = run()
         if isinstance(result, Awaitable):
             entry = _Entry(event, operation, now + self.seconds)
+            owner = self._join(entry, owner=True)
             entry.task = asyncio.ensure_future(self._share(key, entry, result))
             self._store(key, entry)
-            return self._own(entry.task)
+            return self._own(owner)
         if _usable(result):
             shared = _shared(result)
             self._store(key, _Entry(event, operation, now + self.seconds, result=shared))
@@ -219,35 +225,64 @@ class SharedResults:
                 break
             entries.popitem(last=False)
 
-    async def _share(self, key: Hashable, entry: _Entry, pending: Awaitable[Any]) -> Any:
-        try:
-            result = await pending
-        finally:
-            if self._entries.get(key) is entry:
-                del self._entries[key]  # kept below only when the result can be shared
-        if _usable(result):
-            entry.result, entry.task = _shared(result), None
-            if entry.expires >= time.monotonic():
-                self._store(key, entry)
-            return entry.result
-        return result  # errors: every subscriber runs the selection itself
+    @staticmethod
+    def _join(entry: _Entry, *, owner: bool) -> asyncio.Future[Any]:
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry.waiters.append((waiter, owner))
+        return waiter
 
-    async def _own(self, task: asyncio.Future[Any]) -> Any:
-        # Shielded: the first subscriber leaving must not cancel the others' result.
-        result = await asyncio.shield(task)
+    async def _share(self, key: Hashable, entry: _Entry, pending: Awaitable[Any]) -> None:
+        """Run the selection, then hand its result to every waiting subscriber in slices
+        (a thousand subscribers woken in one loop iteration would stall it): the owner
+        gets the result (or its exception) as is; the others a copy of a usable one, or
+        None to run the selection themselves."""
+        result: Any = None
+        failure: Exception | None = None
+        try:
+            try:
+                result = await pending
+            except Exception as exc:  # the owner's failure is reported to the owner
+                failure = exc
+            finally:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]  # kept below only when the result can be shared
+            if failure is None and _usable(result):
+                # Whoever comes from now on takes it at once, ahead of the slices below.
+                entry.result = _shared(result)
+                if entry.expires >= time.monotonic():
+                    self._store(key, entry)
+                result = entry.result
+            entry.task = None
+            slicer = WakeSlicer()
+            index = 0
+            while index < len(entry.waiters):
+                waiter, owner = entry.waiters[index]
+                index += 1
+                if waiter.done():
+                    continue  # that subscriber left
+                if owner and failure is not None:
+                    waiter.set_exception(failure)
+                else:
+                    waiter.set_result(result if owner or failure is None else None)
+                await slicer.woke()
+        finally:
+            for waiter, owner in entry.waiters:
+                if not waiter.done():  # cancelled: the owner too, the others run it
+                    if owner:
+                        waiter.cancel()
+                    else:
+                        waiter.set_result(None)
+            entry.waiters = []
+
+    async def _own(self, waiter: asyncio.Future[Any]) -> Any:
+        # The owner leaving cancels only its own future, not the others' result.
+        result = await waiter
         return _copy(result) if isinstance(result.data, SharedData) else result
 
     async def _wait(
-        self, task: asyncio.Future[Any], run: Callable[[], AwaitableOrValue[Any]]
+        self, waiter: asyncio.Future[Any], run: Callable[[], AwaitableOrValue[Any]]
     ) -> Any:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():
-                return await _awaited(run())
-            raise
-        except Exception:  # the owner's failure is reported to the owner
-            result = None
+        result = await waiter
         if result is not None and isinstance(result.data, SharedData):
             self.stats.shared += 1
             return _copy(result)

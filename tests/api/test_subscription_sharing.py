@@ -12,11 +12,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
+import pytest
 from arq.worker import Worker
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import event as sa_event
 from starlette.applications import Starlette
+from strawberry.extensions.context import StreamResultContextManager
 
 from app.settings import Settings
 from schema.shared_events import (
@@ -156,14 +158,27 @@ def events_of(texts: list[str]) -> list[dict[str, Any]]:
 
 
 async def test_fifty_subscribers_get_one_execution_per_event(
-    app: Starlette, client: httpx.AsyncClient, settings: Settings
+    app: Starlette,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    hooked: list[object] = []
+    gather_hooks = StreamResultContextManager.__init__
+
+    def counted(self: StreamResultContextManager, *args: Any) -> None:
+        hooked.append(args[-1])
+        gather_hooks(self, *args)
+
+    monkeypatch.setattr(StreamResultContextManager, "__init__", counted)
     job_id, owner, _ = await queued_job(client)
     async with subscribers(app, owner, 50, FOLLOW, {"id": job_id}) as subs:
         firsts = [await s.next_text() for s in subs]
         with job_reads(app) as reads, sharing(True) as counts:
             async with worker_running(settings):
                 streams = await asyncio.gather(*(s.rest() for s in subs))
+    # Results without errors skip the extensions' per-result hooks (schema.streaming).
+    assert hooked == [], f"{len(hooked)} results went through the stream hooks"
     assert len(set(firsts)) == 1, "the same stored state, byte for byte"
     assert all(stream == streams[0] for stream in streams), "identical messages"
     events = events_of(streams[0])

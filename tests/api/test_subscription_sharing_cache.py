@@ -11,6 +11,7 @@ import strawberry
 from graphql import ExecutionResult, GraphQLError
 from strawberry.types.base import get_object_definition
 
+from app.infra.realtime import WAKE_SLICE
 from schema.shared_events import (
     AUDITED,
     SharedData,
@@ -19,6 +20,7 @@ from schema.shared_events import (
     shareable_type,
 )
 from schema.types.jobs import JobEvent, WorkspaceEvent
+from tests.loop_probe import LoopTicks
 
 
 def test_audited_fields_are_exactly_those_reachable() -> None:
@@ -123,3 +125,47 @@ async def test_entries_are_bounded_and_short_lived() -> None:
     await asyncio.sleep(0.06)
     results.execute("late", _event(1), operation, lambda: _ok(0))
     assert len(results) == 1, "expired entries are dropped"
+
+
+async def test_waiting_subscribers_are_woken_a_slice_per_loop_iteration() -> None:
+    """1,000 subscribers waiting on one running selection get its result WAKE_SLICE per
+    loop iteration (the loop polls its sockets in between), the owner first; a failure
+    goes to the owner, and the others run the selection themselves."""
+    results = SharedResults()
+    operation: Any = object()
+    release = asyncio.Event()
+
+    async def slow() -> ExecutionResult:
+        await release.wait()
+        return _ok(1)
+
+    with LoopTicks() as ticks:
+
+        async def one() -> Any:
+            result = await results.execute("k", _event(1), operation, slow)
+            ticks.mark()
+            return result
+
+        tasks = [asyncio.create_task(one()) for _ in range(1000)]
+        await asyncio.sleep(0)
+        release.set()
+        done = await asyncio.gather(*tasks)
+    assert all(r.data == {"x": 1} for r in done)
+    assert ticks.busiest <= WAKE_SLICE, f"{ticks.busiest} woken in one loop iteration"
+    assert results.stats.executed == 1 and results.stats.shared == 999
+
+    calls: list[int] = []
+
+    async def broken() -> ExecutionResult:
+        calls.append(1)
+        await asyncio.sleep(0)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return _ok(2)
+
+    owner = asyncio.create_task(results.execute("f", _event(2), operation, broken))
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(results.execute("f", _event(2), operation, broken))]
+    with pytest.raises(RuntimeError):
+        await owner
+    assert (await others[0]).data == {"x": 2} and len(calls) == 2
