@@ -180,6 +180,22 @@ class SharedResults:
     def clear(self) -> None:
         self._entries.clear()
 
+    def ready(
+        self, key: Hashable, event: object, operation: OperationDefinitionNode
+    ) -> ExecutionResult | None:
+        """A copy of the finished result for this key, or None (then `execute`)."""
+        entry = self._entries.get(key)
+        if (
+            entry is None
+            or entry.result is None
+            or entry.operation is not operation
+            or entry.expires < time.monotonic()
+            or (entry.event is not event and entry.event != event)
+        ):
+            return None
+        self.stats.shared += 1
+        return _copy(entry.result)
+
     def execute(
         self,
         key: Hashable,
@@ -339,18 +355,45 @@ class SharingExecutor(Executor[Any]):
             executor.shared_variables = variables_key(raw_variable_values)
         return executor
 
-    def execute_operation(self, serially: bool | None = None) -> AwaitableOrValue[Any]:
-        event = self.root_value
+    def _shared_key(self, event: object) -> Hashable | None:
         variables = self.shared_variables
         if variables is None or not RESULTS.enabled or not _shareable(event):
-            return super().execute_operation(serially)
+            return None
         # The operation node stands for the document (the parser cache hands every
         # subscriber of one text the same node); the entry holds it, so its id stays unique.
         # The schema (one per app) lives as long as the process.
-        key = (type(event), event.shared_key(), id(self.operation), variables, id(self.schema))
+        return (type(event), event.shared_key(), id(self.operation), variables, id(self.schema))
+
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        # A result already shared needs no per-event copy of this executor.
+        key = self._shared_key(payload)
+        if key is not None:
+            ready = RESULTS.ready(key, payload, self.operation)
+            if ready is not None:
+                return cast(Executor[Any], _Answered(ready))
+        return super().build_per_event_executor(payload)
+
+    def execute_operation(self, serially: bool | None = None) -> AwaitableOrValue[Any]:
+        event = self.root_value
+        key = self._shared_key(event)
+        if key is None:
+            return super().execute_operation(serially)
         return RESULTS.execute(
             key, event, self.operation, partial(super().execute_operation, serially)
         )
+
+
+class _Answered:
+    """Stands for a per-event executor whose event's result was shared already: graphql-
+    core only asks it to `execute_operation` (graphql.execution.execute_subscription_event)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: ExecutionResult) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> ExecutionResult:
+        return self.result
 
 
 _EXECUTORS: dict[type, type[Executor[Any]]] = {}

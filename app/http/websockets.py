@@ -39,6 +39,8 @@ async def _refresh(view: Any, context: Context) -> AppError | None:
 # encoder, so their encoded form cannot occur in the rest of the template.
 _ID = "\x00id\x00"
 _PAYLOAD = "\x00payload\x00"
+_PLAIN_KEYS = frozenset(("id", "type", "payload"))
+_KEEP_IDS = 64
 
 
 class SharedSender:
@@ -51,9 +53,15 @@ class SharedSender:
         self.ws: WebSocket | None = getattr(websocket, "ws", None)
         # Per message shape (its keys and type): prefix, text between id and payload, suffix.
         self.templates: dict[tuple[object, ...], tuple[str, str, str] | None] = {}
+        # Operation ids as encoded (a socket runs a few operations at a time).
+        self.ids: dict[str, str | bytes] = {}
 
     def _template(self, message: Any) -> tuple[str, str, str] | None:
-        shape = tuple((k, None if k in ("id", "payload") else v) for k, v in message.items())
+        keys = tuple(message)
+        if len(keys) == 3 and _PLAIN_KEYS.issuperset(keys):
+            shape: tuple[object, ...] = (keys, message["type"])  # what both protocols send
+        else:
+            shape = tuple((k, None if k in ("id", "payload") else v) for k, v in message.items())
         if shape in self.templates:
             return self.templates[shape]
         encode = self.view.encode_json
@@ -83,7 +91,11 @@ class SharedSender:
         template = self._template(message)
         encode = self.view.encode_json
         body = cast(SharedData, payload["data"]).payload_text(self.view, encode)
-        operation_id = encode(message["id"])
+        operation_id = self.ids.get(message["id"])
+        if operation_id is None:
+            if len(self.ids) >= _KEEP_IDS:
+                self.ids.clear()
+            operation_id = self.ids[message["id"]] = encode(message["id"])
         if template is None or body is None or not isinstance(operation_id, str):
             return False
         before, between, after = template

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
+from graphql.execution import Executor
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import event as sa_event
@@ -214,8 +215,19 @@ async def test_shared_messages_are_byte_for_byte_the_unshared_ones(
 
 
 async def test_selections_and_variables_are_not_mixed(
-    app: Starlette, client: httpx.AsyncClient, settings: Settings
+    app: Starlette,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    copies: list[object] = []
+    per_event = Executor.build_per_event_executor
+
+    def counted(self: Executor[Any], payload: Any) -> Executor[Any]:
+        copies.append(payload)
+        return per_event(self, payload)
+
+    monkeypatch.setattr(Executor, "build_per_event_executor", counted)
     job_id, owner, _ = await queued_job(client)
     short = "subscription($id: ID!) { jobEvents(id: $id) { sequence status } }"
     optional = (
@@ -236,6 +248,7 @@ async def test_selections_and_variables_are_not_mixed(
         for group in subs.values():
             for sub in group:
                 await sub.next_text()
+        copies.clear()
         with sharing(True) as counts:
             async with worker_running(settings):
                 streams = {
@@ -253,6 +266,9 @@ async def test_selections_and_variables_are_not_mixed(
         assert all(stream == group[0] for stream in group)
     events = len(streams["full"][0])
     assert counts.executed == 4 * events and counts.shared == 4 * 2 * events
+    # A result shared already is answered without a per-event copy of the executor: the
+    # plain selections' (ready at once) once per event; `job { }` may still be running.
+    assert len(copies) <= (3 + 3) * events, f"{len(copies)} executor copies"
 
 
 async def test_principals_are_not_mixed(
