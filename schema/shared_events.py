@@ -10,6 +10,10 @@ subscriber then runs the selection itself, as without sharing.
 
 A result lives for the fan-out of its event only: `SHARE_SECONDS` after it was computed,
 and at most `MAX_ENTRIES` of them.
+
+Longer than 400 lines because the audit of event types, the cache (with its waiters woken
+in slices) and the executor that consults it are one mechanism: each piece's soundness
+depends on the others' rules, which read best side by side.
 """
 
 from __future__ import annotations
