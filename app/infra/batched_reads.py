@@ -28,7 +28,7 @@ class BatchedReads(Generic[K, V]):
         self._name = name
         self._wanted: dict[K, asyncio.Future[V | None]] = {}
         self._task: asyncio.Task[None] | None = None
-        self.statements = 0  # batches read (for tests and benches)
+        self.statements = 0  # batches read and answered (for tests and benches)
 
     async def read(self, key: K) -> V | None:
         wanted = self._wanted.get(key)
@@ -44,7 +44,6 @@ class BatchedReads(Generic[K, V]):
         try:
             while self._wanted:
                 batch, self._wanted = self._wanted, {}
-                self.statements += 1
                 try:
                     found = await self._read_many(list(batch))
                 except Exception as exc:
@@ -53,6 +52,7 @@ class BatchedReads(Generic[K, V]):
                             wanted.set_exception(exc)
                             wanted.exception()  # raised to whoever awaits it; else not logged
                     continue
+                self.statements += 1
                 for key, wanted in batch.items():
                     if not wanted.done():
                         wanted.set_result(found.get(key))
