@@ -57,9 +57,7 @@ class _Generation:
         self.row = row
 
     async def progress(self, fraction: float, stage: str) -> Job:
-        row = await jobs.report_progress(
-            self.factory, self.id, self.row.attempts, fraction, stage
-        )
+        row = await jobs.report_progress(self.factory, self.id, self.row.attempts, fraction, stage)
         assert row is not None
         self.row = row
         return row
