@@ -4,6 +4,7 @@ all, with their history; and performanceUpdated's events."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -190,6 +191,11 @@ class PerformanceUpdate(PerformanceFigures):
     async def content(self, info: Info) -> Content | None:
         [node] = await Content.resolve_nodes(info=info, node_ids=[str(self.content_id)])
         return node
+
+    def shared_key(self) -> Hashable:
+        # Results shared by the workspace's subscribers (schema.shared_events); equality of
+        # the whole event is checked on a hit.
+        return (self.target_id, self.collected_at, self.catch_up)
 
     @classmethod
     def of(cls, update: performance.SnapshotUpdate) -> PerformanceUpdate:
