@@ -11,7 +11,7 @@ from typing import Any
 
 import strawberry
 
-from app.services.analytics import performance
+from app.services.analytics import performance, performance_updates
 from app.services.analytics.performance import Figures
 from schema.context import Info
 from schema.types.content.items import Content
@@ -198,7 +198,7 @@ class PerformanceUpdate(PerformanceFigures):
         return (self.target_id, self.collected_at, self.catch_up)
 
     @classmethod
-    def of(cls, update: performance.SnapshotUpdate) -> PerformanceUpdate:
+    def of(cls, update: performance_updates.SnapshotUpdate) -> PerformanceUpdate:
         snapshot = update.snapshot
         return cls(
             platform=Platform(snapshot.platform.value),
