@@ -6,6 +6,7 @@ a lost publish (through the watcher's check), a skipped sequence, a Redis reconn
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,20 +18,25 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
-from app.auth import Principal
+from app.auth import Principal, WorkspaceAccess
 from app.errors import NotFound
 from app.infra.realtime import EventHub
 from app.jobs import store as jobs
 from app.jobs.events import JobWatcher
 from app.jobs.runner import JobContext, publish
 from app.models import Job
+from app.permissions import Role
 from app.services.ai import following, generation
 from app.services.ai.following import ProgressEvent
 from app.services.ai.generation import GenerateRequest
 from app.services.ai.progress import Streamer
+from schema.ids import to_global_id
 from tests.ai.test_generation import owner_in_workspace
+from tests.ai.test_generation_api import PROGRESS
+from tests.api.test_subscription_sharing import sharing, subscribers
 from tests.conftest import Servers, make_settings
-from tests.teams import state_of
+from tests.helpers import create_workspace, register
+from tests.teams import state_of, uid
 
 
 @pytest.fixture
@@ -258,3 +264,48 @@ async def test_a_stranger_and_another_kind_get_not_found_from_the_one_read(
         await anext(following.follow(factory, hub, principal, job.id, frozenset({"ping"})))
     with pytest.raises(NotFound):
         await anext(_follow(factory, hub, principal, uuid.uuid4()))
+
+
+async def test_five_subscribers_get_one_execution_per_event(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """Every delta and state change of one generation is executed once for its five
+    websocket subscribers, who get the same messages byte for byte."""
+    owner = await register(client)
+    workspace_id = uid(await create_workspace(client, owner))
+    principal = Principal(
+        kind="user",
+        user_id=uid(owner.user_id),
+        access={workspace_id: WorkspaceAccess(Role.OWNER, False)},
+    )
+    state = state_of(app)
+    job = await generation.start_generation(
+        state, principal, GenerateRequest(workspace_id=workspace_id, brief="Tea")
+    )
+    row = await jobs.claim(state.session_factory, job.id, 60)
+    assert row is not None
+    ctx = JobContext(job=row, factory=state.session_factory, publisher=state.hub, settings=None)
+    streamer = Streamer(ctx, uuid.UUID(row.payload["generation_id"]))
+    variables = {"id": str(to_global_id("Job", job.id))}
+    async with subscribers(app, owner, 5, PROGRESS, variables) as subs:
+        firsts = [await s.next_text() for s in subs]
+        assert len(set(firsts)) == 1, "the same catch-up, byte for byte"
+        with sharing(True) as counts:
+            await streamer.begin("draft", None, 0.1)
+            for chunk in ("Title: Tea\n\n", "Green ", "tea."):
+                await streamer.delta(chunk)
+            await streamer.flush(force=True)
+            final = await jobs.succeed(state.session_factory, job.id, row.attempts, {})
+            assert final is not None
+            await publish(state.hub, final)
+            streams = await asyncio.gather(*(s.rest() for s in subs))
+    assert all(stream == streams[0] for stream in streams), "identical messages"
+    events = [json.loads(t)["payload"]["data"]["generationProgress"] for t in streams[0]]
+    assert [(e["stage"], e["delta"]) for e in events[:4]] == [
+        ("draft", None),
+        ("draft", "Title: Tea\n\n"),
+        ("draft", "Green "),
+        ("draft", "tea."),
+    ]
+    assert events[-1]["status"] == "SUCCEEDED" and len(events) == 5
+    assert counts.executed == len(events) and counts.shared == 4 * len(events)
