@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from app.services.analytics import performance
+from app.services.analytics import performance, performance_updates
 from resolvers.common import WorkspaceId, principal_of, state_of, workspace_of
 from schema.context import Info
 from schema.ids import parse_id
@@ -57,7 +57,7 @@ class PerformanceSubscription:
         ] = None,
     ) -> AsyncGenerator[PerformanceUpdate, None]:
         state = state_of(info)
-        stream = performance.follow(
+        stream = performance_updates.follow(
             state.session_factory,
             state.hub,
             principal_of(info),

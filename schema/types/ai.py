@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Annotated, Any, cast
 
@@ -325,6 +326,11 @@ class GenerationProgress:
             info=info, node_ids=[str(uuid_or_nil(str(content_id)))]
         )
         return node
+
+    def shared_key(self) -> Hashable:
+        # Results shared by the job's subscribers (schema.shared_events); equality of the
+        # whole event is checked on a hit. Deltas of one sequence differ by their text.
+        return (self.job_id.node_id, self.attempt, self.sequence, self.delta, self.catch_up)
 
     @classmethod
     def from_event(cls, event: ProgressEvent) -> GenerationProgress:

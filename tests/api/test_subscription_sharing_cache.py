@@ -19,15 +19,34 @@ from schema.shared_events import (
     reachable_resolvers,
     shareable_type,
 )
+from schema.types.ai import GenerationProgress
+from schema.types.analytics.performance import PerformanceUpdate
 from schema.types.jobs import JobEvent, WorkspaceEvent
+from schema.types.publishing.account_events import SocialAccountStatusChange
+from schema.types.publishing.posts import PostStatusChange
 from tests.loop_probe import LoopTicks
+
+# Every event type whose results are shared.
+SHARED_TYPES = (
+    JobEvent,
+    WorkspaceEvent,
+    PostStatusChange,
+    SocialAccountStatusChange,
+    PerformanceUpdate,
+    GenerationProgress,
+)
 
 
 def test_audited_fields_are_exactly_those_reachable() -> None:
-    definition = get_object_definition(JobEvent)
-    assert definition is not None
-    assert reachable_resolvers(definition) == set(AUDITED)
-    assert shareable_type(JobEvent) and shareable_type(WorkspaceEvent)
+    reachable: set[tuple[str, str]] = set()
+    for cls in SHARED_TYPES:
+        definition = get_object_definition(cls)
+        assert definition is not None
+        found = reachable_resolvers(definition)
+        assert found is not None
+        reachable |= found
+    assert reachable == set(AUDITED)
+    assert all(shareable_type(cls) for cls in SHARED_TYPES)
 
 
 @strawberry.type

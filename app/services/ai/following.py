@@ -4,6 +4,13 @@ A subscriber arriving mid-stream gets the stored state (`catch_up`): each stage 
 attempt that already finished, with its whole text, then the current stage's text so far;
 then every later delta. If the first live delta is ahead of what was stored, it waits for
 the next flush and catches up again (app/services/ai/progress.py writes both).
+
+While the hub is healthy a follower costs nothing while idle: no timer, no read. It reads
+the stored state again only after a real gap, as jobEvents does (app/jobs/events.py): the
+hub reported one (GAP), a state change skipped a sequence number, or the process's
+JobWatcher found the stored sequence ahead of the stream for a whole period (a check).
+Every read of stored state goes through one batched reader for the process (`_reads_for`):
+N subscribers arriving together, or catching up together, cost a few statements.
 """
 
 from __future__ import annotations
@@ -11,23 +18,24 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import NotFound
-from app.infra.realtime import GAP, EventHub
-from app.jobs import store as jobs
-from app.jobs.store import JobEvent, job_channel
+from app.infra.batched_reads import BatchedReads
+from app.infra.realtime import EventHub
+from app.jobs.events import Follower, JobWatcher, WatchCheck, watcher_for
+from app.jobs.store import JobEvent, can_read_workspace, job_channel
 from app.models import Generation, Job, JobStatus
+from app.permissions import Action
 from app.services.ai.progress import parse_stage
-
-RESYNC_SECONDS = 15.0
-
 
 # How long a subscriber waits for a flush covering deltas it missed before it subscribed.
 CATCH_UP_WAIT_SECONDS = 5.0
@@ -73,23 +81,39 @@ class _Snapshot:
         return [*missed, self.event]
 
 
-async def _snapshot(
-    factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID
-) -> _Snapshot | None:
-    # A short session per read: never hold a pooled connection across a `yield`.
-    async with factory() as session:
-        row = (
-            await session.execute(
-                select(Job, Generation.partial)
-                .outerjoin(Generation, Generation.job_id == Job.id)
-                .where(Job.id == job_id)
-            )
-        ).first()
-    if row is None:
-        return None
-    job, partial = row[0], row[1] or {}
-    stage, variation_index = parse_stage(job.message)
-    same_attempt = partial.get("attempt") == job.attempts and job.status == JobStatus.RUNNING
+_SNAPSHOTS = (
+    select(
+        Job.id,
+        Job.workspace_id,
+        Job.kind,
+        Job.status,
+        Job.attempts,
+        Job.event_seq,
+        Job.progress,
+        Job.message,
+        Job.result,
+        Job.error,
+        Generation.partial,
+    )
+    .outerjoin(Generation, Generation.job_id == Job.id)
+    .where(Job.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
+)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A job's stored state as one batched read found it (shared by every reader)."""
+
+    snapshot: _Snapshot
+    workspace_id: uuid.UUID | None
+    kind: str
+
+
+def _stored_of(row: Any) -> _Stored:
+    job_id, workspace_id, kind, status, attempts, seq, progress, message, result, error = row[:10]
+    partial = row[10] or {}
+    stage, variation_index = parse_stage(message)
+    same_attempt = partial.get("attempt") == attempts and status == JobStatus.RUNNING
     index = int(partial.get("index", 0)) if same_attempt else 0
     text = str(partial.get("text", "")) if same_attempt else None
     if same_attempt and partial.get("stage"):
@@ -98,15 +122,15 @@ async def _snapshot(
         (
             int(finished.get("end", 0)),
             ProgressEvent(
-                job_id=job.id,
-                status=job.status,
-                attempt=job.attempts,
-                sequence=job.event_seq,
+                job_id=job_id,
+                status=status,
+                attempt=attempts,
+                sequence=seq,
                 stage=finished.get("stage"),
                 variation_index=finished.get("variation_index"),
                 delta=None,
                 text=str(finished.get("text", "")),
-                progress=job.progress,
+                progress=progress,
                 result=None,
                 error=None,
                 catch_up=True,
@@ -114,24 +138,54 @@ async def _snapshot(
         )
         for finished in (partial.get("done") or [] if same_attempt else [])
     )
-    return _Snapshot(
+    snapshot = _Snapshot(
         ProgressEvent(
-            job_id=job.id,
-            status=job.status,
-            attempt=job.attempts,
-            sequence=job.event_seq,
+            job_id=job_id,
+            status=status,
+            attempt=attempts,
+            sequence=seq,
             stage=stage,
             variation_index=variation_index,
             delta=None,
             text=text,
-            progress=job.progress,
-            result=job.result if job.status == JobStatus.SUCCEEDED else None,
-            error=job.error,
+            progress=progress,
+            result=result if status == JobStatus.SUCCEEDED else None,
+            error=error,
             catch_up=True,
         ),
         index,
         done,
     )
+    return _Stored(snapshot, workspace_id, kind)
+
+
+def _reads_for(factory: async_sessionmaker[AsyncSession]) -> BatchedReads[uuid.UUID, _Stored]:
+    """The process's batched reader of generation jobs' stored state for this database:
+    a subscribe storm on one job, or every follower's catch-up after a reconnect, costs a
+    few statements, not one per subscriber."""
+    reads = _reads.get(factory)
+    if reads is None:
+
+        async def read_many(ids: list[uuid.UUID]) -> dict[uuid.UUID, _Stored]:
+            # A short session per read: never hold a pooled connection across a `yield`.
+            async with factory() as session:
+                rows = (await session.execute(_SNAPSHOTS, {"ids": ids})).all()
+            return {row[0]: _stored_of(row) for row in rows}
+
+        reads = _reads[factory] = BatchedReads(read_many, "generation-snapshots")
+    return reads
+
+
+_reads: weakref.WeakKeyDictionary[
+    async_sessionmaker[AsyncSession], BatchedReads[uuid.UUID, _Stored]
+] = weakref.WeakKeyDictionary()
+
+
+async def _snapshot(
+    factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+) -> _Snapshot | None:
+    stored = await _reads_for(factory).read(job_id)
+    return stored.snapshot if stored is not None else None
 
 
 def _from_state(message: dict[str, Any]) -> ProgressEvent:
@@ -159,86 +213,107 @@ async def follow(
     job_id: uuid.UUID,
     kinds: frozenset[str],
     *,
-    resync_seconds: float = RESYNC_SECONDS,
+    watcher: JobWatcher | None = None,
 ) -> AsyncIterator[ProgressEvent]:
     """Yield the stored state with the text so far, then each delta and state change in
     order, until the job is final."""
-    job = await jobs.get_visible(factory, principal, job_id)
-    if job.kind not in kinds:
-        raise NotFound("No job with this id.")
+    # Subscribe before reading the row so nothing published in between is missed. The
+    # one (batched) read is both the visibility check and the stored state.
     async with hub.subscribe(job_channel(job_id)) as subscription:
-        snap = await _snapshot(factory, job_id)
-        if snap is None:
+        stored = await _reads_for(factory).read(job_id)
+        if stored is None or not can_read_workspace(principal, stored.workspace_id):
             raise NotFound("No job with this id.")
+        assert stored.workspace_id is not None
+        principal.require(stored.workspace_id, Action.WORKSPACE_READ)
+        if stored.kind not in kinds:
+            raise NotFound("No job with this id.")
+        snap: _Snapshot | None = stored.snapshot
+        assert snap is not None
         for event in snap.events(snap.event.attempt, -1):
             yield event
         if snap.event.is_final:
             return
         sequence, attempt, index = snap.event.sequence, snap.event.attempt, snap.index
-        while True:
-            try:
-                message = await subscription.get(wait=resync_seconds)
-            except TimeoutError:
-                message = None
-            if message is None or message is GAP:
-                snap = await _snapshot(factory, job_id)
-                if snap is None:
-                    return
-                moved = snap.event.sequence > sequence or snap.event.attempt != attempt
-                if not moved and (message is None or snap.index <= index):
+        # No timer of our own: the process's watcher checks the stored sequence for every
+        # follower in one statement, and offers a check only when it stayed ahead of us.
+        watch = watcher or watcher_for(hub, factory)
+        me = Follower(subscription, sequence)
+        watch.add(job_id, me)
+        try:
+            while True:
+                message = await subscription.get()
+                resync = not isinstance(message, dict)
+                state: ProgressEvent | None = None
+                if isinstance(message, dict) and message.get("delta") is None:
+                    state = _from_state(message)
+                    if state.sequence <= sequence:
+                        continue
+                    # The stream skipped a change (a lost publish): catch up from the row.
+                    resync = state.sequence > sequence + 1
+                if resync:
+                    check = isinstance(message, WatchCheck)
+                    ahead = message.ahead if isinstance(message, WatchCheck) else None
+                    if ahead is not None and sequence >= ahead:
+                        continue  # the events it was about came meanwhile
+                    snap = await _snapshot(factory, job_id)
+                    if snap is None:
+                        return
+                    moved = snap.event.sequence > sequence or snap.event.attempt != attempt
+                    # GAP: deltas may be lost too; a check is only about the sequence.
+                    if not moved and (check or snap.index <= index):
+                        continue
+                    for event in snap.events(attempt, index):
+                        yield event
+                    sequence, attempt, index = snap.event.sequence, snap.event.attempt, snap.index
+                    me.last = sequence
+                    if snap.event.is_final:
+                        return
                     continue
-                for event in snap.events(attempt, index):
-                    yield event
-                sequence, attempt, index = snap.event.sequence, snap.event.attempt, snap.index
-                if snap.event.is_final:
-                    return
-                continue
-            assert isinstance(message, dict)
-            delta = message.get("delta")
-            if delta is None:
-                event = _from_state(message)
-                if event.sequence <= sequence:
+                assert isinstance(message, dict)
+                if state is not None:
+                    sequence = me.last = state.sequence
+                    if state.attempt != attempt:
+                        attempt, index = state.attempt, 0
+                    yield state
+                    if state.is_final:
+                        return
                     continue
-                sequence = event.sequence
-                if event.attempt != attempt:
-                    attempt, index = event.attempt, 0
-                yield event
-                if event.is_final:
-                    return
-                continue
-            delta_attempt, delta_index = int(delta["attempt"]), int(delta["index"])
-            if delta_attempt < attempt or (delta_attempt == attempt and delta_index <= index):
-                continue  # already in a catch-up's text
-            if delta_attempt > attempt:
-                attempt, index = delta_attempt, 0
-            if delta_index > index + 1:
-                # Deltas published before we subscribed and after the last flush: wait for
-                # a flush that covers them, then catch up from it.
-                snap = await _wait_for_flush(factory, job_id, attempt, delta_index - 1)
-                if snap is None:
-                    return
-                for event in snap.events(attempt, index):
-                    yield event
-                sequence = max(sequence, snap.event.sequence)
-                index = snap.index
-                if snap.event.is_final:
-                    return
-                if delta_index <= index:
-                    continue
-            index = delta_index
-            yield ProgressEvent(
-                job_id=job_id,
-                status=JobStatus.RUNNING,
-                attempt=attempt,
-                sequence=sequence,
-                stage=delta.get("stage"),
-                variation_index=delta.get("variation_index"),
-                delta=str(delta["text"]),
-                text=None,
-                progress=float(message.get("progress", 0.0)),
-                result=None,
-                error=None,
-            )
+                delta = message["delta"]
+                delta_attempt, delta_index = int(delta["attempt"]), int(delta["index"])
+                if delta_attempt < attempt or (delta_attempt == attempt and delta_index <= index):
+                    continue  # already in a catch-up's text
+                if delta_attempt > attempt:
+                    attempt, index = delta_attempt, 0
+                if delta_index > index + 1:
+                    # Deltas published before we subscribed and after the last flush: wait
+                    # for a flush that covers them, then catch up from it.
+                    snap = await _wait_for_flush(factory, job_id, attempt, delta_index - 1)
+                    if snap is None:
+                        return
+                    for event in snap.events(attempt, index):
+                        yield event
+                    sequence = me.last = max(sequence, snap.event.sequence)
+                    index = snap.index
+                    if snap.event.is_final:
+                        return
+                    if delta_index <= index:
+                        continue
+                index = delta_index
+                yield ProgressEvent(
+                    job_id=job_id,
+                    status=JobStatus.RUNNING,
+                    attempt=attempt,
+                    sequence=sequence,
+                    stage=delta.get("stage"),
+                    variation_index=delta.get("variation_index"),
+                    delta=str(delta["text"]),
+                    text=None,
+                    progress=float(message.get("progress", 0.0)),
+                    result=None,
+                    error=None,
+                )
+        finally:
+            watch.discard(job_id, me)
 
 
 async def _wait_for_flush(

@@ -18,21 +18,19 @@ each collection time, a step function that only moves when a snapshot arrives.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Row, func, select, true
+from sqlalchemy import Row, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.infra.realtime import GAP, EventHub
 from app.models import Content, MetricSnapshot, PostTarget, ScheduledPost
 from app.models import TargetStatus as S
 from app.models.vocabulary import Platform
 from app.permissions import Action
-from app.services.analytics.metrics_collector import channel
 from app.services.lookup import scoped_row
 
 COUNTERS = ("impressions", "reach", "likes", "comments", "shares", "clicks", "saves")
@@ -141,7 +139,7 @@ class ContentPerformance:
     collected_at: datetime | None
 
 
-_SNAPSHOT_COLUMNS = (
+SNAPSHOT_COLUMNS = (
     MetricSnapshot.target_id,
     MetricSnapshot.platform,
     MetricSnapshot.collected_at,
@@ -149,7 +147,7 @@ _SNAPSHOT_COLUMNS = (
 )
 
 
-def _snapshot(row: Row[tuple[object, ...]] | Mapping[str, object]) -> Snapshot:
+def snapshot_of(row: Row[tuple[object, ...]] | Mapping[str, object]) -> Snapshot:
     values = row._mapping if isinstance(row, Row) else row
     return Snapshot(
         target_id=values["target_id"],  # type: ignore[arg-type]
@@ -183,7 +181,7 @@ async def published_targets(
     if not content_ids:
         return {}
     latest = (
-        select(*_SNAPSHOT_COLUMNS)
+        select(*SNAPSHOT_COLUMNS)
         .where(MetricSnapshot.target_id == PostTarget.id)
         .order_by(MetricSnapshot.collected_at.desc())
         .limit(1)
@@ -196,7 +194,7 @@ async def published_targets(
                 PostTarget.id,
                 PostTarget.platform,
                 PostTarget.published_at,
-                *(latest.c[c.key] for c in _SNAPSHOT_COLUMNS if c.key not in ("platform",)),
+                *(latest.c[c.key] for c in SNAPSHOT_COLUMNS if c.key not in ("platform",)),
             )
             .join(ScheduledPost, ScheduledPost.id == PostTarget.post_id)
             .outerjoin(latest, true())
@@ -211,7 +209,7 @@ async def published_targets(
     for row in rows:
         snapshot = None
         if row.collected_at is not None:
-            snapshot = _snapshot({**row._mapping, "platform": row.platform})
+            snapshot = snapshot_of({**row._mapping, "platform": row.platform})
         found.setdefault(row.content_id, []).append(
             TargetPerformance(
                 target_id=row.id,
@@ -256,7 +254,7 @@ async def history_for(
     behind `history`, called for items the caller already passed `content_performance`
     for)."""
     rows = await session.execute(
-        select(MetricSnapshot.content_id, *_SNAPSHOT_COLUMNS)
+        select(MetricSnapshot.content_id, *SNAPSHOT_COLUMNS)
         .join(PostTarget, PostTarget.id == MetricSnapshot.target_id)
         .where(
             MetricSnapshot.content_id.in_(list(content_ids)),
@@ -266,7 +264,7 @@ async def history_for(
     )
     found: dict[uuid.UUID, list[Snapshot]] = {}
     for row in rows.all():
-        found.setdefault(row.content_id, []).append(_snapshot(row))
+        found.setdefault(row.content_id, []).append(snapshot_of(row))
     return found
 
 
@@ -283,92 +281,3 @@ def series(snapshots: Iterable[Snapshot]) -> list[Point]:
         else:
             points.append(point)
     return points
-
-
-# ---- performanceUpdated: new snapshots of a workspace, as they are collected ----------
-MAX_SEEN = 10_000
-# After a gap, snapshots collected this long before the last one seen are looked at again
-# (collector hosts' clocks differ a little); those already delivered are skipped by id.
-CATCH_UP_MARGIN = timedelta(minutes=1)
-CATCH_UP_LIMIT = 500
-
-
-@dataclass(frozen=True)
-class SnapshotUpdate:
-    snapshot_id: uuid.UUID
-    content_id: uuid.UUID
-    snapshot: Snapshot
-    catch_up: bool
-
-
-async def _updates(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    *,
-    ids: Sequence[uuid.UUID] = (),
-    since: datetime | None = None,
-) -> list[tuple[uuid.UUID, uuid.UUID, Snapshot]]:
-    """Snapshots of the workspace's published targets, by id or collected since a time."""
-    query = (
-        select(MetricSnapshot.id, MetricSnapshot.content_id, *_SNAPSHOT_COLUMNS)
-        .join(PostTarget, PostTarget.id == MetricSnapshot.target_id)
-        .where(
-            MetricSnapshot.workspace_id == workspace_id,
-            PostTarget.status == S.PUBLISHED.value,
-        )
-        .order_by(MetricSnapshot.collected_at, MetricSnapshot.id)
-        .limit(CATCH_UP_LIMIT)
-    )
-    if since is not None:
-        query = query.where(MetricSnapshot.collected_at >= since)
-    else:
-        query = query.where(MetricSnapshot.id.in_(list(ids)))
-    rows = (await session.execute(query)).all()
-    return [(row.id, row.content_id, _snapshot(row)) for row in rows]
-
-
-async def follow(
-    factory: async_sessionmaker[AsyncSession],
-    hub: EventHub,
-    principal: Principal,
-    workspace_id: uuid.UUID,
-    *,
-    since: datetime | None = None,
-) -> AsyncIterator[SnapshotUpdate]:
-    """Each new snapshot of the workspace, read from Postgres (the event only names it);
-    after a gap (hub overflow, Redis reconnect), those collected meanwhile (catch-up).
-    `since` (a reconnecting client's last `collectedAt`): first the snapshots collected
-    from then on (at most CATCH_UP_LIMIT, oldest first)."""
-    principal.require(workspace_id, Action.CONTENT_READ)
-    seen: set[uuid.UUID] = set()
-    async with hub.subscribe(channel(workspace_id)) as subscription:
-        # Short sessions only: never hold a pooled connection across a `yield`.
-        async with factory() as session:
-            now = await session.scalar(select(func.now()))
-            found = await _updates(session, workspace_id, since=since) if since is not None else []
-        assert isinstance(now, datetime)
-        for snapshot_id, content_id, snapshot in found:
-            seen.add(snapshot_id)
-            yield SnapshotUpdate(snapshot_id, content_id, snapshot, True)
-        since = max([now, *(snapshot.collected_at for _, _, snapshot in found)])
-        async for message in subscription:
-            catch_up = message is GAP
-            if catch_up:
-                async with factory() as session:
-                    found = await _updates(session, workspace_id, since=since - CATCH_UP_MARGIN)
-            else:
-                assert isinstance(message, dict)
-                try:
-                    snapshot_id = uuid.UUID(str(message.get("snapshot_id")))
-                except ValueError:
-                    continue
-                async with factory() as session:
-                    found = await _updates(session, workspace_id, ids=[snapshot_id])
-            for snapshot_id, content_id, snapshot in found:
-                if snapshot_id in seen:
-                    continue
-                if len(seen) >= MAX_SEEN:
-                    seen.clear()  # bounded memory; at worst one snapshot is shown twice
-                seen.add(snapshot_id)
-                since = max(since, snapshot.collected_at)
-                yield SnapshotUpdate(snapshot_id, content_id, snapshot, catch_up)

@@ -7,21 +7,28 @@ account changed, and the subscriber reads the account's row, so it sees what Pos
 holds. It starts with the accounts that need reconnecting (catch-up), and after missed
 events (a gap) it reads every account changed since. The caller's role is read again at
 each event: a member removed meanwhile is cut off.
+
+Both reads of an event go through batched readers for the process (`_reads`): the N
+followers of a workspace woken by one event cost two statements together (their roles,
+the account's row), not two each.
 """
 
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import any_, bindparam, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import Forbidden
+from app.infra.batched_reads import BatchedReads
 from app.infra.realtime import GAP, EventHub
 from app.logging import get_logger
 from app.models import AccountStatus, ApiKey, Membership, PostTarget, SocialAccount
@@ -69,30 +76,78 @@ async def announce_account_of(
     await announce(publisher, target.workspace_id, target.social_account_id)
 
 
+# Who asks, in which workspace: ("user", user id, workspace) or ("key", api key id, ...).
+_Asker = tuple[str, uuid.UUID, uuid.UUID]
+
+_ACCOUNTS = select(SocialAccount).where(
+    SocialAccount.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+)
+
+
+class _Reads:
+    """The process's batched readers for one database: accounts by id, and roles."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self.accounts: BatchedReads[uuid.UUID, SocialAccount] = BatchedReads(
+            self._accounts, "account-event-rows"
+        )
+        self.roles: BatchedReads[_Asker, str] = BatchedReads(self._roles, "account-event-roles")
+
+    async def _accounts(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, SocialAccount]:
+        # A short session per read: never hold a pooled connection across a `yield`.
+        async with self._factory() as session:
+            rows = await session.scalars(_ACCOUNTS, {"ids": ids})
+            return {row.id: row for row in rows.all()}
+
+    async def _roles(self, askers: list[_Asker]) -> dict[_Asker, str]:
+        users = [(who, ws) for kind, who, ws in askers if kind == "user"]
+        keys = [(who, ws) for kind, who, ws in askers if kind == "key"]
+        found: dict[_Asker, str] = {}
+        async with self._factory() as session:
+            if users:
+                rows = await session.execute(
+                    select(Membership.user_id, Membership.workspace_id, Membership.role).where(
+                        tuple_(Membership.user_id, Membership.workspace_id).in_(users)
+                    )
+                )
+                found.update({("user", u, w): role for u, w, role in rows.all()})
+            if keys:
+                rows = await session.execute(
+                    select(ApiKey.id, ApiKey.workspace_id, ApiKey.role).where(
+                        tuple_(ApiKey.id, ApiKey.workspace_id).in_(keys),
+                        ApiKey.revoked_at.is_(None),
+                        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
+                    )
+                )
+                found.update({("key", k, w): role for k, w, role in rows.all()})
+        return found
+
+
+_readers: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], _Reads] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _reads(factory: async_sessionmaker[AsyncSession]) -> _Reads:
+    reads = _readers.get(factory)
+    if reads is None:
+        reads = _readers[factory] = _Reads(factory)
+    return reads
+
+
 async def may_follow(
     factory: async_sessionmaker[AsyncSession], principal: Principal, workspace_id: uuid.UUID
 ) -> bool:
     """The caller's role in the workspace as stored now (a stream outlives the roles its
     connection started with)."""
-    async with factory() as session:
-        if principal.user_id is not None:
-            role = await session.scalar(
-                select(Membership.role).where(
-                    Membership.user_id == principal.user_id,
-                    Membership.workspace_id == workspace_id,
-                )
-            )
-        elif principal.api_key_id is not None:
-            role = await session.scalar(
-                select(ApiKey.role).where(
-                    ApiKey.id == principal.api_key_id,
-                    ApiKey.workspace_id == workspace_id,
-                    ApiKey.revoked_at.is_(None),
-                    or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
-                )
-            )
-        else:
-            return False
+    if principal.user_id is not None:
+        asker: _Asker = ("user", principal.user_id, workspace_id)
+    elif principal.api_key_id is not None:
+        asker = ("key", principal.api_key_id, workspace_id)
+    else:
+        return False
+    role = await _reads(factory).roles.read(asker)
     return role is not None and allows(Role.parse(role), FOLLOW)
 
 
@@ -152,8 +207,7 @@ async def follow(
                     account_id = uuid.UUID(str(message.get("account_id")))
                 except ValueError:
                     continue
-                async with factory() as session:
-                    found = await session.get(SocialAccount, account_id)
+                found = await _reads(factory).accounts.read(account_id)
                 if found is None or found.workspace_id != workspace_id:
                     continue
                 changes = [AccountChange(found, False)]

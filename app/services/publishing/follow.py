@@ -6,19 +6,26 @@ target's stored row (the event only says which row changed), so a subscriber see
 as Postgres holds them. After a gap (hub overflow, Redis reconnect) it catches up on every
 target changed since the last one it saw; an event older than what was already delivered
 for its target is dropped.
+
+The rows are read for the whole process (`target_reader`): the N subscribers of a
+workspace woken by one event cost one statement together, not one each, and get the same
+row object (read-only: the schema builds its own values from it).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
+from app.infra.batched_reads import BatchedReads
 from app.infra.realtime import GAP, EventHub
 from app.models import PostTarget
 from app.models import TargetStatus as S
@@ -30,10 +37,40 @@ MAX_SEEN = 10_000
 MAX_ACTIVE = 100
 
 
+_TARGETS = select(PostTarget).where(
+    PostTarget.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+)
+
+# Reads a target's stored row (None: gone).
+TargetReader = Callable[[uuid.UUID], Awaitable[PostTarget | None]]
+
+
 @dataclass(frozen=True)
 class TargetChange:
     target: PostTarget
     catch_up: bool
+
+
+_readers: weakref.WeakKeyDictionary[
+    async_sessionmaker[AsyncSession], BatchedReads[uuid.UUID, PostTarget]
+] = weakref.WeakKeyDictionary()
+
+
+def target_reads(
+    factory: async_sessionmaker[AsyncSession],
+) -> BatchedReads[uuid.UUID, PostTarget]:
+    """The process's batched reader of post targets for this database."""
+    reads = _readers.get(factory)
+    if reads is None:
+
+        async def read_many(ids: list[uuid.UUID]) -> dict[uuid.UUID, PostTarget]:
+            # A short session per read: never hold a pooled connection across a `yield`.
+            async with factory() as session:
+                rows = await session.scalars(_TARGETS, {"ids": ids})
+                return {row.id: row for row in rows.all()}
+
+        reads = _readers[factory] = BatchedReads(read_many, "post-target-reads")
+    return reads
 
 
 async def active_targets(session: AsyncSession, workspace_id: uuid.UUID) -> list[PostTarget]:
@@ -54,8 +91,11 @@ async def follow(
     hub: EventHub,
     principal: Principal,
     workspace_id: uuid.UUID,
+    *,
+    read_target: TargetReader | None = None,
 ) -> AsyncIterator[TargetChange]:
     principal.require(workspace_id, Action.CONTENT_READ)
+    read = read_target or target_reads(factory).read
     seen: dict[uuid.UUID, int] = {}
     async with hub.subscribe(channel(workspace_id)) as subscription:
         # Short sessions only: never hold a pooled connection across a `yield`.
@@ -78,8 +118,7 @@ async def follow(
                     target_id = uuid.UUID(str(message.get("target_id")))
                 except ValueError:
                     continue
-                async with factory() as session:
-                    found = await session.get(PostTarget, target_id)
+                found = await read(target_id)
                 if found is None or found.workspace_id != workspace_id:
                     continue
                 changes = [TargetChange(found, False)]

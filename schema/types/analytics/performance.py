@@ -4,13 +4,14 @@ all, with their history; and performanceUpdated's events."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import strawberry
 
-from app.services.analytics import performance
+from app.services.analytics import performance, performance_updates
 from app.services.analytics.performance import Figures
 from schema.context import Info
 from schema.types.content.items import Content
@@ -191,8 +192,13 @@ class PerformanceUpdate(PerformanceFigures):
         [node] = await Content.resolve_nodes(info=info, node_ids=[str(self.content_id)])
         return node
 
+    def shared_key(self) -> Hashable:
+        # Results shared by the workspace's subscribers (schema.shared_events); equality of
+        # the whole event is checked on a hit.
+        return (self.target_id, self.collected_at, self.catch_up)
+
     @classmethod
-    def of(cls, update: performance.SnapshotUpdate) -> PerformanceUpdate:
+    def of(cls, update: performance_updates.SnapshotUpdate) -> PerformanceUpdate:
         snapshot = update.snapshot
         return cls(
             platform=Platform(snapshot.platform.value),

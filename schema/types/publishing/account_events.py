@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import strawberry
 
 from app.services.publishing.account_events import AccountChange
@@ -20,6 +22,11 @@ class SocialAccountStatusChange:
         description="True when sent from stored state: at the start (accounts needing "
         "reconnection) or after missed events."
     )
+
+    def shared_key(self) -> Hashable:
+        # Results shared by the workspace's followers (schema.shared_events); equality of
+        # the whole event is checked on a hit.
+        return (self.account.id, self.status, self.catch_up)
 
     @classmethod
     def of(cls, change: AccountChange) -> SocialAccountStatusChange:

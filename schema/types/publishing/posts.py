@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import UTC, date, datetime
 
 import strawberry
@@ -347,6 +347,11 @@ class PostStatusChange:
     async def post(self, info: Info) -> ScheduledPost | None:
         [node] = await ScheduledPost.resolve_nodes(info=info, node_ids=[str(self.target.post_id)])
         return node
+
+    def shared_key(self) -> Hashable:
+        # Results shared by every subscriber of the workspace (schema.shared_events, whose
+        # AUDITED covers the fields below); equality of the whole event is checked on a hit.
+        return (self.target.id, self.sequence, self.catch_up)
 
     @classmethod
     def of(cls, change: TargetChange) -> PostStatusChange:
