@@ -187,7 +187,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         for name, details in fields.items():
             field_plan = self._field_plan(plan, parent_type, details)
             # (Middleware, which wraps every resolver, is checked per request.)
-            steps.append((name, details, field_plan, _shape(field_plan)))
+            field_plan.shape = _shape(field_plan)
+            steps.append((name, details, field_plan, field_plan.shape))
         plan.selections[key] = (fields, steps)
         return steps
 
