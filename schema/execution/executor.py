@@ -1,5 +1,8 @@
 """graphql-core's executor, running each operation on its cached plan (schema.execution.plan).
 
+Longer than 400 lines because each fast path has to mirror the graphql-core code it stands
+in for (completion, list items, errors) in one place, next to the hooks that use it.
+
 Per field graphql-core looks the definition up, builds a `GraphQLResolveInfo`, coerces the
 arguments and completes the value through the generic `complete_value` (non-null, list,
 leaf, abstract, object), for every item of every list. Here, per field of a planned
@@ -9,6 +12,9 @@ operation:
 - a resolver-less Strawberry field is read the way its resolver reads it (the configured
   default resolver, `getattr`, on its Python name), with no info built (that resolver
   ignores it) and no response path unless it fails;
+- Strawberry's relay `id` resolver (Node._id) is read the same way: the GlobalID it would
+  build, for a node class keeping Strawberry's resolve_id and resolve_typename (otherwise,
+  and for an id it cannot read so, the resolver runs);
 - a leaf value that a resolver returned as it is (not awaitable, not None, not an
   exception) is coerced directly, as `complete_leaf_value` does; every other value (and a
   leaf whose coercion gives nothing) goes through graphql-core's own completion with the
@@ -21,15 +27,14 @@ operation:
   object, and a resolve info that only its `is_type_of` would read: Strawberry's ignores it).
 The same resolvers run in the same order. Subscriptions and operations with fragment
 variables are executed exactly as graphql-core does (no plan).
-
-Longer than 400 lines because each fast path has to mirror the graphql-core code it stands
-in for (completion, list items, errors) in one place, next to the hooks that use it.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from enum import Enum
+from typing import Any, ClassVar, Final
 
 from graphql import (
     GraphQLEnumType,
@@ -45,6 +50,7 @@ from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import invalid_return_type_error, to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
+from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -114,6 +120,58 @@ def _shape(field_plan: FieldPlan) -> int:
     return OBJECTS
 
 
+class _Read(Enum):
+    USE_RESOLVER = "use the resolver"
+
+
+# What a plan's read gives when this source needs the field's own resolver after all.
+USE_RESOLVER: Final = _Read.USE_RESOLVER
+_NODE_ID = relay.Node.__dict__["_id"].__func__
+_RESOLVE_ID = relay.Node.__dict__["resolve_id"].__func__
+_RESOLVE_TYPENAME = relay.Node.__dict__["resolve_typename"].__func__
+# Node classes by whether they keep Strawberry's resolve_id and resolve_typename: the id
+# attribute, or None.
+_PLAIN_NODES: dict[type, str | None] = {}
+
+
+def _node_id_read(
+    field_def: GraphQLField, parent_type: GraphQLObjectType
+) -> tuple[Callable[[Any, str], Any], str] | None:
+    """For Strawberry's relay `id` field (relay.Node._id, no arguments, extensions or
+    permissions): a read that gives what that resolver gives, for a source whose class
+    keeps Strawberry's resolve_id and resolve_typename (USE_RESOLVER otherwise). The
+    resolver builds a Strawberry info and goes through its extension chain for
+    `GlobalID(the parent type's name, str(getattr(root, its NodeID attribute)))`."""
+    field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(field, StrawberryField) or field.base_resolver is None:
+        return None
+    if field.extensions or field.permission_classes or field.arguments:
+        return None
+    wrapped = getattr(field.base_resolver.wrapped_func, "__func__", None)
+    if wrapped is not _NODE_ID:
+        return None
+    return _read_node_id, parent_type.name
+
+
+def _read_node_id(source: Any, type_name: str) -> Any:
+    cls = type(source)
+    try:
+        attribute = _PLAIN_NODES[cls]
+    except KeyError:
+        plain = (
+            isinstance(source, relay.Node)
+            and getattr(cls.resolve_id, "__func__", None) is _RESOLVE_ID
+            and getattr(cls.resolve_typename, "__func__", None) is _RESOLVE_TYPENAME
+        )
+        attribute = _PLAIN_NODES[cls] = cls.resolve_id_attr() if plain else None
+    if attribute is None:
+        return USE_RESOLVER
+    node_id = getattr(source, attribute)
+    if node_id is None or inspect.isawaitable(node_id):
+        return USE_RESOLVER
+    return relay.GlobalID(type_name=type_name, node_id=str(node_id))
+
+
 def _attribute_read(field_def: GraphQLField) -> tuple[Callable[[Any, str], Any], str] | None:
     """What a resolver-less Strawberry field's resolver does: its default resolver (getattr
     unless configured) on its Python name. None for any other field."""
@@ -158,7 +216,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         leaf, nullable, read = None, True, None
         if field_def is not None:
             leaf, nullable = leaf_of(field_def.type)
-            read = _attribute_read(field_def)
+            read = _attribute_read(field_def) or _node_id_read(field_def, parent_type)
             literal = first.fragment_variable_values is None and not any(
                 has_variables(argument.value) for argument in node.arguments or ()
             )
@@ -285,9 +343,12 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             else self.build_resolve_info(field_def, field_plan.field_nodes, parent_type, path)
         )
         try:
-            if read is not None:
-                result = read[0](source, read[1])
-            else:
+            result = read[0](source, read[1]) if read is not None else USE_RESOLVER
+            if result is USE_RESOLVER:
+                if info is None:
+                    info = self.build_resolve_info(
+                        field_def, field_plan.field_nodes, parent_type, path
+                    )
                 args = self._arguments(field_plan, field_details_list)
                 result = resolve_fn(source, info, **args)
             leaf = field_plan.leaf
@@ -495,6 +556,9 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             if result is None:
                 if field_plan.nullable:
                     return None
+            elif result is USE_RESOLVER:
+                field_path = Path(path, name, parent_type.name)
+                return self.execute_field(parent_type, source, details, field_path, None)
             elif not self.is_awaitable(result) and not isinstance(result, Exception):
                 coerced = field_plan.coerce(result)  # type: ignore[misc]
                 if coerced is not None and coerced is not Undefined:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.execution.executor import PlannedExecutor
@@ -212,3 +213,45 @@ async def test_plan_builds_no_resolve_info_for_plain_objects(
         assert result.errors is None and result.data is not None
         assert len(result.data["many"]) == 50
         assert built == ["Query.many", "Query.tree"]  # the resolvers; plain objects: none
+
+
+@strawberry.type
+class PlainNode(relay.Node):
+    code: relay.NodeID[str]
+
+
+@strawberry.type
+class OwnIdNode(relay.Node):
+    code: relay.NodeID[str]
+
+    @classmethod
+    def resolve_id(cls, root: OwnIdNode, *, info: strawberry.Info) -> str:
+        return f"own-{root.code}"
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field
+    def nodes(self) -> list[relay.Node | None]:
+        return [PlainNode(code="1"), OwnIdNode(code="2"), PlainNode(code="3")]
+
+    @strawberry.field
+    def plain(self) -> list[PlainNode]:
+        return [PlainNode(code=str(i)) for i in range(3)]
+
+    @strawberry.field
+    def own(self) -> OwnIdNode:
+        return OwnIdNode(code="x")
+
+
+async def test_relay_ids_as_their_resolver_gives_them() -> None:
+    """The plan reads Strawberry's relay id itself, except for a node class with its own
+    resolve_id (whose resolver then runs): the same ids either way."""
+    schema = strawberry.Schema(query=NodeQuery)
+    query = "{ nodes { id __typename } plain { id } own { id } }"
+    stock, cold, warm = await _both(schema, query)
+    assert cold == stock and warm == stock
+    data, errors = stock
+    assert errors == []
+    assert relay.GlobalID.from_id(data["own"]["id"]).node_id == "own-x"
+    assert relay.GlobalID.from_id(data["plain"][1]["id"]) == relay.GlobalID("PlainNode", "1")
