@@ -6,7 +6,10 @@ user, on Strawberry's own execution context (graphql-core's executor) and on the
 (schema.execution) in alternating rounds in the one process (the machine's load drifts),
 and prints the median process CPU ms per request of each with the load average.
 `--profile PREFIX` also writes a cProfile of the page per executor (PREFIX-stock.prof,
-PREFIX-plan.prof) and prints its self time by package.
+PREFIX-plan.prof) and prints its self time by package. `--baseline FILE` adds a third
+executor, the `PlannedExecutor` of another version of schema/execution/executor.py (e.g.
+`git show main:schema/execution/executor.py > /tmp/main_executor.py`), to compare a change
+with main in the same rounds.
 
     source /work/tools/bench-servers.env
     .venv/bin/python bench/executor_profile.py -n 50 --rounds 7 --profile /tmp/page
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import importlib.util
 import os
 import pstats
 import statistics
@@ -40,7 +44,10 @@ from versus_postgraphile import SC_PAGE, TYPENAME
 from schema.execution.executor import PlannedExecutor
 from schema.schema import SmartContentSchema
 
-EXECUTORS = {"stock": StrawberryGraphQLCoreExecutionContext, "plan": PlannedExecutor}
+EXECUTORS: dict[str, type[Any]] = {
+    "stock": StrawberryGraphQLCoreExecutionContext,
+    "plan": PlannedExecutor,
+}
 
 
 # Where a function's self time goes, by the first of these its file path contains.
@@ -74,6 +81,17 @@ def by_package(stats: pstats.Stats, n: int) -> str:
         f"  {executor_calls / n:9.0f} calls"
     )
     return "\n".join(lines)
+
+
+def baseline_executor(path: str) -> type[Any]:
+    """The PlannedExecutor of another copy of schema/execution/executor.py (its own plan
+    cache; it imports this checkout's schema.execution.plan)."""
+    spec = importlib.util.spec_from_file_location("baseline_executor", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    executor: type[Any] = module.PlannedExecutor
+    return executor
 
 
 def schema_of(app: Starlette) -> SmartContentSchema:
@@ -110,6 +128,9 @@ async def run(args: argparse.Namespace) -> None:
 
             schema = schema_of(app)
 
+            if args.baseline:
+                EXECUTORS["baseline"] = baseline_executor(args.baseline)
+
             async def rounds(body: dict[str, Any], n: int) -> dict[str, list[float]]:
                 """CPU ms per request by executor, alternating rounds of `n` requests
                 (the machine's load drifts; alternating puts both under the same)."""
@@ -130,10 +151,14 @@ async def run(args: argparse.Namespace) -> None:
                 load = os.getloadavg()
                 medians = {mode: statistics.median(values) for mode, values in cpu.items()}
                 figures = "  ".join(f"{mode} {ms:7.3f}" for mode, ms in medians.items())
+                ratios = "  ".join(
+                    f"plan/{mode} {medians['plan'] / medians[mode]:.3f}"
+                    for mode in medians
+                    if mode != "plan"
+                )
                 print(
                     f"{name:9} CPU ms/request (median of {args.rounds} rounds of {n}): "
-                    f"{figures}  plan/stock {medians['plan'] / medians['stock']:.3f}"
-                    f"  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+                    f"{figures}  {ratios}  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
                 )
             if args.profile:
                 for mode, executor in EXECUTORS.items():
@@ -154,6 +179,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--profile", default="")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--baseline", default="", help="another executor.py to compare")
     args = parser.parse_args()
     asyncio.run(run(args))
 

@@ -1,5 +1,8 @@
 """graphql-core's executor, running each operation on its cached plan (schema.execution.plan).
 
+Longer than 400 lines because each fast path has to mirror the graphql-core code it stands
+in for (completion, list items, errors) in one place, next to the hooks that use it.
+
 Per field graphql-core looks the definition up, builds a `GraphQLResolveInfo`, coerces the
 arguments and completes the value through the generic `complete_value` (non-null, list,
 leaf, abstract, object), for every item of every list. Here, per field of a planned
@@ -9,23 +12,34 @@ operation:
 - a resolver-less Strawberry field is read the way its resolver reads it (the configured
   default resolver, `getattr`, on its Python name), with no info built (that resolver
   ignores it) and no response path unless it fails;
+- Strawberry's relay `id` resolver (Node._id) is read the same way: the GlobalID it would
+  build, for a node class keeping Strawberry's resolve_id and resolve_typename (otherwise,
+  and for an id it cannot read so, the resolver runs);
 - a leaf value that a resolver returned as it is (not awaitable, not None, not an
   exception) is coerced directly, as `complete_leaf_value` does; every other value (and a
   leaf whose coercion gives nothing) goes through graphql-core's own completion with the
   same info, path and error handling, so answers and errors are graphql-core's;
 - an object value (a field's or a list item's) goes to `complete_object_value` directly.
+- a resolver-less field typed `T`/`T!` or a list of them (T an object type, the list not
+  streamed) is completed in place: the object's sub-fields are executed directly, and a
+  list's items in one loop, with graphql-core's error handling, null propagation and
+  gathering of awaitable items, but without its generic dispatch (about eight calls per
+  object, and a resolve info that only its `is_type_of` would read: Strawberry's ignores it).
 The same resolvers run in the same order. Subscriptions and operations with fragment
 variables are executed exactly as graphql-core does (no plan).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from enum import Enum
+from typing import Any, ClassVar, Final
 
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -33,9 +47,10 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.execution.executor import to_nodes
+from graphql.execution.executor import invalid_return_type_error, to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
+from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -44,6 +59,7 @@ from schema.execution.plan import (
     DocumentPlan,
     FieldPlan,
     PlanCache,
+    fast_coercion,
     has_variables,
     leaf_of,
     shareable,
@@ -53,8 +69,107 @@ from schema.execution.plan import (
 # operations come from clients.
 PLAN_CACHE_SIZE = 512
 
-# One selection set's fields, in order: (response name, field details, plan, fast).
-Step = tuple[str, FieldDetailsList, FieldPlan, bool]
+# One selection set's fields, in order: (response name, field details, plan, shape).
+Step = tuple[str, FieldDetailsList, FieldPlan, int]
+# Field plan shapes (FieldPlan.shape): completed by graphql-core's code, or in place.
+OTHER, LEAF, OBJECT, OBJECTS = 0, 1, 2, 3
+
+
+def _checks_types_itself(object_type: GraphQLObjectType) -> bool:
+    """Whether completing this type needs no resolve info: no `is_type_of`, or Strawberry's
+    own (an isinstance check that ignores the info). A custom one goes through
+    graphql-core's completion."""
+    check = object_type.is_type_of
+    qualname = getattr(check, "__qualname__", "")
+    return check is None or qualname.endswith("_get_is_type_of.<locals>.is_type_of")
+
+
+def _object_of(of_type: Any) -> GraphQLObjectType | None:
+    """The object type of a `T` or `T!` (T an object type completed without info)."""
+    named = of_type.of_type if isinstance(of_type, GraphQLNonNull) else of_type
+    if isinstance(named, GraphQLObjectType) and _checks_types_itself(named):
+        return named
+    return None
+
+
+def _shape(field_plan: FieldPlan) -> int:
+    """How a field is completed; sets the types its shape needs on the plan."""
+    field_def = field_plan.field_def
+    if field_def is None or field_plan.read is None or field_plan.has_args:
+        return OTHER
+    if field_plan.leaf is not None:
+        field_plan.coerce = fast_coercion(field_plan.leaf)
+        return LEAF
+    return_type = field_def.type
+    object_type = _object_of(return_type)
+    if object_type is not None:
+        field_plan.object_type = object_type
+        return OBJECT
+    listed = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    if not isinstance(listed, GraphQLList):
+        return OTHER
+    object_type = _object_of(listed.of_type)
+    streamed = any(
+        directive.name.value == "stream"
+        for node in field_plan.field_nodes
+        for directive in node.directives or ()
+    )
+    if object_type is None or streamed:
+        return OTHER
+    field_plan.object_type, field_plan.item_type = object_type, listed.of_type
+    return OBJECTS
+
+
+class _Read(Enum):
+    USE_RESOLVER = "use the resolver"
+
+
+# What a plan's read gives when this source needs the field's own resolver after all.
+USE_RESOLVER: Final = _Read.USE_RESOLVER
+_NODE_ID = relay.Node.__dict__["_id"].__func__
+_RESOLVE_ID = relay.Node.__dict__["resolve_id"].__func__
+_RESOLVE_TYPENAME = relay.Node.__dict__["resolve_typename"].__func__
+# Node classes by whether they keep Strawberry's resolve_id and resolve_typename: the id
+# attribute, or None.
+_PLAIN_NODES: dict[type, str | None] = {}
+
+
+def _node_id_read(
+    field_def: GraphQLField, parent_type: GraphQLObjectType
+) -> tuple[Callable[[Any, str], Any], str] | None:
+    """For Strawberry's relay `id` field (relay.Node._id, no arguments, extensions or
+    permissions): a read that gives what that resolver gives, for a source whose class
+    keeps Strawberry's resolve_id and resolve_typename (USE_RESOLVER otherwise). The
+    resolver builds a Strawberry info and goes through its extension chain for
+    `GlobalID(the parent type's name, str(getattr(root, its NodeID attribute)))`."""
+    field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(field, StrawberryField) or field.base_resolver is None:
+        return None
+    if field.extensions or field.permission_classes or field.arguments:
+        return None
+    wrapped = getattr(field.base_resolver.wrapped_func, "__func__", None)
+    if wrapped is not _NODE_ID:
+        return None
+    return _read_node_id, parent_type.name
+
+
+def _read_node_id(source: Any, type_name: str) -> Any:
+    cls = type(source)
+    try:
+        attribute = _PLAIN_NODES[cls]
+    except KeyError:
+        plain = (
+            isinstance(source, relay.Node)
+            and getattr(cls.resolve_id, "__func__", None) is _RESOLVE_ID
+            and getattr(cls.resolve_typename, "__func__", None) is _RESOLVE_TYPENAME
+        )
+        attribute = _PLAIN_NODES[cls] = cls.resolve_id_attr() if plain else None
+    if attribute is None:
+        return USE_RESOLVER
+    node_id = getattr(source, attribute)
+    if node_id is None or inspect.isawaitable(node_id):
+        return USE_RESOLVER
+    return relay.GlobalID(type_name=type_name, node_id=str(node_id))
 
 
 def _attribute_read(field_def: GraphQLField) -> tuple[Callable[[Any, str], Any], str] | None:
@@ -101,7 +216,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         leaf, nullable, read = None, True, None
         if field_def is not None:
             leaf, nullable = leaf_of(field_def.type)
-            read = _attribute_read(field_def)
+            read = _attribute_read(field_def) or _node_id_read(field_def, parent_type)
             literal = first.fragment_variable_values is None and not any(
                 has_variables(argument.value) for argument in node.arguments or ()
             )
@@ -130,12 +245,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         for name, details in fields.items():
             field_plan = self._field_plan(plan, parent_type, details)
             # (Middleware, which wraps every resolver, is checked per request.)
-            fast = (
-                field_plan.read is not None
-                and field_plan.leaf is not None
-                and not field_plan.has_args
-            )
-            steps.append((name, details, field_plan, fast))
+            field_plan.shape = _shape(field_plan)
+            steps.append((name, details, field_plan, field_plan.shape))
         plan.selections[key] = (fields, steps)
         return steps
 
@@ -177,16 +288,20 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         type_name = parent_type.name
         direct = not self._middleware
         try:
-            for name, details, field_plan, fast in self._steps(
+            for name, details, field_plan, shape in self._steps(
                 plan, parent_type, grouped_field_set
             ):
-                if fast and direct:
+                if not direct or shape == OTHER:
+                    result = self.execute_field(
+                        parent_type, source_value, details, Path(path, name, type_name), None
+                    )
+                elif shape == LEAF:
                     result = self._resolve_leaf(
                         field_plan, details, parent_type, source_value, path, name
                     )
                 else:
-                    result = self.execute_field(
-                        parent_type, source_value, details, Path(path, name, type_name), None
+                    result = self._resolve_objects(
+                        field_plan, details, parent_type, source_value, Path(path, name, type_name)
                     )
                 if result is not Undefined:
                     results[name] = result
@@ -228,9 +343,12 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             else self.build_resolve_info(field_def, field_plan.field_nodes, parent_type, path)
         )
         try:
-            if read is not None:
-                result = read[0](source, read[1])
-            else:
+            result = read[0](source, read[1]) if read is not None else USE_RESOLVER
+            if result is USE_RESOLVER:
+                if info is None:
+                    info = self.build_resolve_info(
+                        field_def, field_plan.field_nodes, parent_type, path
+                    )
                 args = self._arguments(field_plan, field_details_list)
                 result = resolve_fn(source, info, **args)
             leaf = field_plan.leaf
@@ -279,6 +397,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         ):
             named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
             if isinstance(named, GraphQLObjectType):
+                if _checks_types_itself(named):
+                    return self._complete_object(named, field_details_list, path, result)
                 return self.complete_object_value(
                     named, field_details_list, info, path, result, None
                 )
@@ -291,6 +411,133 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         )
 
     # --- the parts ----------------------------------------------------------------------
+
+    def _complete_object(
+        self,
+        object_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        path: Path,
+        result: Any,
+    ) -> Any:
+        """graphql-core's complete_object_value of a non-null value, for a type whose
+        `is_type_of` ignores the info (_checks_types_itself): the check, the sub-fields
+        (collected once per plan), executed here unless they are deferred."""
+        check = object_type.is_type_of
+        if check is not None and not check(result, None):  # type: ignore[arg-type]
+            raise invalid_return_type_error(object_type, result, details)
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
+        if new_defer_usages:
+            return self.execute_collected_subfields(
+                object_type, result, path, grouped_field_set, new_defer_usages, None
+            )
+        return self.execute_fields(object_type, result, path, grouped_field_set, None)
+
+    def _resolve_objects(
+        self,
+        field_plan: FieldPlan,
+        details: FieldDetailsList,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path,
+    ) -> Any:
+        """A resolver-less field of shape OBJECT or OBJECTS: what `execute_field` gives. A
+        value it does not expect (None where not allowed, awaitable, an exception, not a
+        list) goes to graphql-core's completion as it is."""
+        field_def, read = field_plan.field_def, field_plan.read
+        assert field_def is not None and read is not None
+        return_type = field_def.type
+        try:
+            result = read[0](source, read[1])
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+        object_type = field_plan.object_type
+        assert object_type is not None
+        if result is None or self.is_awaitable(result) or isinstance(result, Exception):
+            if result is None and field_plan.nullable:
+                return None
+            return self._complete_resolved(field_plan, details, parent_type, path, result)
+        try:
+            if field_plan.shape == OBJECT:
+                completed = self._complete_object(object_type, details, path, result)
+            elif type(result) is list or type(result) is tuple:
+                completed = self._complete_items(
+                    field_plan, details, parent_type, path, result, object_type
+                )
+            else:
+                return self._complete_resolved(field_plan, details, parent_type, path, result)
+            if self.is_awaitable(completed):
+                return self._await_completed(completed, return_type, details, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+        return completed
+
+    def _complete_items(
+        self,
+        field_plan: FieldPlan,
+        details: FieldDetailsList,
+        parent_type: GraphQLObjectType,
+        path: Path,
+        items: list[Any] | tuple[Any, ...],
+        object_type: GraphQLObjectType,
+    ) -> Any:
+        """graphql-core's complete_iterable_value (not streamed) of a list of objects: each
+        item as complete_list_item_value completes it, an awaitable or null item (or an
+        exception) by graphql-core's own code with the info it would build."""
+        item_type = field_plan.item_type
+        assert item_type is not None
+        is_awaitable = self.is_awaitable
+        completed_results: list[Any] = []
+        append = completed_results.append
+        awaitable_indices: list[int] = []
+        info: Any = None
+        index = 0
+        try:
+            for index, item in enumerate(items):
+                item_path = path.add_key(index, None)
+                if item is None or isinstance(item, Exception) or is_awaitable(item):
+                    if info is None:
+                        info = self._info(field_plan, parent_type, path)
+                    if is_awaitable(item):
+                        append(
+                            self.complete_awaitable_list_item_value(
+                                item, item_type, details, info, item_path, None
+                            )
+                        )
+                        awaitable_indices.append(index)
+                    elif self.complete_list_item_value(
+                        item, completed_results, item_type, details, info, item_path, None
+                    ):
+                        awaitable_indices.append(index)
+                    continue
+                try:
+                    completed = self._complete_object(object_type, details, item_path, item)
+                    if is_awaitable(completed):
+                        append(self._await_completed(completed, item_type, details, item_path))
+                        awaitable_indices.append(index)
+                        continue
+                    append(completed)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, details, item_path)
+                    append(None)
+        except Exception:
+            # As graphql-core: settle the items' pending work, and any awaitable items
+            # still to come, in the background.
+            pending = [completed_results[i] for i in awaitable_indices]
+            pending.extend(item for item in items[index + 1 :] if is_awaitable(item))
+            if pending:
+                self.settle_in_background(pending)
+            raise
+        if not awaitable_indices:
+            return completed_results
+        return self._gather_items(completed_results, awaitable_indices)
+
+    def _info(self, field_plan: FieldPlan, parent_type: GraphQLObjectType, path: Path) -> Any:
+        assert field_plan.field_def is not None
+        return self.build_resolve_info(
+            field_plan.field_def, field_plan.field_nodes, parent_type, path
+        )
 
     def _resolve_leaf(
         self,
@@ -309,8 +556,11 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             if result is None:
                 if field_plan.nullable:
                     return None
+            elif result is USE_RESOLVER:
+                field_path = Path(path, name, parent_type.name)
+                return self.execute_field(parent_type, source, details, field_path, None)
             elif not self.is_awaitable(result) and not isinstance(result, Exception):
-                coerced = field_plan.leaf.coerce_output_value(result)
+                coerced = field_plan.coerce(result)  # type: ignore[misc]
                 if coerced is not None and coerced is not Undefined:
                     return coerced
         except Exception as raw_error:
@@ -386,3 +636,14 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
             results.update(zip(awaitable_fields, awaited, strict=True))
         return results
+
+    async def _gather_items(self, completed: list[Any], awaitable_indices: list[int]) -> Any:
+        # As graphql-core's complete_iterable_value: one awaited, several gathered.
+        if len(awaitable_indices) == 1:
+            index = awaitable_indices[0]
+            completed[index] = await completed[index]
+        else:
+            awaited = await gather_with_cancel(*(completed[i] for i in awaitable_indices))
+            for index, value in zip(awaitable_indices, awaited, strict=True):
+                completed[index] = value
+        return completed

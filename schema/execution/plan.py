@@ -29,6 +29,7 @@ from graphql import (
     DirectiveNode,
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLLeafType,
     GraphQLObjectType,
@@ -65,6 +66,14 @@ class FieldPlan:
     # A Strawberry field without a resolver (schema_converter's `_get_basic_result`, which
     # ignores the info): (its default resolver, the attribute), what that resolver calls.
     read: tuple[Callable[[Any, str], Any], str] | None
+    # How the executor completes it (see schema.execution.executor): OTHER, LEAF, OBJECT
+    # (`T`/`T!`) or OBJECTS (a list of `T`/`T!`, not streamed); set by its steps.
+    shape: int = 0
+    # OBJECT: the object type; OBJECTS: the item type (`T` or `T!`) and its object type.
+    object_type: GraphQLObjectType | None = None
+    item_type: GraphQLOutputType | None = None
+    # LEAF: the leaf type's output coercion (an enum's by a lookup, see fast_coercion).
+    coerce: Callable[[Any], Any] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -223,3 +232,28 @@ def leaf_of(return_type: GraphQLOutputType) -> tuple[GraphQLLeafType | None, boo
     if is_leaf_type(named):
         return named, nullable
     return None, nullable
+
+
+def fast_coercion(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
+    """`leaf.coerce_output_value`, or for Strawberry's enum types the same answer by one
+    lookup: its coercion compares the value with each of the enum's values in turn."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    coerce = leaf.coerce_output_value
+    if not isinstance(leaf, GraphQLEnumType) or not isinstance(wrapped, type(Enum)):
+        return coerce
+    names: dict[Any, str] = {}
+    for member in wrapped:
+        for name, value in leaf.values.items():
+            if member.value == value.value:  # the first name, as its coercion finds it
+                names[member] = name
+                break
+    get = names.get
+
+    def coerce_enum(value: Any) -> Any:
+        if type(value) is wrapped:
+            found = get(value)
+            if found is not None:
+                return found
+        return coerce(value)
+
+    return coerce_enum
