@@ -251,12 +251,15 @@ def client_process(conn: Connection) -> None:
 
 def healthz_process(conn: Connection) -> None:
     """On ("poll", port): GET /healthz on a new connection every 20 ms until told to stop,
-    then reply with the response times (seconds) and failures."""
+    then reply with each request's start (wall clock) and response time (seconds), and the
+    failures."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while (command := conn.recv())[0] == "poll":
         times: list[float] = []
+        starts: list[float] = []
         failures = 0
         while not conn.poll(HEALTHZ_EVERY):
+            starts.append(time.time())
             started = time.perf_counter()
             http_conn = http.client.HTTPConnection("127.0.0.1", command[1], timeout=60)
             try:
@@ -270,7 +273,7 @@ def healthz_process(conn: Connection) -> None:
                 http_conn.close()
             times.append(time.perf_counter() - started)
         conn.recv()  # the stop
-        conn.send({"times": times, "failures": failures})
+        conn.send({"times": times, "starts": starts, "failures": failures})
 
 
 async def publish_events(
@@ -530,12 +533,29 @@ class Figures:
     healthz_worst_ms: float
     healthz_p99_ms: float
     healthz_failures: int
+    # The worst /healthz response that started in each phase: connect, subscribe, events,
+    # close (to tell a handshake or subscribe storm from a fan-out).
+    healthz_phases: dict[str, float]
     client_cpu_s: float  # all client processes, the whole run
     client_busiest: float  # the busiest client process's CPU over the run's wall time
     publisher_cpu_s: float | None
     achieved_rate: float | None
     replicas_detail: list[dict[str, Any]]
     first_error: str | None
+
+
+def worst_by_phase(
+    starts: list[float], times: list[float], phase_starts: dict[str, float]
+) -> dict[str, float]:
+    """The worst response time (ms) of the requests that started in each phase (phases in
+    the order given, each until the next one starts)."""
+    bounds = sorted(phase_starts.items(), key=lambda item: item[1])
+    worst = dict.fromkeys(phase_starts, 0.0)
+    for started, took in zip(starts, times, strict=True):
+        phase = next((name for name, at in reversed(bounds) if started >= at), None)
+        if phase is not None:
+            worst[phase] = max(worst[phase], took * 1000)
+    return worst
 
 
 def shares(items: list[Any], parts: int) -> list[list[Any]]:
@@ -610,6 +630,7 @@ async def one_run(
         ws_url = server.url.replace("http://", "ws://") + "/graphql"
         timeout = 60 + n / 20  # N=3,000 took 120 s to subscribe at load 6-9
 
+        phase_starts = {"connect": time.time()}
         cpu0 = cpu()
         counts = [len(s) for s in shares(list(range(n)), parts)]
         replies = await helpers.all_clients(
@@ -631,6 +652,7 @@ async def one_run(
             rows = await insert_jobs(setup.database_url, setup.workspace_uuid, n)
             job_ids = [str(to_global_id("Job", r)) for r in rows]
         cpu2 = cpu()
+        phase_starts["subscribe"] = time.time()
         replies = await helpers.all_clients(
             [("subscribe", ids, timeout, args.subscribe_window) for ids in shares(job_ids, parts)]
         )
@@ -641,6 +663,7 @@ async def one_run(
         rss_subscribed = rss()
         sockets = established(pids, server.port)
         per_cpu_subscribed = {p: cb._cpu(p, children=False) for p in pids}
+        phase_starts["events"] = time.time()
 
         if scenario == "A":
             redis = aioredis.Redis.from_url(setup.redis_url)
@@ -706,6 +729,7 @@ async def one_run(
         deliveries = sum(max(0, len(got) - 1) for got in events)
         busy = fan_out_seconds(events, job_index, published_at)
 
+        phase_starts["close"] = time.time()
         await helpers.all_clients([("close",)] * parts)
         await asyncio.sleep(2)  # the server's side of each close
         rss_closed = rss()
@@ -736,6 +760,7 @@ async def one_run(
             healthz_worst_ms=cb.percentile(times, 100) * 1000,
             healthz_p99_ms=cb.percentile(times, 99) * 1000,
             healthz_failures=health["failures"],
+            healthz_phases=worst_by_phase(health["starts"], health["times"], phase_starts),
             client_cpu_s=sum(client_cpu), client_busiest=max(client_cpu) / max(1e-9, wall),
             publisher_cpu_s=publisher_cpu, achieved_rate=achieved,
             replicas_detail=[
@@ -803,6 +828,8 @@ def table(figures: list[Figures]) -> None:
                 f"{r['subscribe_cpu_s']:.1f} s to subscribe, {r['events_cpu_s']:.1f} s for the "
                 f"events, RSS {r['rss_subscribed_mb']:.0f} MB"
             )
+        phases = ", ".join(f"{name} {ms:.0f}" for name, ms in f.healthz_phases.items())
+        print(f"{'':>{WIDTH}}  worst /healthz by phase (ms): {phases}")
         if f.first_error:
             print(f"{'':>{WIDTH}}  first error: {f.first_error}")
     print(
