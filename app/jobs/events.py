@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import NotFound
+from app.infra.batched_reads import BatchedReads
 from app.infra.realtime import EventHub, Signal, Subscription, WakeSlicer
 from app.jobs.store import JobEvent, can_read_workspace, job_channel
 from app.logging import get_logger
@@ -47,7 +48,8 @@ WATCH_SECONDS = 5.0
 # Reads the job's stored state (None: the job is gone).
 StoredReader = Callable[[uuid.UUID], Awaitable[JobEvent | None]]
 
-_STORED_MANY = select(
+# A job's stored state, in the order `_event_of_row` reads (other streams select more after it).
+STORED_COLUMNS = (
     Job.id,
     Job.workspace_id,
     Job.kind,
@@ -58,10 +60,10 @@ _STORED_MANY = select(
     Job.message,
     Job.result,
     Job.error,
-).where(Job.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
-_SEQUENCES = select(Job.id, Job.event_seq).where(
-    Job.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
 )
+_IDS = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+_STORED_MANY = select(*STORED_COLUMNS).where(Job.id == any_(_IDS))
+_SEQUENCES = select(Job.id, Job.event_seq).where(Job.id == any_(_IDS))
 
 
 def parse_job_id(value: str) -> uuid.UUID | None:
@@ -87,64 +89,20 @@ def _event_of_row(row: Any) -> JobEvent:
     )
 
 
-class StoredReads:
-    """Reads of jobs' stored state for a whole process, batched: every read asked for while
-    no statement is running joins the next one, ONE statement for all the jobs asked about
-    (a subscribe storm, or every follower's catch-up after a reconnect, costs a few
-    statements, not one per follower and a pool timeout). A read always starts after it
-    was asked for, so it sees every change committed before. A batch's readers are woken
-    in slices (`WakeSlicer`): the loop polls its sockets between them."""
+class StoredReads(BatchedReads[uuid.UUID, JobEvent]):
+    """Reads of jobs' stored state for a whole process, batched (a subscribe storm, or
+    every follower's catch-up after a reconnect, costs a few statements, not one per
+    follower and a pool timeout)."""
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
-        # Per job, one future per reader: a thousand readers of one job are woken in
-        # slices too, not by one future's thousand callbacks.
-        self._wanted: dict[uuid.UUID, list[asyncio.Future[JobEvent | None]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._slicer = WakeSlicer()
-        self.statements = 0
-
-    async def read(self, job_id: uuid.UUID) -> JobEvent | None:
-        # A reader that leaves cancels only its own future; the batch goes on for others.
-        waiter: asyncio.Future[JobEvent | None] = asyncio.get_running_loop().create_future()
-        self._wanted.setdefault(job_id, []).append(waiter)
-        if self._task is None:
-            self._task = asyncio.create_task(self._flush(), name="job-stored-reads")
-        return await waiter
+        super().__init__(self.read_many, "job-stored-reads")
 
     async def read_many(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, JobEvent]:
         # A short session per read: never hold a pooled connection across a `yield`.
         async with self._factory() as session:
             rows = (await session.execute(_STORED_MANY, {"ids": ids})).all()
-        self.statements += 1
         return {row[0]: _event_of_row(row) for row in rows}
-
-    async def _flush(self) -> None:
-        batch: dict[uuid.UUID, list[asyncio.Future[JobEvent | None]]] = {}
-        try:
-            while self._wanted:
-                batch, self._wanted = self._wanted, {}
-                try:
-                    found = await self.read_many(list(batch))
-                except Exception as exc:
-                    for waiters in batch.values():
-                        for waiter in waiters:
-                            if not waiter.done():
-                                waiter.set_exception(exc)
-                                waiter.exception()  # raised to its reader; else not logged
-                                await self._slicer.woke()
-                    continue
-                for job_id, waiters in batch.items():
-                    event = found.get(job_id)
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_result(event)
-                            await self._slicer.woke()
-        finally:
-            self._task = None
-            for waiters in (*batch.values(), *self._wanted.values()):
-                for waiter in waiters:
-                    waiter.cancel()  # only still pending if this task was cancelled
 
 
 _reads: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], StoredReads] = (

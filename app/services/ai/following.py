@@ -31,7 +31,7 @@ from app.auth import Principal
 from app.errors import NotFound
 from app.infra.batched_reads import BatchedReads
 from app.infra.realtime import EventHub
-from app.jobs.events import Follower, JobWatcher, WatchCheck, watcher_for
+from app.jobs.events import STORED_COLUMNS, Follower, JobWatcher, WatchCheck, watcher_for
 from app.jobs.store import JobEvent, can_read_workspace, job_channel
 from app.models import Generation, Job, JobStatus
 from app.permissions import Action
@@ -82,19 +82,7 @@ class _Snapshot:
 
 
 _SNAPSHOTS = (
-    select(
-        Job.id,
-        Job.workspace_id,
-        Job.kind,
-        Job.status,
-        Job.attempts,
-        Job.event_seq,
-        Job.progress,
-        Job.message,
-        Job.result,
-        Job.error,
-        Generation.partial,
-    )
+    select(*STORED_COLUMNS, Generation.partial)
     .outerjoin(Generation, Generation.job_id == Job.id)
     .where(Job.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
 )
