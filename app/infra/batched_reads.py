@@ -16,6 +16,11 @@ from typing import Generic, TypeVar
 
 from app.infra.realtime import WakeSlicer
 
+# A fan-out wakes its subscribers a slice per loop iteration (WakeSlicer), and a slice can
+# start mid-way through a fan-out (the slicer's count runs on across messages): a batch
+# waits until one iteration brings no new reader, at most this many iterations.
+SETTLE_ITERATIONS = 16
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -33,11 +38,13 @@ class BatchedReads(Generic[K, V]):
         self._wanted: dict[K, list[asyncio.Future[V | None]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._slicer = WakeSlicer()
+        self._asked = 0  # reads asked for, ever: tells a settling batch whether more came
         self.statements = 0  # batches read and answered (for tests and benches)
 
     async def read(self, key: K) -> V | None:
         waiter: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
         self._wanted.setdefault(key, []).append(waiter)
+        self._asked += 1
         if self._task is None:
             self._task = asyncio.create_task(self._flush(), name=self._name)
         return await waiter
@@ -46,6 +53,7 @@ class BatchedReads(Generic[K, V]):
         batch: dict[K, list[asyncio.Future[V | None]]] = {}
         try:
             while self._wanted:
+                await self._settle()
                 batch, self._wanted = self._wanted, {}
                 try:
                     found = await self._read_many(list(batch))
@@ -69,3 +77,12 @@ class BatchedReads(Generic[K, V]):
             for waiters in (*batch.values(), *self._wanted.values()):
                 for waiter in waiters:
                     waiter.cancel()  # only still pending if this task was cancelled
+
+    async def _settle(self) -> None:
+        """Readers woken by the same fan-out join this batch (one statement for all of
+        them, not one per slice); costs one loop iteration when nobody else is coming."""
+        for _ in range(SETTLE_ITERATIONS):
+            asked = self._asked
+            await asyncio.sleep(0)
+            if self._asked == asked:
+                return
