@@ -250,6 +250,20 @@ def probe(server_pid: int, pg_pid: int | None) -> tuple[float, float | None]:
     return descendants_cpu(server_pid), cb._tree_cpu(pg_pid) if pg_pid else None
 
 
+def _client_result(output: bytes) -> dict[str, Any]:
+    """A load process's JSON line; anything else it wrote to stdout (a library's log line
+    at exit) is passed on to stderr, not parsed."""
+    result: dict[str, Any] | None = None
+    for line in output.decode(errors="replace").splitlines():
+        if result is None and line.startswith('{"latencies"'):
+            result = json.loads(line)
+        elif line.strip():
+            print(f"  load process: {line[:300]}", file=sys.stderr)
+    if result is None:
+        raise RuntimeError("a load process printed no result")
+    return result
+
+
 async def load(
     url: str,
     body: dict[str, Any],
@@ -281,7 +295,7 @@ async def load(
     outputs = [(await proc.communicate())[0] for proc in procs]
     after = probe(*pids)
     merged: dict[str, Any] = {"latencies": [], "failures": [], "elapsed": 0.0, "cpu": 0.0}
-    for part in map(json.loads, outputs):
+    for part in map(_client_result, outputs):
         merged["latencies"] += part["latencies"]
         merged["failures"] += part["failures"]
         merged["elapsed"] = max(merged["elapsed"], part["elapsed"])
