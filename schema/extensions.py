@@ -244,7 +244,7 @@ class OperationEdge(SchemaExtension):
             if token is not None:
                 context.end_operation(token)
 
-    # Only a result's errors: a result without any skips this hook (schema.streaming).
+    # Only a result's errors: a result without any skips this hook (schema.extension_hooks).
     stream_hook_touches_errors_only = True
 
     def on_stream_result(self, result: Any) -> Iterator[None]:

@@ -25,6 +25,7 @@ from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
 from schema.execution.executor import PlannedExecutor
+from schema.extension_hooks import LeanExtensionsRunner
 from schema.extensions import (
     DocumentCache,
     OperationEdge,
@@ -34,7 +35,6 @@ from schema.extensions import (
 )
 from schema.limits import LONG_DOCUMENT_CHARS, Limits, SafeParserCache
 from schema.shared_events import sharing_executor
-from schema.streaming import StreamExtensionsRunner
 
 # Bounded caches: distinct query texts come from clients and must not grow memory forever.
 CACHE_SIZE = 512
@@ -94,15 +94,20 @@ class SmartContentSchema(strawberry.Schema):
         # executor class is used for subscriptions only: each event's selection runs once
         # for all its subscribers (schema.shared_events).
         base = execution_context_class or self.execution_context_class
-        # Per result, the extension hooks only where they may change it (schema.streaming).
-        runner = StreamExtensionsRunner(execution_context, extensions_runner.extensions)
         return super()._stream(
             execution_context,
-            runner,
+            extensions_runner,
             middleware_manager,
             sharing_executor(base),
             operation_extensions,
         )
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # The same hooks at a lower fixed cost; per streamed result, only where they may
+        # change it (schema.extension_hooks).
+        return LeanExtensionsRunner(execution_context, extensions)
 
     async def _prepare_operation_async(
         self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner

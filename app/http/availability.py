@@ -124,7 +124,7 @@ class StreamedDatabaseUnavailable(_Converting):
     operations on a socket). Must come before the error policy in the schema's extensions:
     a streamed result is sent inside its hooks, so each one works on the way in, in order."""
 
-    # Only a result's errors: a result without any skips this hook (schema.streaming).
+    # Only a result's errors: a result without any skips this hook (schema.extension_hooks).
     stream_hook_touches_errors_only = True
 
     def on_stream_result(self, result: Any) -> Iterator[None]:

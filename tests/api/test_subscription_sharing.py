@@ -178,7 +178,7 @@ async def test_fifty_subscribers_get_one_execution_per_event(
         with job_reads(app) as reads, sharing(True) as counts:
             async with worker_running(settings):
                 streams = await asyncio.gather(*(s.rest() for s in subs))
-    # Results without errors skip the extensions' per-result hooks (schema.streaming).
+    # Results without errors skip the extensions' per-result hooks (schema.extension_hooks).
     assert hooked == [], f"{len(hooked)} results went through the stream hooks"
     assert len(set(firsts)) == 1, "the same stored state, byte for byte"
     assert all(stream == streams[0] for stream in streams), "identical messages"
