@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -229,7 +230,8 @@ def load_client(config: dict[str, Any]) -> None:
             "late": late,
         }
 
-    print(json.dumps(uvloop.run(run())))
+    # To a file, not stdout: a long line on a pipe was seen interleaved with another write.
+    Path(config["result_path"]).write_text(json.dumps(uvloop.run(run())))
 
 
 @dataclass
@@ -250,17 +252,8 @@ def probe(server_pid: int, pg_pid: int | None) -> tuple[float, float | None]:
     return descendants_cpu(server_pid), cb._tree_cpu(pg_pid) if pg_pid else None
 
 
-def _client_result(output: bytes) -> dict[str, Any]:
-    """A load process's JSON line; anything else it wrote to stdout (a library's log line
-    at exit) is passed on to stderr, not parsed."""
-    result: dict[str, Any] | None = None
-    for line in output.decode(errors="replace").splitlines():
-        if result is None and line.startswith('{"latencies"'):
-            result = json.loads(line)
-        elif line.strip():
-            print(f"  load process: {line[:300]}", file=sys.stderr)
-    if result is None:
-        raise RuntimeError("a load process printed no result")
+def _read_result(path: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(path.read_text())
     return result
 
 
@@ -279,23 +272,30 @@ async def load(
     start_at = time.time() + STARTUP_SECONDS
     common = {"url": url, "body": body, "token": token, "duration": seconds, "start_at": start_at}
     procs = []
-    for connections in share:
+    results = tempfile.TemporaryDirectory(prefix="versus-load-")
+    for index, connections in enumerate(share):
+        result_path = os.path.join(results.name, f"{index}.json")
         # The configuration (with the bearer token) on stdin, not in the command line.
         proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--load-client", "-",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps({**common, "connections": connections}).encode())
+        config = {**common, "connections": connections, "result_path": result_path}
+        proc.stdin.write(json.dumps(config).encode())
         await proc.stdin.drain()
         proc.stdin.close()
         procs.append(proc)
     await asyncio.sleep(max(0.0, start_at - time.time()))
     before = probe(*pids)  # not before: the load processes' start-up is not the server's
-    outputs = [(await proc.communicate())[0] for proc in procs]
+    codes = [await proc.wait() for proc in procs]
     after = probe(*pids)
+    if any(codes):
+        raise RuntimeError(f"a load process failed (exit codes {codes})")
+    with results:
+        outputs = [_read_result(Path(results.name, f"{i}.json")) for i in range(len(procs))]
     merged: dict[str, Any] = {"latencies": [], "failures": [], "elapsed": 0.0, "cpu": 0.0}
-    for part in map(_client_result, outputs):
+    for part in outputs:
         merged["latencies"] += part["latencies"]
         merged["failures"] += part["failures"]
         merged["elapsed"] = max(merged["elapsed"], part["elapsed"])
