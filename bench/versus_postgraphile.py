@@ -384,7 +384,7 @@ async def run(
         if diff:
             raise SystemExit("the servers disagree:\n  " + "\n  ".join(diff[:20]))
         print("same answers: 50 items, every field equal; { __typename } equal")
-        scenarios = {
+        scenarios: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "page": (
                 {"query": SC_PAGE, "variables": {"ws": ws}},
                 {"query": PG_PAGE, "variables": pg_vars},
