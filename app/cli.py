@@ -37,6 +37,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         # One websocket message may be as large as one HTTP body, no larger.
         ws_max_size=settings.max_body_bytes,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=20,
         ws_ping_timeout=20,
     )

@@ -316,3 +316,32 @@ async def test_a_websocket_message_over_the_body_limit_closes_the_connection(
                 await ws.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009  # message too big
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_websocket_compression_is_negotiated_only_when_configured(
+    servers: Servers, enabled: bool
+) -> None:
+    # The client offers permessage-deflate, as browsers do; by default the server declines.
+    port = free_port()
+    env = _env(servers, WS_PER_MESSAGE_DEFLATE=str(enabled).lower())
+    proc = _spawn(["serve", "--port", str(port)], env)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/graphql",
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            compression="deflate",
+        ) as ws:
+            offered = ws.request.headers.get("Sec-WebSocket-Extensions", "")
+            accepted = ws.response.headers.get("Sec-WebSocket-Extensions")
+            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+            async with asyncio.timeout(WAIT_SECONDS):
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+        assert "permessage-deflate" in offered
+        if enabled:
+            assert accepted is not None and "permessage-deflate" in accepted
+        else:
+            assert accepted is None
+    finally:
+        _stop(proc)
