@@ -145,36 +145,8 @@ class _GeneratorHooks(ExtensionContextManagerBase):
         self.__exit__(exc_type, exc_val, exc_tb)
 
 
-class _NoHooks(StreamResultContextManager):
-    """Enters and leaves nothing (no state: one instance serves every result)."""
-
-    def __init__(self) -> None:  # nothing to gather: no hook runs
-        self.hooks = []
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-_NO_HOOKS = _NoHooks()
+# Enters and leaves nothing; with no hooks there is no state, so one serves every stage.
+_NO_HOOKS = _GeneratorHooks([])
 
 
 def _errors_only(extension: SchemaExtension) -> bool:
@@ -220,7 +192,7 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
 
     def on_stream_result(self, result: Any) -> StreamResultContextManager:
         if self.skips_clean_results and not getattr(result, "errors", None):
-            return _NO_HOOKS
+            return cast(StreamResultContextManager, _NO_HOOKS)
         return super().on_stream_result(result)
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
