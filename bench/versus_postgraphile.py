@@ -271,29 +271,28 @@ async def load(
     share[0] += args.connections % args.client_processes
     start_at = time.time() + STARTUP_SECONDS
     common = {"url": url, "body": body, "token": token, "duration": seconds, "start_at": start_at}
-    procs = []
-    results = tempfile.TemporaryDirectory(prefix="versus-load-")
-    for index, connections in enumerate(share):
-        result_path = os.path.join(results.name, f"{index}.json")
-        # The configuration (with the bearer token) on stdin, not in the command line.
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--load-client", "-",
-            stdin=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert proc.stdin is not None
-        config = {**common, "connections": connections, "result_path": result_path}
-        proc.stdin.write(json.dumps(config).encode())
-        await proc.stdin.drain()
-        proc.stdin.close()
-        procs.append(proc)
-    await asyncio.sleep(max(0.0, start_at - time.time()))
-    before = probe(*pids)  # not before: the load processes' start-up is not the server's
-    codes = [await proc.wait() for proc in procs]
-    after = probe(*pids)
-    if any(codes):
-        raise RuntimeError(f"a load process failed (exit codes {codes})")
-    with results:
-        outputs = [_read_result(Path(results.name, f"{i}.json")) for i in range(len(procs))]
+    with tempfile.TemporaryDirectory(prefix="versus-load-") as results:
+        paths = [Path(results, f"{index}.json") for index in range(len(share))]
+        procs = []
+        for connections, path in zip(share, paths, strict=True):
+            # The configuration (with the bearer token) on stdin, not in the command line.
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--load-client", "-",
+                stdin=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert proc.stdin is not None
+            config = {**common, "connections": connections, "result_path": str(path)}
+            proc.stdin.write(json.dumps(config).encode())
+            await proc.stdin.drain()
+            proc.stdin.close()
+            procs.append(proc)
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        before = probe(*pids)  # not before: the load processes' start-up is not the server's
+        codes = [await proc.wait() for proc in procs]
+        after = probe(*pids)
+        if any(codes):
+            raise RuntimeError(f"a load process failed (exit codes {codes})")
+        outputs = [_read_result(path) for path in paths]
     merged: dict[str, Any] = {"latencies": [], "failures": [], "elapsed": 0.0, "cpu": 0.0}
     for part in outputs:
         merged["latencies"] += part["latencies"]

@@ -3,10 +3,11 @@
 Per operation and lifecycle stage (operation, parse, validate, execute), Strawberry looks
 up every extension's hook again, wraps each one it finds in a new `contextlib` context
 manager (`functools.wraps` included) and enters them through an exit stack: with our seven
-extensions, a quarter of the CPU of an authenticated `{ __typename }`. Here each extension
-class's hooks are classified once. A stage whose hooks are all generator functions (ours,
-and Strawberry's ParserCache and AddValidationRules) drives the generators itself, with
-`contextmanager`'s rules; a stage with any other kind of hook takes Strawberry's own path.
+extensions, 24 lookups per request (1-5 % of an authenticated `{ __typename }`'s CPU,
+bench/README). Here the hooks are classified once per list of extension classes. A stage
+whose hooks are all generator functions (ours, and Strawberry's ParserCache and
+AddValidationRules) drives the generators itself, with `contextmanager`'s rules; a stage
+with any other kind of hook takes Strawberry's own path.
 
 For every result a subscription yields, Strawberry also awaits every extension's
 `get_results` and enters every `on_stream_result` hook. Ours need neither for a result
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
@@ -37,28 +39,56 @@ from strawberry.types import ExecutionContext
 ERRORS_ONLY = "stream_hook_touches_errors_only"
 
 Hook = Callable[[SchemaExtension], Generator[None, None, None]]
-_OTHER = object()  # a hook of another kind (coroutine, async generator, plain callable)
+STAGES = ("on_operation", "on_validate", "on_parse", "on_execute")
 
 
-# Per (extension class, stage): its generator hook, `_OTHER`, or None. Classes are few.
-_HOOKS: dict[tuple[type[SchemaExtension], str], Hook | object | None] = {}
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one list of extension classes needs, worked out once: per stage, the generator
+    hooks with their extension's index (None: a hook of another kind, Strawberry's path)."""
+
+    stages: dict[str, tuple[tuple[int, Hook], ...] | None]
+    skips_clean_results: bool
+    reports: bool
 
 
-def _hook(cls: type[SchemaExtension], name: str) -> Hook | object | None:
-    """The class's own hook for the stage if it is a generator function, `_OTHER` if it is
-    of another kind, None if the class keeps SchemaExtension's no-op."""
-    key = (cls, name)
-    if key not in _HOOKS:
+def _errors_only(cls: type[SchemaExtension]) -> bool:
+    return cls.on_stream_result is SchemaExtension.on_stream_result or bool(
+        getattr(cls, ERRORS_ONLY, False)
+    )
+
+
+def _stage_hooks(
+    classes: tuple[type[SchemaExtension], ...], name: str
+) -> tuple[tuple[int, Hook], ...] | None:
+    hooks: list[tuple[int, Hook]] = []
+    for index, cls in enumerate(classes):
         fn = getattr(cls, name)
         if fn is getattr(SchemaExtension, name):
-            _HOOKS[key] = None
-        else:
-            _HOOKS[key] = cast(Hook, fn) if inspect.isgeneratorfunction(fn) else _OTHER
-    return _HOOKS[key]
+            continue  # the class keeps SchemaExtension's no-op
+        if not inspect.isgeneratorfunction(fn):
+            return None  # a coroutine, async generator or plain callable
+        hooks.append((index, cast(Hook, fn)))
+    return tuple(hooks)
 
 
-def _reports(cls: type[SchemaExtension]) -> bool:
-    return cls.get_results is not SchemaExtension.get_results
+# The schema has one list of extension classes; the bound only matters to code (tests)
+# that makes classes on the fly.
+_PLANS: dict[tuple[type[SchemaExtension], ...], _Plan] = {}
+MAX_PLANS = 64
+
+
+def _plan(classes: tuple[type[SchemaExtension], ...]) -> _Plan:
+    plan = _PLANS.get(classes)
+    if plan is None:
+        if len(_PLANS) >= MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[classes] = _Plan(
+            stages={name: _stage_hooks(classes, name) for name in STAGES},
+            skips_clean_results=all(_errors_only(cls) for cls in classes),
+            reports=any(cls.get_results is not SchemaExtension.get_results for cls in classes),
+        )
+    return plan
 
 
 def _leave(
@@ -149,34 +179,26 @@ class _GeneratorHooks(ExtensionContextManagerBase):
 _NO_HOOKS = _GeneratorHooks([])
 
 
-def _errors_only(extension: SchemaExtension) -> bool:
-    cls = type(extension)
-    return cls.on_stream_result is SchemaExtension.on_stream_result or bool(
-        getattr(cls, ERRORS_ONLY, False)
-    )
-
-
 class LeanExtensionsRunner(SchemaExtensionsRunner):
-    """Strawberry's runner: the same hooks in the same order, classified once per class."""
+    """Strawberry's runner: the same hooks in the same order, classified once per list of
+    extension classes."""
 
     def __init__(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> None:
         super().__init__(execution_context, extensions)
-        self.skips_clean_results = all(_errors_only(e) for e in self.extensions)
-        self.reports = any(_reports(type(e)) for e in self.extensions)
+        self._plan = _plan(tuple(map(type, self.extensions)))
 
     def _stage(
         self, name: str, strawberry_stage: type[ExtensionContextManagerBase]
     ) -> ExtensionContextManagerBase:
-        calls: list[tuple[Hook, SchemaExtension]] = []
-        for extension in self.extensions:
-            hook = _hook(type(extension), name)
-            if hook is _OTHER:
-                return strawberry_stage(self.extensions)
-            if hook is not None:
-                calls.append((cast(Hook, hook), extension))
-        return _GeneratorHooks(calls) if calls else _NO_HOOKS
+        hooks = self._plan.stages[name]
+        if hooks is None:
+            return strawberry_stage(self.extensions)
+        if not hooks:
+            return _NO_HOOKS
+        extensions = self.extensions
+        return _GeneratorHooks([(fn, extensions[index]) for index, fn in hooks])
 
     def operation(self) -> OperationContextManager:
         return cast(OperationContextManager, self._stage("on_operation", OperationContextManager))
@@ -191,11 +213,11 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
         return cast(ExecutingContextManager, self._stage("on_execute", ExecutingContextManager))
 
     def on_stream_result(self, result: Any) -> StreamResultContextManager:
-        if self.skips_clean_results and not getattr(result, "errors", None):
+        if self._plan.skips_clean_results and not getattr(result, "errors", None):
             return cast(StreamResultContextManager, _NO_HOOKS)
         return super().on_stream_result(result)
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
-        if self.reports:
+        if self._plan.reports:
             return await super().get_extensions_results(ctx)
         return dict(ctx.extensions_results)
