@@ -49,9 +49,12 @@ async def test_pgvector_hnsw_builds_and_searches_on_this_cpu(servers: Servers) -
             await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             await conn.execute("CREATE TABLE points (id int PRIMARY KEY, v vector(16))")
             await conn.execute("CREATE INDEX ON points USING hnsw (v vector_cosine_ops)")
+            # Scattered, repeatable points: sin(i * k) made near-duplicate clusters (i, i + 710,
+            # ...) in which the approximate index could miss the query point itself.
             await conn.execute(
-                "INSERT INTO points SELECT i, (SELECT array_agg(sin(i * k))::vector(16)"
-                " FROM generate_series(1, 16) k) FROM generate_series(1, 3000) i"
+                "INSERT INTO points SELECT i, (SELECT array_agg((hashint4(i * 16 + k) & 1023)"
+                " / 1023.0 - 0.5)::vector(16) FROM generate_series(1, 16) k)"
+                " FROM generate_series(1, 3000) i"
             )
             await conn.execute("SET enable_seqscan = off")
             nearest = await conn.fetch(
